@@ -1,0 +1,80 @@
+/* router.h - Werkzeug-syntax URL rules compiled into a segment trie.
+ *
+ * A rule is a path such as "/users/<int:id>/posts/<slug>". Each "/"-separated
+ * segment of a rule becomes a trie edge: a whole-static segment is found
+ * through one hash table shared by the router, so lookup cost does not grow
+ * with the number of rules; dynamic segments (converters, or static text
+ * mixed with converters such as "<name>.json") are tried in priority order
+ * and the search backtracks when a deeper segment fails.
+ *
+ * The router knows nothing of Lua or HTTP: methods are small integers
+ * (0..63) chosen by the caller, and a rule carries the caller's integer id.
+ * Matching does not allocate.
+ */
+#ifndef H1MOCK_ROUTER_H
+#define H1MOCK_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROUTER_MAX_VARS 16
+
+enum router_conv {
+  ROUTER_CONV_STRING, /* <x>, <string:x>: one segment, no slash */
+  ROUTER_CONV_INT,    /* <int:x>: digits (a sign with signed=True), fits int64 */
+  ROUTER_CONV_FLOAT,  /* <float:x>: digits "." digits (a sign with signed=True) */
+  ROUTER_CONV_PATH,   /* <path:x>: one or more segments, slashes included */
+  ROUTER_CONV_UUID,   /* <uuid:x>: 8-4-4-4-12 hex digits */
+  ROUTER_CONV_ANY,    /* <any(a,b,c):x>: one of the listed words */
+};
+
+enum router_result {
+  ROUTER_FOUND,              /* m->rule, m->vars are set */
+  ROUTER_NOT_FOUND,          /* no rule matches the path */
+  ROUTER_METHOD_NOT_ALLOWED, /* the path matches, the method does not; m->allowed */
+  ROUTER_REDIRECT_SLASH,     /* only "path/" matches a strict rule: answer 308 to it */
+};
+
+typedef struct router_var {
+  const char *value; /* points into the path given to router_match */
+  size_t len;
+  enum router_conv conv;
+} router_var_t;
+
+typedef struct router_match {
+  int rule;          /* the id given to router_add (ROUTER_FOUND) */
+  uint64_t allowed;  /* union of the methods of every rule whose path matches */
+  size_t nvars;
+  router_var_t vars[ROUTER_MAX_VARS]; /* in the order they appear in the rule */
+} router_match_t;
+
+typedef struct router router_t;
+
+/* Returns a new, empty router, or NULL when out of memory. */
+router_t *router_new(void);
+void router_free(router_t *r);
+
+/* Adds a rule. `methods` is a bitmask (1 << method); the router does not
+ * imply HEAD from GET, the caller does. `strict_slashes` false lets "/a"
+ * and "/a/" both match the rule without a redirect. `id` is returned by
+ * router_match. Returns 0, or -EINVAL with a sentence in `err` (e.g.
+ * "rule '/a/<int:x': '<' is never closed"), or -ENOMEM. A rule that is
+ * refused leaves the router as it was. Rules added later with the same
+ * path and overlapping methods are shadowed by earlier ones (first wins). */
+int router_add(router_t *r, const char *rule, uint64_t methods, bool strict_slashes, int id,
+               char *err, size_t errlen);
+
+/* Matches an already percent-decoded path (it starts with "/"). `method`
+ * is 0..63. Fills `m` and returns an enum router_result. */
+enum router_result router_match(const router_t *r, const char *path, size_t len, int method,
+                                router_match_t *m);
+
+/* The name of variable `i` of rule `id` (rule order), or NULL. */
+const char *router_var_name(const router_t *r, int id, size_t i);
+size_t router_var_count(const router_t *r, int id);
+
+/* How many rules have been added. */
+size_t router_count(const router_t *r);
+
+#endif
