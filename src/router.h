@@ -40,6 +40,7 @@ typedef struct router_var {
   const char *value; /* points into the path given to router_match */
   size_t len;
   enum router_conv conv;
+  const char *name; /* the rule's name for it; owned by the router */
 } router_var_t;
 
 typedef struct router_match {
@@ -76,5 +77,11 @@ size_t router_var_count(const router_t *r, int id);
 
 /* How many rules have been added. */
 size_t router_count(const router_t *r);
+
+/* For tests only: the next `n` allocations of every router succeed and the
+ * ones after fail, until called again with -1 (the default). Lets a test
+ * prove that -ENOMEM leaves a router as it was. Process-wide, not
+ * thread-safe. */
+void router_test_fail_alloc(long n);
 
 #endif

@@ -1,0 +1,12 @@
+/* admin.h - the admin API on its own port (default 8074). */
+#ifndef H1MOCK_ADMIN_H
+#define H1MOCK_ADMIN_H
+
+#include "conn.h"
+
+/* The admin dispatcher (conn_dispatch_fn); always answers at once. */
+enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
+                                  http_response_t *resp, script_done_fn done, void *data,
+                                  script_call_t **call);
+
+#endif

@@ -1,0 +1,33 @@
+/* config.h - the command line and its H1MOCK_* environment twins. */
+#ifndef H1MOCK_CONFIG_H
+#define H1MOCK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config {
+  int port;
+  int admin_port;
+  const char *address;
+  const char *provisions;
+  bool verbose;
+  size_t max_body;
+  double header_timeout; /* seconds to receive a whole request head */
+  double idle_timeout;   /* seconds a keep-alive connection may sit idle */
+  int64_t max_instructions; /* Lua VM instructions per request or load */
+  bool check;               /* --check: validate the files in argv[first_file..] */
+  int first_file;
+} config_t;
+
+enum config_result {
+  CONFIG_RUN,   /* start the server (or run --check) */
+  CONFIG_EXIT,  /* --help or --version was printed: exit 0 */
+  CONFIG_USAGE, /* err holds "h1mock: ..." : exit 2 */
+};
+
+/* Fills `c` from defaults, then the environment, then argv (the command
+ * line wins). Prints --help / --version itself. */
+enum config_result config_parse(config_t *c, int argc, char **argv, char *err, size_t errlen);
+
+#endif

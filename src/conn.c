@@ -1,0 +1,380 @@
+/* conn.c - reading, parsing, answering and writing on one connection. */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define READ_CHUNK (16 * 1024)
+#define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
+#define WRITE_PAUSE (256 * 1024) /* queued output before parsing waits for the socket */
+#define LINGER_MS 2000           /* after an error answer, how long to drain the client */
+
+struct conn {
+  uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
+  conn_env_t *env;
+  conn_t *prev, *next;
+  http_in_t *in;
+  char remote[64];
+  buf_t rbuf; /* received bytes; rpos..len not parsed yet */
+  size_t rpos;
+  buf_t out;  /* responses waiting for the socket */
+  buf_t wbuf; /* what uv_write is sending now */
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+  http_response_t resp;
+  script_call_t *call;
+  uint64_t started_ns;   /* when the current request was dispatched */
+  uint64_t last_ms;      /* last byte received or sent */
+  uint64_t request_ms;   /* first byte of the request being received, 0 when none */
+  uint64_t linger_until; /* closing: give up draining the client at this time */
+  bool busy;             /* a request is being answered (pending) */
+  bool writing;
+  bool reading;
+  bool close_after_write;
+  bool lingering;
+  bool eof;
+  bool closing;
+};
+
+static void conn_process(conn_t *c);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void on_close(uv_handle_t *h) {
+  conn_t *c = (conn_t *)h;
+  conn_env_t *env = c->env;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    env->head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  http_in_free(c->in);
+  buf_free(&c->rbuf);
+  buf_free(&c->out);
+  buf_free(&c->wbuf);
+  http_response_free(&c->resp);
+  free(c);
+  if (--env->count == 0 && env->draining && env->drained)
+    env->drained(env->ctx);
+}
+
+static void conn_close(conn_t *c) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  if (c->busy && c->call)
+    script_abandon(c->call); /* its response has nowhere to go */
+  c->call = NULL;
+  c->busy = false;
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  conn_t *c = req->data;
+  if (status < 0 || c->eof)
+    conn_close(c);
+}
+
+/* Everything is written and the connection is done: send FIN and keep
+ * reading (discarding) for a moment, so a client still sending a body it
+ * was refused (413) reads the answer instead of a reset. */
+static void finish_close(conn_t *c) {
+  if (c->lingering || c->closing)
+    return;
+  c->lingering = true;
+  c->linger_until = uv_now(c->env->loop) + LINGER_MS;
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+    conn_close(c);
+}
+
+static void flush(conn_t *c);
+
+static void on_write(uv_write_t *req, int status) {
+  conn_t *c = req->data;
+  c->writing = false;
+  buf_reset(&c->wbuf);
+  buf_shrink(&c->wbuf, 1 << 20);
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->closing)
+    return;
+  c->last_ms = uv_now(c->env->loop);
+  flush(c);
+  conn_process(c);
+}
+
+static void flush(conn_t *c) {
+  if (c->closing || c->writing)
+    return;
+  if (c->out.len > 0) {
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+      conn_close(c);
+      return;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (sent < c->out.len) {
+      /* The socket is full: hand the rest to uv_write and take a fresh
+       * buffer for the responses that come meanwhile. */
+      buf_t rest = c->wbuf;
+      buf_reset(&rest);
+      buf_append(&rest, c->out.data + sent, c->out.len - sent);
+      c->wbuf = rest;
+      buf_reset(&c->out);
+      b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+      c->wreq.data = c;
+      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        conn_close(c);
+        return;
+      }
+      c->writing = true;
+      return;
+    }
+    buf_reset(&c->out);
+    buf_shrink(&c->out, 1 << 20);
+    c->last_ms = uv_now(c->env->loop);
+  }
+  if (c->close_after_write && !c->busy)
+    finish_close(c);
+  else if (c->eof && !c->busy)
+    conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  (void)suggested;
+  conn_t *c = (conn_t *)h;
+  if (c->lingering) {
+    /* Draining a refused upload: reuse the space, keep nothing. */
+    c->rbuf.len = 0;
+    c->rpos = 0;
+  }
+  if (buf_reserve(&c->rbuf, READ_CHUNK)) {
+    *b = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+    return;
+  }
+  *b = uv_buf_init(c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+}
+
+static void read_pause(conn_t *c, bool pause) {
+  if (pause == !c->reading || c->closing)
+    return;
+  c->reading = !pause;
+  if (pause)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  else
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  (void)b;
+  conn_t *c = (conn_t *)s;
+  if (n == 0)
+    return;
+  if (n < 0) {
+    /* The client finished sending; answer what is in flight, then close. */
+    c->eof = true;
+    read_pause(c, true);
+    if (c->lingering || n != UV_EOF || (!c->busy && !c->writing && c->out.len == 0))
+      conn_close(c);
+    else if (!c->busy)
+      conn_process(c);
+    return;
+  }
+  c->last_ms = uv_now(c->env->loop);
+  if (c->lingering)
+    return;
+  c->rbuf.len += (size_t)n;
+  if (c->request_ms == 0)
+    c->request_ms = c->last_ms;
+  if (c->busy) {
+    if (c->rbuf.len - c->rpos > READ_PAUSE)
+      read_pause(c, true);
+    return;
+  }
+  conn_process(c);
+}
+
+static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
+  bool http10 = req->http_major == 1 && req->http_minor == 0;
+  if (http_response_write(&c->resp, req->method, keep, http10, &c->out)) {
+    conn_close(c);
+    return;
+  }
+  if (!keep)
+    c->close_after_write = true;
+}
+
+static void complete_request(conn_t *c) {
+  conn_env_t *env = c->env;
+  const http_request_t *req = http_in_request(c->in);
+  bool keep = req->keep_alive && !env->draining && !c->eof;
+  queue_response(c, req, keep);
+  if (env->complete)
+    env->complete(env->ctx, c->remote, req, &c->resp, uv_hrtime() - c->started_ns);
+  c->busy = false;
+  c->call = NULL;
+  http_in_next(c->in);
+  c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
+}
+
+static void on_done(void *data) {
+  conn_t *c = data;
+  complete_request(c);
+  conn_process(c);
+}
+
+static void answer_error(conn_t *c) {
+  const char *text;
+  int status = http_in_error(c->in, &text);
+  http_response_reset(&c->resp);
+  http_response_header(&c->resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
+  buf_printf(&c->resp.body, "%d %s: %s\n", status, http_reason(status), text);
+  c->resp.status = status;
+  if (log_verbose())
+    log_debug("%s %s: answered %d: %s", c->env->name, c->remote, status, text);
+  buf_t *out = &c->out;
+  if (http_response_write(&c->resp, HTTP_GET, false, false, out))
+    conn_close(c);
+  c->close_after_write = true;
+}
+
+static void conn_process(conn_t *c) {
+  conn_env_t *env = c->env;
+  while (!c->busy && !c->closing && !c->close_after_write && c->out.len < WRITE_PAUSE) {
+    size_t avail = c->rbuf.len - c->rpos;
+    if (avail == 0)
+      break;
+    size_t used = 0;
+    enum http_in_status st = http_in_feed(c->in, c->rbuf.data + c->rpos, avail, &used);
+    c->rpos += used;
+    if (http_in_take_continue(c->in))
+      buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (st == HTTP_IN_MORE)
+      break;
+    if (st == HTTP_IN_ERROR) {
+      answer_error(c);
+      break;
+    }
+    c->busy = true;
+    c->started_ns = uv_hrtime();
+    const http_request_t *req = http_in_request(c->in);
+    if (env->dispatch(env->ctx, req, c->remote, &c->resp, on_done, c, &c->call) ==
+        SCRIPT_PENDING)
+      break;
+    complete_request(c);
+  }
+  if (c->closing)
+    return;
+  /* Keep unparsed bytes at the front so the buffer does not creep. */
+  if (c->rpos == c->rbuf.len) {
+    c->rbuf.len = c->rpos = 0;
+    buf_shrink(&c->rbuf, 64 * 1024);
+  } else if (c->rpos > 0 && !c->busy) {
+    memmove(c->rbuf.data, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos);
+    c->rbuf.len -= c->rpos;
+    c->rpos = 0;
+  }
+  if (!c->eof && !c->lingering)
+    read_pause(c, c->busy && c->rbuf.len - c->rpos > READ_PAUSE);
+  flush(c);
+}
+
+int conn_accept(conn_env_t *env, uv_stream_t *server) {
+  conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return UV_ENOMEM;
+  c->env = env;
+  int rc = uv_tcp_init(env->loop, &c->tcp);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  c->in = http_in_new(env->max_body);
+  c->next = env->head;
+  if (env->head)
+    env->head->prev = c;
+  env->head = c;
+  env->count++;
+  if (c->in == NULL) {
+    conn_close(c);
+    return UV_ENOMEM;
+  }
+  if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp))) {
+    conn_close(c);
+    return rc;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  snprintf(c->remote, sizeof c->remote, "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof c->remote);
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof c->remote);
+  }
+  c->last_ms = uv_now(env->loop);
+  c->reading = true;
+  if ((rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))) {
+    conn_close(c);
+    return rc;
+  }
+  return 0;
+}
+
+static void time_out(conn_t *c) {
+  http_response_reset(&c->resp);
+  http_response_simple(&c->resp, 408, "text/plain; charset=utf-8",
+                       "408 Request Timeout: the request was not received in time\n", 58);
+  http_response_write(&c->resp, HTTP_GET, false, false, &c->out);
+  c->close_after_write = true;
+  flush(c);
+}
+
+void conn_sweep(conn_env_t *env) {
+  uint64_t now = uv_now(env->loop);
+  conn_t *next;
+  for (conn_t *c = env->head; c; c = next) {
+    next = c->next;
+    if (c->closing)
+      continue;
+    if (c->lingering) {
+      if (now >= c->linger_until)
+        conn_close(c);
+    } else if (c->busy || c->writing || c->close_after_write) {
+      continue;
+    } else if (c->request_ms && now - c->request_ms >= env->header_timeout_ms) {
+      time_out(c);
+    } else if (!c->request_ms && now - c->last_ms >= env->idle_timeout_ms) {
+      conn_close(c);
+    }
+  }
+}
+
+void conn_drain(conn_env_t *env) {
+  env->draining = true;
+  conn_t *next;
+  for (conn_t *c = env->head; c; c = next) {
+    next = c->next;
+    /* The others close after their current response (complete_request
+     * stops keeping alive once draining). */
+    if (!c->busy && !c->writing && c->out.len == 0 && !c->request_ms)
+      conn_close(c);
+  }
+  if (env->count == 0 && env->drained)
+    env->drained(env->ctx);
+}
+
+void conn_close_all(conn_env_t *env) {
+  conn_t *next;
+  for (conn_t *c = env->head; c; c = next) {
+    next = c->next;
+    conn_close(c);
+  }
+}

@@ -1,0 +1,65 @@
+/* conn.h - one HTTP/1.1 connection on a libuv TCP handle.
+ *
+ * A connection reads into one buffer, hands bytes to http_in, and answers
+ * one request at a time in arrival order, so pipelined responses leave in
+ * request order. A request whose handler is pending (a sleeping view)
+ * pauses parsing; other connections keep flowing. Responses are queued in
+ * one output buffer and written with uv_try_write, falling back to uv_write
+ * (with reading of further requests held back) when the socket is full.
+ */
+#ifndef H1MOCK_CONN_H
+#define H1MOCK_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http.h"
+#include "script.h"
+
+typedef struct conn conn_t;
+
+/* What answers requests on a listener: the provision for traffic, the
+ * admin API for the admin port. Same contract as script_dispatch. */
+typedef enum script_status (*conn_dispatch_fn)(void *ctx, const http_request_t *req,
+                                               const char *remote, http_response_t *resp,
+                                               script_done_fn done, void *data,
+                                               script_call_t **call);
+
+/* Called after each response is queued (the seam for access logs and,
+ * later, the request journal and metrics). */
+typedef void (*conn_complete_fn)(void *ctx, const char *remote, const http_request_t *req,
+                                 const http_response_t *resp, uint64_t nanoseconds);
+
+/* Shared by every connection of one listener. */
+typedef struct conn_env {
+  uv_loop_t *loop;
+  const char *name; /* "traffic", "admin": for log lines */
+  size_t max_body;
+  uint64_t header_timeout_ms;
+  uint64_t idle_timeout_ms;
+  conn_dispatch_fn dispatch;
+  conn_complete_fn complete;
+  void *ctx;
+  void (*drained)(void *ctx); /* after conn_drain, when the last connection closed */
+  bool draining;
+  size_t count;
+  conn_t *head; /* every open connection */
+} conn_env_t;
+
+/* Accepts one pending connection on `server`. Returns 0 or a libuv error. */
+int conn_accept(conn_env_t *env, uv_stream_t *server);
+
+/* Applies the header, idle and linger timeouts; call about once a second. */
+void conn_sweep(conn_env_t *env);
+
+/* Closes idle connections now and the others after their current response;
+ * env->drained runs when none is left (at once if there are none). */
+void conn_drain(conn_env_t *env);
+
+/* Closes every connection now, in-flight requests included. */
+void conn_close_all(conn_env_t *env);
+
+#endif

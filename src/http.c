@@ -1,0 +1,508 @@
+/* http.c - llhttp behind a byte-buffer interface, and response framing. */
+#include "http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <llhttp.h>
+
+struct hdr_span {
+  size_t name_off, name_len, value_off, value_len;
+};
+
+struct http_in {
+  llhttp_t parser;
+  size_t max_body;
+  buf_t head; /* target, header names and values, decoded path */
+  buf_t body;
+  size_t target_off, target_len;
+  struct hdr_span spans[HTTP_MAX_HEADERS];
+  size_t nspans;
+  http_header_t headers[HTTP_MAX_HEADERS];
+  http_request_t req;
+  bool started;
+  bool want_continue;
+  bool in_value; /* the last header callback was for a value */
+  int err_status;
+  char err_text[160];
+};
+
+static int fail(http_in_t *in, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records the answer for a request that cannot be served; returning
+ * HPE_USER from a callback makes llhttp_execute stop with it. */
+static int fail(http_in_t *in, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(in->err_text, sizeof in->err_text, fmt, ap);
+  va_end(ap);
+  in->err_status = status;
+  return HPE_USER;
+}
+
+static http_in_t *of(llhttp_t *p) { return p->data; }
+
+static int on_message_begin(llhttp_t *p) {
+  of(p)->started = true;
+  return 0;
+}
+
+static int grow_head(http_in_t *in, const char *at, size_t n) {
+  if (in->head.len + n > HTTP_MAX_HEAD)
+    return fail(in, 431, "the request head is larger than %d bytes", HTTP_MAX_HEAD);
+  if (buf_append(&in->head, at, n))
+    return fail(in, 500, "out of memory");
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  http_in_t *in = of(p);
+  if (in->target_len + n > HTTP_MAX_TARGET)
+    return fail(in, 414, "the request target is longer than %d bytes", HTTP_MAX_TARGET);
+  in->target_len += n;
+  return grow_head(in, at, n);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  http_in_t *in = of(p);
+  if (in->in_value || in->nspans == 0) {
+    if (in->nspans == HTTP_MAX_HEADERS)
+      return fail(in, 431, "the request has more than %d headers", HTTP_MAX_HEADERS);
+    in->spans[in->nspans++] = (struct hdr_span){in->head.len, 0, 0, 0};
+    in->in_value = false;
+  }
+  in->spans[in->nspans - 1].name_len += n;
+  return grow_head(in, at, n);
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  http_in_t *in = of(p);
+  /* A value may be empty, in which case on_header_value never runs. */
+  if (in->nspans == 0 || in->in_value) {
+    if (in->nspans == HTTP_MAX_HEADERS)
+      return fail(in, 431, "the request has more than %d headers", HTTP_MAX_HEADERS);
+    in->spans[in->nspans++] = (struct hdr_span){in->head.len, 0, 0, 0};
+  }
+  in->spans[in->nspans - 1].value_off = in->head.len;
+  in->in_value = true;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  http_in_t *in = of(p);
+  in->spans[in->nspans - 1].value_len += n;
+  return grow_head(in, at, n);
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Appends the percent-decoded path of the target to the head buffer and
+ * notes where the query starts. Absolute-form targets lose their scheme and
+ * authority (RFC 9112 3.2.2). */
+static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_t *query_off,
+                        size_t *query_len) {
+  const char *t = in->head.data + in->target_off;
+  size_t n = in->target_len, i = 0;
+  bool absolute = n > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
+  if (absolute) {
+    i = t[4] == ':' ? 7 : 8;
+    while (i < n && t[i] != '/' && t[i] != '?')
+      i++;
+  } else if (n == 0 || (t[0] != '/' && !(n == 1 && t[0] == '*'))) {
+    return -EINVAL;
+  }
+  size_t end = i;
+  while (end < n && t[end] != '?' && t[end] != '#')
+    end++;
+  *query_off = in->target_off + (end < n && t[end] == '?' ? end + 1 : n);
+  size_t qend = end < n && t[end] == '?' ? end + 1 : n;
+  while (qend < n && t[qend] != '#')
+    qend++;
+  *query_len = in->target_off + qend - *query_off;
+  if (end < n && t[end] == '#')
+    *query_len = 0;
+
+  if (buf_reserve(&in->head, end - i + 1))
+    return -ENOMEM;
+  t = in->head.data + in->target_off; /* the reserve may have moved it */
+  *path_off = in->head.len;
+  char *d = in->head.data + in->head.len;
+  size_t k = 0;
+  if (i == end || (t[i] != '/' && t[i] != '*'))
+    d[k++] = '/';
+  for (size_t j = i; j < end; j++) {
+    int hi, lo;
+    if (t[j] == '%' && j + 2 < end && (hi = hexval(t[j + 1])) >= 0 &&
+        (lo = hexval(t[j + 2])) >= 0) {
+      d[k++] = (char)(hi << 4 | lo);
+      j += 2;
+    } else {
+      d[k++] = t[j];
+    }
+  }
+  in->head.len += k;
+  *path_len = k;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  http_in_t *in = of(p);
+  http_request_t *r = &in->req;
+  size_t path_off, path_len, query_off, query_len;
+  int rc = split_target(in, &path_off, &path_len, &query_off, &query_len);
+  if (rc == -EINVAL)
+    return fail(in, 400, "the request target must be a path such as /a/b");
+  if (rc)
+    return fail(in, 500, "out of memory");
+
+  const char *base = in->head.data;
+  for (size_t i = 0; i < in->nspans; i++) {
+    const struct hdr_span *s = &in->spans[i];
+    in->headers[i] = (http_header_t){base + s->name_off, s->name_len, base + s->value_off,
+                                     s->value_len};
+  }
+  *r = (http_request_t){
+      .method = p->method,
+      .http_major = p->http_major,
+      .http_minor = p->http_minor,
+      .target = base + in->target_off,
+      .target_len = in->target_len,
+      .path = base + path_off,
+      .path_len = path_len,
+      .query = base + query_off,
+      .query_len = query_len,
+      .headers = in->headers,
+      .nheaders = in->nspans,
+      .body = "",
+  };
+  if (p->http_major == 1 && p->http_minor >= 1 && http_request_header(r, "host") == NULL)
+    return fail(in, 400, "an HTTP/1.1 request needs a Host header");
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > in->max_body)
+    return fail(in, 413, "the request body is larger than %zu bytes", in->max_body);
+
+  const http_header_t *expect = http_request_header(r, "expect");
+  if (expect != NULL) {
+    if (expect->value_len != 12 || strncasecmp(expect->value, "100-continue", 12) != 0)
+      return fail(in, 417, "only 'Expect: 100-continue' is supported");
+    in->want_continue = (p->flags & F_CHUNKED) || p->content_length > 0;
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  http_in_t *in = of(p);
+  if (in->body.len + n > in->max_body)
+    return fail(in, 413, "the request body is larger than %zu bytes", in->max_body);
+  if (buf_append(&in->body, at, n))
+    return fail(in, 500, "out of memory");
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  http_in_t *in = of(p);
+  in->req.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+  in->req.body = in->body.len ? in->body.data : "";
+  in->req.body_len = in->body.len;
+  /* Pausing hands the request to the caller; bytes after it wait. */
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+http_in_t *http_in_new(size_t max_body) {
+  http_in_t *in = calloc(1, sizeof *in);
+  if (in == NULL)
+    return NULL;
+  llhttp_init(&in->parser, HTTP_REQUEST, &settings);
+  in->parser.data = in;
+  in->max_body = max_body;
+  return in;
+}
+
+void http_in_free(http_in_t *in) {
+  if (in == NULL)
+    return;
+  buf_free(&in->head);
+  buf_free(&in->body);
+  free(in);
+}
+
+enum http_in_status http_in_feed(http_in_t *in, const char *data, size_t len, size_t *used) {
+  if (in->err_status) {
+    *used = len;
+    return HTTP_IN_ERROR;
+  }
+  llhttp_errno_t e = llhttp_execute(&in->parser, data, len);
+  switch (e) {
+  case HPE_OK:
+    *used = len;
+    return HTTP_IN_MORE;
+  case HPE_PAUSED:
+    *used = (size_t)(llhttp_get_error_pos(&in->parser) - data);
+    return HTTP_IN_REQUEST;
+  case HPE_USER:
+    *used = len;
+    return HTTP_IN_ERROR;
+  default:
+    *used = len;
+    if (in->err_status) /* a callback refused the request and said why */
+      return HTTP_IN_ERROR;
+    fail(in, 400, "malformed request: %s (%s)", llhttp_errno_name(e),
+         llhttp_get_error_reason(&in->parser));
+    return HTTP_IN_ERROR;
+  }
+}
+
+bool http_in_take_continue(http_in_t *in) {
+  bool w = in->want_continue;
+  in->want_continue = false;
+  return w;
+}
+
+bool http_in_started(const http_in_t *in) { return in->started; }
+
+const http_request_t *http_in_request(const http_in_t *in) { return &in->req; }
+
+void http_in_next(http_in_t *in) {
+  if (llhttp_get_errno(&in->parser) == HPE_PAUSED)
+    llhttp_resume(&in->parser);
+  /* One large request must not pin its memory on a keep-alive connection. */
+  buf_reset(&in->head);
+  buf_reset(&in->body);
+  buf_shrink(&in->head, HTTP_MAX_HEAD * 2);
+  buf_shrink(&in->body, 64 * 1024);
+  in->target_len = 0;
+  in->nspans = 0;
+  in->started = false;
+  in->want_continue = false;
+  in->in_value = false;
+  memset(&in->req, 0, sizeof in->req);
+}
+
+int http_in_error(const http_in_t *in, const char **text) {
+  *text = in->err_text;
+  return in->err_status ? in->err_status : 400;
+}
+
+const http_header_t *http_request_header(const http_request_t *r, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (r->headers[i].name_len == n && strncasecmp(r->headers[i].name, name, n) == 0)
+      return &r->headers[i];
+  return NULL;
+}
+
+/* llhttp_method_name() aborts on a number it does not know: keep our own. */
+static const char *const method_names[64] = {
+#define METHOD_NAME(num, name, string) [num] = #string,
+    HTTP_ALL_METHOD_MAP(METHOD_NAME)
+#undef METHOD_NAME
+};
+
+const char *http_method_name(int method) {
+  return method < 0 || method > 63 ? NULL : method_names[method];
+}
+
+int http_method_number(const char *name, size_t len) {
+  for (int m = 0; m < 64; m++)
+    if (method_names[m] && strlen(method_names[m]) == len && memcmp(method_names[m], name, len) == 0)
+      return m;
+  return -1;
+}
+
+const char *http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
+  case 204: return "No Content";
+  case 205: return "Reset Content";
+  case 206: return "Partial Content";
+  case 300: return "Multiple Choices";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
+  case 407: return "Proxy Authentication Required";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 411: return "Length Required";
+  case 412: return "Precondition Failed";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 417: return "Expectation Failed";
+  case 418: return "I'm a teapot";
+  case 421: return "Misdirected Request";
+  case 422: return "Unprocessable Content";
+  case 423: return "Locked";
+  case 424: return "Failed Dependency";
+  case 425: return "Too Early";
+  case 426: return "Upgrade Required";
+  case 428: return "Precondition Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 451: return "Unavailable For Legal Reasons";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  case 507: return "Insufficient Storage";
+  case 511: return "Network Authentication Required";
+  default: return "Unknown";
+  }
+}
+
+static _Thread_local char date_now[40];
+
+void http_date_update(void) {
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date_now, sizeof date_now, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+const char *http_date(void) {
+  if (date_now[0] == '\0')
+    http_date_update();
+  return date_now;
+}
+
+void http_response_reset(http_response_t *r) {
+  r->status = 200;
+  buf_reset(&r->reason);
+  buf_reset(&r->headers);
+  buf_reset(&r->body);
+  buf_shrink(&r->body, 256 * 1024);
+  r->has_content_type = r->has_server = r->has_date = false;
+}
+
+void http_response_free(http_response_t *r) {
+  buf_free(&r->reason);
+  buf_free(&r->headers);
+  buf_free(&r->body);
+}
+
+static bool is_tchar(unsigned char c) {
+  /* RFC 9110 5.6.2 token characters. */
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c && strchr(extra, c) != NULL);
+}
+
+static bool name_is(const char *name, size_t n, const char *want) {
+  return strlen(want) == n && strncasecmp(name, want, n) == 0;
+}
+
+int http_response_header(http_response_t *r, const char *name, size_t nlen, const char *value,
+                         size_t vlen) {
+  if (nlen == 0)
+    return -EINVAL;
+  for (size_t i = 0; i < nlen; i++)
+    if (!is_tchar((unsigned char)name[i]))
+      return -EINVAL;
+  for (size_t i = 0; i < vlen; i++)
+    if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+      return -EINVAL;
+  if (name_is(name, nlen, "content-length") || name_is(name, nlen, "transfer-encoding") ||
+      name_is(name, nlen, "connection"))
+    return 0;
+  if (name_is(name, nlen, "content-type"))
+    r->has_content_type = true;
+  else if (name_is(name, nlen, "server"))
+    r->has_server = true;
+  else if (name_is(name, nlen, "date"))
+    r->has_date = true;
+  if (buf_reserve(&r->headers, nlen + vlen + 4))
+    return -ENOMEM;
+  buf_append(&r->headers, name, nlen);
+  buf_append(&r->headers, ": ", 2);
+  buf_append(&r->headers, value, vlen);
+  buf_append(&r->headers, "\r\n", 2);
+  return 0;
+}
+
+int http_response_simple(http_response_t *r, int status, const char *content_type,
+                         const char *body, size_t len) {
+  http_response_reset(r);
+  r->status = status;
+  if (content_type && http_response_header(r, "Content-Type", 12, content_type,
+                                           strlen(content_type)))
+    return -ENOMEM;
+  return buf_append(&r->body, body, len);
+}
+
+static bool status_has_body(int status) {
+  return !(status < 200 || status == 204 || status == 304);
+}
+
+int http_response_write(const http_response_t *r, int req_method, bool keep_alive,
+                        bool http10, buf_t *out) {
+  bool with_body = status_has_body(r->status);
+  bool send_body = with_body && req_method != HTTP_HEAD;
+  const char *reason = r->reason.len ? NULL : http_reason(r->status);
+  size_t need = 160 + r->headers.len + r->reason.len + (send_body ? r->body.len : 0);
+  if (buf_reserve(out, need))
+    return -ENOMEM;
+  if (reason)
+    buf_printf(out, "HTTP/1.1 %d %s\r\n", r->status, reason);
+  else
+    buf_printf(out, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason.len, r->reason.data);
+  if (!r->has_server)
+    buf_puts(out, "Server: h1mock/" H1MOCK_VERSION "\r\n");
+  if (!r->has_date) {
+    buf_puts(out, "Date: ");
+    buf_puts(out, http_date());
+    buf_puts(out, "\r\n");
+  }
+  buf_append(out, r->headers.data, r->headers.len);
+  if (with_body)
+    buf_printf(out, "Content-Length: %zu\r\n", r->body.len);
+  if (!keep_alive)
+    buf_puts(out, "Connection: close\r\n");
+  else if (http10)
+    buf_puts(out, "Connection: keep-alive\r\n");
+  buf_puts(out, "\r\n");
+  if (send_body)
+    buf_append(out, r->body.data, r->body.len);
+  return 0;
+}

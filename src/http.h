@@ -1,0 +1,134 @@
+/* http.h - HTTP/1.1 messages without I/O.
+ *
+ * http_in turns bytes into requests with llhttp and enforces the limits that
+ * keep a mock safe on a shared network: head size (431), target length (414),
+ * body size (413), Host on HTTP/1.1 (400), and llhttp's strict framing rules,
+ * which refuse the request-smuggling shapes (Content-Length with
+ * Transfer-Encoding, two Content-Lengths). Everything a request holds is
+ * copied into buffers owned by the http_in, so the caller may reuse its read
+ * buffer as soon as http_in_feed returns.
+ *
+ * http_response_* serialize an answer: the status line, the headers a view
+ * set (validated), and the framing headers the server owns.
+ *
+ * Nothing here touches a socket, so unit tests and fuzzers drive it with
+ * byte strings.
+ */
+#ifndef H1MOCK_HTTP_H
+#define H1MOCK_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h> /* the method numbers: HTTP_GET, ... */
+
+#include "buf.h"
+
+#define HTTP_MAX_HEAD (16 * 1024)  /* request line + headers */
+#define HTTP_MAX_TARGET (8 * 1024) /* request target */
+#define HTTP_MAX_HEADERS 100
+
+typedef struct http_header {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} http_header_t;
+
+typedef struct http_request {
+  int method; /* llhttp's method number, 0..63 */
+  unsigned char http_major, http_minor;
+  bool keep_alive;
+  const char *target; /* as sent */
+  size_t target_len;
+  const char *path; /* percent-decoded, starts with "/" (or is "*") */
+  size_t path_len;
+  const char *query; /* raw, without the "?"; "" when absent */
+  size_t query_len;
+  const http_header_t *headers;
+  size_t nheaders;
+  const char *body;
+  size_t body_len;
+} http_request_t;
+
+enum http_in_status {
+  HTTP_IN_MORE,    /* every byte was used; feed more */
+  HTTP_IN_REQUEST, /* a whole request is ready; `*used` bytes were taken */
+  HTTP_IN_ERROR,   /* answer http_in_error() and close the connection */
+};
+
+typedef struct http_in http_in_t;
+
+/* Returns a parser for one connection, or NULL when out of memory. */
+http_in_t *http_in_new(size_t max_body);
+void http_in_free(http_in_t *in);
+
+/* Parses up to `len` bytes. After HTTP_IN_REQUEST, the request stays valid
+ * until http_in_next(); bytes after it (a pipelined request) were not used
+ * and must be fed again after http_in_next(). */
+enum http_in_status http_in_feed(http_in_t *in, const char *data, size_t len, size_t *used);
+
+/* True once per request that sent "Expect: 100-continue" and has a body to
+ * come: the caller writes "HTTP/1.1 100 Continue" before reading on. */
+bool http_in_take_continue(http_in_t *in);
+
+/* True while part of a request head has arrived (for the 408 timeout). */
+bool http_in_started(const http_in_t *in);
+
+const http_request_t *http_in_request(const http_in_t *in);
+
+/* Forgets the current request and gets ready for the next one. */
+void http_in_next(http_in_t *in);
+
+/* After HTTP_IN_ERROR: the status to answer (400, 413, 414, 417, 431) and a
+ * one-line explanation for the body. */
+int http_in_error(const http_in_t *in, const char **text);
+
+/* Finds a request header by case-insensitive name; NULL when absent. */
+const http_header_t *http_request_header(const http_request_t *r, const char *name);
+
+/* "GET", ... for a method number; NULL when unknown. */
+const char *http_method_name(int method);
+/* The method number for a name (upper case), or -1. */
+int http_method_number(const char *name, size_t len);
+
+/* The standard reason phrase, or "Unknown". */
+const char *http_reason(int status);
+
+/* The IMF-fixdate of now, refreshed by http_date_update (once a second). */
+const char *http_date(void);
+void http_date_update(void);
+
+typedef struct http_response {
+  int status;
+  buf_t reason;  /* empty: the standard phrase */
+  buf_t headers; /* "Name: value\r\n" lines set by the view */
+  buf_t body;
+  bool has_content_type;
+  bool has_server;
+  bool has_date;
+} http_response_t;
+
+void http_response_reset(http_response_t *r);
+void http_response_free(http_response_t *r);
+
+/* Adds a header a view set. Framing headers (Content-Length,
+ * Transfer-Encoding, Connection) are dropped because the server computes
+ * them. Returns 0, or -EINVAL when the name is not a token or the value
+ * holds CR, LF or NUL (header injection), or -ENOMEM. */
+int http_response_header(http_response_t *r, const char *name, size_t nlen, const char *value,
+                         size_t vlen);
+
+/* Sets the status, body and a Content-Type in one go, for answers the server
+ * makes itself (errors, redirects). */
+int http_response_simple(http_response_t *r, int status, const char *content_type,
+                         const char *body, size_t len);
+
+/* Appends the serialized response for `req_method` to `out`: status line,
+ * Server, Date, the view's headers, Content-Length, Connection, and the
+ * body unless the method is HEAD or the status has none. */
+int http_response_write(const http_response_t *r, int req_method, bool keep_alive,
+                        bool http10, buf_t *out);
+
+#endif

@@ -1,0 +1,114 @@
+/* main.c - h1mock: command line, --check, and the event loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "provision.h"
+#include "script.h"
+#include "server.h"
+
+/* Loads each file offline as the server would; prints "file: ok (N rules)"
+ * or "file:line: message". */
+static int check_files(const config_t *cfg, int argc, char **argv) {
+  int failed = 0;
+  for (int i = cfg->first_file; i < argc; i++) {
+    const char *path = argv[i];
+    buf_t text = BUF_INIT;
+    int rc = provision_read_file(path, &text);
+    if (rc) {
+      fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-rc));
+      failed++;
+      buf_free(&text);
+      continue;
+    }
+    /* require() looks beside the file, as it would in the provisions dir. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = '\0';
+    else
+      snprintf(dir, sizeof dir, ".");
+    script_opts_t opts = {.loop = NULL, .dir = dir, .max_instructions = cfg->max_instructions};
+    script_t *s;
+    char err[2048];
+    if (script_load(path, text.data ? text.data : "", text.len, &opts, &s, err, sizeof err)) {
+      fprintf(stderr, "%s\n", err);
+      failed++;
+    } else {
+      printf("%s: ok (%zu rules)\n", path, script_rule_count(s));
+      script_release(s);
+    }
+    buf_free(&text);
+  }
+  return failed ? 1 : 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int main(int argc, char **argv) {
+  config_t cfg;
+  char err[1024] = "";
+  switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
+  case CONFIG_EXIT:
+    return 0;
+  case CONFIG_USAGE:
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  case CONFIG_RUN:
+    break;
+  }
+  log_set_verbose(cfg.verbose);
+  if (cfg.check)
+    return check_files(&cfg, argc, argv);
+
+  struct stat st;
+  if (stat(cfg.provisions, &st) != 0) {
+    fprintf(stderr, "h1mock: provisions directory '%s' does not exist (%s)\n", cfg.provisions,
+            strerror(errno));
+    return 1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "h1mock: provisions directory '%s' is not a directory\n", cfg.provisions);
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t *loop = uv_default_loop();
+  server_t *server = NULL;
+  int rc = server_start(loop, &cfg, &server, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "%s\n", err);
+    uv_run(loop, UV_RUN_NOWAIT);
+    server_free(server);
+    return 1;
+  }
+  script_opts_t opts = {
+      .loop = loop, .dir = cfg.provisions, .max_instructions = cfg.max_instructions};
+  if (provision_init(&opts)) {
+    fprintf(stderr, "h1mock: out of memory while loading the provision\n");
+    return 1;
+  }
+  log_info("h1mock %s ready (provisions in %s)", H1MOCK_VERSION, cfg.provisions);
+  uv_run(loop, UV_RUN_DEFAULT);
+
+  provision_shutdown();
+  uv_walk(loop, close_any, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(loop);
+  server_free(server);
+  log_info("stopped");
+  return rc ? 1 : 0;
+}

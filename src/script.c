@@ -1,0 +1,635 @@
+/* script.c - loading a provision and driving one request through it.
+ *
+ * A request runs in a coroutine taken from the provision's pool. Its stages
+ * (before_request hooks, the view, an error handler, after_request hooks)
+ * are each one function resumed on that coroutine, so any of them may sleep:
+ * sleep() yields, a uv timer resumes. The count hook charges every stage to
+ * one instruction budget; when it runs out the hook yields too, and a
+ * thread that yielded that way is dropped, which no pcall can catch.
+ */
+#include "script.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "log.h"
+#include "script_int.h"
+#include "script_json.h"
+
+script_ctx_t *script_ctx(lua_State *L) { return *(script_ctx_t **)lua_getextraspace(L); }
+
+static void set_ctx(lua_State *L, script_ctx_t *ctx) {
+  *(script_ctx_t **)lua_getextraspace(L) = ctx;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  script_ctx_t *ctx = script_ctx(L);
+  if (ctx == NULL)
+    return;
+  ctx->budget -= HOOK_EVERY;
+  if (ctx->budget > 0)
+    return;
+  ctx->killed = true;
+  if (lua_isyieldable(L)) {
+    /* Inside a hook, lua_yield returns here; the thread yields when the
+     * hook returns, and run() drops it. */
+    lua_yield(L, 0);
+    return;
+  }
+  /* Inside a C call that cannot yield (a sort comparator, say): raise, and
+   * raise again at every later tick until the thread can be dropped. */
+  luaL_error(L, "instruction budget exhausted");
+}
+
+/* "file:line" of the innermost Lua function of a stopped thread. */
+static void where(lua_State *co, char *out, size_t n) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(co, level, &ar); level++) {
+    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  snprintf(out, n, "?");
+}
+
+/* The error value of a failed thread, as a message. */
+static const char *error_text(lua_State *co, int status) {
+  if (status == LUA_ERRMEM)
+    return "out of memory";
+  const char *msg = lua_tostring(co, -1);
+  if (msg)
+    return msg;
+  if (luaL_callmeta(co, -1, "__tostring") && lua_type(co, -1) == LUA_TSTRING)
+    return lua_tostring(co, -1);
+  return lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
+}
+
+/* Runs the function under `nargs` arguments on top of L's stack in a fresh
+ * thread under the load budget. Pops them. Returns 0 or -EINVAL with the
+ * message in err. */
+static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  lua_State *co = lua_newthread(L);
+  lua_insert(L, -(nargs + 2));
+  lua_xmove(L, co, nargs + 1);
+  script_ctx_t ctx = {.kind = CTX_LOAD, .budget = s->opts.max_instructions};
+  set_ctx(co, &ctx);
+  int nres, rc = 0;
+  int st = lua_resume(co, L, nargs, &nres);
+  if (st == LUA_YIELD) {
+    char at[300];
+    where(co, at, sizeof at);
+    if (ctx.killed)
+      snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
+               at, (long long)s->opts.max_instructions);
+    else
+      snprintf(err, errlen, "%s: %s", at,
+               ctx.sleeping ? "sleep() is only allowed inside a request"
+                            : "coroutine.yield() outside a coroutine");
+    rc = -EINVAL;
+  } else if (st != LUA_OK) {
+    snprintf(err, errlen, "%s", error_text(co, st));
+    rc = st == LUA_ERRMEM ? -ENOMEM : -EINVAL;
+  }
+  set_ctx(co, NULL);
+  lua_pop(L, 1); /* the thread */
+  return rc;
+}
+
+int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
+                script_t **out, char *err, size_t errlen) {
+  int rc = -ENOMEM;
+  script_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    goto fail;
+  s->refs = 1;
+  s->opts = *opts;
+  if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
+    goto fail;
+  s->opts.dir = s->dir;
+  if ((s->router = router_new()) == NULL || (s->L = luaL_newstate()) == NULL)
+    goto fail;
+  lua_State *L = s->L;
+  set_ctx(L, NULL);
+  /* Threads copy the hook of the main thread when they are created. */
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+
+  script_sandbox_open(L, s->dir);
+  script_json_open(L);
+  lua_setglobal(L, "json");
+  script_response_open(L);
+  script_request_open(L);
+  script_app_open(L, s);
+
+  char name[300];
+  snprintf(name, sizeof name, "@%s", chunkname);
+  int st = luaL_loadbufferx(L, source, len, name, "t");
+  if (st != LUA_OK) {
+    snprintf(err, errlen, "%s", st == LUA_ERRMEM ? "out of memory" : lua_tostring(L, -1));
+    rc = st == LUA_ERRMEM ? -ENOMEM : -EINVAL;
+    goto fail;
+  }
+  if ((rc = run_loading(s, 0, err, errlen)))
+    goto fail;
+  /* The file has defined its globals; from here on a typo is an error. */
+  script_sandbox_guard(L);
+  lua_pushglobaltable(L);
+  lua_pushliteral(L, "registerRules");
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (!lua_isfunction(L, -1)) {
+    snprintf(err, errlen, "%s: defines no registerRules() function", chunkname);
+    rc = -EINVAL;
+    goto fail;
+  }
+  s->loading = true;
+  rc = run_loading(s, 0, err, errlen);
+  s->loading = false;
+  if (rc)
+    goto fail;
+  lua_settop(L, 0);
+  /* Requests make short-lived garbage: the generational collector suits. */
+  lua_gc(L, LUA_GCGEN, 0, 0);
+  *out = s;
+  return 0;
+
+fail:
+  if (rc == -ENOMEM && err[0] == '\0')
+    snprintf(err, errlen, "out of memory");
+  if (s) {
+    s->refs = 0;
+    script_release(s);
+  }
+  *out = NULL;
+  return rc;
+}
+
+extern const struct script_embedded {
+  const char *name;
+  const char *text;
+  size_t len;
+} script_embedded[];
+
+int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
+  for (const struct script_embedded *e = script_embedded; e->name; e++)
+    if (strcmp(e->name, "default") == 0)
+      return script_load("default.lua", e->text, e->len, opts, out, err, errlen);
+  snprintf(err, errlen, "the built-in default is missing from this binary");
+  return -EINVAL;
+}
+
+void script_retain(script_t *s) { s->refs++; }
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+static void script_free(script_t *s) {
+  script_call_t *c = s->free_calls;
+  while (c) {
+    script_call_t *next = c->next_free;
+    if (c->timer)
+      uv_close((uv_handle_t *)c->timer, free_timer);
+    free(c);
+    c = next;
+  }
+  script_app_free(s);
+  if (s->L)
+    lua_close(s->L);
+  router_free(s->router);
+  free(s->dir);
+  free(s);
+}
+
+void script_release(script_t *s) {
+  if (s && --s->refs <= 0)
+    script_free(s);
+}
+
+size_t script_rule_count(const script_t *s) { return router_count(s->router); }
+
+static script_call_t *call_get(script_t *s) {
+  script_call_t *c = s->free_calls;
+  if (c) {
+    s->free_calls = c->next_free;
+  } else {
+    if ((c = calloc(1, sizeof *c)) == NULL)
+      return NULL;
+    lua_State *L = s->L;
+    c->co = lua_newthread(L);
+    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 0);
+    c->req_slot = luaL_ref(L, LUA_REGISTRYINDEX);
+    set_ctx(c->co, &c->ctx);
+    c->s = s;
+  }
+  c->ctx = (script_ctx_t){.kind = CTX_CALL, .budget = s->opts.max_instructions};
+  c->rule = -1;
+  c->step = 0;
+  c->err_code = 0;
+  c->handled_error = false;
+  c->ud = NULL;
+  script_retain(s);
+  return c;
+}
+
+static void call_put(script_call_t *c) {
+  script_t *s = c->s;
+  if (c->ud) {
+    c->ud->call = NULL; /* a kept request object now raises */
+    lua_pushboolean(s->L, 0);
+    lua_rawseti(s->L, LUA_REGISTRYINDEX, c->req_slot);
+    c->ud = NULL;
+  }
+  if (lua_status(c->co) != LUA_OK)
+    lua_resetthread(c->co);
+  lua_settop(c->co, 0);
+  c->req = NULL;
+  c->resp = NULL;
+  c->done = NULL;
+  c->next_free = s->free_calls;
+  s->free_calls = c;
+  script_release(s); /* last: may free s */
+}
+
+static void push_request(script_call_t *c) {
+  if (c->ud == NULL) {
+    script_request_push(c->co, c);
+    lua_pushvalue(c->co, -1);
+    lua_rawseti(c->co, LUA_REGISTRYINDEX, c->req_slot);
+  } else {
+    lua_rawgeti(c->co, LUA_REGISTRYINDEX, c->req_slot);
+  }
+}
+
+static const char *method_of(const script_call_t *c) {
+  const char *m = http_method_name(c->req->method);
+  return m ? m : "?";
+}
+
+static void fail_plain(script_call_t *c, int code, enum call_stage next) {
+  script_error_page(c->resp, code, NULL);
+  c->handled_error = true;
+  c->stage = next;
+  c->step = 0;
+}
+
+/* An HTTP error for this request: the provision's handler when it has one
+ * (and is not what failed), else the default page. */
+static void http_error(script_call_t *c, int code) {
+  if (code >= 0 && code < 600 && c->s->handlers[code] && !c->handled_error) {
+    c->err_code = code;
+    c->stage = STAGE_HANDLER;
+  } else {
+    fail_plain(c, code, STAGE_AFTER);
+  }
+}
+
+static const char *stage_name(const script_call_t *c) {
+  switch (c->stage) {
+  case STAGE_BEFORE: return "before_request hook";
+  case STAGE_VIEW: return "view";
+  case STAGE_HANDLER: return "error handler";
+  default: return "after_request hook";
+  }
+}
+
+static const char *endpoint_of(const script_call_t *c) {
+  return c->rule >= 0 ? c->s->rules[c->rule].endpoint : "-";
+}
+
+/* The thread failed with an error value on top of its stack. */
+static void on_error(script_call_t *c, int status) {
+  int code = status == LUA_ERRMEM ? 0 : script_exception_code(c->co, -1);
+  if (code > 0 && c->stage != STAGE_AFTER) {
+    /* abort(): not a failure of the provision. */
+    lua_getfield(c->co, -1, "response");
+    if (!lua_isnil(c->co, -1)) {
+      char err[256];
+      if (script_normalize(c->co, lua_gettop(c->co), 1, 200, c->resp, err, sizeof err) == 0) {
+        c->stage = STAGE_AFTER;
+        c->step = 0;
+        return;
+      }
+    }
+    lua_pop(c->co, 1);
+    if (c->stage == STAGE_HANDLER)
+      c->handled_error = true;
+    http_error(c, code);
+    return;
+  }
+  const char *msg = error_text(c->co, status);
+  luaL_traceback(c->s->L, c->co, msg, 0);
+  log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
+            stage_name(c), endpoint_of(c), lua_tostring(c->s->L, -1));
+  lua_pop(c->s->L, 1);
+  if (c->stage == STAGE_BEFORE || c->stage == STAGE_VIEW)
+    http_error(c, 500);
+  else
+    fail_plain(c, 500, c->stage == STAGE_HANDLER ? STAGE_AFTER : STAGE_DONE);
+}
+
+/* A stage returned `nres` values on the thread's stack. */
+static void on_results(script_call_t *c, int nres) {
+  char err[512];
+  lua_State *co = c->co;
+  switch (c->stage) {
+  case STAGE_BEFORE:
+    if (nres > 0 && !lua_isnil(co, 1)) {
+      if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
+        c->stage = STAGE_AFTER;
+        c->step = 0;
+        return;
+      }
+      break;
+    }
+    c->step++;
+    return;
+  case STAGE_VIEW:
+    if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
+      c->stage = STAGE_AFTER;
+      c->step = 0;
+      return;
+    }
+    break;
+  case STAGE_HANDLER:
+    /* As in Flask, a handler that gives no status answers 200. */
+    if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
+      c->handled_error = true;
+      c->stage = STAGE_AFTER;
+      c->step = 0;
+      return;
+    }
+    break;
+  default:
+    if (nres >= 1 && script_exception_code(co, 1) == 0 &&
+        script_normalize(co, 1, 1, 200, c->resp, err, sizeof err) == 0) {
+      c->step++;
+      return;
+    }
+    if (nres == 0)
+      snprintf(err, sizeof err, "an after_request hook must return the response it was given");
+    break;
+  }
+  log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
+            stage_name(c), endpoint_of(c), err);
+  if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
+    http_error(c, 500);
+  else
+    fail_plain(c, 500, c->stage == STAGE_HANDLER ? STAGE_AFTER : STAGE_DONE);
+}
+
+static void push_var(lua_State *co, const router_var_t *v) {
+  char num[64];
+  if ((v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) && v->len < sizeof num) {
+    memcpy(num, v->value, v->len);
+    num[v->len] = '\0';
+    if (v->conv == ROUTER_CONV_INT)
+      lua_pushinteger(co, (lua_Integer)strtoll(num, NULL, 10));
+    else
+      lua_pushnumber(co, strtod(num, NULL));
+    return;
+  }
+  lua_pushlstring(co, v->value, v->len);
+}
+
+/* Pushes the function of the current stage and its arguments; returns the
+ * number of arguments, or -1 when the stage has nothing (more) to run. */
+static int push_stage(script_call_t *c) {
+  script_t *s = c->s;
+  lua_State *co = c->co;
+  switch (c->stage) {
+  case STAGE_BEFORE:
+    if (c->step >= s->nbefore) {
+      c->stage = STAGE_VIEW;
+      return -1;
+    }
+    lua_rawgeti(co, LUA_REGISTRYINDEX, s->before[c->step]);
+    return 0;
+  case STAGE_VIEW: {
+    const struct script_rule *r = &s->rules[c->rule];
+    if (!lua_checkstack(co, (int)c->match.nvars + r->ndefaults + 4))
+      luaL_error(co, "stack overflow");
+    lua_rawgeti(co, LUA_REGISTRYINDEX, r->view_ref);
+    push_request(c);
+    for (size_t i = 0; i < c->match.nvars; i++)
+      push_var(co, &c->match.vars[i]);
+    if (r->ndefaults) {
+      lua_rawgeti(co, LUA_REGISTRYINDEX, r->defaults_ref);
+      int t = lua_gettop(co);
+      for (int i = 1; i <= r->ndefaults; i++) {
+        lua_rawgeti(co, t, i);
+        lua_rawgeti(co, -1, 2);
+        lua_remove(co, -2);
+      }
+      lua_remove(co, t);
+    }
+    return 1 + (int)c->match.nvars + r->ndefaults;
+  }
+  case STAGE_HANDLER:
+    lua_rawgeti(co, LUA_REGISTRYINDEX, s->handlers[c->err_code]);
+    script_exception_push(co, c->err_code, NULL);
+    return 1;
+  case STAGE_AFTER:
+    if (c->step >= s->nafter) {
+      c->stage = STAGE_DONE;
+      return -1;
+    }
+    lua_rawgeti(co, LUA_REGISTRYINDEX, s->after[s->nafter - 1 - c->step]);
+    script_response_push(co, c->resp);
+    return 1;
+  default:
+    return -1;
+  }
+}
+
+static void set_request_global(script_call_t *c) {
+  lua_State *co = c->co;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  push_request(c);
+  lua_setfield(co, -2, "request");
+  lua_pop(co, 1);
+}
+
+static void finish(script_call_t *c, bool notify) {
+  script_done_fn done = c->done;
+  void *data = c->data;
+  call_put(c);
+  if (notify && done)
+    done(data);
+}
+
+/* Runs stages until the request is answered or sleeps. `resuming` continues
+ * a thread that slept. */
+static enum script_status run(script_call_t *c, bool resuming) {
+  for (;;) {
+    int nargs = 0;
+    if (!resuming) {
+      if (c->stage == STAGE_DONE)
+        return SCRIPT_DONE;
+      /* The function goes under the request global push, so set it first. */
+      set_request_global(c);
+      nargs = push_stage(c);
+      if (nargs < 0)
+        continue;
+    } else {
+      set_request_global(c);
+    }
+    resuming = false;
+    int nres = 0;
+    int st = lua_resume(c->co, c->s->L, nargs, &nres);
+    if (st == LUA_YIELD && c->ctx.sleeping)
+      return SCRIPT_PENDING;
+    if (st == LUA_YIELD && c->ctx.killed) {
+      char at[300];
+      where(c->co, at, sizeof at);
+      log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+                method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
+                at, (long long)c->s->opts.max_instructions);
+      lua_resetthread(c->co);
+      fail_plain(c, 500, STAGE_DONE);
+      continue;
+    }
+    if (st == LUA_YIELD) {
+      lua_resetthread(c->co);
+      lua_pushliteral(c->co, "coroutine.yield() outside a coroutine");
+      st = LUA_ERRRUN;
+    }
+    if (st == LUA_OK)
+      on_results(c, nres);
+    else
+      on_error(c, st);
+    if (lua_status(c->co) != LUA_OK)
+      lua_resetthread(c->co);
+    lua_settop(c->co, 0);
+  }
+}
+
+static void append_allow(http_response_t *resp, uint64_t allowed) {
+  /* GET implies HEAD (set by the router's caller); OPTIONS is always served. */
+  allowed |= 1ULL << HTTP_OPTIONS;
+  const char *names[64];
+  size_t n = 0;
+  for (int m = 0; m < 64; m++)
+    if (allowed & (1ULL << m))
+      names[n++] = http_method_name(m);
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+      const char *t = names[j];
+      names[j] = names[j - 1];
+      names[j - 1] = t;
+    }
+  char value[512];
+  size_t len = 0;
+  for (size_t i = 0; i < n && len < sizeof value - 32; i++)
+    len += (size_t)snprintf(value + len, sizeof value - len, "%s%s", i ? ", " : "", names[i]);
+  http_response_header(resp, "Allow", 5, value, len);
+}
+
+static void redirect_slash(script_call_t *c) {
+  const http_request_t *req = c->req;
+  const char *t = req->target;
+  size_t n = req->target_len, start = 0;
+  if (n && t[0] != '/') { /* absolute form: skip scheme and authority */
+    const char *p = memchr(t, '/', n);
+    p = p ? memchr(p + 2, '/', n - (size_t)(p + 2 - t)) : NULL;
+    start = p ? (size_t)(p - t) : n;
+  }
+  size_t end = start;
+  while (end < n && t[end] != '?')
+    end++;
+  buf_t loc = BUF_INIT;
+  buf_append(&loc, t + start, end - start);
+  buf_putc(&loc, '/');
+  if (req->query_len) {
+    buf_putc(&loc, '?');
+    buf_append(&loc, req->query, req->query_len);
+  }
+  script_error_page(c->resp, 308, NULL);
+  http_response_header(c->resp, "Location", 8, loc.data, loc.len);
+  buf_free(&loc);
+}
+
+enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
+                                   http_response_t *resp, script_done_fn done, void *data,
+                                   script_call_t **out) {
+  script_call_t *c = call_get(s);
+  *out = c;
+  http_response_reset(resp);
+  if (c == NULL) {
+    script_error_page(resp, 503, "out of memory");
+    return SCRIPT_DONE;
+  }
+  c->req = req;
+  c->resp = resp;
+  c->done = done;
+  c->data = data;
+  snprintf(c->remote, sizeof c->remote, "%s", remote_addr);
+
+  enum router_result rr = router_match(s->router, req->path, req->path_len, req->method, &c->match);
+  switch (rr) {
+  case ROUTER_FOUND:
+    c->rule = c->match.rule;
+    c->stage = s->nbefore ? STAGE_BEFORE : STAGE_VIEW;
+    break;
+  case ROUTER_REDIRECT_SLASH:
+    redirect_slash(c);
+    c->stage = STAGE_AFTER;
+    break;
+  case ROUTER_METHOD_NOT_ALLOWED:
+    if (req->method == HTTP_OPTIONS) {
+      append_allow(resp, c->match.allowed);
+      c->stage = STAGE_AFTER;
+    } else {
+      http_error(c, 405);
+      if (c->stage == STAGE_AFTER)
+        append_allow(resp, c->match.allowed);
+    }
+    break;
+  default:
+    http_error(c, 404);
+    break;
+  }
+  if (run(c, false) == SCRIPT_PENDING)
+    return SCRIPT_PENDING;
+  /* 405 answered by a handler still says what is allowed. */
+  if (rr == ROUTER_METHOD_NOT_ALLOWED && resp->status == 405 && c->err_code == 405)
+    append_allow(resp, c->match.allowed);
+  finish(c, false);
+  return SCRIPT_DONE;
+}
+
+static void on_wake(uv_timer_t *t) {
+  script_call_t *c = t->data;
+  c->ctx.sleeping = false;
+  if (run(c, true) == SCRIPT_DONE)
+    finish(c, true);
+}
+
+void script_sleep_start(script_call_t *c, double seconds) {
+  if (c->timer == NULL) {
+    c->timer = malloc(sizeof *c->timer);
+    if (c->timer == NULL)
+      luaL_error(c->co, "sleep: out of memory");
+    uv_timer_init(c->s->opts.loop, c->timer);
+    c->timer->data = c;
+  }
+  double ms = ceil(seconds * 1000.0);
+  uv_timer_start(c->timer, on_wake, ms > 1e12 ? (uint64_t)1e12 : (uint64_t)ms, 0);
+  c->ctx.sleeping = true;
+}
+
+void script_abandon(script_call_t *c) {
+  if (c == NULL)
+    return;
+  if (c->timer)
+    uv_timer_stop(c->timer);
+  c->ctx.sleeping = false;
+  lua_resetthread(c->co);
+  finish(c, false);
+}

@@ -1,0 +1,64 @@
+/* script.h - the Lua side of h1mock, as the rest of the program sees it.
+ *
+ * A script_t is one loaded provision: its own lua_State, sandboxed, with the
+ * runtime, the provision file run and registerRules() called, and the routes
+ * compiled into a router. It is reference counted: the server holds one
+ * reference to the active provision and every request in flight holds one,
+ * so a request that sleeps across a swap finishes on the provision it started
+ * on, and the old state is closed when its last request ends.
+ *
+ * No other module includes lua.h.
+ */
+#ifndef H1MOCK_SCRIPT_H
+#define H1MOCK_SCRIPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http.h"
+
+typedef struct script script_t;
+typedef struct script_call script_call_t;
+
+typedef struct script_opts {
+  uv_loop_t *loop;          /* for sleep(); NULL when checking offline */
+  const char *dir;          /* where require() finds modules; NULL: embedded only */
+  int64_t max_instructions; /* per request, and for the load itself */
+} script_opts_t;
+
+/* Loads a provision from source text. `chunkname` is what error messages
+ * show as the file ("initial.lua"). Returns 0 and a script with one
+ * reference, or -EINVAL with "file:line: message" in err, or -ENOMEM. */
+int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
+                script_t **out, char *err, size_t errlen);
+
+/* Loads the built-in default provision (404 help page for every path). */
+int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
+
+void script_retain(script_t *s);
+void script_release(script_t *s);
+
+size_t script_rule_count(const script_t *s);
+
+/* Called when a pending request has its response in the http_response_t
+ * given to script_dispatch. */
+typedef void (*script_done_fn)(void *data);
+
+enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
+
+/* Answers `req` into `resp`. SCRIPT_DONE: the response is ready now.
+ * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
+ * until then `req`, `resp` and `remote_addr` must stay valid, unless
+ * script_abandon(*call) is called first. */
+enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
+                                   http_response_t *resp, script_done_fn done, void *data,
+                                   script_call_t **call);
+
+/* The connection of a pending request went away: its view is stopped and
+ * `done` will not be called. */
+void script_abandon(script_call_t *call);
+
+#endif

@@ -1,0 +1,123 @@
+/* script_int.h - what the script*.c files share; nothing outside them
+ * includes this header. */
+#ifndef H1MOCK_SCRIPT_INT_H
+#define H1MOCK_SCRIPT_INT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "router.h"
+#include "script.h"
+
+/* The count hook runs every HOOK_EVERY VM instructions: often enough to
+ * stop a loop quickly, rare enough to cost nothing measurable. */
+#define HOOK_EVERY 10000
+
+/* Registry keys (addresses of these are unique light userdata keys). */
+extern const char script_key_response_mt; /* metatable of Response objects */
+extern const char script_key_exception_mt; /* metatable of abort() errors */
+extern const char script_key_response_new; /* Lua constructor of Response */
+
+enum ctx_kind { CTX_LOAD, CTX_CALL };
+
+/* Lives in the extra space of every thread, so the count hook, sleep() and
+ * add_url_rule() know what the running code is doing. */
+typedef struct script_ctx {
+  enum ctx_kind kind;
+  int64_t budget; /* instructions left */
+  bool killed;    /* the budget ran out: the thread yielded to be dropped */
+  bool sleeping;  /* sleep() yielded; a timer resumes it */
+} script_ctx_t;
+
+struct script_rule {
+  int view_ref;      /* registry ref of the view function */
+  int defaults_ref;  /* registry ref of {{name, value}, ...} sorted, or LUA_NOREF */
+  int ndefaults;
+  char *endpoint;
+};
+
+struct script {
+  lua_State *L;
+  int refs;
+  script_opts_t opts;
+  char *dir;
+  router_t *router;
+  struct script_rule *rules;
+  size_t nrules, caprules;
+  int *before, *after; /* registry refs */
+  size_t nbefore, nafter;
+  int handlers[600]; /* registry ref of the error handler per status, 0 none */
+  script_call_t *free_calls;
+  size_t live_calls;
+  bool loading; /* registerRules() is running: add_url_rule is allowed */
+};
+
+enum call_stage { STAGE_BEFORE, STAGE_VIEW, STAGE_HANDLER, STAGE_AFTER, STAGE_DONE };
+
+struct script_call {
+  script_ctx_t ctx; /* first: the thread's extra space points here */
+  script_t *s;
+  lua_State *co;
+  int co_ref;
+  int req_slot; /* registry slot holding this request's userdata */
+  struct script_req *ud;
+  const http_request_t *req;
+  char remote[64];
+  router_match_t match;
+  int rule; /* index into s->rules, or -1 */
+  http_response_t *resp;
+  script_done_fn done;
+  void *data;
+  enum call_stage stage;
+  size_t step;
+  int err_code;        /* the status being handled in STAGE_HANDLER */
+  bool handled_error;  /* an error page was made: do not run handlers again */
+  uv_timer_t *timer;
+  script_call_t *next_free;
+};
+
+/* The userdata behind `request`. `call` is NULL once the request ended. */
+struct script_req {
+  script_call_t *call;
+};
+
+#define REQUEST_MT "h1mock.request"
+
+/* script_app.c */
+void script_app_open(lua_State *L, script_t *s);
+void script_app_free(script_t *s);
+
+/* script_request.c */
+void script_request_open(lua_State *L);
+/* Pushes a new request object for `call`. */
+void script_request_push(lua_State *L, script_call_t *call);
+
+/* script_response.c */
+void script_response_open(lua_State *L);
+/* Turns view return values at [first, first+n) into `out`. Returns 0, or
+ * -EINVAL with a sentence in err. */
+int script_normalize(lua_State *L, int first, int n, int default_status, http_response_t *out,
+                     char *err, size_t errlen);
+/* Pushes a Response object holding `r`. */
+void script_response_push(lua_State *L, const http_response_t *r);
+/* Fills `out` with the plain HTML error page for `code`. */
+void script_error_page(http_response_t *out, int code, const char *description);
+/* Pushes the exception object for `code` (what error handlers receive). */
+void script_exception_push(lua_State *L, int code, const char *description);
+/* If the value at idx is an abort() exception, returns its code (and pushes
+ * nothing); else 0. */
+int script_exception_code(lua_State *L, int idx);
+
+/* script_sandbox.c */
+/* Opens the allowed libraries, require() over `dir` and the embedded
+ * runtime, and removes what a provision must not reach. */
+void script_sandbox_open(lua_State *L, const char *dir);
+/* Makes reading an undefined global raise "unknown global 'x'". */
+void script_sandbox_guard(lua_State *L);
+
+/* script.c */
+script_ctx_t *script_ctx(lua_State *L);
+void script_sleep_start(script_call_t *call, double seconds);
+int script_resume(lua_State *co, int nargs, int *nres);
+
+#endif

@@ -1,0 +1,198 @@
+/* script_sandbox.c - what a provision may reach: Lua's pure libraries, a
+ * few os functions, text-only load, and require() limited to the
+ * provisions directory and the runtime embedded in the binary. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "buf.h"
+#include "log.h"
+#include "script_int.h"
+
+extern const struct script_embedded {
+  const char *name;
+  const char *text;
+  size_t len;
+} script_embedded[];
+
+/* load() with the mode forced to text: bytecode can crash the VM. */
+static int load_text(lua_State *L) {
+  lua_settop(L, 4);
+  lua_pushliteral(L, "t");
+  lua_replace(L, 3);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 4, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static int print_to_log(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1)
+      luaL_addchar(&b, '\t');
+    luaL_addvalue(&b);
+    (void)s;
+    (void)len;
+  }
+  luaL_pushresult(&b);
+  log_info("%s", lua_tostring(L, -1));
+  return 0;
+}
+
+static int embedded_loader(lua_State *L) {
+  const struct script_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
+  char name[128];
+  snprintf(name, sizeof name, "@%s.lua", e->name);
+  if (luaL_loadbufferx(L, e->text, e->len, name, "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, e->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+static int valid_module_name(const char *s) {
+  if (*s == '\0' || *s == '.' || strstr(s, "..") != NULL)
+    return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+/* package.searchers entry: DIR/name.lua, with dots as folders. */
+static int dir_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *dir = lua_tostring(L, lua_upvalueindex(1));
+  if (dir == NULL) {
+    lua_pushliteral(L, "no provisions directory");
+    return 1;
+  }
+  if (!valid_module_name(name)) {
+    lua_pushfstring(L, "'%s' is not a module name (letters, digits, '_', '-', '.')", name);
+    return 1;
+  }
+  buf_t path = BUF_INIT, text = BUF_INIT;
+  buf_printf(&path, "%s/", dir);
+  for (const char *p = name; *p; p++)
+    buf_putc(&path, *p == '.' ? '/' : *p);
+  buf_puts(&path, ".lua");
+  buf_putc(&path, '\0');
+  FILE *f = fopen(path.data, "rb");
+  if (f == NULL) {
+    lua_pushfstring(L, "no file '%s'", path.data);
+    buf_free(&path);
+    return 1;
+  }
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    buf_append(&text, chunk, n);
+  fclose(f);
+  char chunkname[300];
+  const char *base = strrchr(path.data, '/');
+  snprintf(chunkname, sizeof chunkname, "@%s", base ? base + 1 : path.data);
+  int st = luaL_loadbufferx(L, text.data ? text.data : "", text.len, chunkname, "t");
+  buf_free(&text);
+  if (st != LUA_OK) {
+    buf_free(&path);
+    return luaL_error(L, "error loading module '%s': %s", name, lua_tostring(L, -1));
+  }
+  lua_pushstring(L, path.data);
+  buf_free(&path);
+  return 2;
+}
+
+static void open_lib(lua_State *L, const char *name, lua_CFunction f) {
+  luaL_requiref(L, name, f, 1);
+  lua_pop(L, 1);
+}
+
+void script_sandbox_open(lua_State *L, const char *dir) {
+  open_lib(L, LUA_GNAME, luaopen_base);
+  open_lib(L, LUA_LOADLIBNAME, luaopen_package);
+  open_lib(L, LUA_COLIBNAME, luaopen_coroutine);
+  open_lib(L, LUA_TABLIBNAME, luaopen_table);
+  open_lib(L, LUA_STRLIBNAME, luaopen_string);
+  open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+  open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
+  open_lib(L, LUA_OSLIBNAME, luaopen_os);
+
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dofile");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "loadfile");
+  lua_getfield(L, -1, "load");
+  lua_pushcclosure(L, load_text, 1);
+  lua_setfield(L, -2, "load");
+  lua_pushcfunction(L, print_to_log);
+  lua_setfield(L, -2, "print");
+
+  /* os: the clock and the environment, nothing that changes the system. */
+  lua_getfield(L, -1, "os");
+  lua_newtable(L);
+  static const char *const keep[] = {"time", "clock", "date", "getenv", "difftime"};
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    lua_getfield(L, -2, keep[i]);
+    lua_setfield(L, -2, keep[i]);
+  }
+  lua_setfield(L, -3, "os");
+  lua_pop(L, 1);
+
+  lua_getfield(L, -1, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+
+  lua_getfield(L, -1, "package");
+  int pkg = lua_gettop(L);
+  lua_pushnil(L);
+  lua_setfield(L, pkg, "loadlib");
+  lua_pushliteral(L, "");
+  lua_setfield(L, pkg, "cpath");
+  lua_pushstring(L, dir ? dir : "");
+  lua_pushliteral(L, "/?.lua");
+  lua_concat(L, 2);
+  lua_setfield(L, pkg, "path");
+  lua_pushnil(L);
+  lua_setfield(L, pkg, "searchpath");
+  /* Searchers: preload (which holds the embedded runtime), then DIR. */
+  lua_getfield(L, pkg, "searchers");
+  lua_createtable(L, 2, 0);
+  lua_rawgeti(L, -2, 1);
+  lua_rawseti(L, -2, 1);
+  lua_pushstring(L, dir);
+  lua_pushcclosure(L, dir_searcher, 1);
+  lua_rawseti(L, -2, 2);
+  lua_setfield(L, pkg, "searchers");
+  lua_pop(L, 1);
+  lua_getfield(L, pkg, "preload");
+  for (const struct script_embedded *e = script_embedded; e->name; e++) {
+    lua_pushlightuserdata(L, (void *)e);
+    lua_pushcclosure(L, embedded_loader, 1);
+    lua_setfield(L, -2, e->name);
+  }
+  lua_pop(L, 3); /* preload, package, globals */
+}
+
+static int unknown_global(lua_State *L) {
+  return luaL_error(L, "unknown global '%s'", luaL_tolstring(L, 2, NULL));
+}
+
+void script_sandbox_guard(lua_State *L) {
+  lua_pushglobaltable(L);
+  lua_newtable(L);
+  lua_pushcfunction(L, unknown_global);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,206 @@
+"""Fixtures that start the real h1mock binary on ephemeral loopback ports.
+
+The binary is taken from $H1MOCK_BIN (tests/run-all.sh sets it for the plain
+and the sanitizer build), else build/h1mock. Each server gets its own
+provisions directory in a temp folder; ports are 0 and the real ones are
+read from the startup log lines "traffic on HOST:PORT" / "admin on HOST:PORT".
+Every server started here is stopped by PID at the end of its test.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("H1MOCK_BIN", str(ROOT / "build" / "h1mock"))
+PROVISIONS = ROOT / "provisions"
+START_TIMEOUT = 15.0
+_LEFTOVER = weakref.WeakKeyDictionary()  # socket -> bytes read past a response
+
+
+class Server:
+    """A running h1mock. `log` holds everything it wrote to stderr so far."""
+
+    def __init__(self, proc, provisions):
+        self.proc = proc
+        self.provisions = Path(provisions)
+        self._lines = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self.port = None
+        self.admin_port = None
+        self.host = "127.0.0.1"
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._lines.append(None)  # EOF marker
+            self._cond.notify_all()
+
+    @property
+    def log(self):
+        with self._lock:
+            return "".join(l for l in self._lines if l is not None)
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Waits until a stderr line matches `pattern` (a regex); returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                while seen < len(self._lines):
+                    line = self._lines[seen]
+                    seen += 1
+                    if line is None:
+                        raise AssertionError(
+                            "h1mock exited before logging %r; log:\n%s" % (pattern, self.log))
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no log line matched %r; log:\n%s" % (pattern, self.log))
+                self._cond.wait(left)
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def admin_url(self):
+        return "http://%s:%d" % (self.host, self.admin_port)
+
+    def connect(self, timeout=5.0):
+        """A raw socket to the traffic port."""
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        return s
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the server; returns its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("h1mock did not stop within %ss of %s" % (timeout, sig))
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+def start_server(provisions, *args, env=None, wait=True):
+    """Starts h1mock on ephemeral ports with `provisions` as its directory."""
+    cmd = [BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
+           "--provisions", str(provisions), *args]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
+    full_env.update(env or {})
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=full_env)
+    srv = Server(proc, provisions)
+    if wait:
+        m = srv.wait_log(r"traffic on (\S+):(\d+)", START_TIMEOUT)
+        srv.port = int(m.group(2))
+        m = srv.wait_log(r"admin on (\S+):(\d+)", START_TIMEOUT)
+        srv.admin_port = int(m.group(2))
+    return srv
+
+
+@pytest.fixture
+def h1mock(tmp_path):
+    """Factory: h1mock(initial_lua=None, *args, files={name: text}, env={}).
+
+    Writes `initial_lua` (if given) as initial.lua and each of `files` into a
+    fresh provisions directory, starts the server, and stops it after the test.
+    """
+    servers = []
+
+    def factory(initial_lua=None, *args, files=None, env=None, wait=True):
+        pdir = tmp_path / ("provisions%d" % len(servers))
+        pdir.mkdir()
+        if initial_lua is not None:
+            (pdir / "initial.lua").write_text(initial_lua)
+        for name, text in (files or {}).items():
+            (pdir / name).write_text(text)
+        srv = start_server(pdir, *args, env=env, wait=wait)
+        servers.append(srv)
+        return srv
+
+    yield factory
+    for srv in servers:
+        srv.stop()
+
+
+def raw_exchange(sock, data, timeout=5.0):
+    """Sends `data` and reads until the peer closes or `timeout` passes."""
+    if data:
+        sock.sendall(data)
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except socket.timeout:
+        pass
+    return b"".join(chunks)
+
+
+def read_response(sock, head_request=False, timeout=5.0):
+    """Reads exactly one HTTP/1.1 response (Content-Length framed or bodiless).
+
+    Returns (status, headers as a list of (lower-name, value), body bytes).
+    Bytes read past the response are kept for the next call on that socket.
+    """
+    sock.settimeout(timeout)
+    data = _LEFTOVER.pop(sock, b"")
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a full response head: %r" % data)
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name.strip().lower(), value.strip()))
+    length = 0
+    for name, value in headers:
+        if name == "content-length":
+            length = int(value)
+    if head_request or status in (204, 304) or 100 <= status < 200:
+        length = 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed inside a body")
+        rest += chunk
+    body, _LEFTOVER[sock] = rest[:length], rest[length:]
+    return status, headers, body
+
+
+def header(headers, name):
+    """The first value of header `name` in a read_response header list, or None."""
+    for n, v in headers:
+        if n == name.lower():
+            return v
+    return None

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
+# test suite against both: C unit tests and the pytest integration tests.
+# Ends with one line "N passed, N failed" summed over every suite.
+#
+#   tests/run-all.sh            both builds
+#   tests/run-all.sh --quick    the plain build only
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+builds="build build-asan"
+[ "${1:-}" = "--quick" ] && builds="build"
+
+passed=0
+failed=0
+status=0
+
+setup() { # dir, extra meson options...
+  dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --reconfigure "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+count() { # log file: adds the counts of its last line ("N passed, N failed" or pytest's)
+  last=$(tail -n 1 "$1")
+  p=$(echo "$last" | grep -Eo "[0-9]+ passed" | grep -Eo "[0-9]+" || true)
+  f=$(echo "$last" | grep -Eo "[0-9]+ (failed|error|errors)" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+}
+
+for b in $builds; do
+  if [ "$b" = build-asan ]; then
+    # Leak checks need ptrace-free LSan; both sanitizers abort on the first
+    # finding so a report cannot scroll by unnoticed.
+    setup "$b" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug || exit 2
+    export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+  else
+    setup "$b" || exit 2
+  fi
+  if ! meson compile -C "$b" >"$b/compile.log" 2>&1; then
+    cat "$b/compile.log"
+    echo "$b: build failed"
+    status=1
+    failed=$((failed + 1))
+    continue
+  fi
+  for t in "$b"/tests/test_*; do
+    [ -x "$t" ] || continue
+    log="$b/$(basename "$t").log"
+    if ! "$t" >"$log" 2>&1; then status=1; fi
+    grep -E '^not ok' "$log" || true
+    tail -n 1 "$log" | sed "s|^|$b $(basename "$t"): |"
+    count "$log"
+  done
+  log="$b/integration.log"
+  if ! H1MOCK_BIN="$PWD/$b/h1mock" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+      tests/integration >"$log" 2>&1; then
+    status=1
+    grep -E '^(FAILED|ERROR)' "$log" || tail -n 40 "$log"
+  fi
+  tail -n 1 "$log" | sed "s|^|$b integration: |"
+  count "$log"
+done
+
+[ "$failed" -gt 0 ] && status=1
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,361 @@
+/* test_http.c - http_in (parsing, limits, smuggling shapes) and response
+ * framing, driven with byte strings. */
+#include <errno.h>
+
+#include "../../src/http.h"
+#include "unit.h"
+
+#define MAX_BODY 1024
+
+/* Feeds the whole string. */
+static enum http_in_status feed_all(http_in_t *in, const char *s, size_t *used) {
+  return http_in_feed(in, s, strlen(s), used);
+}
+
+static int error_of(const char *raw, const char **text) {
+  static http_in_t *in;
+  if (in)
+    http_in_free(in);
+  in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_ERROR);
+  return http_in_error(in, text);
+}
+
+TEST(parses_a_simple_get) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  const char *raw = "GET /a/b%20c?x=1&y=%41 HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nAccept: */*\r\n\r\n";
+  size_t used;
+  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_REQUEST);
+  ASSERT_EQ(used, strlen(raw));
+  const http_request_t *r = http_in_request(in);
+  ASSERT_EQ(r->method, HTTP_GET);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/a/b c");
+  ASSERT_MEM_EQ(r->query, r->query_len, "x=1&y=%41");
+  ASSERT_EQ(r->nheaders, 3);
+  const http_header_t *h = http_request_header(r, "ACCEPT");
+  ASSERT(h != NULL);
+  ASSERT_MEM_EQ(h->value, h->value_len, "*/*");
+  h = http_request_header(r, "x-empty");
+  ASSERT(h != NULL);
+  ASSERT_EQ(h->value_len, 0);
+  ASSERT(r->keep_alive);
+  ASSERT_EQ(r->body_len, 0);
+  http_in_free(in);
+}
+
+TEST(byte_at_a_time_gives_the_same_request) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  const char *raw = "POST /p HTTP/1.1\r\nHost: h\r\nLong-Header-Name: some value\r\n"
+                    "Content-Length: 5\r\n\r\nhello";
+  size_t n = strlen(raw), used;
+  for (size_t i = 0; i + 1 < n; i++)
+    ASSERT_EQ(http_in_feed(in, raw + i, 1, &used), HTTP_IN_MORE);
+  ASSERT_EQ(http_in_feed(in, raw + n - 1, 1, &used), HTTP_IN_REQUEST);
+  const http_request_t *r = http_in_request(in);
+  ASSERT_MEM_EQ(r->body, r->body_len, "hello");
+  const http_header_t *h = http_request_header(r, "long-header-name");
+  ASSERT(h != NULL);
+  ASSERT_MEM_EQ(h->value, h->value_len, "some value");
+  http_in_free(in);
+}
+
+TEST(pipelined_requests_come_one_at_a_time) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  const char *raw = "GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t used, n = strlen(raw);
+  ASSERT_EQ(http_in_feed(in, raw, n, &used), HTTP_IN_REQUEST);
+  ASSERT_MEM_EQ(http_in_request(in)->path, http_in_request(in)->path_len, "/one");
+  ASSERT(used < n);
+  http_in_next(in);
+  size_t used2;
+  ASSERT_EQ(http_in_feed(in, raw + used, n - used, &used2), HTTP_IN_REQUEST);
+  ASSERT_EQ(used + used2, n);
+  ASSERT_MEM_EQ(http_in_request(in)->path, http_in_request(in)->path_len, "/two");
+  http_in_free(in);
+}
+
+TEST(chunked_body_is_reassembled) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  const char *raw = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  size_t used;
+  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_REQUEST);
+  const http_request_t *r = http_in_request(in);
+  ASSERT_MEM_EQ(r->body, r->body_len, "hello world");
+  http_in_free(in);
+}
+
+TEST(absolute_form_routes_the_path) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET http://example.com:8080/x/y?q=1 HTTP/1.1\r\nHost: e\r\n\r\n", &used),
+            HTTP_IN_REQUEST);
+  const http_request_t *r = http_in_request(in);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/x/y");
+  ASSERT_MEM_EQ(r->query, r->query_len, "q=1");
+  http_in_next(in);
+  ASSERT_EQ(feed_all(in, "GET http://example.com HTTP/1.1\r\nHost: e\r\n\r\n", &used),
+            HTTP_IN_REQUEST);
+  ASSERT_MEM_EQ(http_in_request(in)->path, http_in_request(in)->path_len, "/");
+  http_in_free(in);
+}
+
+TEST(bad_percent_escapes_stay_as_sent) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET /a%2x%4 HTTP/1.1\r\nHost: h\r\n\r\n", &used), HTTP_IN_REQUEST);
+  ASSERT_MEM_EQ(http_in_request(in)->path, http_in_request(in)->path_len, "/a%2x%4");
+  http_in_free(in);
+}
+
+TEST(http10_without_host_is_fine_and_not_kept_alive) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET / HTTP/1.0\r\n\r\n", &used), HTTP_IN_REQUEST);
+  ASSERT(!http_in_request(in)->keep_alive);
+  http_in_free(in);
+  in = http_in_new(MAX_BODY);
+  ASSERT_EQ(feed_all(in, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &used),
+            HTTP_IN_REQUEST);
+  ASSERT(http_in_request(in)->keep_alive);
+  http_in_free(in);
+}
+
+TEST(missing_host_on_http11_is_400) {
+  const char *text;
+  ASSERT_EQ(error_of("GET / HTTP/1.1\r\n\r\n", &text), 400);
+  ASSERT_CONTAINS(text, "Host");
+}
+
+TEST(content_length_with_transfer_encoding_is_400) {
+  const char *text;
+  ASSERT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &text), 400);
+  ASSERT_CONTAINS(text, "HPE_");
+}
+
+TEST(two_content_lengths_are_400) {
+  const char *text;
+  ASSERT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                     "Content-Length: 4\r\n\r\nabcd", &text), 400);
+  ASSERT_CONTAINS(text, "HPE_");
+}
+
+TEST(garbage_names_the_llhttp_error) {
+  const char *text;
+  ASSERT_EQ(error_of("FETCH / HTTP/1.1\r\n\r\n", &text), 400);
+  ASSERT_CONTAINS(text, "HPE_INVALID_METHOD");
+  ASSERT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nBad(Header: x\r\n\r\n", &text), 400);
+  ASSERT_CONTAINS(text, "HPE_INVALID_HEADER_TOKEN");
+}
+
+TEST(oversized_head_is_431) {
+  char *raw = malloc(HTTP_MAX_HEAD + 200);
+  strcpy(raw, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
+  size_t n = strlen(raw);
+  memset(raw + n, 'a', HTTP_MAX_HEAD);
+  strcpy(raw + n + HTTP_MAX_HEAD, "\r\n\r\n");
+  const char *text;
+  ASSERT_EQ(error_of(raw, &text), 431);
+  free(raw);
+}
+
+TEST(too_many_headers_is_431) {
+  buf_t b = BUF_INIT;
+  buf_puts(&b, "GET / HTTP/1.1\r\nHost: h\r\n");
+  for (int i = 0; i < HTTP_MAX_HEADERS + 1; i++)
+    buf_printf(&b, "X-%d: v\r\n", i);
+  buf_puts(&b, "\r\n");
+  buf_putc(&b, '\0');
+  const char *text;
+  ASSERT_EQ(error_of(b.data, &text), 431);
+  buf_free(&b);
+}
+
+TEST(long_target_is_414) {
+  char *raw = malloc(HTTP_MAX_TARGET + 100);
+  strcpy(raw, "GET /");
+  memset(raw + 5, 'a', HTTP_MAX_TARGET);
+  strcpy(raw + 5 + HTTP_MAX_TARGET, " HTTP/1.1\r\nHost: h\r\n\r\n");
+  const char *text;
+  ASSERT_EQ(error_of(raw, &text), 414);
+  free(raw);
+}
+
+TEST(declared_body_over_the_limit_is_413_before_it_arrives) {
+  const char *text;
+  ASSERT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1025\r\n\r\n", &text), 413);
+  ASSERT_CONTAINS(text, "1024");
+}
+
+TEST(chunked_body_over_the_limit_is_413) {
+  buf_t b = BUF_INIT;
+  buf_puts(&b, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; i < 3; i++) {
+    buf_puts(&b, "200\r\n");
+    for (int k = 0; k < 0x200; k++)
+      buf_putc(&b, 'x');
+    buf_puts(&b, "\r\n");
+  }
+  buf_putc(&b, '\0');
+  const char *text;
+  ASSERT_EQ(error_of(b.data, &text), 413);
+  buf_free(&b);
+}
+
+TEST(body_at_the_limit_is_accepted) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  buf_t b = BUF_INIT;
+  buf_printf(&b, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", MAX_BODY);
+  for (int i = 0; i < MAX_BODY; i++)
+    buf_putc(&b, 'y');
+  size_t used;
+  ASSERT_EQ(http_in_feed(in, b.data, b.len, &used), HTTP_IN_REQUEST);
+  ASSERT_EQ(http_in_request(in)->body_len, MAX_BODY);
+  buf_free(&b);
+  http_in_free(in);
+}
+
+TEST(expect_continue_is_reported_once) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                         "Content-Length: 2\r\n\r\n", &used), HTTP_IN_MORE);
+  ASSERT(http_in_take_continue(in));
+  ASSERT(!http_in_take_continue(in));
+  ASSERT_EQ(feed_all(in, "ok", &used), HTTP_IN_REQUEST);
+  http_in_free(in);
+  const char *text;
+  ASSERT_EQ(error_of("PUT / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", &text), 417);
+}
+
+TEST(target_must_be_a_path) {
+  const char *text;
+  ASSERT_EQ(error_of("GET foo HTTP/1.1\r\nHost: h\r\n\r\n", &text), 400);
+  ASSERT_EQ(error_of("GET http:/x HTTP/1.1\r\nHost: h\r\n\r\n", &text), 400);
+}
+
+TEST(started_tracks_a_partial_head) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT(!http_in_started(in));
+  ASSERT_EQ(feed_all(in, "GET / HT", &used), HTTP_IN_MORE);
+  ASSERT(http_in_started(in));
+  ASSERT_EQ(feed_all(in, "TP/1.1\r\nHost: h\r\n\r\n", &used), HTTP_IN_REQUEST);
+  http_in_next(in);
+  ASSERT(!http_in_started(in));
+  http_in_free(in);
+}
+
+static char *render(http_response_t *r, int method, bool keep, bool http10) {
+  buf_t out = BUF_INIT;
+  ASSERT_EQ(http_response_write(r, method, keep, http10, &out), 0);
+  buf_putc(&out, '\0');
+  return out.data;
+}
+
+TEST(response_has_length_date_and_server) {
+  http_response_t r = {0};
+  http_response_reset(&r);
+  ASSERT_EQ(http_response_simple(&r, 200, "text/plain", "héllo", strlen("héllo")), 0);
+  char *s = render(&r, HTTP_GET, true, false);
+  ASSERT(strncmp(s, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  ASSERT_CONTAINS(s, "\r\nContent-Length: 6\r\n");
+  ASSERT_CONTAINS(s, "\r\nServer: h1mock/");
+  ASSERT_CONTAINS(s, "\r\nDate: ");
+  ASSERT_CONTAINS(s, " GMT\r\n");
+  ASSERT(strstr(s, "Connection") == NULL);
+  ASSERT(strcmp(s + strlen(s) - 10, "\r\n\r\nhéllo") == 0);
+  free(s);
+  http_response_free(&r);
+}
+
+TEST(head_keeps_the_length_but_drops_the_body) {
+  http_response_t r = {0};
+  http_response_simple(&r, 200, NULL, "abc", 3);
+  char *s = render(&r, HTTP_HEAD, true, false);
+  ASSERT_CONTAINS(s, "Content-Length: 3\r\n");
+  ASSERT(strcmp(s + strlen(s) - 4, "\r\n\r\n") == 0);
+  free(s);
+  http_response_free(&r);
+}
+
+TEST(no_content_statuses_have_no_length_or_body) {
+  int codes[] = {204, 304, 101};
+  for (size_t i = 0; i < 3; i++) {
+    http_response_t r = {0};
+    http_response_simple(&r, codes[i], NULL, "ignored", 7);
+    char *s = render(&r, HTTP_GET, true, false);
+    ASSERT(strstr(s, "Content-Length") == NULL);
+    ASSERT(strstr(s, "ignored") == NULL);
+    free(s);
+    http_response_free(&r);
+  }
+}
+
+TEST(connection_header_follows_keep_alive_and_version) {
+  http_response_t r = {0};
+  http_response_simple(&r, 200, NULL, "", 0);
+  char *s = render(&r, HTTP_GET, false, false);
+  ASSERT_CONTAINS(s, "Connection: close\r\n");
+  free(s);
+  s = render(&r, HTTP_GET, true, true);
+  ASSERT_CONTAINS(s, "Connection: keep-alive\r\n");
+  free(s);
+  http_response_free(&r);
+}
+
+TEST(view_headers_are_checked_and_framing_is_ours) {
+  http_response_t r = {0};
+  http_response_reset(&r);
+  ASSERT_EQ(http_response_header(&r, "X-Ok", 4, "fine", 4), 0);
+  ASSERT_EQ(http_response_header(&r, "X-Bad", 5, "a\r\nInjected: 1", 15), -EINVAL);
+  ASSERT_EQ(http_response_header(&r, "Bad Name", 8, "v", 1), -EINVAL);
+  ASSERT_EQ(http_response_header(&r, "Content-Length", 14, "999", 3), 0);
+  ASSERT_EQ(http_response_header(&r, "Transfer-Encoding", 17, "chunked", 7), 0);
+  buf_append(&r.body, "12345", 5);
+  char *s = render(&r, HTTP_GET, true, false);
+  ASSERT_CONTAINS(s, "X-Ok: fine\r\n");
+  ASSERT(strstr(s, "Injected") == NULL);
+  ASSERT(strstr(s, "999") == NULL);
+  ASSERT(strstr(s, "chunked") == NULL);
+  ASSERT_CONTAINS(s, "Content-Length: 5\r\n");
+  free(s);
+  http_response_free(&r);
+}
+
+TEST(custom_reason_phrase_is_used) {
+  http_response_t r = {0};
+  http_response_simple(&r, 201, NULL, "", 0);
+  buf_puts(&r.reason, "CREATED");
+  char *s = render(&r, HTTP_GET, true, false);
+  ASSERT(strncmp(s, "HTTP/1.1 201 CREATED\r\n", 22) == 0);
+  free(s);
+  http_response_free(&r);
+}
+
+TEST(method_names_and_numbers_round_trip) {
+  ASSERT_EQ(http_method_number("GET", 3), HTTP_GET);
+  ASSERT_EQ(http_method_number("PATCH", 5), HTTP_PATCH);
+  ASSERT_EQ(http_method_number("FETCH", 5), -1);
+  ASSERT_STR_EQ(http_method_name(HTTP_DELETE), "DELETE");
+  ASSERT(http_method_name(70) == NULL);
+  ASSERT_STR_EQ(http_reason(431), "Request Header Fields Too Large");
+  ASSERT_STR_EQ(http_reason(299), "Unknown");
+}
+
+UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
+          pipelined_requests_come_one_at_a_time, chunked_body_is_reassembled,
+          absolute_form_routes_the_path, bad_percent_escapes_stay_as_sent,
+          http10_without_host_is_fine_and_not_kept_alive, missing_host_on_http11_is_400,
+          content_length_with_transfer_encoding_is_400, two_content_lengths_are_400,
+          garbage_names_the_llhttp_error, oversized_head_is_431, too_many_headers_is_431,
+          long_target_is_414, declared_body_over_the_limit_is_413_before_it_arrives,
+          chunked_body_over_the_limit_is_413, body_at_the_limit_is_accepted,
+          expect_continue_is_reported_once, target_must_be_a_path,
+          started_tracks_a_partial_head, response_has_length_date_and_server,
+          head_keeps_the_length_but_drops_the_body, no_content_statuses_have_no_length_or_body,
+          connection_header_follows_keep_alive_and_version,
+          view_headers_are_checked_and_framing_is_ours, custom_reason_phrase_is_used,
+          method_names_and_numbers_round_trip)
