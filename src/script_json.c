@@ -168,7 +168,9 @@ static void sink_put(sink_t *s, const char *str, size_t n) {
   s->p[s->len] = '\0';
 }
 
-static void sink_puts(sink_t *s, const char *str) { sink_put(s, str, strlen(str)); }
+static void sink_puts(sink_t *s, const char *str) {
+  sink_put(s, str, strlen(str));
+}
 
 static void sink_vprintf(sink_t *s, const char *fmt, va_list ap) {
   if (s->cap == 0 || s->full)
@@ -257,8 +259,9 @@ typedef struct enc {
   entry_t inline_ent[INLINE_KEYS];
 } enc_t;
 
+/* A key written as .key in a path; long ones are quoted so they get cut. */
 static int is_ident(const char *k, size_t n) {
-  if (n == 0 || (k[0] >= '0' && k[0] <= '9'))
+  if (n == 0 || n > 40 || (k[0] >= '0' && k[0] <= '9'))
     return 0;
   for (size_t i = 0; i < n; i++) {
     char c = k[i];
@@ -318,7 +321,8 @@ COLD static int enc_bad_type(enc_t *e, const frame_t *at) {
   lua_State *L = e->L;
   int t = lua_type(L, at->idx);
   sink_t *s = &e->err;
-  if (t == LUA_TUSERDATA && luaL_getmetafield(L, at->idx, "__name") == LUA_TSTRING) {
+  if (t == LUA_TUSERDATA && lua_checkstack(L, 2) &&
+      luaL_getmetafield(L, at->idx, "__name") == LUA_TSTRING) {
     sink_printf(s, "cannot encode a userdata (%s)", lua_tostring(L, -1));
     lua_pop(L, 1);
   } else if (t == LUA_TLIGHTUSERDATA) {
@@ -367,7 +371,7 @@ static inline int put_c(buf_t *b, char c) {
   return buf_putc(b, c);
 }
 
-static size_t fmt_int(char *tmp, lua_Integer v) {
+static size_t fmt_int(char tmp[static 24], lua_Integer v) {
   char rev[24];
   size_t n = 0, len = 0;
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
@@ -383,14 +387,28 @@ static size_t fmt_int(char *tmp, lua_Integer v) {
 }
 
 /* Formats a finite double in at most 17 significant digits, the fewest of
- * 15, 16, 17 that read back as the same number; tmp holds 32 bytes. */
-static size_t fmt_float(char *tmp, double d) {
-  int n = snprintf(tmp, 32, "%.15g", d);
-  if (strtod(tmp, NULL) != d) {
-    n = snprintf(tmp, 32, "%.16g", d);
-    if (strtod(tmp, NULL) != d)
-      n = snprintf(tmp, 32, "%.17g", d);
+ * 15, 16, 17 that read back as the same number; tmp holds 32 bytes. Any
+ * normal double that has a shorter exact form prints it with %.15g
+ * (DBL_DIG is 15); subnormals carry fewer digits, so for them the search
+ * starts at 1 (5e-324, not 4.94065645841247e-324). */
+static size_t fmt_float(char tmp[static 32], double d) {
+  /* A local array, not tmp, is what snprintf fills: with UBSan's null
+   * checks on strtod gcc otherwise sees a NULL path and warns. */
+  char s[32];
+  int n = 0;
+  if (d > -1e15 && d < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
+    /* Integral values below 1e15 print the same as %.15g would, faster. */
+    n = (int)fmt_int(s, (lua_Integer)d);
+    memcpy(s + n, ".0", 2);
+    memcpy(tmp, s, (size_t)n + 2);
+    return (size_t)n + 2;
   }
+  for (int prec = fpclassify(d) == FP_SUBNORMAL ? 1 : 15; prec <= 17; prec++) {
+    n = snprintf(s, sizeof s, "%.*g", prec, d);
+    if (prec == 17 || strtod(s, NULL) == d)
+      break;
+  }
+  memcpy(tmp, s, (size_t)n);
   /* A float that prints like an integer keeps a ".0" so that it reads back
    * as a float (Lua and Python print 1.0 the same way). A locale's decimal
    * comma, should anyone set LC_NUMERIC, is put back to a point. */
@@ -554,7 +572,9 @@ static int ent_cmp(const entry_t *a, const entry_t *b) {
   return (a->len > b->len) - (a->len < b->len);
 }
 
-static int ent_qcmp(const void *a, const void *b) { return ent_cmp(a, b); }
+static int ent_qcmp(const void *a, const void *b) {
+  return ent_cmp(a, b);
+}
 
 static void ent_sort(entry_t *v, size_t n) {
   if (n > 16) {
@@ -580,8 +600,8 @@ static int push_number_key(enc_t *e, const frame_t *at, entry_t *en) {
   } else {
     double d = (double)lua_tonumber(L, -2);
     if (isinf(d)) /* NaN cannot be a key */
-      return enc_fail(e, at, d > 0 ? "cannot encode the table key inf"
-                                   : "cannot encode the table key -inf");
+      return enc_fail(
+          e, at, d > 0 ? "cannot encode the table key inf" : "cannot encode the table key -inf");
     n = fmt_float(tmp, d);
   }
   en->key = lua_pushlstring(L, tmp, n);
@@ -780,7 +800,9 @@ static inline void skip_ws(dec_t *d) {
   d->p = p;
 }
 
-static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 COLD __attribute__((format(printf, 3, 4))) static int dec_fail(dec_t *d, const char *pos,
                                                                const char *fmt, ...);
@@ -856,6 +878,10 @@ static long hex4(const char *p, const char *end) {
  * pushes it. The text never grows (an escape is at least as long as what
  * it stands for), so a buffer of q - s bytes is enough. */
 NOINLINE static int dec_unescape(dec_t *d, const char *s, const char *q) {
+  /* luaL_Buffer pushes a placeholder, and for long strings a box with its
+   * metatable, without checking the stack itself. */
+  if (!lua_checkstack(d->L, 4))
+    return dec_nostack(d);
   luaL_Buffer b;
   char *w0 = luaL_buffinitsize(d->L, &b, (size_t)(q - s)), *w = w0;
   const char *r = s;
@@ -958,6 +984,8 @@ static int dec_string(dec_t *d) {
 NOINLINE static int dec_number_slow(dec_t *d, const char *s, size_t n) {
   lua_State *L = d->L;
   char tmp[64];
+  if (!lua_checkstack(L, 2))
+    return dec_nostack(d);
   if (n < sizeof tmp) {
     memcpy(tmp, s, n);
     tmp[n] = '\0';
@@ -1170,7 +1198,9 @@ out:
   return 0;
 }
 
-void script_json_push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
+void script_json_push_null(lua_State *L) {
+  lua_pushlightuserdata(L, NULL);
+}
 
 /* ---- The Lua module -------------------------------------------------------- */
 
