@@ -246,7 +246,14 @@ static void answer_error(conn_t *c) {
 
 static void conn_process(conn_t *c) {
   conn_env_t *env = c->env;
-  while (!c->busy && !c->closing && !c->close_after_write && c->out.len < WRITE_PAUSE) {
+  while (!c->busy && !c->closing && !c->close_after_write) {
+    if (c->out.len >= WRITE_PAUSE) {
+      /* Plenty queued: send it before parsing on, and wait for the socket
+       * if it is full (on_write comes back here). */
+      flush(c);
+      if (c->writing || c->closing)
+        break;
+    }
     size_t avail = c->rbuf.len - c->rpos;
     if (avail == 0)
       break;

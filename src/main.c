@@ -40,8 +40,15 @@ static int check_files(const config_t *cfg, int argc, char **argv) {
     script_opts_t opts = {.loop = NULL, .dir = dir, .max_instructions = cfg->max_instructions};
     script_t *s;
     char err[2048];
-    if (script_load(path, text.data ? text.data : "", text.len, &opts, &s, err, sizeof err)) {
-      fprintf(stderr, "%s\n", err);
+    /* Lua shortens long chunk names in messages; load under the base name
+     * and put the path as given back in front. */
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t blen = strlen(base);
+    if (script_load(base, text.data ? text.data : "", text.len, &opts, &s, err, sizeof err)) {
+      if (strncmp(err, base, blen) == 0 && err[blen] == ':')
+        fprintf(stderr, "%s%s\n", path, err + blen);
+      else
+        fprintf(stderr, "%s: %s\n", path, err);
       failed++;
     } else {
       printf("%s: ok (%zu rules)\n", path, script_rule_count(s));

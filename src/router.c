@@ -30,7 +30,7 @@
 typedef struct conv {
   enum router_conv kind;
   bool sign, has_min, has_max;
-  uint32_t fixed;          /* int: exact number of digits, 0 = any */
+  uint32_t fixed;          /* int: exact number of digits, 0 = any; string: length= given */
   uint32_t minlen, maxlen; /* string: in code points */
   uint32_t nwords;         /* any */
   int64_t imin, imax;
@@ -425,6 +425,9 @@ static bool apply_arg(conv_t *c, int param, const arg_t *a) {
       return param != 0;
     if (a->type != A_INT || a->i < 0 || a->i >= UINT32_MAX)
       return false;
+    if (c->fixed && param != 2) /* length wins over min/maxlength, as in Werkzeug */
+      return true;
+    c->fixed = param == 2;
     if (param != 1)
       c->minlen = (uint32_t)a->i;
     if (param != 0)
@@ -832,10 +835,10 @@ int router_add(router_t *r, const char *rule, uint64_t methods, bool strict_slas
   for (size_t i = 0; i < pr.nsegs; i++)
     node = pr.segs[i].dyn ? link_dynamic(r, node, &pr.segs[i]) : link_static(r, node, &pr.segs[i]);
   uint32_t ri = (uint32_t)r->nrules++;
-  size_t rlen = strlen(rule);
+  bool trailing = rule[strlen(rule) - 1] == '/';
   r->rules[ri] = (rule_t){.id = id,
                           .strict = strict_slashes,
-                          .trailing = rule[rlen - 1] == '/',
+                          .trailing = trailing,
                           .next = NONE,
                           .methods = methods,
                           .nvars = pr.nvars,
@@ -858,19 +861,15 @@ out:
 
 /* ---- matching ------------------------------------------------------------ */
 
-enum pass { PASS_EXACT, PASS_STRIP, PASS_SLASH };
-
 typedef struct search {
   const router_t *r;
   const char *p;
-  size_t n;   /* bytes of the path in view (one less than its length in PASS_STRIP) */
-  size_t end; /* n, or n + 1 in PASS_SLASH, which imagines a '/' after the path */
-  enum pass pass;
+  size_t n;
   uint64_t bit;
   size_t nv;
   size_t off[ROUTER_MAX_VARS], len[ROUTER_MAX_VARS];
   enum router_conv kind[ROUTER_MAX_VARS];
-  uint32_t found;
+  bool found;
   uint64_t allowed, redirect;
   router_match_t *m;
 } search_t;
@@ -923,17 +922,34 @@ static bool fits_float(const conv_t *c, const char *s, size_t n) {
   return !(c->has_min && v < c->fmin) && !(c->has_max && v > c->fmax);
 }
 
+/* The length of the UTF-8 character at p[i] (before e), 1 for a byte that
+ * starts no valid one: like Python's decoding with errors="replace", a path
+ * that is not UTF-8 still has one character per stray byte. */
+static size_t char_len(const unsigned char *p, size_t i, size_t e) {
+  size_t n = p[i] < 0xc2 ? 1 : p[i] < 0xe0 ? 2 : p[i] < 0xf0 ? 3 : p[i] < 0xf5 ? 4 : 1;
+  if (n > e - i)
+    return 1;
+  for (size_t k = 1; k < n; k++)
+    if (!is_cont(p[i + k]))
+      return 1;
+  return n;
+}
+
 /* Whether [s, t) is a value of a string or path converter; `t` must not
- * split a UTF-8 character, and lengths count characters as Python does. */
+ * split a character, and lengths count characters as Python does. */
 static bool fits_text(const search_t *S, const conv_t *c, size_t s, size_t t, size_t e) {
   const unsigned char *p = (const unsigned char *)S->p;
-  if (t < e && is_cont(p[t]))
-    return false;
+  for (size_t k = 1; k <= 3 && k <= t - s && t < e; k++)
+    if (!is_cont(p[t - k])) {
+      if (char_len(p, t - k, e) > k)
+        return false;
+      break;
+    }
   if (c->kind == ROUTER_CONV_PATH)
     return t > s && p[s] != '/';
   size_t chars = 0;
-  for (size_t i = s; i < t; i++)
-    chars += !is_cont(p[i]);
+  for (size_t i = s; i < t; i += char_len(p, i, t))
+    chars++;
   return chars >= c->minlen && chars <= c->maxlen;
 }
 
@@ -1003,43 +1019,52 @@ static bool match_pieces(search_t *S, const piece_t *pc, size_t n, size_t s, siz
   return false;
 }
 
-static void at_leaf(search_t *S, const node_t *nd) {
+/* Counts rule `ri` as matching the path; the first such rule that allows
+ * the method is the answer. */
+static void accept(search_t *S, uint32_t ri) {
+  const rule_t *ru = &S->r->rules[ri];
+  S->allowed |= ru->methods;
+  if (S->found || !(ru->methods & S->bit))
+    return;
+  S->found = true;
+  router_match_t *m = S->m;
+  m->rule = ru->id;
+  m->nvars = S->nv;
+  for (size_t i = 0; i < S->nv; i++)
+    m->vars[i] = (router_var_t){S->p + S->off[i], S->len[i], S->kind[i], ru->names[i]};
+}
+
+/* The whole path has been consumed at `node`. */
+static void at_end(search_t *S, uint32_t node) {
   const router_t *r = S->r;
-  for (uint32_t ri = nd->first_rule; ri != NONE; ri = r->rules[ri].next) {
-    const rule_t *ru = &r->rules[ri];
-    if (S->pass == PASS_STRIP && (ru->strict || ru->trailing))
-      continue;
-    if (S->pass == PASS_SLASH && !ru->trailing)
-      continue;
-    if (S->pass == PASS_SLASH && ru->strict) {
-      S->redirect |= ru->methods;
-      continue;
-    }
-    S->allowed |= ru->methods;
-    if (S->found != NONE || !(ru->methods & S->bit))
-      continue;
-    S->found = ri;
-    router_match_t *m = S->m;
-    m->rule = ru->id;
-    m->nvars = S->nv;
-    for (size_t i = 0; i < S->nv; i++) {
-      size_t off = S->off[i] < S->n ? S->off[i] : S->n;
-      m->vars[i] = (router_var_t){S->p + off, S->len[i], S->kind[i], ru->names[i]};
-    }
+  const node_t *nd = &r->nodes[node];
+  for (uint32_t ri = nd->first_rule; ri != NONE; ri = r->rules[ri].next)
+    accept(S, ri);
+  /* Rules that would match with one more "/": the path matches those with
+   * strict_slashes false; the others make it a redirect candidate. */
+  uint32_t c = nd->nstatic ? stab_find(r, node, S->p, 0, seg_hash(node, S->p, 0)) : NONE;
+  for (uint32_t ri = c != NONE ? r->nodes[c].first_rule : NONE; ri != NONE;
+       ri = r->rules[ri].next) {
+    if (r->rules[ri].strict)
+      S->redirect |= r->rules[ri].methods;
+    else
+      accept(S, ri);
   }
 }
 
+/* Matches the path from `pos`, the start of a segment, at `node`: static
+ * child, dynamic edges in priority order, and after them (as Werkzeug) the
+ * rules that the path matches by dropping its trailing slash. */
 static void walk(search_t *S, uint32_t node, size_t pos) {
   const router_t *r = S->r;
   const node_t *nd = &r->nodes[node];
-  if (pos > S->end) {
-    at_leaf(S, nd);
+  if (pos > S->n) {
+    at_end(S, node);
     return;
   }
   size_t e = seg_end(S, pos);
   if (nd->nstatic) {
-    const char *seg = S->p + (pos < S->n ? pos : S->n);
-    uint32_t c = stab_find(r, node, seg, e - pos, seg_hash(node, seg, e - pos));
+    uint32_t c = stab_find(r, node, S->p + pos, e - pos, seg_hash(node, S->p + pos, e - pos));
     if (c != NONE)
       walk(S, c, e + 1);
   }
@@ -1055,13 +1080,8 @@ static void walk(search_t *S, uint32_t node, size_t pos) {
     /* A path converter can end at any later segment boundary; when the child
      * only ends rules, the end of the path is the one that can succeed. */
     const node_t *cn = &r->nodes[ed->child];
-    size_t b = e;
-    if (cn->first_edge == NONE && cn->nstatic == 0) {
-      if (S->end != S->n)
-        continue;
-      b = S->n;
-    }
-    for (; b <= S->n; b = seg_end(S, b + 1)) {
+    bool leaf = cn->first_edge == NONE && cn->nstatic == 0;
+    for (size_t b = leaf ? S->n : e;; b = seg_end(S, b + 1)) {
       if (match_pieces(S, ed->pieces, ed->npieces, pos, b))
         walk(S, ed->child, b + 1);
       S->nv = nv;
@@ -1069,11 +1089,15 @@ static void walk(search_t *S, uint32_t node, size_t pos) {
         break;
     }
   }
+  if (pos == S->n) /* what is left is the empty segment after a final "/" */
+    for (uint32_t ri = nd->first_rule; ri != NONE; ri = r->rules[ri].next)
+      if (!r->rules[ri].strict && !r->rules[ri].trailing)
+        accept(S, ri);
 }
 
 enum router_result router_match(const router_t *r, const char *path, size_t len, int method,
                                 router_match_t *m) {
-  search_t S = {.r = r, .p = path, .n = len, .end = len, .found = NONE, .m = m};
+  search_t S = {.r = r, .p = path, .n = len, .m = m};
   S.bit = method >= 0 && method < 64 ? (uint64_t)1 << method : 0;
   m->rule = -1;
   m->allowed = 0;
@@ -1081,25 +1105,13 @@ enum router_result router_match(const router_t *r, const char *path, size_t len,
   if (len == 0 || path[0] != '/')
     return ROUTER_NOT_FOUND;
   walk(&S, 0, 1);
-  /* "/a/" may match a rule "/a" that allows it, and "/a" a rule "/a/". */
-  if (path[len - 1] == '/' && len > 1) {
-    S.pass = PASS_STRIP;
-    S.n = S.end = len - 1;
-    walk(&S, 0, 1);
-  } else if (path[len - 1] != '/') {
-    S.pass = PASS_SLASH;
-    S.end = len + 1;
-    walk(&S, 0, 1);
-  }
-  if (S.found != NONE) {
-    m->allowed = S.allowed;
+  m->allowed = S.allowed;
+  if (S.found)
     return ROUTER_FOUND;
-  }
-  if (S.allowed) {
-    m->allowed = S.allowed;
+  if (S.allowed)
     return ROUTER_METHOD_NOT_ALLOWED;
-  }
-  if (S.redirect) {
+  /* Werkzeug redirects only when the rule behind the slash has the method. */
+  if (S.redirect & S.bit) {
     m->allowed = S.redirect;
     return ROUTER_REDIRECT_SLASH;
   }

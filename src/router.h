@@ -33,7 +33,7 @@ enum router_result {
   ROUTER_FOUND,              /* m->rule, m->vars are set */
   ROUTER_NOT_FOUND,          /* no rule matches the path */
   ROUTER_METHOD_NOT_ALLOWED, /* the path matches, the method does not; m->allowed */
-  ROUTER_REDIRECT_SLASH,     /* only "path/" matches a strict rule: answer 308 to it */
+  ROUTER_REDIRECT_SLASH,     /* only "path/" matches (a strict rule): answer 308 to it */
 };
 
 typedef struct router_var {
@@ -62,16 +62,44 @@ void router_free(router_t *r);
  * router_match. Returns 0, or -EINVAL with a sentence in `err` (e.g.
  * "rule '/a/<int:x': '<' is never closed"), or -ENOMEM. A rule that is
  * refused leaves the router as it was. Rules added later with the same
- * path and overlapping methods are shadowed by earlier ones (first wins). */
+ * path and overlapping methods are shadowed by earlier ones (first wins).
+ *
+ * Syntax, as Werkzeug's: "<name>" or "<conv:name>" or "<conv(args):name>",
+ * several per segment if wanted ("/<name>.json", "/v<int:n>/x"); args are
+ * Python-like, positional or name=value, ints, True/False/None, quoted or
+ * bare strings. string(minlength=1, maxlength=None, length=None),
+ * int(fixed_digits=0, min=None, max=None, signed=False),
+ * float(min=None, max=None, signed=False), path, uuid, any(word, ...);
+ * "default" is string. A value a converter refuses is no match. Rules
+ * sharing a pattern share trie edges whatever their variable names. `err`
+ * may be NULL; `id`s may repeat (router_var_name then answers for the first
+ * rule with the id). Not to be called while another thread matches. */
 int router_add(router_t *r, const char *rule, uint64_t methods, bool strict_slashes, int id,
                char *err, size_t errlen);
 
 /* Matches an already percent-decoded path (it starts with "/"). `method`
- * is 0..63. Fills `m` and returns an enum router_result. */
+ * is 0..63 (anything else matches no method). Fills `m` and returns:
+ *  - ROUTER_FOUND: m->rule and m->vars (pointing into `path`, valid while
+ *    it is) come from the first rule matching the path that allows the
+ *    method. Priority follows Werkzeug, not the order of router_add: a
+ *    static segment beats a dynamic one; then int/float, static text mixed
+ *    with variables (more text first), string/uuid/any, path. A branch that
+ *    leads to no rule is backed out of. A rule with strict_slashes false
+ *    that matches once a final "/" is added or dropped takes its place in
+ *    that order, after the rules that match exactly at the same node.
+ *  - ROUTER_METHOD_NOT_ALLOWED: rules match the path, none with the method.
+ *  - ROUTER_REDIRECT_SLASH: nothing matches, but path + "/" matches a rule
+ *    with strict_slashes that allows the method (as in Werkzeug; otherwise
+ *    NOT_FOUND). m->allowed has the methods of those rules.
+ *  - ROUTER_NOT_FOUND.
+ * m->allowed is the union of the methods of every rule matching the path,
+ * set for FOUND too (for an Allow header); m->rule is -1 unless FOUND.
+ * Does not allocate; several threads may match at once. */
 enum router_result router_match(const router_t *r, const char *path, size_t len, int method,
                                 router_match_t *m);
 
-/* The name of variable `i` of rule `id` (rule order), or NULL. */
+/* The name of variable `i` of rule `id` (rule order), or NULL. The string
+ * belongs to the router. */
 const char *router_var_name(const router_t *r, int id, size_t i);
 size_t router_var_count(const router_t *r, int id);
 

@@ -28,14 +28,23 @@ static void set_ctx(lua_State *L, script_ctx_t *ctx) {
 }
 
 static void count_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
   script_ctx_t *ctx = script_ctx(L);
   if (ctx == NULL)
     return;
   ctx->budget -= HOOK_EVERY;
-  if (ctx->budget > 0)
+  if (ctx->budget > 0) {
+    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && lua_isyieldable(L)) {
+      ctx->slice = SLICE_INSTRUCTIONS;
+      script_sleep_start((script_call_t *)ctx, 0);
+      lua_yield(L, 0);
+    }
     return;
+  }
   ctx->killed = true;
+  /* Read the line now: after a hook yields, Lua points at the instruction
+   * before, which can be on an earlier line. */
+  if (lua_getinfo(L, "Sl", ar))
+    snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
   if (lua_isyieldable(L)) {
     /* Inside a hook, lua_yield returns here; the thread yields when the
      * hook returns, and run() drops it. */
@@ -88,7 +97,7 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
     where(co, at, sizeof at);
     if (ctx.killed)
       snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
-               at, (long long)s->opts.max_instructions);
+               ctx.where, (long long)s->opts.max_instructions);
     else
       snprintf(err, errlen, "%s: %s", at,
                ctx.sleeping ? "sleep() is only allowed inside a request"
@@ -228,7 +237,11 @@ static script_call_t *call_get(script_t *s) {
     set_ctx(c->co, &c->ctx);
     c->s = s;
   }
-  c->ctx = (script_ctx_t){.kind = CTX_CALL, .budget = s->opts.max_instructions};
+  c->ctx.kind = CTX_CALL;
+  c->ctx.budget = s->opts.max_instructions;
+  c->ctx.slice = SLICE_INSTRUCTIONS;
+  c->ctx.killed = c->ctx.sleeping = false;
+  c->err_desc[0] = '\0';
   c->rule = -1;
   c->step = 0;
   c->err_code = 0;
@@ -273,7 +286,7 @@ static const char *method_of(const script_call_t *c) {
 }
 
 static void fail_plain(script_call_t *c, int code, enum call_stage next) {
-  script_error_page(c->resp, code, NULL);
+  script_error_page(c->resp, code, c->err_desc[0] ? c->err_desc : NULL);
   c->handled_error = true;
   c->stage = next;
   c->step = 0;
@@ -318,11 +331,16 @@ static void on_error(script_call_t *c, int status) {
       }
     }
     lua_pop(c->co, 1);
+    lua_getfield(c->co, -1, "description");
+    const char *desc = lua_tostring(c->co, -1);
+    snprintf(c->err_desc, sizeof c->err_desc, "%s", desc ? desc : "");
+    lua_pop(c->co, 1);
     if (c->stage == STAGE_HANDLER)
       c->handled_error = true;
     http_error(c, code);
     return;
   }
+  c->err_desc[0] = '\0';
   const char *msg = error_text(c->co, status);
   luaL_traceback(c->s->L, c->co, msg, 0);
   log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
@@ -378,6 +396,7 @@ static void on_results(script_call_t *c, int nres) {
   }
   log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
             stage_name(c), endpoint_of(c), err);
+  c->err_desc[0] = '\0';
   if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
     http_error(c, 500);
   else
@@ -433,7 +452,7 @@ static int push_stage(script_call_t *c) {
   }
   case STAGE_HANDLER:
     lua_rawgeti(co, LUA_REGISTRYINDEX, s->handlers[c->err_code]);
-    script_exception_push(co, c->err_code, NULL);
+    script_exception_push(co, c->err_code, c->err_desc[0] ? c->err_desc : NULL);
     return 1;
   case STAGE_AFTER:
     if (c->step >= s->nafter) {
@@ -486,12 +505,11 @@ static enum script_status run(script_call_t *c, bool resuming) {
     if (st == LUA_YIELD && c->ctx.sleeping)
       return SCRIPT_PENDING;
     if (st == LUA_YIELD && c->ctx.killed) {
-      char at[300];
-      where(c->co, at, sizeof at);
       log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
-                at, (long long)c->s->opts.max_instructions);
+                c->ctx.where, (long long)c->s->opts.max_instructions);
       lua_resetthread(c->co);
+      c->err_desc[0] = '\0';
       fail_plain(c, 500, STAGE_DONE);
       continue;
     }

@@ -13,6 +13,11 @@
  * stop a loop quickly, rare enough to cost nothing measurable. */
 #define HOOK_EVERY 10000
 
+/* A request that runs this many instructions without a pause yields to the
+ * event loop (and is resumed at once), so one busy view cannot starve the
+ * other connections while it works towards its budget. */
+#define SLICE_INSTRUCTIONS 2000000
+
 /* Registry keys (addresses of these are unique light userdata keys). */
 extern const char script_key_response_mt; /* metatable of Response objects */
 extern const char script_key_exception_mt; /* metatable of abort() errors */
@@ -25,8 +30,10 @@ enum ctx_kind { CTX_LOAD, CTX_CALL };
 typedef struct script_ctx {
   enum ctx_kind kind;
   int64_t budget; /* instructions left */
+  int64_t slice;  /* instructions left before the next turn of the event loop */
   bool killed;    /* the budget ran out: the thread yielded to be dropped */
   bool sleeping;  /* sleep() yielded; a timer resumes it */
+  char where[200]; /* "file:line" where the budget ran out */
 } script_ctx_t;
 
 struct script_rule {
@@ -71,6 +78,7 @@ struct script_call {
   enum call_stage stage;
   size_t step;
   int err_code;        /* the status being handled in STAGE_HANDLER */
+  char err_desc[400];  /* abort()'s description for the page and the handler */
   bool handled_error;  /* an error page was made: do not run handlers again */
   uv_timer_t *timer;
   script_call_t *next_free;

@@ -33,7 +33,7 @@ class Server:
         self.proc = proc
         self.provisions = Path(provisions)
         self._lines = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # wait_log formats .log while holding it
         self._cond = threading.Condition(self._lock)
         self.port = None
         self.admin_port = None
