@@ -51,7 +51,7 @@ for b in $builds; do
     continue
   fi
   for t in "$b"/tests/test_*; do
-    [ -x "$t" ] || continue
+    [ -f "$t" ] && [ -x "$t" ] || continue
     log="$b/$(basename "$t").log"
     if ! "$t" >"$log" 2>&1; then status=1; fi
     grep -E '^not ok' "$log" || true

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - h1mock against nginx (one worker), same machine, same run.
+#
+# Targets, one after the other, all serving the same bytes
+#   {"resultCode":0,"resultData":"answering a get"}\n   (application/json):
+#   h1mock        provisions/foo-bar.lua copied as initial.lua, GET /app/v1/foo/bar
+#   nginx-lua     content_by_lua_block              (the scripted reference)
+#   nginx-static  return 200 '...'                  (the ceiling)
+# Servers pinned to one core, wrk to another; 50 keep-alive connections.
+# Never part of the test suite. See tests/bench/README.md.
+#
+# Environment:
+#   H1MOCK_BIN          binary to measure            (default build/h1mock)
+#   BENCH_SECONDS       measured run per target, s   (default 10)
+#   BENCH_WARMUP        warm-up per target, s        (default 2)
+#   BENCH_CONNECTIONS   wrk connections              (default 50)
+#   BENCH_THREADS       wrk threads                  (default 1)
+#   BENCH_SERVER_CPU    core for the servers         (default 0)
+#   BENCH_CLIENT_CPU    core for wrk                 (default 1)
+#   BENCH_STRICT        1: exit 1 when a target of DESIGN.md is missed
+#   NGINX_MODULES_DIR   where ndk_http_module.so and ngx_http_lua_module.so are
+#                       (default /usr/lib/nginx/modules)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+bin=${H1MOCK_BIN:-build/h1mock}
+seconds=${BENCH_SECONDS:-10}
+warmup=${BENCH_WARMUP:-2}
+conns=${BENCH_CONNECTIONS:-50}
+threads=${BENCH_THREADS:-1}
+server_cpu=${BENCH_SERVER_CPU:-0}
+client_cpu=${BENCH_CLIENT_CPU:-1}
+strict=${BENCH_STRICT:-0}
+moddir=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
+results_dir=$here/results
+results=$results_dir/latest.txt
+
+path=/app/v1/foo/bar
+body='{"resultCode":0,"resultData":"answering a get"}'
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- checks
+case $seconds in ''|*[!0-9]*|0) die "BENCH_SECONDS must be a positive integer (got '$seconds')";; esac
+case $warmup in ''|*[!0-9]*) die "BENCH_WARMUP must be an integer (got '$warmup')";; esac
+
+[ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+[ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
+missing=
+for tool in wrk nginx taskset curl awk; do
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+[ -z "$missing" ] || die "missing:$missing; run deps/install.sh --bench"
+for mod in ndk_http_module.so ngx_http_lua_module.so; do
+    [ -f "$moddir/$mod" ] || die "$moddir/$mod not found (libnginx-mod-http-lua); run deps/install.sh --bench or set NGINX_MODULES_DIR"
+done
+[ -r /proc/self/stat ] || die "/proc is needed to measure CPU time and RSS"
+
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+if [ "$ncpu" -lt 2 ]; then
+    say "warning: only $ncpu CPU; servers and wrk share it, figures are only comparable with each other"
+    client_cpu=$server_cpu
+fi
+clk_tck=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- cleanup
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/h1mock-bench.XXXXXX")
+h1_pid=
+ngx_pid=
+wrk_pid=
+
+stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
+    pid=$1
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "pid $pid still alive after 5 s, SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    status=$?
+    trap - EXIT INT TERM HUP
+    stop "$wrk_pid"
+    stop "$h1_pid"
+    stop "$ngx_pid"
+    if [ "$status" -ne 0 ]; then
+        for log in "$tmp/h1mock.log" "$tmp/nginx/error.log" "$tmp/nginx/stderr.log"; do
+            if [ -s "$log" ]; then
+                say "last lines of $(basename "$log"):"
+                tail -n 20 "$log" >&2
+            fi
+        done
+    fi
+    rm -rf "$tmp"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---------------------------------------------------------------- /proc helpers
+descendants() { # PID and all its descendants
+    printf '%s\n' "$1"
+    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null) || kids=
+    for c in $kids; do
+        descendants "$c"
+    done
+}
+
+cpu_ticks() { # utime+stime (all threads) of PID and its descendants, in ticks
+    total=0
+    for p in $(descendants "$1"); do
+        # fields after "(comm) ": state=1 ... utime=12 stime=13
+        t=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12 + $13 }') || t=0
+        total=$((total + ${t:-0}))
+    done
+    printf '%s\n' "$total"
+}
+
+rss_kb() { # VmRSS of PID and its descendants, kB
+    total=0
+    for p in $(descendants "$1"); do
+        r=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || r=0
+        total=$((total + ${r:-0}))
+    done
+    printf '%s\n' "$total"
+}
+
+# ---------------------------------------------------------------- verification
+expect_body() { # URL NAME: 200, application/json, exactly the expected bytes
+    out=$tmp/check.body
+    meta=$(curl -sS --max-time 5 -o "$out" -w '%{http_code} %{content_type}' "$1") ||
+        die "$2: curl $1 failed"
+    code=${meta%% *}
+    ctype=${meta#* }
+    [ "$code" = 200 ] || die "$2: GET $1 answered $code, expected 200 (body: $(head -c 200 "$out"))"
+    case $ctype in
+        application/json*) ;;
+        *) die "$2: GET $1 content type '$ctype', expected application/json" ;;
+    esac
+    printf '%s\n' "$body" | cmp -s - "$out" ||
+        die "$2: GET $1 body differs: got '$(head -c 200 "$out")', expected '$body'"
+}
+
+wait_http() { # URL PID SECONDS: until URL answers, PID dies, or timeout
+    i=0
+    while [ "$i" -lt $(($3 * 10)) ]; do
+        kill -0 "$2" 2>/dev/null || return 1
+        curl -s --max-time 1 -o /dev/null "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- h1mock
+mkdir -p "$tmp/provisions"
+cp provisions/foo-bar.lua "$tmp/provisions/initial.lua"
+H1MOCK_WORKERS=${H1MOCK_WORKERS:-1} taskset -c "$server_cpu" "$bin" \
+    --address 127.0.0.1 --port 0 --admin-port 0 \
+    --provisions "$tmp/provisions" 2>"$tmp/h1mock.log" >/dev/null &
+h1_pid=$!
+
+h1_port=
+h1_admin=
+i=0
+while [ "$i" -lt 100 ]; do
+    kill -0 "$h1_pid" 2>/dev/null || die "h1mock exited at start"
+    h1_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/h1mock.log" | head -n 1)
+    h1_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/h1mock.log" | head -n 1)
+    [ -n "$h1_port" ] && [ -n "$h1_admin" ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -n "$h1_port" ] || die "h1mock did not log 'traffic on 127.0.0.1:PORT' within 10 s"
+h1_url=http://127.0.0.1:$h1_port$path
+wait_http "$h1_url" "$h1_pid" 10 || die "h1mock does not answer on $h1_url"
+expect_body "$h1_url" h1mock
+h1_rss_idle=$(rss_kb "$h1_pid")
+say "h1mock pid $h1_pid, traffic $h1_port, admin $h1_admin, idle RSS ${h1_rss_idle} kB"
+
+# ---------------------------------------------------------------- nginx
+ngx_dir=$tmp/nginx
+mkdir -p "$ngx_dir/logs" "$ngx_dir/temp"
+
+write_nginx_conf() { # PORT
+    cat >"$ngx_dir/nginx.conf" <<EOF
+load_module $moddir/ndk_http_module.so;
+load_module $moddir/ngx_http_lua_module.so;
+
+daemon off;
+master_process off;
+worker_processes 1;
+pid $ngx_dir/nginx.pid;
+error_log $ngx_dir/error.log warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $ngx_dir/temp/client_body;
+    proxy_temp_path $ngx_dir/temp/proxy;
+    fastcgi_temp_path $ngx_dir/temp/fastcgi;
+    uwsgi_temp_path $ngx_dir/temp/uwsgi;
+    scgi_temp_path $ngx_dir/temp/scgi;
+
+    server {
+        listen 127.0.0.1:$1;
+
+        location = $path {
+            content_by_lua_block {
+                ngx.header.content_type = "application/json"
+                ngx.print('$body\n')
+            }
+        }
+
+        location = /static {
+            default_type application/json;
+            return 200 '$body\n';
+        }
+    }
+}
+EOF
+}
+
+ngx_port=
+attempt=0
+while [ "$attempt" -lt 10 ]; do
+    attempt=$((attempt + 1))
+    port=$((20000 + RANDOM % 40000))
+    if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$port" | grep -q .; then
+        continue
+    fi
+    write_nginx_conf "$port"
+    : >"$ngx_dir/error.log"
+    : >"$ngx_dir/stderr.log"
+    taskset -c "$server_cpu" nginx -p "$ngx_dir/" -c "$ngx_dir/nginx.conf" \
+        -e "$ngx_dir/error.log" >/dev/null 2>"$ngx_dir/stderr.log" &
+    ngx_pid=$!
+    if wait_http "http://127.0.0.1:$port/static" "$ngx_pid" 10; then
+        ngx_port=$port
+        break
+    fi
+    if grep -qs 'Address already in use' "$ngx_dir/error.log" "$ngx_dir/stderr.log"; then
+        stop "$ngx_pid"
+        ngx_pid=
+        continue
+    fi
+    die "nginx did not start: $(tail -n 5 "$ngx_dir/error.log" "$ngx_dir/stderr.log" 2>/dev/null)"
+done
+[ -n "$ngx_port" ] || die "no free port found for nginx"
+expect_body "http://127.0.0.1:$ngx_port$path" nginx-lua
+expect_body "http://127.0.0.1:$ngx_port/static" nginx-static
+ngx_rss_idle=$(rss_kb "$ngx_pid")
+say "nginx pid $ngx_pid, port $ngx_port, idle RSS ${ngx_rss_idle} kB"
+
+# ---------------------------------------------------------------- load
+to_us() { # wrk latency ("312.00us", "1.20ms", "2.01s") -> microseconds
+    printf '%s\n' "$1" | awk '{
+        v = $1; n = v + 0
+        if (v ~ /us$/) print n
+        else if (v ~ /ms$/) print n * 1000
+        else if (v ~ /m$/) print n * 60000000
+        else if (v ~ /s$/) print n * 1000000
+        else print n
+    }'
+}
+
+wrk_() { # wrk pinned to the client CPU, in the background so that a signal is
+         # handled at once (bash defers traps until a foreground child ends)
+    taskset -c "$client_cpu" wrk "$@" &
+    wrk_pid=$!
+    wait "$wrk_pid" || die "wrk $* failed"
+    wrk_pid=
+}
+
+# run NAME PID URL: sets r_rps r_reqs r_p50 r_p99 r_cpu (us/request)
+# r_core (% of one core used by the server during the run) r_note
+run() {
+    name=$1 pid=$2 url=$3
+    if [ "$warmup" -gt 0 ]; then
+        say "$name: warm-up ${warmup}s"
+        wrk_ -t"$threads" -c"$conns" -d"${warmup}s" "$url" >/dev/null
+    fi
+    say "$name: measuring ${seconds}s"
+    t0=$(cpu_ticks "$pid")
+    wrk_ -t"$threads" -c"$conns" -d"${seconds}s" --latency "$url" >"$tmp/wrk.$name"
+    t1=$(cpu_ticks "$pid")
+    kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
+    out=$tmp/wrk.$name
+    r_reqs=$(awk '/ requests in / { print $1; exit }' "$out")
+    r_rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
+    r_p50=$(to_us "$(awk '$1 == "50%" { print $2; exit }' "$out")")
+    r_p99=$(to_us "$(awk '$1 == "99%" { print $2; exit }' "$out")")
+    if [ -z "$r_reqs" ] || [ "$r_reqs" -eq 0 ]; then
+        die "$name: wrk made no request: $(cat "$out")"
+    fi
+    r_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v n="$r_reqs" \
+        'BEGIN { printf "%.2f", (b - a) / hz * 1000000 / n }')
+    r_core=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v s="$seconds" \
+        'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')
+    r_note=
+    bad=$(awk '/^  Non-2xx or 3xx responses:/ { print $NF }' "$out")
+    [ -z "$bad" ] || r_note="$r_note non-2xx=$bad"
+    errs=$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' "$out")
+    [ -z "$errs" ] || r_note="$r_note socket-errors($errs)"
+}
+
+run h1mock "$h1_pid" "$h1_url"
+h1_rps=$r_rps h1_reqs=$r_reqs h1_p50=$r_p50 h1_p99=$r_p99 h1_cpu=$r_cpu h1_core=$r_core h1_note=$r_note
+h1_rss_load=$(rss_kb "$h1_pid")
+
+run nginx-lua "$ngx_pid" "http://127.0.0.1:$ngx_port$path"
+nl_rps=$r_rps nl_reqs=$r_reqs nl_p50=$r_p50 nl_p99=$r_p99 nl_cpu=$r_cpu nl_core=$r_core nl_note=$r_note
+
+run nginx-static "$ngx_pid" "http://127.0.0.1:$ngx_port/static"
+ns_rps=$r_rps ns_reqs=$r_reqs ns_p50=$r_p50 ns_p99=$r_p99 ns_cpu=$r_cpu ns_core=$r_core ns_note=$r_note
+ngx_rss_load=$(rss_kb "$ngx_pid")
+
+# ---------------------------------------------------------------- report
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+verdict_le() { # A B: "ok" when A <= B
+    awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "ok" : "MISSED" }'
+}
+
+rss_limit_kb=10240
+v_rps=$(verdict_le "$nl_rps" "$h1_rps")
+v_cpu=$(verdict_le "$h1_cpu" "$nl_cpu")
+v_p99=$(verdict_le "$h1_p99" "$nl_p99")
+v_rss=$(verdict_le "$h1_rss_idle" "$rss_limit_kb")
+missed=0
+case "$v_rps$v_cpu$v_p99$v_rss" in *MISSED*) missed=1 ;; esac
+
+h1_version=$("$bin" --version 2>&1 | head -n 1) || h1_version=unknown
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null) || rev=unknown
+mkdir -p "$results_dir"
+{
+    printf 'h1mock benchmark  %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+    printf 'h1mock: %s (%s, rev %s)\n' "$bin" "$h1_version" "$rev"
+    printf 'nginx:  %s, wrk: %s\n' "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
+        "$(wrk --version 2>&1 | awk 'NR == 1 { print $2 }')"
+    printf 'host:   %s CPUs (%s); servers on CPU %s, wrk on CPU %s\n' "$ncpu" \
+        "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)" "$server_cpu" "$client_cpu"
+    printf 'load:   wrk -t%s -c%s keep-alive, warm-up %ss, measured %ss, GET of %s bytes\n' \
+        "$threads" "$conns" "$warmup" "$seconds" "$((${#body} + 1))"
+    echo
+    printf '%-13s %12s %10s %10s %10s %7s %12s %s\n' target 'requests/s' 'p50 us' 'p99 us' 'CPU us/req' 'core %' requests notes
+    printf '%-13s %12s %10s %10s %10s %7s %12s %s\n' h1mock "$h1_rps" "$h1_p50" "$h1_p99" "$h1_cpu" "$h1_core" "$h1_reqs" "$h1_note"
+    printf '%-13s %12s %10s %10s %10s %7s %12s %s\n' nginx-lua "$nl_rps" "$nl_p50" "$nl_p99" "$nl_cpu" "$nl_core" "$nl_reqs" "$nl_note"
+    printf '%-13s %12s %10s %10s %10s %7s %12s %s\n' nginx-static "$ns_rps" "$ns_p50" "$ns_p99" "$ns_cpu" "$ns_core" "$ns_reqs" "$ns_note"
+    echo
+    printf 'RSS kB        %12s %12s\n' idle 'after load'
+    printf '%-13s %12s %12s\n' h1mock "$h1_rss_idle" "$h1_rss_load"
+    printf '%-13s %12s %12s\n' nginx "$ngx_rss_idle" "$ngx_rss_load"
+    echo
+    printf 'ratios                               value  target\n'
+    printf 'h1mock/nginx-lua     requests/s     %6s  >= 1     %s\n' "$(ratio "$h1_rps" "$nl_rps")" "$v_rps"
+    printf 'h1mock/nginx-lua     CPU us/req     %6s  <= 1     %s\n' "$(ratio "$h1_cpu" "$nl_cpu")" "$v_cpu"
+    printf 'h1mock/nginx-lua     p99            %6s  <= 1     %s\n' "$(ratio "$h1_p99" "$nl_p99")" "$v_p99"
+    printf 'h1mock/nginx-static  requests/s     %6s  (ceiling)\n' "$(ratio "$h1_rps" "$ns_rps")"
+    printf 'h1mock idle RSS      %s kB  < %s kB  %s\n' "$h1_rss_idle" "$rss_limit_kb" "$v_rss"
+    if awk -v a="$h1_core" -v b="$nl_core" -v c="$ns_core" 'BEGIN { exit !(a < 80 && b < 80 && c < 80) }'; then
+        echo
+        echo "warning: no server got 80% of its core (core %): something else ran on CPU $server_cpu;"
+        echo "         requests/s and latencies of this run are not comparable, CPU us/req still is"
+    fi
+} | tee "$results"
+say "written to ${results#"$root"/}"
+
+if [ "$missed" -ne 0 ] && [ "$strict" = 1 ]; then
+    say "a target of DESIGN.md was missed (BENCH_STRICT=1)"
+    exit 1
+fi
+exit 0
