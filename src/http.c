@@ -423,10 +423,9 @@ void http_response_free(http_response_t *r) {
 }
 
 static bool is_tchar(unsigned char c) {
-  /* RFC 9110 5.6.2 token characters. */
-  static const char extra[] = "!#$%&'*+-.^_`|~";
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c && strchr(extra, c) != NULL);
+  /* RFC 9110 5.6.2 token characters, one bit per byte below 128. */
+  static const uint32_t tchar[4] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
+  return c < 128 && (tchar[c >> 5] >> (c & 31) & 1);
 }
 
 static bool name_is(const char *name, size_t n, const char *want) {
@@ -483,10 +482,16 @@ int http_response_write(const http_response_t *r, int req_method, bool keep_aliv
   size_t need = 160 + r->headers.len + r->reason.len + (send_body ? r->body.len : 0);
   if (buf_reserve(out, need))
     return -ENOMEM;
+  /* No printf on the hot path: the status is three digits by construction. */
+  char code[5] = {(char)('0' + r->status / 100 % 10), (char)('0' + r->status / 10 % 10),
+                  (char)('0' + r->status % 10), ' ', '\0'};
+  buf_append(out, "HTTP/1.1 ", 9);
+  buf_append(out, code, 4);
   if (reason)
-    buf_printf(out, "HTTP/1.1 %d %s\r\n", r->status, reason);
+    buf_puts(out, reason);
   else
-    buf_printf(out, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason.len, r->reason.data);
+    buf_append(out, r->reason.data, r->reason.len);
+  buf_append(out, "\r\n", 2);
   if (!r->has_server)
     buf_puts(out, "Server: h1mock/" H1MOCK_VERSION "\r\n");
   if (!r->has_date) {
@@ -495,8 +500,16 @@ int http_response_write(const http_response_t *r, int req_method, bool keep_aliv
     buf_puts(out, "\r\n");
   }
   buf_append(out, r->headers.data, r->headers.len);
-  if (with_body)
-    buf_printf(out, "Content-Length: %zu\r\n", r->body.len);
+  if (with_body) {
+    char digits[24];
+    size_t n = sizeof digits, v = r->body.len;
+    do
+      digits[--n] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    buf_append(out, "Content-Length: ", 16);
+    buf_append(out, digits + n, sizeof digits - n);
+    buf_append(out, "\r\n", 2);
+  }
   if (!keep_alive)
     buf_puts(out, "Connection: close\r\n");
   else if (http10)

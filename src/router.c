@@ -64,6 +64,7 @@ typedef struct node {
 typedef struct rule {
   int id;
   bool strict, trailing;
+  bool path_end; /* ends with a path converter, whose value takes a final "/" */
   uint32_t next; /* the next rule ending at the same node, in insertion order */
   uint64_t methods;
   size_t nvars;
@@ -836,9 +837,11 @@ int router_add(router_t *r, const char *rule, uint64_t methods, bool strict_slas
     node = pr.segs[i].dyn ? link_dynamic(r, node, &pr.segs[i]) : link_static(r, node, &pr.segs[i]);
   uint32_t ri = (uint32_t)r->nrules++;
   bool trailing = rule[strlen(rule) - 1] == '/';
+  const pseg_t *last = &pr.segs[pr.nsegs - 1];
   r->rules[ri] = (rule_t){.id = id,
                           .strict = strict_slashes,
                           .trailing = trailing,
+                          .path_end = last->dyn && last->e.spans,
                           .next = NONE,
                           .methods = methods,
                           .nvars = pr.nvars,
@@ -1091,7 +1094,7 @@ static void walk(search_t *S, uint32_t node, size_t pos) {
   }
   if (pos == S->n) /* what is left is the empty segment after a final "/" */
     for (uint32_t ri = nd->first_rule; ri != NONE; ri = r->rules[ri].next)
-      if (!r->rules[ri].strict && !r->rules[ri].trailing)
+      if (!r->rules[ri].strict && !r->rules[ri].trailing && !r->rules[ri].path_end)
         accept(S, ri);
 }
 

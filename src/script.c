@@ -3,7 +3,7 @@
  * A request runs in a coroutine taken from the provision's pool. Its stages
  * (before_request hooks, the view, an error handler, after_request hooks)
  * are each one function resumed on that coroutine, so any of them may sleep:
- * sleep() yields, a uv timer resumes. The count hook charges every stage to
+ * sleep() yields, a uv timer (or idle handle) resumes. The count hook charges every stage to
  * one instruction budget; when it runs out the hook yields too, and a
  * thread that yielded that way is dropped, which no pcall can catch.
  */
@@ -196,14 +196,16 @@ int script_load_default(const script_opts_t *opts, script_t **out, char *err, si
 
 void script_retain(script_t *s) { s->refs++; }
 
-static void free_timer(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h) { free(h); }
 
 static void script_free(script_t *s) {
   script_call_t *c = s->free_calls;
   while (c) {
     script_call_t *next = c->next_free;
     if (c->timer)
-      uv_close((uv_handle_t *)c->timer, free_timer);
+      uv_close((uv_handle_t *)c->timer, free_handle);
+    if (c->idle)
+      uv_close((uv_handle_t *)c->idle, free_handle);
     free(c);
     c = next;
   }
@@ -587,7 +589,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   c->resp = resp;
   c->done = done;
   c->data = data;
-  snprintf(c->remote, sizeof c->remote, "%s", remote_addr);
+  c->remote = remote_addr;
 
   enum router_result rr = router_match(s->router, req->path, req->path_len, req->method, &c->match);
   switch (rr) {
@@ -622,23 +624,41 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   return SCRIPT_DONE;
 }
 
-static void on_wake(uv_timer_t *t) {
-  script_call_t *c = t->data;
+static void wake(script_call_t *c) {
   c->ctx.sleeping = false;
   if (run(c, true) == SCRIPT_DONE)
     finish(c, true);
 }
 
+static void on_timer(uv_timer_t *t) { wake(t->data); }
+
+static void on_idle(uv_idle_t *h) {
+  uv_idle_stop(h);
+  wake(h->data);
+}
+
 void script_sleep_start(script_call_t *c, double seconds) {
-  if (c->timer == NULL) {
-    c->timer = malloc(sizeof *c->timer);
-    if (c->timer == NULL)
-      luaL_error(c->co, "sleep: out of memory");
-    uv_timer_init(c->s->opts.loop, c->timer);
-    c->timer->data = c;
+  uv_loop_t *loop = c->s->opts.loop;
+  if (seconds <= 0) {
+    /* An idle handle runs once per loop turn, after the I/O of that turn;
+     * a 0 ms timer would run again in the same timer pass and starve it. */
+    if (c->idle == NULL) {
+      if ((c->idle = malloc(sizeof *c->idle)) == NULL)
+        luaL_error(c->co, "sleep: out of memory");
+      uv_idle_init(loop, c->idle);
+      c->idle->data = c;
+    }
+    uv_idle_start(c->idle, on_idle);
+  } else {
+    if (c->timer == NULL) {
+      if ((c->timer = malloc(sizeof *c->timer)) == NULL)
+        luaL_error(c->co, "sleep: out of memory");
+      uv_timer_init(loop, c->timer);
+      c->timer->data = c;
+    }
+    double ms = ceil(seconds * 1000.0);
+    uv_timer_start(c->timer, on_timer, ms > 1e12 ? (uint64_t)1e12 : (uint64_t)ms, 0);
   }
-  double ms = ceil(seconds * 1000.0);
-  uv_timer_start(c->timer, on_wake, ms > 1e12 ? (uint64_t)1e12 : (uint64_t)ms, 0);
   c->ctx.sleeping = true;
 }
 
@@ -647,6 +667,8 @@ void script_abandon(script_call_t *c) {
     return;
   if (c->timer)
     uv_timer_stop(c->timer);
+  if (c->idle)
+    uv_idle_stop(c->idle);
   c->ctx.sleeping = false;
   lua_resetthread(c->co);
   finish(c, false);

@@ -69,7 +69,7 @@ struct script_call {
   int req_slot; /* registry slot holding this request's userdata */
   struct script_req *ud;
   const http_request_t *req;
-  char remote[64];
+  const char *remote; /* owned by the connection, which outlives the call */
   router_match_t match;
   int rule; /* index into s->rules, or -1 */
   http_response_t *resp;
@@ -80,7 +80,8 @@ struct script_call {
   int err_code;        /* the status being handled in STAGE_HANDLER */
   char err_desc[400];  /* abort()'s description for the page and the handler */
   bool handled_error;  /* an error page was made: do not run handlers again */
-  uv_timer_t *timer;
+  uv_timer_t *timer; /* sleep(seconds > 0) */
+  uv_idle_t *idle;   /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("H1MOCK_BIN", str(ROOT / "build" / "h1mock"))
 PROVISIONS = ROOT / "provisions"
 START_TIMEOUT = 15.0
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: ")
 _LEFTOVER = weakref.WeakKeyDictionary()  # socket -> bytes read past a response
 
 
@@ -142,8 +143,14 @@ def h1mock(tmp_path):
         return srv
 
     yield factory
+    reports = []
     for srv in servers:
         srv.stop()
+        if SANITIZER_REPORT.search(srv.log):
+            reports.append(srv.log)
+    # Under the ASan+UBSan build a report on stderr is a failure of the test
+    # that provoked it, even when every response looked right.
+    assert not reports, "sanitizer report:\n" + "\n".join(reports)
 
 
 def raw_exchange(sock, data, timeout=5.0):
