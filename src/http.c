@@ -113,8 +113,8 @@ static int hexval(char c) {
 /* Appends the percent-decoded path of the target to the head buffer and
  * notes where the query starts. Absolute-form targets lose their scheme and
  * authority (RFC 9112 3.2.2). */
-static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_t *query_off,
-                        size_t *query_len) {
+static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_t *raw_off,
+                        size_t *raw_len, size_t *query_off, size_t *query_len) {
   const char *t = in->head.data + in->target_off;
   size_t n = in->target_len, i = 0;
   bool absolute = n > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
@@ -128,6 +128,8 @@ static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_
   size_t end = i;
   while (end < n && t[end] != '?' && t[end] != '#')
     end++;
+  *raw_off = in->target_off + i;
+  *raw_len = end - i;
   *query_off = in->target_off + (end < n && t[end] == '?' ? end + 1 : n);
   size_t qend = end < n && t[end] == '?' ? end + 1 : n;
   while (qend < n && t[qend] != '#')
@@ -162,8 +164,8 @@ static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_
 static int on_headers_complete(llhttp_t *p) {
   http_in_t *in = of(p);
   http_request_t *r = &in->req;
-  size_t path_off, path_len, query_off, query_len;
-  int rc = split_target(in, &path_off, &path_len, &query_off, &query_len);
+  size_t path_off, path_len, raw_off, raw_len, query_off, query_len;
+  int rc = split_target(in, &path_off, &path_len, &raw_off, &raw_len, &query_off, &query_len);
   if (rc == -EINVAL)
     return fail(in, 400, "the request target must be a path such as /a/b");
   if (rc)
@@ -183,6 +185,8 @@ static int on_headers_complete(llhttp_t *p) {
       .target_len = in->target_len,
       .path = base + path_off,
       .path_len = path_len,
+      .raw_path = base + raw_off,
+      .raw_path_len = raw_len,
       .query = base + query_off,
       .query_len = query_len,
       .headers = in->headers,

@@ -44,6 +44,8 @@ typedef struct http_request {
   size_t target_len;
   const char *path; /* percent-decoded, starts with "/" (or is "*") */
   size_t path_len;
+  const char *raw_path; /* the path as sent (no scheme, authority or query); may be "" */
+  size_t raw_path_len;
   const char *query; /* raw, without the "?"; "" when absent */
   size_t query_len;
   const http_header_t *headers;

@@ -553,18 +553,8 @@ static void append_allow(http_response_t *resp, uint64_t allowed) {
 
 static void redirect_slash(script_call_t *c) {
   const http_request_t *req = c->req;
-  const char *t = req->target;
-  size_t n = req->target_len, start = 0;
-  if (n && t[0] != '/') { /* absolute form: skip scheme and authority */
-    const char *p = memchr(t, '/', n);
-    p = p ? memchr(p + 2, '/', n - (size_t)(p + 2 - t)) : NULL;
-    start = p ? (size_t)(p - t) : n;
-  }
-  size_t end = start;
-  while (end < n && t[end] != '?')
-    end++;
   buf_t loc = BUF_INIT;
-  buf_append(&loc, t + start, end - start);
+  buf_append(&loc, req->raw_path, req->raw_path_len);
   buf_putc(&loc, '/');
   if (req->query_len) {
     buf_putc(&loc, '?');

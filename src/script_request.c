@@ -299,23 +299,13 @@ static void push_url(lua_State *L, script_call_t *c, bool with_query) {
   const http_request_t *r = c->req;
   size_t hn = 0;
   const char *host = header_value(c, "host", &hn);
-  const char *t = r->target;
-  size_t n = r->target_len, start = 0;
-  if (n && t[0] != '/') { /* absolute form: the target is the URL */
-    const char *p = memchr(t, '/', n);
-    p = p ? memchr(p + 2, '/', n - (size_t)(p + 2 - t)) : NULL;
-    start = p ? (size_t)(p - t) : n;
-  }
-  size_t end = start;
-  while (end < n && t[end] != '?')
-    end++;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "http://");
   luaL_addlstring(&b, host ? host : "localhost", host ? hn : 9);
-  if (start == end)
+  if (r->raw_path_len == 0)
     luaL_addchar(&b, '/');
-  luaL_addlstring(&b, t + start, end - start);
+  luaL_addlstring(&b, r->raw_path, r->raw_path_len);
   if (with_query && r->query_len) {
     luaL_addchar(&b, '?');
     luaL_addlstring(&b, r->query, r->query_len);

@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("H1MOCK_BIN", str(ROOT / "build" / "h1mock"))
@@ -151,6 +152,18 @@ def h1mock(tmp_path):
     # Under the ASan+UBSan build a report on stderr is a failure of the test
     # that provoked it, even when every response looked right.
     assert not reports, "sanitizer report:\n" + "\n".join(reports)
+
+
+def http(method, url, **kw):
+    """One request on a fresh session: no proxies from the environment, no redirects."""
+    s = requests.Session()
+    s.trust_env = False
+    kw.setdefault("timeout", 10)
+    kw.setdefault("allow_redirects", False)
+    try:
+        return s.request(method, url, **kw)
+    finally:
+        s.close()
 
 
 def raw_exchange(sock, data, timeout=5.0):

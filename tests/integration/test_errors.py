@@ -8,18 +8,9 @@ import time
 
 import requests
 
-from conftest import BIN, read_response, header
+from conftest import BIN, read_response, header, http
 
 
-def http(method, url, **kw):
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    kw.setdefault("allow_redirects", False)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 def line_of(text, needle):

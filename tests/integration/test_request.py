@@ -4,7 +4,7 @@ import json
 
 import requests
 
-from conftest import read_response, header
+from conftest import read_response, header, http
 
 ECHO = r'''
 local function nn(v) if v == nil then return "NIL" end return v end
@@ -85,15 +85,6 @@ end
 '''
 
 
-def http(method, url, **kw):
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    kw.setdefault("allow_redirects", False)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 def raw(srv, data):

@@ -3,7 +3,7 @@
 
 import requests
 
-from conftest import read_response, header
+from conftest import read_response, header, http
 
 RETURNS = r'''
 function registerRules()
@@ -38,15 +38,6 @@ end
 '''
 
 
-def http(method, url, **kw):
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    kw.setdefault("allow_redirects", False)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 def raw_get(srv, path, extra=b""):

@@ -6,7 +6,7 @@ import subprocess
 
 import requests
 
-from conftest import BIN, read_response, header
+from conftest import BIN, read_response, header, http
 
 ISSUE_EXAMPLE = r'''function registerRules()
   app.add_url_rule("/app/v1/foo/bar", "answer_get", answer_get, {"GET"})
@@ -23,16 +23,6 @@ function not_found(e) return "nothing at " .. request.path, 404 end
 '''
 
 
-def http(method, url, **kw):
-    """One request on a fresh session (no proxies from the environment, no redirects)."""
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    kw.setdefault("allow_redirects", False)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 def raw(srv, data, head=False):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BIN
+from conftest import BIN, http
 
 SANDBOX = r'''
 local mod_at_load = require("mymod")
@@ -171,14 +171,6 @@ CHECKS = ["io_absent", "debug_absent", "no_io_through_package", "os_limited", "o
           "string_dump_absent", "require_local_module", "require_missing_module"]
 
 
-def http(method, url, **kw):
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 @pytest.mark.parametrize("name", CHECKS)

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from conftest import BIN, read_response
+from conftest import BIN, read_response, http
 
 SLEEPY = r'''
 function registerRules()
@@ -32,14 +32,6 @@ end
 '''
 
 
-def http(method, url, **kw):
-    s = requests.Session()
-    s.trust_env = False
-    kw.setdefault("timeout", 10)
-    try:
-        return s.request(method, url, **kw)
-    finally:
-        s.close()
 
 
 def timed_get(url, out, key):

@@ -31,6 +31,7 @@ TEST(parses_a_simple_get) {
   const http_request_t *r = http_in_request(in);
   ASSERT_EQ(r->method, HTTP_GET);
   ASSERT_MEM_EQ(r->path, r->path_len, "/a/b c");
+  ASSERT_MEM_EQ(r->raw_path, r->raw_path_len, "/a/b%20c");
   ASSERT_MEM_EQ(r->query, r->query_len, "x=1&y=%41");
   ASSERT_EQ(r->nheaders, 3);
   const http_header_t *h = http_request_header(r, "ACCEPT");
@@ -93,6 +94,7 @@ TEST(absolute_form_routes_the_path) {
             HTTP_IN_REQUEST);
   const http_request_t *r = http_in_request(in);
   ASSERT_MEM_EQ(r->path, r->path_len, "/x/y");
+  ASSERT_MEM_EQ(r->raw_path, r->raw_path_len, "/x/y");
   ASSERT_MEM_EQ(r->query, r->query_len, "q=1");
   http_in_next(in);
   ASSERT_EQ(feed_all(in, "GET http://example.com HTTP/1.1\r\nHost: e\r\n\r\n", &used),
