@@ -4,7 +4,17 @@
 -- builds responses through new_response and recognises them by metatable.
 local M = {}
 
-local lower, type, tostring, rawget, setmetatable = string.lower, type, tostring, rawget, setmetatable
+local lower, type, tostring, rawget, rawset, setmetatable =
+  string.lower, type, tostring, rawget, rawset, setmetatable
+
+-- Methods come back bound to their object, so that obj.method(...) works
+-- as well as obj:method(...), as it does on the request object.
+local function bound(self, m)
+  return function(first, ...)
+    if first == self then return m(self, ...) end
+    return m(self, first, ...)
+  end
+end
 
 -- Headers: an ordered list of {name, value}; lookups ignore case.
 -- Methods take precedence over header names: use :get("set") for a header
@@ -68,7 +78,7 @@ end
 
 Headers.__index = function(self, key)
   local m = headers_methods[key]
-  if m then return m end
+  if m then return bound(self, m) end
   if type(key) == "string" then return headers_methods.get(self, key) end
 end
 Headers.__newindex = function(self, key, value) headers_methods.set(self, key, value) end
@@ -99,7 +109,7 @@ local function cookie_header(name, value, opts)
     if type(e) == "number" then e = os.date("!%a, %d %b %Y %H:%M:%S GMT", e) end
     parts[#parts + 1] = "Expires=" .. e
   end
-  if opts.max_age then parts[#parts + 1] = "Max-Age=" .. math.tointeger(opts.max_age) end
+  if opts.max_age then parts[#parts + 1] = "Max-Age=" .. math.floor(opts.max_age) end
   if opts.secure then parts[#parts + 1] = "Secure" end
   if opts.httponly then parts[#parts + 1] = "HttpOnly" end
   parts[#parts + 1] = "Path=" .. (opts.path or "/")
@@ -128,13 +138,7 @@ function response_methods.get_json(self) return json.decode(self.data) end
 
 Response.__index = function(self, key)
   local m = response_methods[key]
-  if m then
-    -- Bound, so that resp.set_cookie(...) works as well as resp:set_cookie(...)
-    return function(first, ...)
-      if first == self then return m(self, ...) end
-      return m(self, first, ...)
-    end
-  end
+  if m then return bound(self, m) end
   if key == "status" then
     local code = rawget(self, "status_code")
     local reason = rawget(self, "_reason_code") == code and rawget(self, "_reason") or M.reason(code)
@@ -149,6 +153,18 @@ Response.__index = function(self, key)
     return mt == "application/json" or (mt ~= nil and mt:sub(-5) == "+json")
   elseif key == "json" then
     return json.decode(rawget(self, "data"))
+  end
+end
+Response.__newindex = function(self, key, value)
+  if key == "status" then
+    -- "404 NOT FOUND" or 404, as Flask's response.status accepts
+    local code, reason = tostring(value):match("^%s*(%d%d%d)%s*(.-)%s*$")
+    if not code then error("response.status must look like '404 Not Found'", 2) end
+    rawset(self, "status_code", math.tointeger(tonumber(code)))
+    rawset(self, "_reason", reason ~= "" and reason or nil)
+    rawset(self, "_reason_code", reason ~= "" and math.tointeger(tonumber(code)) or nil)
+  else
+    rawset(self, key, value)
   end
 end
 Response.__name = "Response"

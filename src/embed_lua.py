@@ -2,7 +2,8 @@
 """Writes a C file that holds lua/*.lua as byte arrays.
 
 Usage: embed_lua.py OUTPUT.c FILE.lua...
-Each module is named after its file ("lua/h1mock.lua" -> "h1mock") and
+Each module is named after its file ("lua/h1mock.lua" -> "h1mock",
+"lua/default.lua" -> "h1mock.default") and
 listed in `script_embedded[]` (see script_int.h), ended by a NULL name.
 """
 import os
@@ -18,7 +19,11 @@ def main():
     for i, path in enumerate(sources):
         with open(path, 'rb') as f:
             data = f.read()
+        # Runtime modules live under "h1mock." so that a provision's own
+        # default.lua is never shadowed by ours.
         name = os.path.splitext(os.path.basename(path))[0]
+        if name != 'h1mock':
+            name = 'h1mock.' + name
         body = ','.join(str(b) for b in data)
         lines.append('static const char mod%d[] = {%s,0};' % (i, body))
         entries.append('  {"%s", mod%d, %d},' % (name, i, len(data)))

@@ -32,8 +32,10 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   if (ctx == NULL)
     return;
   ctx->budget -= HOOK_EVERY;
+  bool ours = L == ctx->thread;
   if (ctx->budget > 0) {
-    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && lua_isyieldable(L)) {
+    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && ours &&
+        lua_isyieldable(L)) {
       ctx->slice = SLICE_INSTRUCTIONS;
       script_sleep_start((script_call_t *)ctx, 0);
       lua_yield(L, 0);
@@ -45,14 +47,15 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
    * before, which can be on an earlier line. */
   if (lua_getinfo(L, "Sl", ar))
     snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
-  if (lua_isyieldable(L)) {
+  if (ours && lua_isyieldable(L)) {
     /* Inside a hook, lua_yield returns here; the thread yields when the
      * hook returns, and run() drops it. */
     lua_yield(L, 0);
     return;
   }
-  /* Inside a C call that cannot yield (a sort comparator, say): raise, and
-   * raise again at every later tick until the thread can be dropped. */
+  /* In a coroutine of the provision's, or inside a C call that cannot yield
+   * (a sort comparator, say): raise, and raise again at every later tick
+   * until our own thread can be dropped. */
   luaL_error(L, "instruction budget exhausted");
 }
 
@@ -88,20 +91,22 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   lua_State *co = lua_newthread(L);
   lua_insert(L, -(nargs + 2));
   lua_xmove(L, co, nargs + 1);
-  script_ctx_t ctx = {.kind = CTX_LOAD, .budget = s->opts.max_instructions};
+  script_ctx_t ctx = {.kind = CTX_LOAD, .thread = co, .budget = s->opts.max_instructions};
   set_ctx(co, &ctx);
   int nres, rc = 0;
   int st = lua_resume(co, L, nargs, &nres);
-  if (st == LUA_YIELD) {
+  if (ctx.killed) {
+    /* Whether our thread yielded or a coroutine of the file's raised, the
+     * budget is what stopped it. */
+    snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
+             ctx.where, (long long)s->opts.max_instructions);
+    rc = -EINVAL;
+  } else if (st == LUA_YIELD) {
     char at[300];
     where(co, at, sizeof at);
-    if (ctx.killed)
-      snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
-               ctx.where, (long long)s->opts.max_instructions);
-    else
-      snprintf(err, errlen, "%s: %s", at,
-               ctx.sleeping ? "sleep() is only allowed inside a request"
-                            : "coroutine.yield() outside a coroutine");
+    snprintf(err, errlen, "%s: %s", at,
+             ctx.sleeping ? "sleep() is only allowed inside a request"
+                          : "coroutine.yield() outside a coroutine");
     rc = -EINVAL;
   } else if (st != LUA_OK) {
     snprintf(err, errlen, "%s", error_text(co, st));
@@ -188,7 +193,7 @@ extern const struct script_embedded {
 
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
   for (const struct script_embedded *e = script_embedded; e->name; e++)
-    if (strcmp(e->name, "default") == 0)
+    if (strcmp(e->name, "h1mock.default") == 0)
       return script_load("default.lua", e->text, e->len, opts, out, err, errlen);
   snprintf(err, errlen, "the built-in default is missing from this binary");
   return -EINVAL;
@@ -237,13 +242,14 @@ static script_call_t *call_get(script_t *s) {
     lua_pushboolean(L, 0);
     c->req_slot = luaL_ref(L, LUA_REGISTRYINDEX);
     set_ctx(c->co, &c->ctx);
+    c->ctx.thread = c->co;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
   c->ctx.budget = s->opts.max_instructions;
   c->ctx.slice = SLICE_INSTRUCTIONS;
   c->ctx.killed = c->ctx.sleeping = false;
-  c->err_desc[0] = '\0';
+  c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
   c->err_code = 0;
@@ -344,6 +350,7 @@ static void on_error(script_call_t *c, int status) {
   }
   c->err_desc[0] = '\0';
   const char *msg = error_text(c->co, status);
+  snprintf(c->err_msg, sizeof c->err_msg, "%s", msg);
   luaL_traceback(c->s->L, c->co, msg, 0);
   log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
             stage_name(c), endpoint_of(c), lua_tostring(c->s->L, -1));
@@ -399,6 +406,7 @@ static void on_results(script_call_t *c, int nres) {
   log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
             stage_name(c), endpoint_of(c), err);
   c->err_desc[0] = '\0';
+  snprintf(c->err_msg, sizeof c->err_msg, "%.399s", err);
   if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
     http_error(c, 500);
   else
@@ -455,6 +463,10 @@ static int push_stage(script_call_t *c) {
   case STAGE_HANDLER:
     lua_rawgeti(co, LUA_REGISTRYINDEX, s->handlers[c->err_code]);
     script_exception_push(co, c->err_code, c->err_desc[0] ? c->err_desc : NULL);
+    if (c->err_code == 500 && c->err_msg[0]) {
+      lua_pushstring(co, c->err_msg);
+      lua_setfield(co, -2, "original_exception");
+    }
     return 1;
   case STAGE_AFTER:
     if (c->step >= s->nafter) {
@@ -506,7 +518,7 @@ static enum script_status run(script_call_t *c, bool resuming) {
     int st = lua_resume(c->co, c->s->L, nargs, &nres);
     if (st == LUA_YIELD && c->ctx.sleeping)
       return SCRIPT_PENDING;
-    if (st == LUA_YIELD && c->ctx.killed) {
+    if (c->ctx.killed) {
       log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
                 c->ctx.where, (long long)c->s->opts.max_instructions);

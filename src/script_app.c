@@ -246,21 +246,23 @@ static int app_after_request(lua_State *L) {
   return add_hook(L, "app.after_request", &s->after, &s->nafter);
 }
 
-static int log_at(lua_State *L, enum log_level level) {
+static int log_at(lua_State *L, enum log_level level, const char *fn) {
   int n = lua_gettop(L);
   lua_getglobal(L, "string");
   lua_getfield(L, -1, "format");
   lua_remove(L, -2);
   lua_insert(L, 1);
-  lua_call(L, n, 1); /* errors in the format reach the caller, with its line */
+  /* Re-raised from here so the message carries the caller's file:line. */
+  if (lua_pcall(L, n, 1, 0) != LUA_OK)
+    return luaL_error(L, "%s: %s", fn, lua_tostring(L, -1));
   log_msg(level, "%s", lua_tostring(L, -1));
   return 0;
 }
 
-static int log_debug_(lua_State *L) { return log_at(L, LOG_DEBUG); }
-static int log_info_(lua_State *L) { return log_at(L, LOG_INFO); }
-static int log_warning_(lua_State *L) { return log_at(L, LOG_WARN); }
-static int log_error_(lua_State *L) { return log_at(L, LOG_ERROR); }
+static int log_debug_(lua_State *L) { return log_at(L, LOG_DEBUG, "log.debug"); }
+static int log_info_(lua_State *L) { return log_at(L, LOG_INFO, "log.info"); }
+static int log_warning_(lua_State *L) { return log_at(L, LOG_WARN, "log.warning"); }
+static int log_error_(lua_State *L) { return log_at(L, LOG_ERROR, "log.error"); }
 
 static int sleep_(lua_State *L) {
   lua_Number sec = luaL_checknumber(L, 1);
@@ -268,6 +270,8 @@ static int sleep_(lua_State *L) {
   script_ctx_t *ctx = script_ctx(L);
   if (ctx == NULL || ctx->kind != CTX_CALL)
     return luaL_error(L, "sleep: only allowed inside a request, not while loading");
+  if (L != ctx->thread)
+    return luaL_error(L, "sleep: not allowed inside a coroutine the provision created");
   if (!lua_isyieldable(L))
     return luaL_error(L, "sleep: cannot sleep inside a metamethod or a function called from C");
   script_sleep_start((script_call_t *)ctx, sec);

@@ -29,6 +29,8 @@ enum ctx_kind { CTX_LOAD, CTX_CALL };
  * add_url_rule() know what the running code is doing. */
 typedef struct script_ctx {
   enum ctx_kind kind;
+  lua_State *thread; /* the thread h1mock resumes; coroutines the provision
+                        makes share its ctx but must not yield to us */
   int64_t budget; /* instructions left */
   int64_t slice;  /* instructions left before the next turn of the event loop */
   bool killed;    /* the budget ran out: the thread yielded to be dropped */
@@ -79,6 +81,7 @@ struct script_call {
   size_t step;
   int err_code;        /* the status being handled in STAGE_HANDLER */
   char err_desc[400];  /* abort()'s description for the page and the handler */
+  char err_msg[400];   /* what failed, for a 500 handler's e.original_exception */
   bool handled_error;  /* an error page was made: do not run handlers again */
   uv_timer_t *timer; /* sleep(seconds > 0) */
   uv_idle_t *idle;   /* sleep(0) and time slices: resume on the next loop turn */

@@ -29,6 +29,60 @@ static int load_text(lua_State *L) {
   return lua_gettop(L);
 }
 
+/* coroutine.create/resume: a coroutine runs on the budget (and the
+ * context) of whoever resumes it; Lua itself would give a new thread the
+ * main thread's empty context, and a loop in it would never be stopped. */
+static int co_create(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  *(void **)lua_getextraspace(lua_tothread(L, -1)) = *(void **)lua_getextraspace(L);
+  return 1;
+}
+
+static int co_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  *(void **)lua_getextraspace(co) = *(void **)lua_getextraspace(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* coroutine.wrap rebuilt on the two above, so it goes through them. */
+static const char wrap_source[] =
+    "local create, resume, pack, unpack = ...\n"
+    "return function(f)\n"
+    "  local co = create(f)\n"
+    "  return function(...)\n"
+    "    local r = pack(resume(co, ...))\n"
+    "    if r[1] then return unpack(r, 2, r.n) end\n"
+    "    error(r[2], 0)\n"
+    "  end\n"
+    "end\n";
+
+static void wrap_coroutines(lua_State *L) {
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "create");
+  lua_pushcclosure(L, co_create, 1);
+  lua_setfield(L, -2, "create");
+  lua_getfield(L, -1, "resume");
+  lua_pushcclosure(L, co_resume, 1);
+  lua_setfield(L, -2, "resume");
+  if (luaL_loadbufferx(L, wrap_source, sizeof wrap_source - 1, "=coroutine.wrap", "t") != LUA_OK)
+    lua_error(L);
+  lua_getfield(L, -2, "create");
+  lua_getfield(L, -3, "resume");
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "pack");
+  lua_getfield(L, -2, "unpack");
+  lua_remove(L, -3);
+  lua_call(L, 4, 1);
+  lua_setfield(L, -2, "wrap");
+  lua_pop(L, 1);
+}
+
 static int print_to_log(lua_State *L) {
   int n = lua_gettop(L);
   luaL_Buffer b;
@@ -50,7 +104,8 @@ static int print_to_log(lua_State *L) {
 static int embedded_loader(lua_State *L) {
   const struct script_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
   char name[128];
-  snprintf(name, sizeof name, "@%s.lua", e->name);
+  const char *base = strncmp(e->name, "h1mock.", 7) == 0 ? e->name + 7 : e->name;
+  snprintf(name, sizeof name, "@%s.lua", base);
   if (luaL_loadbufferx(L, e->text, e->len, name, "t") != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, e->name);
@@ -125,6 +180,8 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   open_lib(L, LUA_MATHLIBNAME, luaopen_math);
   open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
   open_lib(L, LUA_OSLIBNAME, luaopen_os);
+
+  wrap_coroutines(L);
 
   lua_pushglobaltable(L);
   lua_pushnil(L);

@@ -309,3 +309,25 @@ def test_server_keeps_serving_after_everything(h1mock):
         assert r.status_code == want, path
         assert http("GET", srv.url + "/ok").text == "ok", "after " + path
     assert srv.proc.poll() is None
+
+
+def test_500_handler_sees_the_original_error(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.register_error_handler(500, function(e) return "handled: " .. e.original_exception, 500 end)
+  app.get("/raise", function() error("the real cause") end)
+end
+''')
+    r = http("GET", srv.url + "/raise")
+    assert r.status_code == 500
+    assert r.text.startswith("handled: initial.lua:4: the real cause"), r.text
+
+
+def test_log_format_error_names_the_caller_line(h1mock):
+    srv = h1mock('function registerRules()\n'
+                 '  app.get("/", function()\n'
+                 '    log.info("%d")\n'
+                 '  end)\n'
+                 'end\n')
+    assert http("GET", srv.url + "/").status_code == 500
+    srv.wait_log(r"initial\.lua:3: log\.info: bad argument")

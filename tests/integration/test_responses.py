@@ -357,3 +357,56 @@ def test_after_request_reverse_order_and_mutation(h1mock):
     assert r.text == "s!"
     assert r.headers["X-From-View"] == "v"
     assert r.headers["X-Order"] == "321"
+
+
+RESPONSE_OBJECT = r'''
+function registerRules()
+  app.get("/dot_headers", function()
+    local r = make_response("x")
+    r.headers.set("X-A", "1")
+    r.headers.add("X-B", "2")
+    return r.headers.get("x-a") .. r.headers.get("X-B") .. #r.headers.getlist("x-b")
+  end)
+  app.get("/status_text", function()
+    local r = make_response("x")
+    r.status = "299 FINE"
+    return r
+  end)
+  app.get("/status_bad", function()
+    local r = make_response("x")
+    r.status = "fine"
+    return r
+  end)
+  app.get("/cookie_age", function()
+    local r = make_response("x")
+    r:set_cookie("c", "v", {max_age = 1.5})
+    return r
+  end)
+end
+'''
+
+
+def test_headers_methods_work_with_a_dot(h1mock):
+    srv = h1mock(RESPONSE_OBJECT)
+    assert http("GET", srv.url + "/dot_headers").text == "121"
+
+
+def test_response_status_text_sets_code_and_reason(h1mock):
+    srv = h1mock(RESPONSE_OBJECT)
+    s = srv.connect()
+    try:
+        s.sendall(b"GET /status_text HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = read_response(s)
+    finally:
+        s.close()
+    assert status == 299 and body == b"x"
+    r = http("GET", srv.url + "/status_bad")
+    assert r.status_code == 500
+    srv.wait_log(r"initial\.lua:\d+: response\.status must look like")
+
+
+def test_fractional_cookie_age_is_rounded_down(h1mock):
+    srv = h1mock(RESPONSE_OBJECT)
+    r = http("GET", srv.url + "/cookie_age")
+    assert r.status_code == 200
+    assert r.headers["Set-Cookie"] == "c=v; Max-Age=1; Path=/"

@@ -207,3 +207,11 @@ def test_io_at_load_time_is_a_load_error(h1mock):
     # fell back to the built-in default
     r = http("GET", srv.url + "/")
     assert r.status_code == 404
+
+
+def test_own_module_named_like_a_runtime_module_is_not_shadowed(h1mock):
+    srv = h1mock('local d = require("default")\n'
+                 'function registerRules() app.get("/", function() return d.greeting end) end\n',
+                 files={"default.lua": 'return {greeting = "mine"}\n'})
+    r = http("GET", srv.url + "/")
+    assert r.status_code == 200 and r.text == "mine"

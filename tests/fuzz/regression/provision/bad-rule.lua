@@ -1,0 +1,1 @@
+function registerRules() app.add_url_rule{rule="/a/<", view_func=print} end

@@ -1,0 +1,1 @@
+function registerRules() app.get("/<int(min=5):x>", function() end) end
