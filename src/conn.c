@@ -124,7 +124,11 @@ static void flush(conn_t *c) {
        * buffer for the responses that come meanwhile. */
       buf_t rest = c->wbuf;
       buf_reset(&rest);
-      buf_append(&rest, c->out.data + sent, c->out.len - sent);
+      if (buf_append(&rest, c->out.data + sent, c->out.len - sent)) {
+        c->wbuf = rest;
+        conn_close(c); /* a truncated response would lie about its length */
+        return;
+      }
       c->wbuf = rest;
       buf_reset(&c->out);
       b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
@@ -142,8 +146,6 @@ static void flush(conn_t *c) {
   }
   if (c->close_after_write && !c->busy)
     finish_close(c);
-  else if (c->eof && !c->busy)
-    conn_close(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
@@ -177,10 +179,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   if (n == 0)
     return;
   if (n < 0) {
-    /* The client finished sending; answer what is in flight, then close. */
+    /* The client finished sending: answer every complete request it sent
+     * (conn_process closes once none is left), or close on an error. */
     c->eof = true;
     read_pause(c, true);
-    if (c->lingering || n != UV_EOF || (!c->busy && !c->writing && c->out.len == 0))
+    if (c->lingering || n != UV_EOF)
       conn_close(c);
     else if (!c->busy)
       conn_process(c);
@@ -192,7 +195,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   c->rbuf.len += (size_t)n;
   if (c->request_ms == 0)
     c->request_ms = c->last_ms;
-  if (c->busy) {
+  if (c->busy || c->writing || c->close_after_write) {
+    /* Not parsing now: hold the client back rather than buffer without end. */
     if (c->rbuf.len - c->rpos > READ_PAUSE)
       read_pause(c, true);
     return;
@@ -213,12 +217,15 @@ static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
 static void complete_request(conn_t *c) {
   conn_env_t *env = c->env;
   const http_request_t *req = http_in_request(c->in);
-  bool keep = req->keep_alive && !env->draining && !c->eof;
-  queue_response(c, req, keep);
-  if (env->complete)
-    env->complete(env->ctx, c->remote, req, &c->resp, uv_hrtime() - c->started_ns);
+  bool keep = req->keep_alive && !env->draining;
+  /* The call is over: nothing to abandon if queueing fails and closes. */
   c->busy = false;
   c->call = NULL;
+  queue_response(c, req, keep);
+  if (c->closing)
+    return;
+  if (env->complete)
+    env->complete(env->ctx, c->remote, req, &c->resp, uv_hrtime() - c->started_ns);
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
 }
@@ -226,7 +233,8 @@ static void complete_request(conn_t *c) {
 static void on_done(void *data) {
   conn_t *c = data;
   complete_request(c);
-  conn_process(c);
+  if (!c->closing)
+    conn_process(c);
 }
 
 static void answer_error(conn_t *c) {
@@ -278,6 +286,10 @@ static void conn_process(conn_t *c) {
   }
   if (c->closing)
     return;
+  /* A client that half-closed sends nothing more: once every complete
+   * request it sent is answered, the connection is done. */
+  if (c->eof && !c->busy)
+    c->close_after_write = true;
   /* Keep unparsed bytes at the front so the buffer does not creep. */
   if (c->rpos == c->rbuf.len) {
     c->rbuf.len = c->rpos = 0;
@@ -288,7 +300,7 @@ static void conn_process(conn_t *c) {
     c->rpos = 0;
   }
   if (!c->eof && !c->lingering)
-    read_pause(c, c->busy && c->rbuf.len - c->rpos > READ_PAUSE);
+    read_pause(c, c->rbuf.len - c->rpos > READ_PAUSE);
   flush(c);
 }
 
@@ -302,19 +314,20 @@ int conn_accept(conn_env_t *env, uv_stream_t *server) {
     free(c);
     return rc;
   }
-  c->in = http_in_new(env->max_body);
   c->next = env->head;
   if (env->head)
     env->head->prev = c;
   env->head = c;
   env->count++;
-  if (c->in == NULL) {
-    conn_close(c);
-    return UV_ENOMEM;
-  }
+  /* Accept first, even when we cannot serve: libuv stops reporting new
+   * connections on a listener until the pending one is taken. */
   if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp))) {
     conn_close(c);
     return rc;
+  }
+  if ((c->in = http_in_new(env->max_body)) == NULL) {
+    conn_close(c);
+    return UV_ENOMEM;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   struct sockaddr_storage ss;
@@ -354,11 +367,17 @@ void conn_sweep(conn_env_t *env) {
     if (c->lingering) {
       if (now >= c->linger_until)
         conn_close(c);
-    } else if (c->busy || c->writing || c->close_after_write) {
+    } else if (c->writing) {
+      /* A client that stopped reading holds our buffers: give up on it. */
+      if (now - c->last_ms >= env->idle_timeout_ms)
+        conn_close(c);
+    } else if (c->busy || c->close_after_write) {
       continue;
-    } else if (c->request_ms && now - c->request_ms >= env->header_timeout_ms) {
+    } else if (c->request_ms && !http_in_head_done(c->in) &&
+               now - c->request_ms >= env->header_timeout_ms) {
       time_out(c);
-    } else if (!c->request_ms && now - c->last_ms >= env->idle_timeout_ms) {
+    } else if (now - c->last_ms >= env->idle_timeout_ms) {
+      /* Idle between requests, or a body that stopped arriving. */
       conn_close(c);
     }
   }

@@ -21,11 +21,13 @@ struct http_in {
   buf_t head; /* target, header names and values, decoded path */
   buf_t body;
   size_t target_off, target_len;
+  size_t trailer_len;
   struct hdr_span spans[HTTP_MAX_HEADERS];
   size_t nspans;
   http_header_t headers[HTTP_MAX_HEADERS];
   http_request_t req;
   bool started;
+  bool head_done; /* later header callbacks are trailers: never stored */
   bool want_continue;
   bool in_value; /* the last header callback was for a value */
   int err_status;
@@ -69,8 +71,19 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
   return grow_head(in, at, n);
 }
 
+/* Trailer fields after a chunked body come through the header callbacks
+ * again. They are counted against the head limit but not kept: the request
+ * already points into the head buffer, which must not move any more. */
+static int trailer_bytes(http_in_t *in, size_t n) {
+  if ((in->trailer_len += n) > HTTP_MAX_HEAD)
+    return fail(in, 431, "the request trailers are larger than %d bytes", HTTP_MAX_HEAD);
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   http_in_t *in = of(p);
+  if (in->head_done)
+    return trailer_bytes(in, n);
   if (in->in_value || in->nspans == 0) {
     if (in->nspans == HTTP_MAX_HEADERS)
       return fail(in, 431, "the request has more than %d headers", HTTP_MAX_HEADERS);
@@ -83,6 +96,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_field_complete(llhttp_t *p) {
   http_in_t *in = of(p);
+  if (in->head_done)
+    return 0;
   /* A value may be empty, in which case on_header_value never runs. */
   if (in->nspans == 0 || in->in_value) {
     if (in->nspans == HTTP_MAX_HEADERS)
@@ -96,6 +111,8 @@ static int on_header_field_complete(llhttp_t *p) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   http_in_t *in = of(p);
+  if (in->head_done)
+    return trailer_bytes(in, n);
   in->spans[in->nspans - 1].value_len += n;
   return grow_head(in, at, n);
 }
@@ -164,6 +181,7 @@ static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_
 static int on_headers_complete(llhttp_t *p) {
   http_in_t *in = of(p);
   http_request_t *r = &in->req;
+  in->head_done = true;
   size_t path_off, path_len, raw_off, raw_len, query_off, query_len;
   int rc = split_target(in, &path_off, &path_len, &raw_off, &raw_len, &query_off, &query_len);
   if (rc == -EINVAL)
@@ -202,7 +220,9 @@ static int on_headers_complete(llhttp_t *p) {
   if (expect != NULL) {
     if (expect->value_len != 12 || strncasecmp(expect->value, "100-continue", 12) != 0)
       return fail(in, 417, "only 'Expect: 100-continue' is supported");
-    in->want_continue = (p->flags & F_CHUNKED) || p->content_length > 0;
+    /* HTTP/1.0 clients do not know 100 Continue (RFC 9110 10.1.1). */
+    in->want_continue = (p->http_major > 1 || p->http_minor >= 1) &&
+                        ((p->flags & F_CHUNKED) || p->content_length > 0);
   }
   return 0;
 }
@@ -288,6 +308,8 @@ bool http_in_take_continue(http_in_t *in) {
 
 bool http_in_started(const http_in_t *in) { return in->started; }
 
+bool http_in_head_done(const http_in_t *in) { return in->head_done; }
+
 const http_request_t *http_in_request(const http_in_t *in) { return &in->req; }
 
 void http_in_next(http_in_t *in) {
@@ -299,8 +321,10 @@ void http_in_next(http_in_t *in) {
   buf_shrink(&in->head, HTTP_MAX_HEAD * 2);
   buf_shrink(&in->body, 64 * 1024);
   in->target_len = 0;
+  in->trailer_len = 0;
   in->nspans = 0;
   in->started = false;
+  in->head_done = false;
   in->want_continue = false;
   in->in_value = false;
   memset(&in->req, 0, sizeof in->req);

@@ -77,6 +77,9 @@ bool http_in_take_continue(http_in_t *in);
 
 /* True while part of a request head has arrived (for the 408 timeout). */
 bool http_in_started(const http_in_t *in);
+/* True once the head of the current request is complete (its body may
+ * still be arriving). */
+bool http_in_head_done(const http_in_t *in);
 
 const http_request_t *http_in_request(const http_in_t *in);
 

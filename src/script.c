@@ -23,6 +23,15 @@
 
 script_ctx_t *script_ctx(lua_State *L) { return *(script_ctx_t **)lua_getextraspace(L); }
 
+static void count_hook(lua_State *L, lua_Debug *ar);
+
+void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget) {
+  if (ctx->killed)
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  ctx->killed = false;
+  ctx->budget = budget;
+}
+
 static void set_ctx(lua_State *L, script_ctx_t *ctx) {
   *(script_ctx_t **)lua_getextraspace(L) = ctx;
 }
@@ -54,8 +63,10 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   /* In a coroutine of the provision's, or inside a C call that cannot yield
-   * (a sort comparator, say): raise, and raise again at every later tick
-   * until our own thread can be dropped. */
+   * (a sort comparator, say): raise, and from now on at every instruction,
+   * so that no pcall loop can outlast it; our own thread is dropped as soon
+   * as it runs again. */
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "instruction budget exhausted");
 }
 
@@ -150,6 +161,12 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
     rc = st == LUA_ERRMEM ? -ENOMEM : -EINVAL;
     goto fail;
   }
+  /* From here on provision code can run on the main thread too (finalizers
+   * during a collection, metamethods while h1mock reads results): give it
+   * a budget. */
+  s->main_ctx.kind = CTX_MAIN;
+  s->main_ctx.budget = s->opts.max_instructions;
+  set_ctx(L, &s->main_ctx);
   if ((rc = run_loading(s, 0, err, errlen)))
     goto fail;
   /* The file has defined its globals; from here on a typo is an error. */
@@ -170,6 +187,7 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
     goto fail;
   lua_settop(L, 0);
   /* Requests make short-lived garbage: the generational collector suits. */
+  script_rearm(L, &s->main_ctx, s->opts.max_instructions);
   lua_gc(L, LUA_GCGEN, 0, 0);
   *out = s;
   return 0;
@@ -215,8 +233,11 @@ static void script_free(script_t *s) {
     c = next;
   }
   script_app_free(s);
-  if (s->L)
+  if (s->L) {
+    /* lua_close runs the provision's __gc finalizers: on a budget too. */
+    script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);
     lua_close(s->L);
+  }
   router_free(s->router);
   free(s->dir);
   free(s);
@@ -246,9 +267,9 @@ static script_call_t *call_get(script_t *s) {
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
-  c->ctx.budget = s->opts.max_instructions;
+  script_rearm(c->co, &c->ctx, s->opts.max_instructions);
   c->ctx.slice = SLICE_INSTRUCTIONS;
-  c->ctx.killed = c->ctx.sleeping = false;
+  c->ctx.sleeping = false;
   c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
@@ -278,15 +299,11 @@ static void call_put(script_call_t *c) {
   script_release(s); /* last: may free s */
 }
 
-static void push_request(script_call_t *c) {
-  if (c->ud == NULL) {
-    script_request_push(c->co, c);
-    lua_pushvalue(c->co, -1);
-    lua_rawseti(c->co, LUA_REGISTRYINDEX, c->req_slot);
-  } else {
-    lua_rawgeti(c->co, LUA_REGISTRYINDEX, c->req_slot);
-  }
-}
+/* Everything h1mock does with Lua values between two resumes runs in
+ * protected mode on the main state: a metamethod of the provision's, a
+ * memory error or the budget running out there becomes an error we catch,
+ * never a panic. Values cross between the main state and the request's
+ * thread with lua_xmove, which does not raise. */
 
 static const char *method_of(const script_call_t *c) {
   const char *m = http_method_name(c->req->method);
@@ -324,169 +341,210 @@ static const char *endpoint_of(const script_call_t *c) {
   return c->rule >= 0 ? c->s->rules[c->rule].endpoint : "-";
 }
 
-/* The thread failed with an error value on top of its stack. */
-static void on_error(script_call_t *c, int status) {
-  int code = status == LUA_ERRMEM ? 0 : script_exception_code(c->co, -1);
-  if (code > 0 && c->stage != STAGE_AFTER) {
-    /* abort(): not a failure of the provision. */
-    lua_getfield(c->co, -1, "response");
-    if (!lua_isnil(c->co, -1)) {
-      char err[256];
-      if (script_normalize(c->co, lua_gettop(c->co), 1, 200, c->resp, err, sizeof err) == 0) {
-        c->stage = STAGE_AFTER;
-        c->step = 0;
-        return;
-      }
-    }
-    lua_pop(c->co, 1);
-    lua_getfield(c->co, -1, "description");
-    const char *desc = lua_tostring(c->co, -1);
-    snprintf(c->err_desc, sizeof c->err_desc, "%s", desc ? desc : "");
-    lua_pop(c->co, 1);
-    if (c->stage == STAGE_HANDLER)
-      c->handled_error = true;
-    http_error(c, code);
-    return;
-  }
-  c->err_desc[0] = '\0';
-  const char *msg = error_text(c->co, status);
-  snprintf(c->err_msg, sizeof c->err_msg, "%s", msg);
-  luaL_traceback(c->s->L, c->co, msg, 0);
+/* The provision failed in the current stage: log it, answer 500 (through
+ * the 500 handler when the view or a before hook failed). */
+static void stage_failed(script_call_t *c, const char *what) {
   log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
-            stage_name(c), endpoint_of(c), lua_tostring(c->s->L, -1));
-  lua_pop(c->s->L, 1);
-  if (c->stage == STAGE_BEFORE || c->stage == STAGE_VIEW)
-    http_error(c, 500);
-  else
-    fail_plain(c, 500, c->stage == STAGE_HANDLER ? STAGE_AFTER : STAGE_DONE);
-}
-
-/* A stage returned `nres` values on the thread's stack. */
-static void on_results(script_call_t *c, int nres) {
-  char err[512];
-  lua_State *co = c->co;
-  switch (c->stage) {
-  case STAGE_BEFORE:
-    if (nres > 0 && !lua_isnil(co, 1)) {
-      if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
-        c->stage = STAGE_AFTER;
-        c->step = 0;
-        return;
-      }
-      break;
-    }
-    c->step++;
-    return;
-  case STAGE_VIEW:
-    if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
-      c->stage = STAGE_AFTER;
-      c->step = 0;
-      return;
-    }
-    break;
-  case STAGE_HANDLER:
-    /* As in Flask, a handler that gives no status answers 200. */
-    if (script_normalize(co, 1, nres, 200, c->resp, err, sizeof err) == 0) {
-      c->handled_error = true;
-      c->stage = STAGE_AFTER;
-      c->step = 0;
-      return;
-    }
-    break;
-  default:
-    if (nres >= 1 && script_exception_code(co, 1) == 0 &&
-        script_normalize(co, 1, 1, 200, c->resp, err, sizeof err) == 0) {
-      c->step++;
-      return;
-    }
-    if (nres == 0)
-      snprintf(err, sizeof err, "an after_request hook must return the response it was given");
-    break;
-  }
-  log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
-            stage_name(c), endpoint_of(c), err);
+            stage_name(c), endpoint_of(c), what);
   c->err_desc[0] = '\0';
-  snprintf(c->err_msg, sizeof c->err_msg, "%.399s", err);
+  snprintf(c->err_msg, sizeof c->err_msg, "%.399s", what);
   if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
     http_error(c, 500);
   else
     fail_plain(c, 500, c->stage == STAGE_HANDLER ? STAGE_AFTER : STAGE_DONE);
 }
 
-static void push_var(lua_State *co, const router_var_t *v) {
+/* Runs f(c, values...) on the main state under lua_pcall, with the `n`
+ * values on top of the main stack as arguments. Returns LUA_OK, or an error
+ * status with the message (a string) left on the main stack. */
+static int protect(script_call_t *c, lua_CFunction f, int n, int nresults) {
+  script_t *s = c->s;
+  lua_State *L = s->L;
+  script_rearm(L, &s->main_ctx, s->opts.max_instructions);
+  if (!lua_checkstack(L, 3))
+    return LUA_ERRMEM;
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, c);
+  lua_rotate(L, -(n + 2), 2);
+  int st = lua_pcall(L, n + 1, nresults, 0);
+  if (st != LUA_OK && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushstring(L, st == LUA_ERRMEM ? "out of memory" : "error while handling the result");
+  }
+  return st;
+}
+
+static script_call_t *call_arg(lua_State *L) {
+  script_call_t *c = lua_touserdata(L, 1);
+  lua_remove(L, 1);
+  return c;
+}
+
+static void push_request(lua_State *L, script_call_t *c) {
+  if (c->ud == NULL) {
+    script_request_push(L, c);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, c->req_slot);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->req_slot);
+  }
+}
+
+/* Makes `request` the global for this call's request (rawset: a provision's
+ * __newindex on _G must not run here). */
+static void set_request_global(lua_State *L, script_call_t *c) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushliteral(L, "request");
+  push_request(L, c);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+static int request_global_step(lua_State *L) {
+  set_request_global(L, call_arg(L));
+  return 0;
+}
+
+static void push_var(lua_State *L, const router_var_t *v) {
   char num[64];
   if ((v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) && v->len < sizeof num) {
     memcpy(num, v->value, v->len);
     num[v->len] = '\0';
     if (v->conv == ROUTER_CONV_INT)
-      lua_pushinteger(co, (lua_Integer)strtoll(num, NULL, 10));
+      lua_pushinteger(L, (lua_Integer)strtoll(num, NULL, 10));
     else
-      lua_pushnumber(co, strtod(num, NULL));
+      lua_pushnumber(L, strtod(num, NULL));
     return;
   }
-  lua_pushlstring(co, v->value, v->len);
+  lua_pushlstring(L, v->value, v->len);
 }
 
-/* Pushes the function of the current stage and its arguments; returns the
- * number of arguments, or -1 when the stage has nothing (more) to run. */
-static int push_stage(script_call_t *c) {
+/* Returns the function of the current stage and its arguments, or nothing
+ * when the stage has nothing (more) to run (the stage moves on). */
+static int stage_setup(lua_State *L) {
+  script_call_t *c = call_arg(L);
   script_t *s = c->s;
-  lua_State *co = c->co;
+  set_request_global(L, c);
   switch (c->stage) {
   case STAGE_BEFORE:
     if (c->step >= s->nbefore) {
       c->stage = STAGE_VIEW;
-      return -1;
+      return 0;
     }
-    lua_rawgeti(co, LUA_REGISTRYINDEX, s->before[c->step]);
-    return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->before[c->step]);
+    return 1;
   case STAGE_VIEW: {
     const struct script_rule *r = &s->rules[c->rule];
-    if (!lua_checkstack(co, (int)c->match.nvars + r->ndefaults + 4))
-      luaL_error(co, "stack overflow");
-    lua_rawgeti(co, LUA_REGISTRYINDEX, r->view_ref);
-    push_request(c);
+    luaL_checkstack(L, (int)c->match.nvars + r->ndefaults + 4, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->view_ref);
+    push_request(L, c);
     for (size_t i = 0; i < c->match.nvars; i++)
-      push_var(co, &c->match.vars[i]);
+      push_var(L, &c->match.vars[i]);
     if (r->ndefaults) {
-      lua_rawgeti(co, LUA_REGISTRYINDEX, r->defaults_ref);
-      int t = lua_gettop(co);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, r->defaults_ref);
+      int t = lua_gettop(L);
       for (int i = 1; i <= r->ndefaults; i++) {
-        lua_rawgeti(co, t, i);
-        lua_rawgeti(co, -1, 2);
-        lua_remove(co, -2);
+        lua_rawgeti(L, t, i);
+        lua_rawgeti(L, -1, 2);
+        lua_remove(L, -2);
       }
-      lua_remove(co, t);
+      lua_remove(L, t);
     }
-    return 1 + (int)c->match.nvars + r->ndefaults;
+    return 2 + (int)c->match.nvars + r->ndefaults;
   }
   case STAGE_HANDLER:
-    lua_rawgeti(co, LUA_REGISTRYINDEX, s->handlers[c->err_code]);
-    script_exception_push(co, c->err_code, c->err_desc[0] ? c->err_desc : NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->handlers[c->err_code]);
+    script_exception_push(L, c->err_code, c->err_desc[0] ? c->err_desc : NULL);
     if (c->err_code == 500 && c->err_msg[0]) {
-      lua_pushstring(co, c->err_msg);
-      lua_setfield(co, -2, "original_exception");
+      lua_pushstring(L, c->err_msg);
+      lua_setfield(L, -2, "original_exception");
     }
-    return 1;
+    return 2;
   case STAGE_AFTER:
     if (c->step >= s->nafter) {
       c->stage = STAGE_DONE;
-      return -1;
+      return 0;
     }
-    lua_rawgeti(co, LUA_REGISTRYINDEX, s->after[s->nafter - 1 - c->step]);
-    script_response_push(co, c->resp);
-    return 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->after[s->nafter - 1 - c->step]);
+    script_response_push(L, c->resp);
+    return 2;
   default:
-    return -1;
+    return 0;
   }
 }
 
-static void set_request_global(script_call_t *c) {
-  lua_State *co = c->co;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-  push_request(c);
-  lua_setfield(co, -2, "request");
-  lua_pop(co, 1);
+/* Raises the sentence in err (no position: it is about a returned value). */
+static int raise_text(lua_State *L, const char *err) {
+  lua_pushstring(L, err);
+  return lua_error(L);
+}
+
+/* A stage returned the values now on the main stack (after the call). */
+static int stage_results(lua_State *L) {
+  script_call_t *c = call_arg(L);
+  int nres = lua_gettop(L);
+  char err[512];
+  switch (c->stage) {
+  case STAGE_BEFORE:
+    if (nres == 0 || lua_isnil(L, 1)) {
+      c->step++;
+      return 0;
+    }
+    break;
+  case STAGE_AFTER:
+    if (nres == 0 || script_exception_code(L, 1) != 0)
+      return raise_text(L, "an after_request hook must return the response it was given");
+    if (script_normalize(L, 1, 1, 200, c->resp, err, sizeof err))
+      return raise_text(L, err);
+    c->step++;
+    return 0;
+  default:
+    break;
+  }
+  /* As in Flask, an error handler that gives no status answers 200. */
+  if (script_normalize(L, 1, nres, 200, c->resp, err, sizeof err))
+    return raise_text(L, err);
+  if (c->stage == STAGE_HANDLER)
+    c->handled_error = true;
+  c->stage = STAGE_AFTER;
+  c->step = 0;
+  return 0;
+}
+
+/* The thread failed with the error value now on the main stack. */
+static int stage_error(lua_State *L) {
+  script_call_t *c = call_arg(L);
+  int code = script_exception_code(L, 1);
+  if (code > 0 && c->stage != STAGE_AFTER) {
+    /* abort(): not a failure of the provision. */
+    if (code < 400 || code > 599)
+      code = 500;
+    lua_pushliteral(L, "response");
+    if (lua_rawget(L, 1) != LUA_TNIL) {
+      char err[256];
+      if (script_normalize(L, lua_gettop(L), 1, 200, c->resp, err, sizeof err))
+        return raise_text(L, err);
+      c->stage = STAGE_AFTER;
+      c->step = 0;
+      return 0;
+    }
+    lua_pushliteral(L, "description");
+    lua_rawget(L, 1);
+    const char *desc = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    snprintf(c->err_desc, sizeof c->err_desc, "%s", desc ? desc : "");
+    if (c->stage == STAGE_HANDLER)
+      c->handled_error = true;
+    http_error(c, code);
+    return 0;
+  }
+  /* Only strings and numbers are read: a __tostring is provision code. */
+  const char *msg = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
+                        ? lua_tostring(L, 1)
+                        : lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, c->co, msg, 0);
+  stage_failed(c, lua_tostring(L, -1));
+  snprintf(c->err_msg, sizeof c->err_msg, "%s", msg);
+  return 0;
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -497,48 +555,83 @@ static void finish(script_call_t *c, bool notify) {
     done(data);
 }
 
+/* After a protected step failed: its message is on the main stack. */
+static void step_failed(script_call_t *c) {
+  lua_State *L = c->s->L;
+  stage_failed(c, lua_tostring(L, -1));
+  lua_settop(L, 0);
+}
+
 /* Runs stages until the request is answered or sleeps. `resuming` continues
  * a thread that slept. */
 static enum script_status run(script_call_t *c, bool resuming) {
+  lua_State *L = c->s->L, *co = c->co;
   for (;;) {
     int nargs = 0;
-    if (!resuming) {
+    if (resuming) {
+      resuming = false;
+      if (protect(c, request_global_step, 0, 0) != LUA_OK) {
+        lua_resetthread(co);
+        step_failed(c);
+        continue;
+      }
+    } else {
       if (c->stage == STAGE_DONE)
         return SCRIPT_DONE;
-      /* The function goes under the request global push, so set it first. */
-      set_request_global(c);
-      nargs = push_stage(c);
-      if (nargs < 0)
+      if (protect(c, stage_setup, 0, LUA_MULTRET) != LUA_OK) {
+        step_failed(c);
         continue;
-    } else {
-      set_request_global(c);
+      }
+      int n = lua_gettop(L);
+      if (n == 0)
+        continue;
+      if (!lua_checkstack(co, n)) {
+        lua_settop(L, 0);
+        lua_pushliteral(L, "out of memory");
+        step_failed(c);
+        continue;
+      }
+      lua_xmove(L, co, n);
+      nargs = n - 1;
     }
-    resuming = false;
     int nres = 0;
-    int st = lua_resume(c->co, c->s->L, nargs, &nres);
+    int st = lua_resume(co, L, nargs, &nres);
     if (st == LUA_YIELD && c->ctx.sleeping)
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
       log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
                 c->ctx.where, (long long)c->s->opts.max_instructions);
-      lua_resetthread(c->co);
+      lua_resetthread(co);
       c->err_desc[0] = '\0';
       fail_plain(c, 500, STAGE_DONE);
       continue;
     }
     if (st == LUA_YIELD) {
-      lua_resetthread(c->co);
-      lua_pushliteral(c->co, "coroutine.yield() outside a coroutine");
-      st = LUA_ERRRUN;
+      lua_resetthread(co);
+      lua_pushliteral(L, "coroutine.yield() outside a coroutine");
+      step_failed(c);
+      continue;
     }
-    if (st == LUA_OK)
-      on_results(c, nres);
-    else
-      on_error(c, st);
-    if (lua_status(c->co) != LUA_OK)
-      lua_resetthread(c->co);
-    lua_settop(c->co, 0);
+    int pst;
+    if (st == LUA_OK) {
+      if (!lua_checkstack(L, nres + 3)) {
+        lua_settop(co, 0);
+        lua_pushliteral(L, "out of memory");
+        step_failed(c);
+        continue;
+      }
+      lua_xmove(co, L, nres);
+      pst = protect(c, stage_results, nres, 0);
+    } else {
+      lua_xmove(co, L, 1);
+      pst = protect(c, stage_error, 1, 0);
+      lua_resetthread(co);
+    }
+    if (pst != LUA_OK)
+      step_failed(c);
+    lua_settop(L, 0);
+    lua_settop(co, 0);
   }
 }
 
@@ -619,6 +712,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
+  *out = NULL; /* pooled again below: nothing left to abandon */
   /* 405 answered by a handler still says what is allowed. */
   if (rr == ROUTER_METHOD_NOT_ALLOWED && resp->status == 405 && c->err_code == 405)
     append_allow(resp, c->match.allowed);

@@ -23,7 +23,7 @@ extern const char script_key_response_mt; /* metatable of Response objects */
 extern const char script_key_exception_mt; /* metatable of abort() errors */
 extern const char script_key_response_new; /* Lua constructor of Response */
 
-enum ctx_kind { CTX_LOAD, CTX_CALL };
+enum ctx_kind { CTX_LOAD, CTX_CALL, CTX_MAIN };
 
 /* Lives in the extra space of every thread, so the count hook, sleep() and
  * add_url_rule() know what the running code is doing. */
@@ -47,6 +47,7 @@ struct script_rule {
 
 struct script {
   lua_State *L;
+  script_ctx_t main_ctx; /* budget for what runs on the main thread */
   int refs;
   script_opts_t opts;
   char *dir;
@@ -129,6 +130,8 @@ void script_sandbox_guard(lua_State *L);
 
 /* script.c */
 script_ctx_t *script_ctx(lua_State *L);
+/* Gives a thread a fresh budget (and undoes a kill's every-instruction hook). */
+void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget);
 void script_sleep_start(script_call_t *call, double seconds);
 int script_resume(lua_State *co, int nargs, int *nres);
 

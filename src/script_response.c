@@ -76,10 +76,11 @@ int script_exception_code(lua_State *L, int idx) {
   lua_pop(L, 2);
   if (!is)
     return 0;
-  lua_getfield(L, idx, "code");
+  lua_pushliteral(L, "code");
+  lua_rawget(L, idx < 0 ? idx - 1 : idx);
   int code = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
-  return code;
+  return code > 0 ? code : 500;
 }
 
 static bool is_response(lua_State *L, int idx) {
@@ -151,30 +152,43 @@ static int apply_headers(lua_State *L, int idx, http_response_t *out, char *err,
   return rc;
 }
 
+/* A reason phrase goes into the status line: no control characters. */
+static int set_reason(http_response_t *out, const char *reason, char *err, size_t errlen) {
+  buf_reset(&out->reason);
+  for (const char *p = reason; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+      snprintf(err, errlen, "the reason phrase must not hold control characters (CR, LF, ...)");
+      return -EINVAL;
+    }
+  return buf_puts(&out->reason, reason);
+}
+
 static int set_status(lua_State *L, int idx, http_response_t *out, char *err, size_t errlen) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     /* "201 CREATED": the number and a reason of the view's choosing. */
     const char *s = lua_tostring(L, idx);
     char *end;
     long code = strtol(s, &end, 10);
-    if (end == s || code < 100 || code > 999) {
-      snprintf(err, errlen, "status '%s' does not start with a number from 100 to 999", s);
+    if (end == s || code < 200 || code > 999) {
+      snprintf(err, errlen, "status '%.100s' does not start with a number from 200 to 999", s);
       return -EINVAL;
     }
     while (*end == ' ')
       end++;
     out->status = (int)code;
     buf_reset(&out->reason);
-    if (*end && strpbrk(end, "\r\n") == NULL)
-      buf_puts(&out->reason, end);
-    return 0;
+    return set_reason(out, end, err, errlen);
   }
   int isint;
   lua_Integer code = lua_tointegerx(L, idx, &isint);
-  if (!isint || code < 100 || code > 999) {
-    snprintf(err, errlen, "status must be a number from 100 to 999, not %s",
-             luaL_tolstring(L, idx, NULL));
-    lua_pop(L, 1);
+  if (!isint || code < 200 || code > 999) {
+    /* 1xx would announce a second response that never comes. */
+    if (isint)
+      snprintf(err, errlen, "status must be a number from 200 to 999, not %lld",
+               (long long)code);
+    else
+      snprintf(err, errlen, "status must be a number from 200 to 999, not a %s",
+               luaL_typename(L, idx));
     return -EINVAL;
   }
   out->status = (int)code;
@@ -182,21 +196,29 @@ static int set_status(lua_State *L, int idx, http_response_t *out, char *err, si
   return 0;
 }
 
+/* Pushes t[key] without metamethods: these are the object's own fields. */
+static int raw_field(lua_State *L, int t, const char *key) {
+  lua_pushstring(L, key);
+  return lua_rawget(L, t < 0 ? t - 1 : t);
+}
+
 static int from_response_object(lua_State *L, int idx, http_response_t *out, char *err,
                                 size_t errlen) {
-  lua_getfield(L, idx, "status_code");
+  raw_field(L, idx, "status_code");
   int rc = set_status(L, -1, out, err, errlen);
   lua_pop(L, 1);
   if (rc)
     return rc;
-  if (lua_getfield(L, idx, "_reason") == LUA_TSTRING) {
-    lua_getfield(L, idx, "_reason_code");
+  if (raw_field(L, idx, "_reason") == LUA_TSTRING) {
+    raw_field(L, idx, "_reason_code");
     if (lua_tointeger(L, -1) == out->status)
-      buf_puts(&out->reason, lua_tostring(L, -2));
+      rc = set_reason(out, lua_tostring(L, -2), err, errlen);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  lua_getfield(L, idx, "data");
+  if (rc)
+    return rc;
+  raw_field(L, idx, "data");
   size_t n;
   const char *data = lua_tolstring(L, -1, &n);
   if (data == NULL) {
@@ -208,9 +230,9 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
-  lua_getfield(L, idx, "headers");
+  raw_field(L, idx, "headers");
   if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "_list");
+    raw_field(L, -1, "_list");
     rc = lua_istable(L, -1) ? apply_headers(L, lua_gettop(L), out, err, errlen)
                             : apply_headers(L, lua_gettop(L) - 1, out, err, errlen);
     lua_pop(L, 1);
@@ -416,6 +438,8 @@ void script_response_open(lua_State *L) {
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "HTTPException");
   lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "HTTPException");
+  lua_setfield(L, -2, "__metatable"); /* getmetatable() cannot reach it */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &script_key_exception_mt);
 
   /* The Response class is Lua (lua/h1mock.lua); C keeps its metatable and

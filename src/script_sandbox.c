@@ -83,6 +83,21 @@ static void wrap_coroutines(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* setmetatable without __gc: Lua runs finalizers with hooks off, so no
+ * budget could stop one that loops, and lua_close would hang on it. */
+static int setmetatable_no_gc(lua_State *L) {
+  if (lua_istable(L, 2)) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc finalizers are not available to provisions");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 static int print_to_log(lua_State *L) {
   int n = lua_gettop(L);
   luaL_Buffer b;
@@ -193,6 +208,9 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   lua_setfield(L, -2, "load");
   lua_pushcfunction(L, print_to_log);
   lua_setfield(L, -2, "print");
+  lua_getfield(L, -1, "setmetatable");
+  lua_pushcclosure(L, setmetatable_no_gc, 1);
+  lua_setfield(L, -2, "setmetatable");
 
   /* os: the clock and the environment, nothing that changes the system. */
   lua_getfield(L, -1, "os");

@@ -87,6 +87,48 @@ TEST(chunked_body_is_reassembled) {
   http_in_free(in);
 }
 
+TEST(trailers_are_not_kept_and_do_not_move_the_request) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  buf_t b = BUF_INIT;
+  buf_puts(&b, "POST /p?q=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n0\r\nX-Trailer: ");
+  for (int i = 0; i < 3000; i++)
+    buf_putc(&b, 't');
+  buf_puts(&b, "\r\n\r\n");
+  size_t used;
+  ASSERT_EQ(http_in_feed(in, b.data, b.len, &used), HTTP_IN_REQUEST);
+  const http_request_t *r = http_in_request(in);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/p");
+  ASSERT_MEM_EQ(r->query, r->query_len, "q=1");
+  ASSERT_MEM_EQ(r->body, r->body_len, "hello");
+  ASSERT(http_request_header(r, "x-trailer") == NULL);
+  ASSERT(http_request_header(r, "host") != NULL);
+  buf_free(&b);
+  http_in_free(in);
+}
+
+TEST(huge_trailers_are_431) {
+  buf_t b = BUF_INIT;
+  buf_puts(&b, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ");
+  for (int i = 0; i < HTTP_MAX_HEAD + 10; i++)
+    buf_putc(&b, 't');
+  buf_puts(&b, "\r\n\r\n");
+  buf_putc(&b, '\0');
+  const char *text;
+  ASSERT_EQ(error_of(b.data, &text), 431);
+  buf_free(&b);
+}
+
+TEST(no_100_continue_for_http10) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+                     &used), HTTP_IN_MORE);
+  ASSERT(!http_in_take_continue(in));
+  ASSERT(http_in_head_done(in));
+  http_in_free(in);
+}
+
 TEST(absolute_form_routes_the_path) {
   http_in_t *in = http_in_new(MAX_BODY);
   size_t used;
@@ -349,7 +391,8 @@ TEST(method_names_and_numbers_round_trip) {
 
 UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
           pipelined_requests_come_one_at_a_time, chunked_body_is_reassembled,
-          absolute_form_routes_the_path, bad_percent_escapes_stay_as_sent,
+          trailers_are_not_kept_and_do_not_move_the_request, huge_trailers_are_431,
+          no_100_continue_for_http10, absolute_form_routes_the_path, bad_percent_escapes_stay_as_sent,
           http10_without_host_is_fine_and_not_kept_alive, missing_host_on_http11_is_400,
           content_length_with_transfer_encoding_is_400, two_content_lengths_are_400,
           garbage_names_the_llhttp_error, oversized_head_is_431, too_many_headers_is_431,
