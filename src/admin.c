@@ -1,29 +1,69 @@
-/* admin.c - the admin API. For now: GET /healthz. The provision, journal
- * and store endpoints arrive with their own modules. */
+/* admin.c - the admin API: health, and the provisions (list, post,
+ * re-activate, delete). Answers are JSON, compatible with the mock h1mock
+ * replaces: {"result":"success: ..."} / {"result":"failed: ..."}. */
 #include "admin.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static void json_answer(http_response_t *resp, int status, const char *body) {
-  http_response_simple(resp, status, "application/json", body, strlen(body));
+#include "provision.h"
+
+#define PROVISION_PATH "/app/v1/provision"
+
+static void json_answer(http_response_t *resp, int status, const char *body, size_t len) {
+  http_response_simple(resp, status, "application/json", body, len);
 }
 
-/* Appends the bytes as the inside of a JSON string. */
-static void json_escaped(buf_t *b, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      buf_printf(b, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f)
-      buf_printf(b, "\\u%04x", c);
-    else
-      buf_putc(b, (char)c);
-  }
+static void result_answer(http_response_t *resp, int status, const char *message) {
+  buf_t body = BUF_INIT;
+  buf_puts(&body, "{\"result\":");
+  buf_json_string(&body, message, strlen(message));
+  buf_puts(&body, "}\n");
+  json_answer(resp, status, body.data, body.len);
+  buf_free(&body);
+}
+
+static void method_not_allowed(http_response_t *resp, const char *allow) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "failed: this path answers %s", allow);
+  result_answer(resp, 405, msg);
+  http_response_header(resp, "Allow", 5, allow, strlen(allow));
 }
 
 static bool path_is(const http_request_t *req, const char *path) {
   return req->path_len == strlen(path) && memcmp(req->path, path, req->path_len) == 0;
+}
+
+static void provision_call(const http_request_t *req, http_response_t *resp) {
+  const char *given = req->path + sizeof PROVISION_PATH;
+  size_t len = req->path_len - sizeof PROVISION_PATH;
+  char name[PROVISION_NAME_MAX + 1];
+  if (provision_name(given, len, name)) {
+    buf_t msg = BUF_INIT;
+    buf_printf(&msg, "failed: invalid provision name '%.*s': use 1 to 128 letters, digits, "
+                     "'.', '_' or '-'", (int)(len > 200 ? 200 : len), given);
+    buf_putc(&msg, '\0');
+    result_answer(resp, 400, msg.data);
+    buf_free(&msg);
+    return;
+  }
+  provision_result_t res;
+  switch (req->method) {
+  case HTTP_POST:
+    provision_post(name, req->body, req->body_len, &res);
+    break;
+  case HTTP_GET:
+  case HTTP_HEAD:
+    provision_get(name, &res);
+    break;
+  case HTTP_DELETE:
+    provision_delete(name, &res);
+    break;
+  default:
+    method_not_allowed(resp, "DELETE, GET, HEAD, POST");
+    return;
+  }
+  result_answer(resp, res.status, res.message);
 }
 
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
@@ -31,20 +71,34 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
                                   script_call_t **call) {
   (void)ctx, (void)remote, (void)done, (void)data;
   *call = NULL;
+  bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
   if (path_is(req, "/healthz")) {
-    if (req->method == HTTP_GET || req->method == HTTP_HEAD) {
-      json_answer(resp, 200, "{\"status\":\"ok\"}\n");
+    if (read)
+      json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
+    else
+      method_not_allowed(resp, "GET, HEAD");
+  } else if (path_is(req, PROVISION_PATH) || path_is(req, PROVISION_PATH "/")) {
+    if (read) {
+      buf_t body = BUF_INIT;
+      provision_list(&body);
+      json_answer(resp, 200, body.data, body.len);
+      buf_free(&body);
     } else {
-      json_answer(resp, 405, "{\"error\":\"/healthz answers GET and HEAD only\"}\n");
-      http_response_header(resp, "Allow", 5, "GET, HEAD", 9);
+      method_not_allowed(resp, "GET, HEAD");
     }
-    return SCRIPT_DONE;
+  } else if (req->path_len > sizeof PROVISION_PATH &&
+             memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
+    provision_call(req, resp);
+  } else {
+    buf_t msg = BUF_INIT, body = BUF_INIT;
+    buf_printf(&msg, "the admin API has no %s ", http_method_name(req->method));
+    buf_append(&msg, req->path, req->path_len);
+    buf_puts(&body, "{\"error\":");
+    buf_json_string(&body, msg.data, msg.len);
+    buf_puts(&body, "}\n");
+    json_answer(resp, 404, body.data, body.len);
+    buf_free(&msg);
+    buf_free(&body);
   }
-  buf_t body = BUF_INIT;
-  buf_printf(&body, "{\"error\":\"the admin API has no %s ", http_method_name(req->method));
-  json_escaped(&body, req->path, req->path_len);
-  buf_puts(&body, "\"}\n");
-  http_response_simple(resp, 404, "application/json", body.data, body.len);
-  buf_free(&body);
   return SCRIPT_DONE;
 }

@@ -11,6 +11,8 @@ typedef struct config {
   int admin_port;
   const char *address;
   const char *provisions;
+  const char *state_dir;      /* posted provisions go here when `provisions` is read-only */
+  size_t max_provision_bytes; /* largest provision the admin API takes */
   bool verbose;
   size_t max_body;
   double header_timeout; /* seconds to receive a whole request head */

@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
   }
   script_opts_t opts = {
       .loop = loop, .dir = cfg.provisions, .max_instructions = cfg.max_instructions};
-  if (provision_init(&opts)) {
+  if (provision_init(&opts, cfg.state_dir)) {
     fprintf(stderr, "h1mock: out of memory while loading the provision\n");
     return 1;
   }

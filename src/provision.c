@@ -1,16 +1,46 @@
-/* provision.c - loading provisions and swapping the active one. */
+/* provision.c - loading provisions, storing them, and swapping the active
+ * one. All file I/O here is small and synchronous: provisions are a few
+ * KiB and arrive a few times a second at most. */
 #include "provision.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
-static script_opts_t options;
-static script_t *active;
+#define DEFAULT_NAME "(default)"
+
+/* What the admin listing shows per name, and how to recognise our own
+ * writes when the watcher reports them. */
+struct entry {
+  char name[PROVISION_NAME_MAX + 1];
+  bool loaded;
+  double loaded_at; /* seconds since the epoch */
+  size_t rules;
+  char *error; /* last failed load, NULL after a good one */
+  bool own_write;
+  struct stat own; /* the file as h1mock wrote it */
+};
+
+static struct {
+  script_opts_t opts;
+  char *dir, *state_dir;
+  bool read_only;
+  script_t *active;
+  char active_name[PROVISION_NAME_MAX + 1]; /* "" while the default serves */
+  buf_t active_source;
+  struct entry *entries;
+  size_t nentries, capentries;
+} P;
 
 int provision_read_file(const char *path, buf_t *out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -37,81 +67,425 @@ int provision_read_file(const char *path, buf_t *out) {
   return rc;
 }
 
-static void swap_in(script_t *s) {
-  script_t *old = active;
-  active = s;
-  /* Requests still running on the old one hold their own references. */
+int provision_name(const char *given, size_t len, char out[PROVISION_NAME_MAX + 1]) {
+  if (len > 4 && memcmp(given + len - 4, ".lua", 4) == 0)
+    len -= 4;
+  if (len == 0 || len > PROVISION_NAME_MAX || given[0] == '.')
+    return -EINVAL;
+  for (size_t i = 0; i < len; i++) {
+    char c = given[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == '-'))
+      return -EINVAL;
+    if (c == '.' && i + 1 < len && given[i + 1] == '.')
+      return -EINVAL;
+  }
+  memcpy(out, given, len);
+  out[len] = '\0';
+  return 0;
+}
+
+static struct entry *entry_for(const char *name) {
+  for (size_t i = 0; i < P.nentries; i++)
+    if (strcmp(P.entries[i].name, name) == 0)
+      return &P.entries[i];
+  if (P.nentries == P.capentries) {
+    size_t cap = P.capentries ? P.capentries * 2 : 16;
+    struct entry *e = realloc(P.entries, cap * sizeof *e);
+    if (e == NULL)
+      return NULL;
+    P.entries = e;
+    P.capentries = cap;
+  }
+  struct entry *e = &P.entries[P.nentries++];
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", name);
+  return e;
+}
+
+static double now_seconds(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* Loads `text` as provision `name`; logs a failure and records it. */
+static int load(const char *name, const char *text, size_t len, script_t **out, double *ms,
+                char *err, size_t errlen) {
+  char chunk[PROVISION_NAME_MAX + 8];
+  snprintf(chunk, sizeof chunk, "%s.lua", name);
+  uint64_t t0 = uv_hrtime();
+  int rc = script_load(chunk, text, len, &P.opts, out, err, errlen);
+  *ms = (double)(uv_hrtime() - t0) / 1e6;
+  if (rc) {
+    log_error("provision '%s' failed to load: %s", name, err);
+    struct entry *e = entry_for(name);
+    if (e) {
+      free(e->error);
+      e->error = strdup(err);
+    }
+  }
+  return rc;
+}
+
+/* Makes a loaded script the active one. Requests still running on the old
+ * one hold their own references and finish there. */
+static void activate(const char *name, script_t *s, const char *text, size_t len, double ms) {
+  log_info("provision '%s' loaded: %zu rules in %.1f ms", name, script_rule_count(s), ms);
+  struct entry *e = entry_for(name);
+  if (e) {
+    e->loaded = true;
+    e->loaded_at = now_seconds();
+    e->rules = script_rule_count(s);
+    free(e->error);
+    e->error = NULL;
+  }
+  snprintf(P.active_name, sizeof P.active_name, "%s", name);
+  buf_reset(&P.active_source);
+  buf_append(&P.active_source, text, len);
+  script_t *old = P.active;
+  P.active = s;
   script_release(old);
 }
 
-static double ms_since(uint64_t start) { return (double)(uv_hrtime() - start) / 1e6; }
-
-int provision_activate(const char *name, const char *text, size_t len, char *err, size_t errlen) {
-  char chunk[300];
-  snprintf(chunk, sizeof chunk, "%s.lua", name);
-  uint64_t t0 = uv_hrtime();
+static int load_and_activate(const char *name, const char *text, size_t len, char *err,
+                             size_t errlen) {
   script_t *s;
-  int rc = script_load(chunk, text, len, &options, &s, err, errlen);
-  if (rc) {
-    log_error("provision '%s' failed to load: %s", name, err);
-    return rc;
-  }
-  log_info("provision '%s' loaded: %zu rules in %.1f ms", name, script_rule_count(s),
-           ms_since(t0));
-  swap_in(s);
-  return 0;
+  double ms;
+  int rc = load(name, text, len, &s, &ms, err, errlen);
+  if (rc == 0)
+    activate(name, s, text, len, ms);
+  return rc;
 }
 
 static int load_default(void) {
   char err[512];
   script_t *s;
-  if (script_load_default(&options, &s, err, sizeof err)) {
+  if (script_load_default(&P.opts, &s, err, sizeof err)) {
     log_error("the built-in default failed to load: %s", err);
     return -ENOMEM;
   }
-  swap_in(s);
+  P.active_name[0] = '\0';
+  buf_reset(&P.active_source);
+  script_release(P.active);
+  P.active = s;
   return 0;
 }
 
-int provision_init(const script_opts_t *opts) {
-  options = *opts;
-  static const char *const names[] = {"initial.lua", "initial"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", opts->dir, names[i]);
-    buf_t text = BUF_INIT;
-    int rc = provision_read_file(path, &text);
-    if (rc == -ENOENT) {
-      buf_free(&text);
+/* Finds the stored file of `name`: the state directory (when used) wins
+ * over the provisions directory; "name.lua" over "name". */
+static bool find_file(const char *name, char *path, size_t n, bool *in_state_dir) {
+  const char *dirs[2] = {P.read_only ? P.state_dir : NULL, P.dir};
+  static const char *const suffixes[] = {".lua", ""};
+  for (int d = 0; d < 2; d++) {
+    if (dirs[d] == NULL)
       continue;
+    for (int k = 0; k < 2; k++) {
+      struct stat st;
+      snprintf(path, n, "%s/%s%s", dirs[d], name, suffixes[k]);
+      if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (in_state_dir)
+          *in_state_dir = d == 0;
+        return true;
+      }
     }
-    char err[1024];
-    if (rc) {
-      log_error("cannot read %s: %s; serving the built-in default", path, strerror(-rc));
-    } else if (provision_activate("initial", text.data ? text.data : "", text.len, err,
-                                  sizeof err) == 0) {
-      buf_free(&text);
-      return 0;
-    } else {
-      log_warn("serving the built-in default until a provision loads");
-    }
-    buf_free(&text);
+  }
+  return false;
+}
+
+int provision_init(const script_opts_t *opts, const char *state_dir) {
+  P.opts = *opts;
+  P.dir = strdup(opts->dir);
+  P.state_dir = strdup(state_dir);
+  if (P.dir == NULL || P.state_dir == NULL)
+    return -ENOMEM;
+  P.opts.dir = P.dir;
+  if (access(P.dir, W_OK) != 0) {
+    P.read_only = true;
+    log_info("provisions directory %s is read-only: posted provisions are stored in %s", P.dir,
+             P.state_dir);
+  }
+  char path[4096];
+  if (!find_file("initial", path, sizeof path, NULL)) {
+    log_info("no 'initial' provision in %s: serving the built-in default", P.dir);
     return load_default();
   }
-  log_info("no 'initial' provision in %s: serving the built-in default", opts->dir);
+  buf_t text = BUF_INIT;
+  char err[1024];
+  int rc = provision_read_file(path, &text);
+  if (rc)
+    log_error("cannot read %s: %s", path, strerror(-rc));
+  else if (load_and_activate("initial", text.data ? text.data : "", text.len, err,
+                             sizeof err) == 0) {
+    buf_free(&text);
+    return 0;
+  }
+  buf_free(&text);
+  log_warn("serving the built-in default until a provision loads");
   return load_default();
 }
 
-script_t *provision_active(void) { return active; }
+script_t *provision_active(void) { return P.active; }
+
+const char *provision_dir(void) { return P.dir; }
 
 void provision_shutdown(void) {
-  script_release(active);
-  active = NULL;
+  script_release(P.active);
+  P.active = NULL;
+  for (size_t i = 0; i < P.nentries; i++)
+    free(P.entries[i].error);
+  free(P.entries);
+  free(P.dir);
+  free(P.state_dir);
+  buf_free(&P.active_source);
+  memset(&P, 0, sizeof P);
+}
+
+static void result(provision_result_t *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void result(provision_result_t *res, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  res->status = status;
+  vsnprintf(res->message, sizeof res->message, fmt, ap);
+  va_end(ap);
+}
+
+static int mkdir_p(const char *dir) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+      return -errno;
+    *p = '/';
+  }
+  return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* Writes dir/name.lua so that a reader sees the old file or the new one,
+ * never a part: a temp file beside it, fsync, rename, fsync of the dir. */
+static int write_atomically(const char *dir, const char *name, const char *text, size_t len,
+                            struct stat *st) {
+  char tmp[4096], path[4096];
+  snprintf(path, sizeof path, "%s/%s.lua", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/.%s.lua.tmp-%ld", dir, name, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  int rc = 0;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = -errno;
+      break;
+    }
+    off += (size_t)n;
+  }
+  if (rc == 0 && fsync(fd) != 0)
+    rc = -errno;
+  if (close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = -errno;
+  if (rc) {
+    unlink(tmp);
+    return rc;
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return stat(path, st) == 0 ? 0 : -errno;
+}
+
+void provision_post(const char *name, const char *text, size_t len, provision_result_t *res) {
+  script_t *s;
+  double ms;
+  char err[900];
+  if (load(name, text, len, &s, &ms, err, sizeof err)) {
+    result(res, 400, "failed: %s", err);
+    return;
+  }
+  const char *dir = P.read_only ? P.state_dir : P.dir;
+  struct stat st;
+  int rc = P.read_only ? mkdir_p(dir) : 0;
+  if (rc == 0)
+    rc = write_atomically(dir, name, text, len, &st);
+  if (rc) {
+    script_release(s);
+    log_error("provision '%s' was not stored in %s: %s", name, dir, strerror(-rc));
+    result(res, 500, "failed: cannot store %s.lua in %s: %s", name, dir, strerror(-rc));
+    return;
+  }
+  struct entry *e = entry_for(name);
+  if (e) {
+    e->own_write = true;
+    e->own = st;
+  }
+  activate(name, s, text, len, ms);
+  result(res, 201, "success: basename file '%s' has been loaded", name);
+}
+
+void provision_get(const char *name, provision_result_t *res) {
+  char path[4096];
+  if (!find_file(name, path, sizeof path, NULL)) {
+    result(res, 404, "failed: no provision '%s'", name);
+    return;
+  }
+  buf_t text = BUF_INIT;
+  int rc = provision_read_file(path, &text);
+  char err[900];
+  if (rc)
+    result(res, 500, "failed: cannot read %s: %s", path, strerror(-rc));
+  else if (load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err))
+    result(res, 400, "failed: %s", err);
+  else
+    result(res, 200, "success: basename file '%s' has been loaded", name);
+  buf_free(&text);
+}
+
+void provision_delete(const char *name, provision_result_t *res) {
+  char path[4096];
+  bool in_state;
+  if (!find_file(name, path, sizeof path, &in_state)) {
+    result(res, 404, "failed: no provision '%s'", name);
+  } else if (strcmp(name, P.active_name) == 0) {
+    result(res, 409, "failed: provision '%s' is active", name);
+  } else if (P.read_only && !in_state) {
+    result(res, 409, "failed: provision '%s' is in a read-only directory", name);
+  } else if (unlink(path) != 0) {
+    result(res, 500, "failed: cannot delete %s: %s", path, strerror(errno));
+  } else {
+    log_info("provision '%s' deleted (%s)", name, path);
+    result(res, 200, "success: provision '%s' deleted", name);
+  }
+}
+
+/* Adds an entry for every stored NAME.lua of `dir` (so the listing shows
+ * files that were never loaded). */
+static void scan(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char name[PROVISION_NAME_MAX + 1];
+    if (n > 4 && strcmp(de->d_name + n - 4, ".lua") == 0 &&
+        provision_name(de->d_name, n, name) == 0)
+      entry_for(name);
+  }
+  closedir(d);
+}
+
+static int cmp_entries(const void *a, const void *b) {
+  return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+static void put_time(buf_t *out, double t) {
+  time_t sec = (time_t)t;
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  char stamp[40];
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  buf_printf(out, "\"%s.%03dZ\"", stamp, (int)((t - (double)sec) * 1000));
+}
+
+int provision_list(buf_t *out) {
+  scan(P.dir);
+  if (P.read_only)
+    scan(P.state_dir);
+  qsort(P.entries, P.nentries, sizeof *P.entries, cmp_entries);
+  buf_puts(out, "{\"active\":");
+  const char *active = P.active_name[0] ? P.active_name : DEFAULT_NAME;
+  buf_json_string(out, active, strlen(active));
+  buf_puts(out, ",\"provisions\":[");
+  bool first = true;
+  if (P.active_name[0] == '\0') {
+    buf_puts(out, "{\"name\":\"" DEFAULT_NAME "\",\"active\":true,\"file\":null,"
+                  "\"loaded_at\":null,\"rules\":0,\"error\":null}");
+    first = false;
+  }
+  for (size_t i = 0; i < P.nentries; i++) {
+    const struct entry *e = &P.entries[i];
+    char path[4096];
+    bool stored = find_file(e->name, path, sizeof path, NULL);
+    buf_puts(out, first ? "{\"name\":" : ",{\"name\":");
+    first = false;
+    buf_json_string(out, e->name, strlen(e->name));
+    buf_printf(out, ",\"active\":%s,\"file\":", strcmp(e->name, P.active_name) == 0 ? "true"
+                                                                                   : "false");
+    if (stored)
+      buf_json_string(out, path, strlen(path));
+    else
+      buf_puts(out, "null");
+    buf_puts(out, ",\"loaded_at\":");
+    if (e->loaded)
+      put_time(out, e->loaded_at);
+    else
+      buf_puts(out, "null");
+    if (e->loaded)
+      buf_printf(out, ",\"rules\":%zu,\"error\":", e->rules);
+    else
+      buf_puts(out, ",\"rules\":null,\"error\":");
+    if (e->error)
+      buf_json_string(out, e->error, strlen(e->error));
+    else
+      buf_puts(out, "null");
+    buf_putc(out, '}');
+  }
+  return buf_puts(out, "]}\n");
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+void provision_file_changed(const char *file) {
+  char name[PROVISION_NAME_MAX + 1], path[4096];
+  if (provision_name(file, strlen(file), name))
+    return;
+  snprintf(path, sizeof path, "%s/%s", P.dir, file);
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return; /* deleted, or not a file: nothing to serve */
+  struct entry *e = entry_for(name);
+  if (e && e->own_write && same_file(&e->own, &st))
+    return; /* our own POST, already active */
+  buf_t text = BUF_INIT;
+  char err[1024];
+  if (provision_read_file(path, &text) == 0)
+    load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err);
+  buf_free(&text);
+}
+
+void provision_data_swapped(void) {
+  char path[4096];
+  if (P.active_name[0] == '\0' || !find_file(P.active_name, path, sizeof path, NULL))
+    return;
+  buf_t text = BUF_INIT;
+  char err[1024];
+  if (provision_read_file(path, &text) == 0 &&
+      (text.len != P.active_source.len ||
+       memcmp(text.data, P.active_source.data, text.len) != 0)) {
+    char name[PROVISION_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", P.active_name);
+    load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err);
+  }
+  buf_free(&text);
 }
 
 enum script_status provision_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                       http_response_t *resp, script_done_fn done, void *data,
                                       script_call_t **call) {
   (void)ctx;
-  return script_dispatch(active, req, remote, resp, done, data, call);
+  return script_dispatch(P.active, req, remote, resp, done, data, call);
 }

@@ -1,8 +1,15 @@
 /* provision.h - which provision serves traffic, and how one gets there.
  *
- * This is the seam the directory watcher and the admin API will call: each
- * load builds a complete new script_t first and swaps it in only when it
- * loaded cleanly, so a failed load changes nothing that is serving.
+ * Every way in (start, the directory watcher, the admin API) goes through
+ * here: a provision is loaded completely into a new script_t first and
+ * swapped in only when it loaded cleanly, so a failed load changes nothing
+ * that is serving. Requests in flight keep the script they started on.
+ *
+ * Provisions are files named <name>.lua in the provisions directory, or in
+ * the state directory when the provisions directory is read-only (a
+ * Kubernetes ConfigMap volume). The module also remembers, per name, when
+ * it was last loaded, its rule count and its last load error, for the admin
+ * API's listing.
  */
 #ifndef H1MOCK_PROVISION_H
 #define H1MOCK_PROVISION_H
@@ -12,21 +19,55 @@
 #include "buf.h"
 #include "script.h"
 
-/* Remembers the options and loads "initial" (initial.lua or initial) from
- * the directory, or the built-in default when there is none or it fails
- * (the failure is logged with file:line). Returns 0, or -ENOMEM. */
-int provision_init(const script_opts_t *opts);
+#define PROVISION_NAME_MAX 128
+
+/* Remembers the options and directories, then loads "initial"
+ * (initial.lua or initial) from the provisions directory, or the built-in
+ * default when there is none or it fails (logged with file:line). Returns
+ * 0, or -ENOMEM. */
+int provision_init(const script_opts_t *opts, const char *state_dir);
 
 /* The provision serving now (borrowed: retain it to keep it). */
 script_t *provision_active(void);
 
-/* Loads `text` as provision `name` (chunk name `name`.lua) and, when it
- * loads, makes it the active one. Returns 0 or -EINVAL/-ENOMEM with
- * "file:line: message" in err; on error the active provision stays. */
-int provision_activate(const char *name, const char *text, size_t len, char *err, size_t errlen);
-
-/* Releases the active provision. */
+/* Releases the active provision and forgets the registry. */
 void provision_shutdown(void);
+
+/* Turns a name as a client gave it ("foo" or "foo.lua") into the
+ * provision's name in `out`. Returns 0, or -EINVAL when it is not 1 to 128
+ * of [A-Za-z0-9._-], starts with '.', or holds "..". */
+int provision_name(const char *given, size_t len, char out[PROVISION_NAME_MAX + 1]);
+
+/* What the admin API answers: an HTTP status and a sentence for
+ * {"result": ...}. */
+typedef struct provision_result {
+  int status;
+  char message[1024];
+} provision_result_t;
+
+/* Validates `text` as provision `name`, stores it atomically as name.lua
+ * and makes it active (201), or refuses it and changes nothing (400, 500). */
+void provision_post(const char *name, const char *text, size_t len, provision_result_t *res);
+
+/* Loads the stored provision `name` and makes it active (200, 404, 400). */
+void provision_get(const char *name, provision_result_t *res);
+
+/* Deletes the stored provision `name` (200, 404, 409). */
+void provision_delete(const char *name, provision_result_t *res);
+
+/* Appends {"active": ..., "provisions": [...]} to `out`. */
+int provision_list(buf_t *out);
+
+/* The watcher saw `file` (a base name ending in ".lua") change: it becomes
+ * the active provision, unless the change was h1mock's own write. */
+void provision_file_changed(const char *file);
+
+/* The watcher saw a ConfigMap's "..data" swapped: reload the active
+ * provision if the content behind its file changed. */
+void provision_data_swapped(void);
+
+/* The provisions directory, as given. */
+const char *provision_dir(void);
 
 /* Reads a whole file into `out`. Returns 0 or -errno. */
 int provision_read_file(const char *path, buf_t *out);

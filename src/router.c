@@ -135,15 +135,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
 
 /* ---- hashing ------------------------------------------------------------- */
 
-static uint32_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return (uint32_t)h;
-}
-
 /* FNV-1a over the bytes, seeded with the parent so that the same segment
  * under different nodes lands in different slots, then a murmur finalizer
  * so that the low bits used as the slot index depend on every byte. */
@@ -151,7 +142,10 @@ static uint32_t seg_hash(uint32_t parent, const char *s, size_t n) {
   uint64_t h = 0xcbf29ce484222325ULL ^ (parent * 0x9e3779b97f4a7c15ULL);
   for (size_t i = 0; i < n; i++)
     h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-  return mix(h ^ n);
+  h ^= n;
+  h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
+  h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ULL;
+  return (uint32_t)(h ^ (h >> 33));
 }
 
 static uint32_t stab_find(const router_t *r, uint32_t parent, const char *s, size_t n,
@@ -288,7 +282,8 @@ static bool parse_i64(const char *s, size_t n, int64_t *out) {
 
 /* The value of the decimal ip "." fp, without allocating. Integer parts too
  * long for any double are infinite (as Python's float() says); fraction
- * digits past the buffer cannot change a double and are dropped. */
+ * digits past the buffer are dropped (at most the last bit of a value that
+ * falls halfway between two doubles could depend on them). */
 static double decimal_value(bool neg, const char *ip, size_t ilen, const char *fp, size_t flen) {
   char buf[400];
   size_t k = 0;

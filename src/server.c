@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "log.h"
 #include "provision.h"
+#include "watcher.h"
 
 #define STOP_GRACE_MS 30000 /* in-flight requests get this long after SIGTERM */
 
@@ -24,6 +25,7 @@ struct server {
   uv_timer_t sweep;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
+  watcher_t *watcher;
   bool stopping;
 };
 
@@ -138,6 +140,8 @@ static void on_signal(uv_signal_t *sig, int signum) {
            signum == SIGINT ? "SIGINT" : "SIGTERM");
   close_handle((uv_handle_t *)&s->traffic.tcp);
   close_handle((uv_handle_t *)&s->admin.tcp);
+  watcher_stop(s->watcher);
+  s->watcher = NULL;
   uv_timer_start(&s->grace, on_grace_over, STOP_GRACE_MS, 0);
   uv_unref((uv_handle_t *)&s->grace);
   conn_drain(&s->traffic.env);
@@ -169,6 +173,7 @@ int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err
   s->loop = loop;
   init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, s);
   init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, s);
+  s->admin.env.max_body = cfg->max_provision_bytes;
   *out = s;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
@@ -191,6 +196,10 @@ int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err
   s->sigterm.data = s->sigint.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
+  int wrc = watcher_start(loop, cfg->provisions, &s->watcher);
+  if (wrc)
+    log_warn("cannot watch %s (%s): provisions reload only through the admin API",
+             cfg->provisions, uv_strerror(wrc));
   return 0;
 }
 

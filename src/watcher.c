@@ -1,0 +1,83 @@
+/* watcher.c - directory events -> provision reloads, debounced. */
+#include "watcher.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "provision.h"
+
+struct watcher {
+  uv_fs_event_t event;
+  uv_timer_t settle;
+  char pending[PROVISION_NAME_MAX + 8]; /* the last .lua file that changed */
+  bool data_swapped;                    /* a ConfigMap "..data" swap was seen */
+  int open_handles;
+};
+
+static void on_settled(uv_timer_t *t) {
+  watcher_t *w = t->data;
+  /* One reload per burst: the file changed last is the one that counts. */
+  if (w->pending[0]) {
+    char file[sizeof w->pending];
+    memcpy(file, w->pending, sizeof file);
+    w->pending[0] = '\0';
+    provision_file_changed(file);
+  }
+  if (w->data_swapped) {
+    w->data_swapped = false;
+    provision_data_swapped();
+  }
+}
+
+static void on_event(uv_fs_event_t *h, const char *file, int events, int status) {
+  (void)events;
+  watcher_t *w = h->data;
+  if (status < 0) {
+    log_warn("watching %s: %s", provision_dir(), uv_strerror(status));
+    return;
+  }
+  if (file == NULL)
+    return;
+  size_t n = strlen(file);
+  if (strcmp(file, "..data") == 0) {
+    w->data_swapped = true;
+  } else if (file[0] != '.' && n > 4 && strcmp(file + n - 4, ".lua") == 0 &&
+             n < sizeof w->pending) {
+    memcpy(w->pending, file, n + 1);
+  } else {
+    return; /* temp files, dot files, other files */
+  }
+  uv_timer_start(&w->settle, on_settled, WATCHER_SETTLE_MS, 0);
+}
+
+int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out) {
+  watcher_t *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return UV_ENOMEM;
+  uv_fs_event_init(loop, &w->event);
+  uv_timer_init(loop, &w->settle);
+  w->event.data = w->settle.data = w;
+  w->open_handles = 2;
+  int rc = uv_fs_event_start(&w->event, on_event, dir, 0);
+  if (rc) {
+    watcher_stop(w);
+    return rc;
+  }
+  *out = w;
+  return 0;
+}
+
+static void on_closed(uv_handle_t *h) {
+  watcher_t *w = h->data;
+  if (--w->open_handles == 0)
+    free(w);
+}
+
+void watcher_stop(watcher_t *w) {
+  if (w == NULL)
+    return;
+  uv_close((uv_handle_t *)&w->event, on_closed);
+  uv_close((uv_handle_t *)&w->settle, on_closed);
+}

@@ -1,0 +1,26 @@
+/* watcher.h - follows the provisions directory with uv_fs_event.
+ *
+ * A .lua file that is created, written, renamed into place or touched
+ * becomes the active provision once its burst of events has been quiet for
+ * WATCHER_SETTLE_MS (an editor's save or a large cp is one reload, and a
+ * file still being written is not loaded half-way). A Kubernetes ConfigMap
+ * update, which swaps the "..data" link, reloads the active provision when
+ * its content changed.
+ */
+#ifndef H1MOCK_WATCHER_H
+#define H1MOCK_WATCHER_H
+
+#include <uv.h>
+
+#define WATCHER_SETTLE_MS 200
+
+typedef struct watcher watcher_t;
+
+/* Starts watching `dir`. Returns 0 or a libuv error (the server then runs
+ * without watching and says so). */
+int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out);
+
+/* Stops watching; the memory goes when the handles have closed. */
+void watcher_stop(watcher_t *w);
+
+#endif
