@@ -26,8 +26,9 @@ end
 </pre>
 <p>To serve it, either</p>
 <ul>
-<li>save it as <code>initial.lua</code> in the provisions directory
-(<code>--provisions DIR</code>, default <code>./provisions</code>) and restart, or</li>
+<li>save it in the provisions directory (<code>--provisions DIR</code>, default
+<code>./provisions</code>): a <code>.lua</code> file written there is served at once, and
+<code>initial.lua</code> is the one served at start, or</li>
 <li>POST it to the admin port (8074 by default):
 <code>curl --data-binary @mine.lua http://HOST:8074/app/v1/provision/mine</code></li>
 </ul>

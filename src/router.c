@@ -24,6 +24,11 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+/* Matching steps before router_match gives up. Real rule sets take tens;
+ * only several path converters in one rule against a path of thousands of
+ * segments (or variables packed in one long segment) get near, and the
+ * search would then be polynomial in the path length: a hung event loop. */
+#define MAX_STEPS 1000000
 /* Room for one converter's numeric fields in a canonical edge key. */
 #define CONV_KEY_MAX 200
 
@@ -864,6 +869,7 @@ typedef struct search {
   const char *p;
   size_t n;
   uint64_t bit;
+  long steps; /* left before giving up */
   size_t nv;
   size_t off[ROUTER_MAX_VARS], len[ROUTER_MAX_VARS];
   enum router_conv kind[ROUTER_MAX_VARS];
@@ -954,6 +960,8 @@ static bool fits_text(const search_t *S, const conv_t *c, size_t s, size_t t, si
 static bool match_pieces(search_t *S, const piece_t *pc, size_t n, size_t s, size_t e);
 
 static bool conv_tail(search_t *S, const piece_t *pc, size_t n, size_t v, size_t t, size_t e) {
+  if (--S->steps < 0)
+    return false;
   S->len[v] = t - S->off[v];
   return match_pieces(S, pc + 1, n - 1, t, e);
 }
@@ -1056,6 +1064,8 @@ static void at_end(search_t *S, uint32_t node) {
 static void walk(search_t *S, uint32_t node, size_t pos) {
   const router_t *r = S->r;
   const node_t *nd = &r->nodes[node];
+  if (--S->steps < 0)
+    return;
   if (pos > S->n) {
     at_end(S, node);
     return;
@@ -1095,7 +1105,7 @@ static void walk(search_t *S, uint32_t node, size_t pos) {
 
 enum router_result router_match(const router_t *r, const char *path, size_t len, int method,
                                 router_match_t *m) {
-  search_t S = {.r = r, .p = path, .n = len, .m = m};
+  search_t S = {.r = r, .p = path, .n = len, .steps = MAX_STEPS, .m = m};
   S.bit = method >= 0 && method < 64 ? (uint64_t)1 << method : 0;
   m->rule = -1;
   m->allowed = 0;

@@ -94,7 +94,10 @@ int router_add(router_t *r, const char *rule, uint64_t methods, bool strict_slas
  *  - ROUTER_NOT_FOUND.
  * m->allowed is the union of the methods of every rule matching the path,
  * set for FOUND too (for an Allow header); m->rule is -1 unless FOUND.
- * Does not allocate; several threads may match at once. */
+ * Does not allocate; several threads may match at once. A search that
+ * backtracks through a million steps (only rules with several path
+ * converters and paths of thousands of segments get there) stops and
+ * answers from what it found so far, rather than hang the caller. */
 enum router_result router_match(const router_t *r, const char *path, size_t len, int method,
                                 router_match_t *m);
 

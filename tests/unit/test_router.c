@@ -305,6 +305,28 @@ TEST(path_converter_long_path) {
   router_free(r);
 }
 
+TEST(pathological_backtracking_is_bounded) {
+  router_t *r = mk();
+  add(r, "/<path:a>/<path:b>/<path:c>/<path:d>/x", 1);
+  add(r, "/s/<a>-<b>-<c>-<d>-<e>-<f>.x", 2);
+  router_match_t m;
+  ASSERT_EQ(match(r, "/1/2/3/4/x", GET, &m), ROUTER_FOUND);
+  ASSERT_MEM_EQ(m.vars[3].value, m.vars[3].len, "4");
+  size_t n = 2 * 4000;
+  char *path = malloc(n);
+  ASSERT(path != NULL);
+  for (size_t i = 0; i < n; i += 2)
+    memcpy(path + i, "/y", 2);
+  /* without a bound this is about 4000^4 / 24 steps; it must end at once */
+  ASSERT_EQ(match_n(r, path, n, GET, &m), ROUTER_NOT_FOUND);
+  memcpy(path, "/s/", 3);
+  memset(path + 3, '-', n - 3);
+  ASSERT_EQ(match_n(r, path, n, GET, &m), ROUTER_NOT_FOUND);
+  free(path);
+  ASSERT_EQ(match(r, "/s/1-2-3-4-5-6.x", GET, &m), ROUTER_FOUND);
+  router_free(r);
+}
+
 TEST(static_beats_dynamic_in_any_order) {
   router_t *r = mk();
   add(r, "/u/<name>", 1);
@@ -859,10 +881,10 @@ TEST(duplicate_ids_and_empty_router) {
 
 UNIT_MAIN(root_rule, static_rules, string_converter, int_converter, float_converter,
           uuid_converter, any_converter, path_converter, path_converter_long_path,
-          static_beats_dynamic_in_any_order, dynamic_priority, backtracking, mixed_segments,
-          method_not_allowed, redirect_slash, strict_slashes_false,
-          exact_match_comes_first_at_a_node, slash_variants_follow_priority, string_length_rules,
-          same_pattern_other_methods_and_names, first_added_wins, converter_arguments,
-          empty_segments, error_messages, sixteen_variables_fit,
+          pathological_backtracking_is_bounded, static_beats_dynamic_in_any_order,
+          dynamic_priority, backtracking, mixed_segments, method_not_allowed, redirect_slash,
+          strict_slashes_false, exact_match_comes_first_at_a_node, slash_variants_follow_priority,
+          string_length_rules, same_pattern_other_methods_and_names, first_added_wins,
+          converter_arguments, empty_segments, error_messages, sixteen_variables_fit,
           refused_rule_leaves_router_unchanged, out_of_memory_leaves_router_unchanged,
           ten_thousand_rules, duplicate_ids_and_empty_router)
