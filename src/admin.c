@@ -77,7 +77,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
       json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
     else
       method_not_allowed(resp, "GET, HEAD");
-  } else if (path_is(req, PROVISION_PATH) || path_is(req, PROVISION_PATH "/")) {
+  } else if (path_is(req, PROVISION_PATH) || (read && path_is(req, PROVISION_PATH "/"))) {
     if (read) {
       buf_t body = BUF_INIT;
       provision_list(&body);
@@ -86,7 +86,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     } else {
       method_not_allowed(resp, "GET, HEAD");
     }
-  } else if (req->path_len > sizeof PROVISION_PATH &&
+  } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
     provision_call(req, resp);
   } else {

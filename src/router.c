@@ -511,6 +511,7 @@ static int parse_args(parsed_t *pr, piece_t *pc, const char *cname, size_t cnlen
 /* Parses the variable "<...>" that starts at rule[*at] into *pc. */
 static int parse_var(parsed_t *pr, size_t *at, piece_t *pc) {
   const char *rule = pr->rule;
+  memset(pc, 0, sizeof *pc);
   size_t i = *at + 1, colon = 0, paren = 0;
   char quote = 0;
   int depth = 0;
@@ -549,7 +550,6 @@ static int parse_var(parsed_t *pr, size_t *at, piece_t *pc) {
   pr->name[pr->nvars] = name;
   pr->namelen[pr->nvars++] = namelen;
 
-  memset(pc, 0, sizeof *pc);
   pc->is_conv = true;
   pc->conv.kind = ROUTER_CONV_STRING;
   pc->conv.minlen = 1;
@@ -951,8 +951,9 @@ static bool fits_text(const search_t *S, const conv_t *c, size_t s, size_t t, si
     }
   if (c->kind == ROUTER_CONV_PATH)
     return t > s && p[s] != '/';
-  size_t chars = 0;
-  for (size_t i = s; i < t; i += char_len(p, i, t))
+  /* Counting stops as soon as the answer is known: O(1) for a plain <x>. */
+  size_t limit = c->maxlen == UINT32_MAX ? c->minlen : (size_t)c->maxlen + 1, chars = 0;
+  for (size_t i = s; i < t && chars < limit; i += char_len(p, i, t))
     chars++;
   return chars >= c->minlen && chars <= c->maxlen;
 }

@@ -405,16 +405,30 @@ static int request_global_step(lua_State *L) {
   return 0;
 }
 
-static void push_var(lua_State *L, const router_var_t *v) {
-  char num[64];
-  if ((v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) && v->len < sizeof num) {
-    memcpy(num, v->value, v->len);
-    num[v->len] = '\0';
-    if (v->conv == ROUTER_CONV_INT)
-      lua_pushinteger(L, (lua_Integer)strtoll(num, NULL, 10));
-    else
-      lua_pushnumber(L, strtod(num, NULL));
-    return;
+void script_push_var(lua_State *L, const router_var_t *v) {
+  if (v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) {
+    /* The router checked the syntax and the range; leading zeros are the
+     * only reason a number can be long. */
+    const char *p = v->value;
+    size_t n = v->len;
+    bool neg = n && *p == '-';
+    if (neg)
+      p++, n--;
+    while (n > 1 && *p == '0' && p[1] != '.')
+      p++, n--;
+    char num[64];
+    if (n + 2 <= sizeof num) {
+      size_t k = 0;
+      if (neg)
+        num[k++] = '-';
+      memcpy(num + k, p, n);
+      num[k + n] = '\0';
+      if (v->conv == ROUTER_CONV_INT)
+        lua_pushinteger(L, (lua_Integer)strtoll(num, NULL, 10));
+      else
+        lua_pushnumber(L, strtod(num, NULL));
+      return;
+    }
   }
   lua_pushlstring(L, v->value, v->len);
 }
@@ -439,7 +453,7 @@ static int stage_setup(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->view_ref);
     push_request(L, c);
     for (size_t i = 0; i < c->match.nvars; i++)
-      push_var(L, &c->match.vars[i]);
+      script_push_var(L, &c->match.vars[i]);
     if (r->ndefaults) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, r->defaults_ref);
       int t = lua_gettop(L);

@@ -129,6 +129,9 @@ void script_sandbox_open(lua_State *L, const char *dir);
 void script_sandbox_guard(lua_State *L);
 
 /* script.c */
+/* Pushes a URL variable as its converter says: int -> integer, float ->
+ * number, others -> string. */
+void script_push_var(lua_State *L, const router_var_t *v);
 script_ctx_t *script_ctx(lua_State *L);
 /* Gives a thread a fresh budget (and undoes a kill's every-instruction hook). */
 void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget);

@@ -230,18 +230,7 @@ static void push_view_args(lua_State *L, script_call_t *c) {
     return;
   script_t *s = c->s;
   for (size_t i = 0; i < c->match.nvars; i++) {
-    const router_var_t *v = &c->match.vars[i];
-    char num[64];
-    if ((v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) && v->len < sizeof num) {
-      memcpy(num, v->value, v->len);
-      num[v->len] = '\0';
-      if (v->conv == ROUTER_CONV_INT)
-        lua_pushinteger(L, strtoll(num, NULL, 10));
-      else
-        lua_pushnumber(L, strtod(num, NULL));
-    } else {
-      lua_pushlstring(L, v->value, v->len);
-    }
+    script_push_var(L, &c->match.vars[i]);
     lua_setfield(L, -2, router_var_name(s->router, c->rule, i));
   }
   const struct script_rule *r = &s->rules[c->rule];

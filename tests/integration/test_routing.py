@@ -680,3 +680,14 @@ end
     st, hs, body = raw(srv, b"GET /a%20b HTTP/1.1\r\nHost: t\r\n\r\n")
     assert st == 200
     assert body == b"space /a b"
+
+
+def test_long_numbers_with_leading_zeros_stay_numbers(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.get("/i/<int:n>", function(req, n) return math.type(n) .. " " .. n end)
+  app.get("/f/<float:x>", function(req, x) return math.type(x) .. " " .. x end)
+end
+''')
+    assert http("GET", srv.url + "/i/" + "0" * 80 + "42").text == "integer 42"
+    assert http("GET", srv.url + "/f/" + "0" * 80 + "1.5").text == "float 1.5"
