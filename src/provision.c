@@ -402,7 +402,8 @@ int provision_list(buf_t *out) {
   scan(P.dir);
   if (P.read_only)
     scan(P.state_dir);
-  qsort(P.entries, P.nentries, sizeof *P.entries, cmp_entries);
+  if (P.nentries > 1)
+    qsort(P.entries, P.nentries, sizeof *P.entries, cmp_entries);
   buf_puts(out, "{\"active\":");
   const char *active = P.active_name[0] ? P.active_name : DEFAULT_NAME;
   buf_json_string(out, active, strlen(active));
