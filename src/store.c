@@ -154,8 +154,8 @@ static uint32_t crc32_le(uint32_t crc, const void *data, size_t n) {
   const unsigned char *p = data;
   uint32_t c = ~crc;
   while (n >= 8) {
-    uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                       (uint32_t)p[3] << 24);
+    uint32_t lo =
+        c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
     c = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^ crc_tab[5][(lo >> 16) & 0xff] ^
         crc_tab[4][lo >> 24] ^ crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^
         crc_tab[0][p[7]];
@@ -183,23 +183,33 @@ static void wr_le(unsigned char *p, uint64_t v, int n) {
 
 /* ---- SipHash-1-3 ---- */
 
+static uint64_t rd64(const unsigned char *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t v;
+  memcpy(&v, p, 8); /* one load where the byte order allows */
+  return v;
+#else
+  return rd_le(p, 8);
+#endif
+}
+
 #define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                \
-  do {                                                                                          \
-    v0 += v1;                                                                                   \
-    v1 = ROTL(v1, 13);                                                                          \
-    v1 ^= v0;                                                                                   \
-    v0 = ROTL(v0, 32);                                                                          \
-    v2 += v3;                                                                                   \
-    v3 = ROTL(v3, 16);                                                                          \
-    v3 ^= v2;                                                                                   \
-    v0 += v3;                                                                                   \
-    v3 = ROTL(v3, 21);                                                                          \
-    v3 ^= v0;                                                                                   \
-    v2 += v1;                                                                                   \
-    v1 = ROTL(v1, 17);                                                                          \
-    v1 ^= v2;                                                                                   \
-    v2 = ROTL(v2, 32);                                                                          \
+#define SIPROUND                                                                                  \
+  do {                                                                                            \
+    v0 += v1;                                                                                     \
+    v1 = ROTL(v1, 13);                                                                            \
+    v1 ^= v0;                                                                                     \
+    v0 = ROTL(v0, 32);                                                                            \
+    v2 += v3;                                                                                     \
+    v3 = ROTL(v3, 16);                                                                            \
+    v3 ^= v2;                                                                                     \
+    v0 += v3;                                                                                     \
+    v3 = ROTL(v3, 21);                                                                            \
+    v3 ^= v0;                                                                                     \
+    v2 += v1;                                                                                     \
+    v1 = ROTL(v1, 17);                                                                            \
+    v1 ^= v2;                                                                                     \
+    v2 = ROTL(v2, 32);                                                                            \
   } while (0)
 
 static uint64_t siphash13(const uint64_t key[2], const void *src, size_t len) {
@@ -208,7 +218,7 @@ static uint64_t siphash13(const uint64_t key[2], const void *src, size_t len) {
   uint64_t v2 = 0x6c7967656e657261ull ^ key[0], v3 = 0x7465646279746573ull ^ key[1];
   const unsigned char *end = p + (len & ~(size_t)7);
   for (; p != end; p += 8) {
-    uint64_t m = rd_le(p, 8);
+    uint64_t m = rd64(p);
     v3 ^= m;
     SIPROUND;
     v0 ^= m;
@@ -401,7 +411,9 @@ static void tab_free(table_t *t) {
 
 /* ---- documents and collections ---- */
 
-static bool key_ok(const char *k, size_t n) { return k != NULL && n > 0 && n <= STORE_MAX_KEY; }
+static bool key_ok(const char *k, size_t n) {
+  return k != NULL && n > 0 && n <= STORE_MAX_KEY;
+}
 
 static doc_t *doc_new(const char *id, size_t idlen, const void *val, size_t vlen) {
   doc_t *d = malloc(sizeof *d + idlen + vlen + 2);
@@ -418,7 +430,9 @@ static doc_t *doc_new(const char *id, size_t idlen, const void *val, size_t vlen
   return d;
 }
 
-static const char *doc_val(const doc_t *d) { return d->data + d->idlen + 1; }
+static const char *doc_val(const doc_t *d) {
+  return d->data + d->idlen + 1;
+}
 
 static coll_t *coll_new(const char *name, size_t n) {
   coll_t *c = calloc(1, sizeof *c + n + 1);
@@ -541,7 +555,8 @@ static int log_append(store_t *s, int type, const char *coll, size_t clen, const
                       size_t idlen, const void *val, size_t vlen) {
   if (s->broken) {
     log_error("store: %s/%s: refusing a write after an earlier log failure; restart to "
-              "recover", s->dir, LOG_NAME);
+              "recover",
+              s->dir, LOG_NAME);
     return -EIO;
   }
   uint32_t pcrc = crc32_le(crc32_le(crc32_le(0, coll, clen), id, idlen), val, vlen);
@@ -559,12 +574,13 @@ static int log_append(store_t *s, int type, const char *coll, size_t clen, const
     s->seq++;
     return 0;
   }
-  log_error("store: %s/%s: cannot append a record at offset %" PRIu64 ": %s", s->dir,
-            LOG_NAME, s->log_size, strerror(-rc));
+  log_error("store: %s/%s: cannot append a record at offset %" PRIu64 ": %s", s->dir, LOG_NAME,
+            s->log_size, strerror(-rc));
   if (ftruncate(s->logfd, (off_t)s->log_size) != 0 || fdatasync(s->logfd) != 0) {
     s->broken = true;
     log_error("store: %s/%s: cannot cut the log back to %" PRIu64 " bytes (%s); refusing "
-              "writes until restart", s->dir, LOG_NAME, s->log_size, strerror(errno));
+              "writes until restart",
+              s->dir, LOG_NAME, s->log_size, strerror(errno));
   }
   return -EIO;
 }
@@ -1053,8 +1069,9 @@ static int replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen) {
       uint64_t want = prev ? prev + 1 : snap_seq + 1;
       if (r.type == REC_END || r.seq == 0 || (prev ? r.seq != want : r.seq > want)) {
         rc = -EIO;
-        seterr(err, errlen, "%s/%s: record at offset %" PRIu64 " has sequence number %" PRIu64
-               " where %" PRIu64 " was expected (missing snapshot or log records?)",
+        seterr(err, errlen,
+               "%s/%s: record at offset %" PRIu64 " has sequence number %" PRIu64 " where %" PRIu64
+               " was expected (missing snapshot or log records?)",
                s->dir, LOG_NAME, off, r.seq, want);
         goto out;
       }
@@ -1069,8 +1086,10 @@ static int replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen) {
     }
     if (k == P_INVALID) {
       rc = -EIO;
-      seterr(err, errlen, "%s/%s: the record at offset %" PRIu64 " passes its checks but "
-             "makes no sense (written by another version?)", s->dir, LOG_NAME, off);
+      seterr(err, errlen,
+             "%s/%s: the record at offset %" PRIu64 " passes its checks but "
+             "makes no sense (written by another version?)",
+             s->dir, LOG_NAME, off);
       goto out;
     }
     uint64_t sound = 0;
@@ -1078,8 +1097,10 @@ static int replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen) {
       sound = next_sound(m, size, k == P_BAD_PAYLOAD ? off + r.size : off + 1);
     if (sound) {
       rc = -EIO;
-      seterr(err, errlen, "%s/%s is damaged at offset %" PRIu64 " (a sound record follows at %"
-             PRIu64 "); refusing to drop the writes after it", s->dir, LOG_NAME, off, sound);
+      seterr(err, errlen,
+             "%s/%s is damaged at offset %" PRIu64 " (a sound record follows at %" PRIu64
+             "); refusing to drop the writes after it",
+             s->dir, LOG_NAME, off, sound);
       goto out;
     }
     torn = true;
@@ -1090,8 +1111,8 @@ out:
     munmap((void *)(uintptr_t)m, (size_t)size);
   if (rc == 0 && torn) {
     log_warn("store: %s/%s: dropping a torn record at offset %" PRIu64 " (%" PRIu64
-             " bytes): a write cut short that was never acknowledged", s->dir, LOG_NAME, off,
-             size - off);
+             " bytes): a write cut short that was never acknowledged",
+             s->dir, LOG_NAME, off, size - off);
     if (ftruncate(s->logfd, (off_t)off) != 0 || fdatasync(s->logfd) != 0) {
       rc = -errno;
       seterr(err, errlen, "cannot truncate %s/%s: %s", s->dir, LOG_NAME, strerror(errno));

@@ -13,6 +13,9 @@
  * compact_bytes. A torn last record (a crash in the middle of a write that
  * was never acknowledged) is dropped at open with one warning; any other
  * damage makes store_open fail with -EIO rather than lose later writes.
+ * A durable write blocks its caller for one fdatasync, and the write that
+ * takes the log past compact_bytes also for a compaction (a full snapshot).
+ * One store at a time holds a data directory (an flock on its log).
  *
  * Limits: collection names and ids 1..STORE_MAX_KEY bytes, values
  * 0..STORE_MAX_VALUE bytes; beyond them a write is -EINVAL.
@@ -87,8 +90,7 @@ int store_list(const store_t *s, const char *coll, size_t clen, size_t offset, s
  * a NUL byte not counted in len) and document count. Returns 0 or the first
  * non-zero value fn returned. fn must not write to the store. */
 int store_collections(const store_t *s,
-                      int (*fn)(void *arg, const char *name, size_t len, size_t count),
-                      void *arg);
+                      int (*fn)(void *arg, const char *name, size_t len, size_t count), void *arg);
 
 /* Removes every document of a collection, or of every collection when coll
  * is NULL. Clearing what does not exist succeeds and writes nothing. Returns

@@ -1,0 +1,1127 @@
+/* test_store.c - the document store: operations and order, limits, a random
+ * run checked against a model, persistence, torn and damaged logs, and
+ * compaction with its crash points simulated by arranging the files a crash
+ * would leave behind. */
+#include "store.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+/* The file names and the record header size of store.c's on-disk format. */
+#define LOG "store.log"
+#define SNAP "store.snapshot"
+#define TMP "store.snapshot.tmp"
+#define HDR 28
+
+/* ---- helpers ---- */
+
+static char tmpdir[64];  /* the current one */
+static char made[8][64]; /* every one this test made: cleanup_dirs() */
+static int nmade;
+static pid_t made_by;
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+/* Called at the end of each test that made directories (the runner ends a
+ * passing test with _exit, which skips atexit), and at exit after a failure. */
+static void cleanup_dirs(void) {
+  if (getpid() != made_by) /* a forked writer exiting */
+    return;
+  for (int i = 0; i < nmade; i++)
+    nftw(made[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  nmade = 0;
+}
+
+/* A fresh directory, which path() then refers to. */
+static const char *mkdir_tmp(void) {
+  ASSERT(nmade < 8);
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/h1mock-store-XXXXXX");
+  ASSERT(mkdtemp(tmpdir) != NULL);
+  memcpy(made[nmade++], tmpdir, sizeof tmpdir);
+  if (nmade == 1) {
+    made_by = getpid();
+    atexit(cleanup_dirs);
+  }
+  return tmpdir;
+}
+
+static const char *path(const char *name) {
+  static char p[4][256];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+  return p[k];
+}
+
+static store_t *open_at(const char *dir, size_t compact_bytes) {
+  store_opts_t o = {dir, compact_bytes};
+  store_t *s = NULL;
+  char err[512] = "";
+  int rc = store_open(&o, &s, err, sizeof err);
+  if (rc)
+    UNIT_FAIL("store_open(%s) = %d: %s", dir ? dir : "NULL", rc, err);
+  return s;
+}
+
+static store_t *open_mem(void) {
+  return open_at(NULL, 0);
+}
+
+static int open_fails(const char *dir, char *err, size_t errlen) {
+  store_opts_t o = {dir, 0};
+  store_t *s = NULL;
+  int rc = store_open(&o, &s, err, errlen);
+  if (rc == 0)
+    store_close(s);
+  ASSERT(rc != 0 || s != NULL);
+  return rc;
+}
+
+static int put(store_t *s, const char *c, const char *id, const char *v) {
+  return store_put(s, c, strlen(c), id, strlen(id), v, strlen(v));
+}
+
+/* The value as a string, or NULL when absent. */
+static const char *get(store_t *s, const char *c, const char *id) {
+  const void *v;
+  size_t n;
+  if (store_get(s, c, strlen(c), id, strlen(id), &v, &n) != 0)
+    return NULL;
+  ASSERT_EQ(((const char *)v)[n], '\0');
+  ASSERT_EQ(strlen(v), n);
+  return v;
+}
+
+static int del(store_t *s, const char *c, const char *id) {
+  return store_delete(s, c, strlen(c), id, strlen(id));
+}
+
+static size_t count(store_t *s, const char *c) {
+  return store_count(s, c, strlen(c));
+}
+
+typedef struct acc {
+  char out[4096];
+  int stop_after; /* 0: never */
+  int n;
+} acc_t;
+
+static int acc_doc(void *arg, const char *id, size_t idlen, const void *val, size_t vlen) {
+  acc_t *a = arg;
+  ASSERT_EQ(id[idlen], '\0');
+  ASSERT_EQ(((const char *)val)[vlen], '\0');
+  size_t len = strlen(a->out);
+  snprintf(a->out + len, sizeof a->out - len, "%s%.*s=%.*s", len ? "," : "", (int)idlen, id,
+           (int)vlen, (const char *)val);
+  return ++a->n == a->stop_after ? 7 : 0;
+}
+
+/* "id=value,..." for a slice of a collection. */
+static const char *list(store_t *s, const char *c, size_t off, size_t lim) {
+  static acc_t a;
+  memset(&a, 0, sizeof a);
+  ASSERT_EQ(store_list(s, c, strlen(c), off, lim, acc_doc, &a), 0);
+  return a.out;
+}
+
+static int acc_coll(void *arg, const char *name, size_t len, size_t n) {
+  acc_t *a = arg;
+  ASSERT_EQ(name[len], '\0');
+  size_t l = strlen(a->out);
+  snprintf(a->out + l, sizeof a->out - l, "%s%.*s:%zu", l ? "," : "", (int)len, name, n);
+  return ++a->n == a->stop_after ? 9 : 0;
+}
+
+/* "name:count,..." in creation order. */
+static const char *colls(store_t *s) {
+  static acc_t a;
+  memset(&a, 0, sizeof a);
+  ASSERT_EQ(store_collections(s, acc_coll, &a), 0);
+  return a.out;
+}
+
+static off_t file_size(const char *p) {
+  struct stat st;
+  if (stat(p, &st) != 0)
+    return -1;
+  return st.st_size;
+}
+
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  ASSERT(in && out);
+  char b[8192];
+  size_t n;
+  while ((n = fread(b, 1, sizeof b, in)) > 0)
+    ASSERT_EQ(fwrite(b, 1, n, out), n);
+  fclose(in);
+  ASSERT_EQ(fclose(out), 0);
+}
+
+static void append_bytes(const char *p, const void *b, size_t n) {
+  FILE *f = fopen(p, "ab");
+  ASSERT(f);
+  ASSERT_EQ(fwrite(b, 1, n, f), n);
+  ASSERT_EQ(fclose(f), 0);
+}
+
+static void flip_byte(const char *p, off_t off) {
+  int fd = open(p, O_RDWR);
+  ASSERT(fd >= 0);
+  unsigned char c;
+  ASSERT_EQ(pread(fd, &c, 1, off), 1);
+  c ^= 0x5a;
+  ASSERT_EQ(pwrite(fd, &c, 1, off), 1);
+  close(fd);
+}
+
+/* Runs store_open with stderr sent to a file, and returns what was logged. */
+static const char *open_logged(const char *dir, store_t **out) {
+  static char text[4096];
+  const char *lp = path("stderr.txt");
+  fflush(stderr);
+  int saved = dup(2), fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT(saved >= 0 && fd >= 0);
+  dup2(fd, 2);
+  close(fd);
+  *out = open_at(dir, 0);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  FILE *f = fopen(lp, "r");
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  unlink(lp);
+  return text;
+}
+
+/* ---- memory operations ---- */
+
+TEST(test_put_get) {
+  store_t *s = open_mem();
+  ASSERT_EQ(put(s, "users", "u1", "{\"name\":\"ann\"}"), 0);
+  ASSERT_EQ(put(s, "users", "u2", "{\"name\":\"bob\"}"), 0);
+  ASSERT_EQ(put(s, "posts", "u1", "post"), 0);
+  ASSERT_STR_EQ(get(s, "users", "u1"), "{\"name\":\"ann\"}");
+  ASSERT_STR_EQ(get(s, "users", "u2"), "{\"name\":\"bob\"}");
+  ASSERT_STR_EQ(get(s, "posts", "u1"), "post");
+  ASSERT(get(s, "users", "u3") == NULL);
+  ASSERT(get(s, "nope", "u1") == NULL);
+  const void *v;
+  size_t n;
+  ASSERT_EQ(store_get(s, "users", 5, "u3", 2, &v, &n), -ENOENT);
+  ASSERT_EQ(count(s, "users"), 2);
+  ASSERT_EQ(count(s, "posts"), 1);
+  ASSERT_EQ(count(s, "nope"), 0);
+  ASSERT_EQ(put(s, "empty", "e", ""), 0);
+  ASSERT_STR_EQ(get(s, "empty", "e"), "");
+  store_close(s);
+  store_close(NULL);
+}
+
+TEST(test_replace_keeps_position) {
+  store_t *s = open_mem();
+  put(s, "c", "a", "1");
+  put(s, "c", "b", "2");
+  put(s, "c", "c", "3");
+  ASSERT_EQ(put(s, "c", "b", "two, and longer than before"), 0);
+  ASSERT_EQ(put(s, "c", "a", "one"), 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=one,b=two, and longer than before,c=3");
+  ASSERT_EQ(count(s, "c"), 3);
+  ASSERT_EQ(put(s, "c", "c", "x"), 0);
+  ASSERT_EQ(put(s, "c", "d", "4"), 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=one,b=two, and longer than before,c=x,d=4");
+  store_close(s);
+}
+
+TEST(test_delete) {
+  store_t *s = open_mem();
+  for (int i = 0; i < 5; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "%d", i);
+    put(s, "c", id, id);
+  }
+  ASSERT_EQ(del(s, "c", "2"), 0);
+  ASSERT_EQ(del(s, "c", "2"), -ENOENT);
+  ASSERT_EQ(del(s, "c", "0"), 0);
+  ASSERT_EQ(del(s, "c", "4"), 0);
+  ASSERT_EQ(del(s, "x", "1"), -ENOENT);
+  ASSERT_EQ(del(s, "c", ""), -ENOENT);
+  ASSERT_EQ(count(s, "c"), 2);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "1=1,3=3");
+  ASSERT(get(s, "c", "2") == NULL);
+  /* A deleted id put again goes to the end. */
+  put(s, "c", "0", "again");
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "1=1,3=3,0=again");
+  put(s, "d", "x", "y");
+  ASSERT_STR_EQ(colls(s), "c:3,d:1");
+  del(s, "c", "1");
+  del(s, "c", "3");
+  del(s, "c", "0");
+  ASSERT_STR_EQ(colls(s), "d:1");
+  ASSERT_EQ(count(s, "c"), 0);
+  store_close(s);
+}
+
+TEST(test_list_offset_limit) {
+  store_t *s = open_mem();
+  for (int i = 0; i < 10; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "%d", i);
+    put(s, "c", id, "v");
+  }
+  ASSERT_STR_EQ(list(s, "c", 0, 3), "0=v,1=v,2=v");
+  ASSERT_STR_EQ(list(s, "c", 3, 2), "3=v,4=v");
+  ASSERT_STR_EQ(list(s, "c", 5, 0), "5=v,6=v,7=v,8=v,9=v");
+  ASSERT_STR_EQ(list(s, "c", 8, 5), "8=v,9=v"); /* walked from the tail */
+  ASSERT_STR_EQ(list(s, "c", 9, 1), "9=v");
+  ASSERT_STR_EQ(list(s, "c", 10, 0), "");
+  ASSERT_STR_EQ(list(s, "c", (size_t)-1, 0), "");
+  ASSERT_STR_EQ(list(s, "nope", 0, 0), "");
+  acc_t a = {.stop_after = 2};
+  ASSERT_EQ(store_list(s, "c", 1, 4, 0, acc_doc, &a), 7);
+  ASSERT_STR_EQ(a.out, "4=v,5=v");
+  store_close(s);
+}
+
+TEST(test_collections) {
+  store_t *s = open_mem();
+  ASSERT_STR_EQ(colls(s), "");
+  put(s, "b", "1", "x");
+  put(s, "a", "1", "x");
+  put(s, "b", "2", "x");
+  put(s, "c", "1", "x");
+  ASSERT_STR_EQ(colls(s), "b:2,a:1,c:1");
+  /* Gone when empty, and created anew (at the end) by the next put. */
+  del(s, "a", "1");
+  ASSERT_STR_EQ(colls(s), "b:2,c:1");
+  put(s, "a", "1", "x");
+  ASSERT_STR_EQ(colls(s), "b:2,c:1,a:1");
+  acc_t a = {.stop_after = 1};
+  ASSERT_EQ(store_collections(s, acc_coll, &a), 9);
+  ASSERT_STR_EQ(a.out, "b:2");
+  /* Many collections: their table grows and shrinks. */
+  for (int i = 0; i < 1000; i++) {
+    char c[16];
+    snprintf(c, sizeof c, "coll%d", i);
+    ASSERT_EQ(put(s, c, "id", c), 0);
+  }
+  for (int i = 0; i < 1000; i++) {
+    char c[16];
+    snprintf(c, sizeof c, "coll%d", i);
+    ASSERT_STR_EQ(get(s, c, "id"), c);
+    ASSERT_EQ(i % 3 ? store_clear(s, c, strlen(c)) : del(s, c, "id"), 0);
+  }
+  ASSERT_STR_EQ(colls(s), "b:2,c:1,a:1");
+  store_close(s);
+}
+
+TEST(test_clear) {
+  store_t *s = open_mem();
+  put(s, "a", "1", "x");
+  put(s, "a", "2", "x");
+  put(s, "b", "1", "y");
+  put(s, "c", "1", "z");
+  ASSERT_EQ(store_clear(s, "a", 1), 0);
+  ASSERT_EQ(count(s, "a"), 0);
+  ASSERT(get(s, "a", "1") == NULL);
+  ASSERT_STR_EQ(colls(s), "b:1,c:1");
+  ASSERT_EQ(store_clear(s, "nope", 4), 0);
+  ASSERT_EQ(store_clear(s, "a", 0), -EINVAL);
+  put(s, "a", "3", "x");
+  ASSERT_STR_EQ(colls(s), "b:1,c:1,a:1");
+  ASSERT_EQ(store_clear(s, NULL, 0), 0);
+  ASSERT_STR_EQ(colls(s), "");
+  ASSERT(get(s, "b", "1") == NULL);
+  ASSERT_EQ(store_clear(s, NULL, 0), 0);
+  /* Usable after clearing everything. */
+  ASSERT_EQ(put(s, "b", "1", "again"), 0);
+  ASSERT_STR_EQ(get(s, "b", "1"), "again");
+  ASSERT_STR_EQ(colls(s), "b:1");
+  store_close(s);
+}
+
+static const char bin_coll[] = {'c', 0, (char)0xff, '\n'};
+static const char bin_id[] = {0, 0, 'x', (char)0x80};
+static const char bin_val[] = {'v', 0, (char)0xfe, 0, (char)0xff, '"', '\\'};
+
+static void put_binary(store_t *s) {
+  ASSERT_EQ(
+      store_put(s, bin_coll, sizeof bin_coll, bin_id, sizeof bin_id, bin_val, sizeof bin_val), 0);
+  /* Same bytes up to a NUL must be a different key. */
+  ASSERT_EQ(store_put(s, bin_coll, sizeof bin_coll, bin_id, 1, "short", 5), 0);
+  ASSERT_EQ(store_put(s, bin_coll, 1, bin_id, sizeof bin_id, "c only", 6), 0);
+}
+
+static void check_binary(store_t *s) {
+  const void *v;
+  size_t n;
+  ASSERT_EQ(store_get(s, bin_coll, sizeof bin_coll, bin_id, sizeof bin_id, &v, &n), 0);
+  ASSERT_EQ(n, sizeof bin_val);
+  ASSERT(memcmp(v, bin_val, n) == 0);
+  ASSERT_EQ(store_get(s, bin_coll, sizeof bin_coll, bin_id, 1, &v, &n), 0);
+  ASSERT_MEM_EQ(v, n, "short");
+  ASSERT_EQ(store_get(s, bin_coll, 1, bin_id, sizeof bin_id, &v, &n), 0);
+  ASSERT_MEM_EQ(v, n, "c only");
+  ASSERT_EQ(store_get(s, bin_coll, sizeof bin_coll, bin_id, 2, &v, &n), -ENOENT);
+  ASSERT_EQ(store_count(s, bin_coll, sizeof bin_coll), 2);
+  ASSERT_EQ(store_count(s, bin_coll, 1), 1);
+}
+
+TEST(test_binary) {
+  store_t *s = open_mem();
+  put_binary(s);
+  check_binary(s);
+  store_close(s);
+}
+
+TEST(test_limits) {
+  store_t *s = open_mem();
+  static char big[STORE_MAX_KEY + 1];
+  memset(big, 'k', sizeof big);
+  ASSERT_EQ(store_put(s, "", 0, "id", 2, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, "c", 1, "", 0, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, NULL, 1, "id", 2, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, "c", 1, NULL, 2, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, "c", 1, "id", 2, NULL, 1), -EINVAL);
+  ASSERT_EQ(store_put(s, big, STORE_MAX_KEY + 1, "id", 2, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, "c", 1, big, STORE_MAX_KEY + 1, "v", 1), -EINVAL);
+  ASSERT_EQ(store_put(s, big, STORE_MAX_KEY, big, STORE_MAX_KEY, "v", 1), 0);
+  ASSERT_EQ(store_put(s, "c", 1, "null", 4, NULL, 0), 0);
+  ASSERT_STR_EQ(get(s, "c", "null"), "");
+  char *huge = malloc(STORE_MAX_VALUE + 1);
+  ASSERT(huge);
+  memset(huge, 'h', STORE_MAX_VALUE + 1);
+  ASSERT_EQ(store_put(s, "c", 1, "h", 1, huge, STORE_MAX_VALUE + 1), -EINVAL);
+  ASSERT_EQ(store_put(s, "c", 1, "h", 1, huge, STORE_MAX_VALUE), 0);
+  free(huge);
+  const void *v;
+  size_t n;
+  ASSERT_EQ(store_get(s, "c", 1, "h", 1, &v, &n), 0);
+  ASSERT_EQ(n, STORE_MAX_VALUE);
+  ASSERT_EQ(((const char *)v)[n - 1], 'h');
+  ASSERT_EQ(store_get(s, big, STORE_MAX_KEY, big, STORE_MAX_KEY, &v, &n), 0);
+  ASSERT_EQ(store_get(s, big, STORE_MAX_KEY + 1, big, STORE_MAX_KEY, &v, &n), -ENOENT);
+  ASSERT_EQ(store_get(s, "c", 0, "h", 1, &v, &n), -ENOENT);
+  ASSERT_EQ(store_delete(s, "c", 1, "", 0), -ENOENT);
+  ASSERT_EQ(store_count(s, "", 0), 0);
+  ASSERT_EQ(store_clear(s, big, STORE_MAX_KEY + 1), -EINVAL);
+  /* Nothing refused was stored. */
+  char want[STORE_MAX_KEY + 16];
+  snprintf(want, sizeof want, "%.*s:1,c:2", STORE_MAX_KEY, big);
+  ASSERT_STR_EQ(colls(s), want);
+  store_close(s);
+}
+
+/* A value pointer survives every write that is not to its own document. */
+TEST(test_pointer_stable) {
+  store_t *s = open_mem();
+  put(s, "c", "keep", "kept value");
+  const char *v = get(s, "c", "keep");
+  for (int i = 0; i < 20000; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "id%d", i);
+    put(s, "c", id, id);
+    put(s, "other", id, id);
+  }
+  for (int i = 0; i < 20000; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "id%d", i);
+    del(s, "c", id); /* the table shrinks */
+  }
+  store_clear(s, "other", 5);
+  ASSERT_STR_EQ(v, "kept value");
+  ASSERT(get(s, "c", "keep") == v);
+  store_close(s);
+}
+
+/* ---- random operations against a model ---- */
+
+#define M_COLLS 3
+#define M_IDS 150000
+
+typedef struct mslot {
+  uint64_t seq; /* insertion order; 0: absent */
+  uint32_t ver;
+} mslot_t;
+
+typedef struct model {
+  mslot_t doc[M_COLLS][M_IDS];
+  size_t count[M_COLLS];
+  uint64_t coll_seq[M_COLLS]; /* creation order of non-empty collections */
+  uint64_t seq;
+} model_t;
+
+static model_t model;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static const char *m_coll(int c) {
+  static const char *names[M_COLLS] = {"alpha", "beta", "gamma"};
+  return names[c];
+}
+
+static void m_id(int i, char *out) {
+  snprintf(out, 16, "id-%d", i);
+}
+
+/* A value whose length and bytes depend on (collection, id, version). */
+static size_t m_val(int c, int i, uint32_t ver, char *out) {
+  int n = snprintf(out, 64, "{\"c\":%d,\"i\":%d,\"v\":%u,\"pad\":\"", c, i, ver);
+  int pad = (int)((ver * 7 + (uint32_t)i) % 40);
+  memset(out + n, 'p', (size_t)pad);
+  memcpy(out + n + pad, "\"}", 3);
+  return (size_t)n + (size_t)pad + 2;
+}
+
+static void m_put(store_t *s, int c, int i) {
+  char id[16], val[128];
+  m_id(i, id);
+  mslot_t *d = &model.doc[c][i];
+  uint32_t ver = d->ver + 1;
+  size_t n = m_val(c, i, ver, val);
+  ASSERT_EQ(store_put(s, m_coll(c), strlen(m_coll(c)), id, strlen(id), val, n), 0);
+  d->ver = ver;
+  if (d->seq == 0) {
+    if (model.count[c]++ == 0)
+      model.coll_seq[c] = ++model.seq;
+    d->seq = ++model.seq;
+  }
+}
+
+static void m_del(store_t *s, int c, int i) {
+  char id[16];
+  m_id(i, id);
+  mslot_t *d = &model.doc[c][i];
+  int rc = store_delete(s, m_coll(c), strlen(m_coll(c)), id, strlen(id));
+  ASSERT_EQ(rc, d->seq ? 0 : -ENOENT);
+  if (d->seq) {
+    d->seq = 0;
+    model.count[c]--;
+  }
+}
+
+static void m_clear(store_t *s, int c) {
+  ASSERT_EQ(store_clear(s, c < 0 ? NULL : m_coll(c), c < 0 ? 0 : strlen(m_coll(c))), 0);
+  for (int k = 0; k < M_COLLS; k++) {
+    if (c >= 0 && k != c)
+      continue;
+    for (int i = 0; i < M_IDS; i++)
+      model.doc[k][i].seq = 0;
+    model.count[k] = 0;
+  }
+}
+
+static void m_check_get(store_t *s, int c, int i) {
+  char id[16], val[128];
+  m_id(i, id);
+  const void *v;
+  size_t n;
+  int rc = store_get(s, m_coll(c), strlen(m_coll(c)), id, strlen(id), &v, &n);
+  mslot_t *d = &model.doc[c][i];
+  if (d->seq == 0) {
+    ASSERT_EQ(rc, -ENOENT);
+    return;
+  }
+  ASSERT_EQ(rc, 0);
+  size_t want = m_val(c, i, d->ver, val);
+  ASSERT_EQ(n, want);
+  ASSERT(memcmp(v, val, n) == 0);
+}
+
+typedef struct mcheck {
+  int c;
+  int *order; /* ids in model order */
+  size_t at;
+} mcheck_t;
+
+static int m_list_doc(void *arg, const char *id, size_t idlen, const void *val, size_t vlen) {
+  mcheck_t *k = arg;
+  char want_id[16], want_val[128];
+  int i = k->order[k->at++];
+  m_id(i, want_id);
+  ASSERT_MEM_EQ(id, idlen, want_id);
+  size_t n = m_val(k->c, i, model.doc[k->c][i].ver, want_val);
+  ASSERT_EQ(vlen, n);
+  ASSERT(memcmp(val, want_val, n) == 0);
+  return 0;
+}
+
+static int by_seq_c;
+static int cmp_seq(const void *a, const void *b) {
+  uint64_t x = model.doc[by_seq_c][*(const int *)a].seq;
+  uint64_t y = model.doc[by_seq_c][*(const int *)b].seq;
+  return x < y ? -1 : x > y;
+}
+
+/* Every document, the order of every collection and of the collections. */
+static void m_check_all(store_t *s) {
+  static int order[M_IDS];
+  char want[256] = "";
+  int idx[M_COLLS], n = 0;
+  for (int c = 0; c < M_COLLS; c++)
+    if (model.count[c])
+      idx[n++] = c;
+  for (int a = 0; a < n; a++) /* few collections: insertion sort by creation */
+    for (int b = a; b > 0 && model.coll_seq[idx[b]] < model.coll_seq[idx[b - 1]]; b--) {
+      int t = idx[b];
+      idx[b] = idx[b - 1];
+      idx[b - 1] = t;
+    }
+  for (int a = 0; a < n; a++) {
+    size_t l = strlen(want);
+    snprintf(want + l, sizeof want - l, "%s%s:%zu", a ? "," : "", m_coll(idx[a]),
+             model.count[idx[a]]);
+  }
+  ASSERT_STR_EQ(colls(s), want);
+  for (int c = 0; c < M_COLLS; c++) {
+    size_t k = 0;
+    for (int i = 0; i < M_IDS; i++)
+      if (model.doc[c][i].seq)
+        order[k++] = i;
+    ASSERT_EQ(k, model.count[c]);
+    ASSERT_EQ(store_count(s, m_coll(c), strlen(m_coll(c))), k);
+    by_seq_c = c;
+    qsort(order, k, sizeof order[0], cmp_seq);
+    mcheck_t mc = {c, order, 0};
+    ASSERT_EQ(store_list(s, m_coll(c), strlen(m_coll(c)), 0, 0, m_list_doc, &mc), 0);
+    ASSERT_EQ(mc.at, k);
+    if (k > 10) { /* a slice from the middle, walked from either end */
+      mc.at = k / 3;
+      ASSERT_EQ(store_list(s, m_coll(c), strlen(m_coll(c)), k / 3, 5, m_list_doc, &mc), 0);
+      ASSERT_EQ(mc.at, k / 3 + 5);
+      mc.at = k - 4;
+      ASSERT_EQ(store_list(s, m_coll(c), strlen(m_coll(c)), k - 4, 0, m_list_doc, &mc), 0);
+      ASSERT_EQ(mc.at, k);
+    }
+  }
+}
+
+/* One random step: mostly puts (inserts and replaces), deletes, gets. */
+static void m_step(store_t *s, int ids) {
+  int c = (int)(rnd() % M_COLLS), i = (int)(rnd() % (uint64_t)ids);
+  unsigned r = (unsigned)(rnd() % 100);
+  if (r < 65)
+    m_put(s, c, i);
+  else if (r < 85)
+    m_del(s, c, i);
+  else
+    m_check_get(s, c, i);
+}
+
+TEST(test_random_model) {
+  store_t *s = open_mem();
+  size_t peak = 0;
+  for (int op = 1; op <= 400000; op++) {
+    m_step(s, M_IDS);
+    if (op == 250000)
+      m_clear(s, 1);
+    if (op % 100000 == 0)
+      m_check_all(s);
+    size_t total = model.count[0] + model.count[1] + model.count[2];
+    peak = total > peak ? total : peak;
+  }
+  ASSERT(peak >= 100000);
+  for (int c = 0; c < M_COLLS; c++)
+    for (int i = 0; i < M_IDS; i += 7)
+      m_check_get(s, c, i);
+  m_check_all(s);
+  /* Drain one collection completely through deletes: shrinks to nothing. */
+  for (int i = 0; i < M_IDS; i++)
+    if (model.doc[0][i].seq)
+      m_del(s, 0, i);
+  m_check_all(s);
+  m_clear(s, -1);
+  m_check_all(s);
+  store_close(s);
+}
+
+/* ---- persistence ---- */
+
+TEST(test_persist_roundtrip) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  put(s, "users", "u1", "ann");
+  put(s, "users", "u2", "bob");
+  put(s, "posts", "p1", "hello");
+  put(s, "users", "u3", "cid");
+  put(s, "users", "u1", "ann v2"); /* replaced in place */
+  del(s, "users", "u2");
+  put(s, "gone", "g", "x");
+  store_clear(s, "gone", 4);
+  put(s, "tmp", "t", "x");
+  del(s, "tmp", "t");
+  put_binary(s);
+  ASSERT(file_size(path(LOG)) > 0);
+  store_close(s);
+
+  for (int round = 0; round < 2; round++) { /* replayed from the log, then the snapshot */
+    s = open_at(dir, 0);
+    ASSERT_EQ(file_size(path(LOG)), 0); /* compacted at open */
+    ASSERT(file_size(path(SNAP)) > 0);
+    ASSERT_EQ(file_size(path(TMP)), -1);
+    ASSERT_STR_EQ(list(s, "users", 0, 0), "u1=ann v2,u3=cid");
+    ASSERT_STR_EQ(list(s, "posts", 0, 0), "p1=hello");
+    check_binary(s);
+    ASSERT_EQ(count(s, "gone"), 0);
+    ASSERT_EQ(count(s, "tmp"), 0);
+    const char *c = colls(s);
+    ASSERT(strncmp(c, "users:2,posts:1,", 16) == 0);
+    store_close(s);
+  }
+
+  /* Clear everything, persistently. */
+  s = open_at(dir, 0);
+  ASSERT_EQ(store_clear(s, NULL, 0), 0);
+  put(s, "after", "a", "1");
+  store_close(s);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(colls(s), "after:1");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_creates_dir) {
+  mkdir_tmp();
+  const char *dir = path("x/y/z");
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "1", "x");
+  store_close(s);
+  struct stat st;
+  ASSERT_EQ(stat(dir, &st), 0);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(get(s, "c", "1"), "x");
+  store_close(s);
+  char err[256];
+  ASSERT(open_fails("/proc/self/no/such/dir", err, sizeof err) < 0);
+  ASSERT_CONTAINS(err, "cannot create");
+  cleanup_dirs();
+}
+
+TEST(test_lock) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  char err[256] = "";
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EBUSY);
+  ASSERT_CONTAINS(err, "in use");
+  store_close(s);
+  s = open_at(dir, 0);
+  store_close(s);
+  cleanup_dirs();
+}
+
+/* Three one-byte documents a, b, c: records of HDR + 3 bytes each. */
+static void write_abc(const char *dir) {
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "a", "1");
+  put(s, "c", "b", "2");
+  put(s, "c", "c", "3");
+  store_close(s);
+  ASSERT_EQ(file_size(path(LOG)), 3 * (HDR + 3));
+}
+
+static void expect_torn(const char *dir, off_t at) {
+  store_t *s;
+  const char *logged = open_logged(dir, &s);
+  char want[64];
+  snprintf(want, sizeof want, "at offset %lld", (long long)at);
+  ASSERT_CONTAINS(logged, "WARN");
+  ASSERT_CONTAINS(logged, "store.log");
+  ASSERT_CONTAINS(logged, want);
+  ASSERT_CONTAINS(logged, "torn");
+  ASSERT(strchr(logged, '\n') == strrchr(logged, '\n')); /* one line */
+  ASSERT_STR_EQ(get(s, "c", "a"), "1");
+  ASSERT_STR_EQ(get(s, "c", "b"), "2");
+  /* The store goes on: new writes and a clean reopen. */
+  put(s, "c", "d", "4");
+  store_close(s);
+  logged = open_logged(dir, &s);
+  ASSERT_STR_EQ(logged, "");
+  ASSERT_STR_EQ(get(s, "c", "d"), "4");
+  store_close(s);
+}
+
+TEST(test_torn_tail_truncated) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  ASSERT_EQ(truncate(path(LOG), 3 * (HDR + 3) - 2), 0);
+  expect_torn(dir, 2 * (HDR + 3));
+  mkdir_tmp(); /* the header itself cut short */
+  write_abc(tmpdir);
+  ASSERT_EQ(truncate(path(LOG), 2 * (HDR + 3) + 10), 0);
+  expect_torn(tmpdir, 2 * (HDR + 3));
+  cleanup_dirs();
+}
+
+TEST(test_torn_tail_payload_zeroed) {
+  /* A power cut can leave the file extended over blocks never written. */
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  int fd = open(path(LOG), O_RDWR);
+  ASSERT_EQ(pwrite(fd, "\0\0", 2, 3 * (HDR + 3) - 2), 2);
+  close(fd);
+  expect_torn(dir, 2 * (HDR + 3));
+  cleanup_dirs();
+}
+
+TEST(test_torn_tail_garbage) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  unsigned char junk[300];
+  for (size_t i = 0; i < sizeof junk; i++)
+    junk[i] = (unsigned char)(rnd() >> 13);
+  junk[0] = 0xA5; /* even with the record magic */
+  append_bytes(path(LOG), junk, sizeof junk);
+  store_t *s;
+  const char *logged = open_logged(dir, &s);
+  ASSERT_CONTAINS(logged, "at offset 93");
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,b=2,c=3");
+  store_close(s);
+  mkdir_tmp(); /* zeros after the last record */
+  write_abc(tmpdir);
+  static const char zeros[4096];
+  append_bytes(path(LOG), zeros, sizeof zeros);
+  logged = open_logged(tmpdir, &s);
+  ASSERT_CONTAINS(logged, "at offset 93 (4096 bytes)");
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,b=2,c=3");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_corrupt_middle) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  flip_byte(path(LOG), (HDR + 3) + HDR + 2); /* b's value */
+  char err[512] = "";
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "store.log is damaged at offset 31");
+  ASSERT_CONTAINS(err, "follows at 62");
+  ASSERT_EQ(file_size(path(LOG)), 3 * (HDR + 3)); /* left for inspection */
+  flip_byte(path(LOG), (HDR + 3) + HDR + 2);
+  flip_byte(path(LOG), 1 + 8); /* a's header: the next record is not where it says */
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "damaged at offset 0 ");
+  flip_byte(path(LOG), 1 + 8);
+  store_t *s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,b=2,c=3");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_snapshot_damaged) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  store_close(open_at(dir, 0)); /* compacts */
+  off_t size = file_size(path(SNAP));
+  ASSERT_EQ(size, 3 * (HDR + 3) + HDR + 8);
+  copy_file(path(SNAP), path("good"));
+  char err[512] = "";
+  flip_byte(path(SNAP), HDR + 1);
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "store.snapshot is damaged at offset 0");
+  copy_file(path("good"), path(SNAP));
+  ASSERT_EQ(truncate(path(SNAP), size - 3), 0);
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "store.snapshot is damaged at offset 93");
+  ASSERT_EQ(truncate(path(SNAP), 3 * (HDR + 3)), 0); /* ends at a record boundary */
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "without its end record");
+  copy_file(path("good"), path(SNAP));
+  store_t *s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,b=2,c=3");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_compaction) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 4096);
+  for (int op = 0; op < 3000; op++)
+    m_step(s, 300);
+  /* The log never holds much more than the threshold. */
+  ASSERT(file_size(path(LOG)) <= 4096 + HDR + 200);
+  ASSERT(file_size(path(SNAP)) > 0);
+  m_check_all(s);
+  store_close(s);
+  s = open_at(dir, 4096);
+  m_check_all(s);
+  for (int op = 0; op < 500; op++)
+    m_step(s, 300);
+  m_clear(s, 2);
+  m_step(s, 300);
+  store_close(s);
+  s = open_at(dir, 0);
+  m_check_all(s);
+  store_close(s);
+  cleanup_dirs();
+}
+
+/* "put A, delete A, put A, put B" over an empty snapshot gives "A, B"; the
+ * same records replayed over that state would give "B, A". */
+static void write_order_case(const char *dir) {
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "A", "a1");
+  del(s, "c", "A");
+  put(s, "c", "A", "a2");
+  put(s, "c", "B", "b");
+  put(s, "d", "x", "y");
+  store_clear(s, "d", 1);
+  put(s, "d", "x", "y2");
+  store_close(s);
+}
+
+TEST(test_crash_after_rename_before_truncate) {
+  const char *dir = mkdir_tmp();
+  write_order_case(dir);
+  copy_file(path(LOG), path("log.saved"));
+  store_close(open_at(dir, 0)); /* compaction: snapshot renamed, log truncated */
+  ASSERT_EQ(file_size(path(LOG)), 0);
+  copy_file(path("log.saved"), path(LOG)); /* as if it died before the truncate */
+  store_t *s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "A=a2,B=b");
+  ASSERT_STR_EQ(colls(s), "c:2,d:1");
+  ASSERT_STR_EQ(get(s, "d", "x"), "y2");
+  /* And new records after that untruncated log (a failed truncate, then the
+   * store carried on): the old ones are skipped, the new ones applied. */
+  put(s, "c", "C", "c");
+  del(s, "c", "A");
+  store_close(s);
+  copy_file(path(LOG), path("log.new"));
+  copy_file(path("log.saved"), path(LOG));
+  FILE *f = fopen(path("log.new"), "rb");
+  char b[4096];
+  size_t n = fread(b, 1, sizeof b, f);
+  fclose(f);
+  append_bytes(path(LOG), b, n);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "B=b,C=c");
+  ASSERT_STR_EQ(colls(s), "c:2,d:1");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_crash_before_rename) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "a", "1");
+  store_close(s);
+  s = open_at(dir, 0); /* snapshot {a} */
+  put(s, "c", "b", "2");
+  put(s, "c", "a", "1b");
+  put(s, "c", "c", "3");
+  store_close(s);
+  copy_file(path(SNAP), path("snap.old"));
+  copy_file(path(LOG), path("log.old"));
+  store_close(open_at(dir, 0)); /* the complete next snapshot */
+  /* Died after writing (even syncing) the temporary snapshot, before the
+   * rename: old snapshot, whole log, and a complete or partial tmp. */
+  copy_file(path(SNAP), path(TMP));
+  copy_file(path("snap.old"), path(SNAP));
+  copy_file(path("log.old"), path(LOG));
+  ASSERT_CONTAINS(open_logged(dir, &s), "removed store.snapshot.tmp");
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1b,b=2,c=3");
+  ASSERT_EQ(file_size(path(TMP)), -1);
+  store_close(s);
+  copy_file(path("snap.old"), path(SNAP));
+  copy_file(path("log.old"), path(LOG));
+  append_bytes(path(TMP), "partial", 7);
+  ASSERT_CONTAINS(open_logged(dir, &s), "removed store.snapshot.tmp");
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1b,b=2,c=3");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_missing_records) {
+  /* The log continues a snapshot that is gone: refuse rather than load half. */
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "a", "1");
+  store_close(s);
+  s = open_at(dir, 0);
+  put(s, "c", "b", "2");
+  store_close(s);
+  ASSERT_EQ(unlink(path(SNAP)), 0);
+  char err[512] = "";
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -EIO);
+  ASSERT_CONTAINS(err, "sequence number 2 where 1 was expected");
+  cleanup_dirs();
+}
+
+TEST(test_write_failure) {
+  /* A file-size limit makes the next append fail part way, like a full disk. */
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "a", "1");
+  put(s, "c", "b", "2");
+  off_t size = file_size(path(LOG));
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old, lim;
+  getrlimit(RLIMIT_FSIZE, &old);
+  lim = old;
+  lim.rlim_cur = (rlim_t)size + 40;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  static char big[1000];
+  memset(big, 'x', sizeof big - 1);
+  fflush(stderr);
+  int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+  dup2(devnull, 2);
+  int rc1 = put(s, "c", "new", big);
+  int rc2 = put(s, "c", "a", big);
+  int rc3 = put(s, "fresh", "x", big);
+  int rc4 = del(s, "c", "b");
+  dup2(saved, 2);
+  close(devnull);
+  close(saved);
+  ASSERT_EQ(rc1, -EIO);
+  ASSERT_EQ(rc2, -EIO);
+  ASSERT_EQ(rc3, -EIO);
+  ASSERT_EQ(rc4, 0); /* small enough to fit */
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1");
+  ASSERT_STR_EQ(colls(s), "c:1");
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  ASSERT_EQ(put(s, "c", "d", "4"), 0);
+  store_close(s);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,d=4");
+  ASSERT_STR_EQ(colls(s), "c:2");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_persist_random) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 16384);
+  for (int op = 1; op <= 3000; op++) {
+    m_step(s, 500);
+    if (op % 1000 == 0) {
+      store_close(s);
+      s = open_at(dir, 16384);
+      m_check_all(s);
+    }
+  }
+  store_close(s);
+  cleanup_dirs();
+}
+
+/* Kill -9 while writing: every write that returned is there after. */
+static void kill9_round(int kill_after) {
+  const char *dir = mkdir_tmp();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    /* A small threshold: compactions happen all the time, and the kill lands
+     * in one now and then. */
+    store_t *s = open_at(dir, 8192);
+    static char val[3000];
+    for (uint32_t i = 0;; i++) {
+      char id[16];
+      snprintf(id, sizeof id, "k%u", i);
+      memset(val, 'a' + (int)(i % 26), sizeof val - 1);
+      if (store_put(s, "c", 1, id, strlen(id), val, 100 + i % 2800) != 0)
+        _exit(3);
+      if (write(fds[1], &i, sizeof i) != sizeof i)
+        _exit(4);
+    }
+  }
+  close(fds[1]);
+  uint32_t acked = 0, i;
+  int n = 0;
+  while (read(fds[0], &i, sizeof i) == sizeof i) {
+    acked = i + 1;
+    if (++n == kill_after)
+      kill(pid, SIGKILL);
+  }
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  store_t *s = open_at(dir, 0);
+  ASSERT(count(s, "c") >= acked);
+  ASSERT(count(s, "c") <= acked + 1);
+  for (i = 0; i < acked; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "k%u", i);
+    const void *v;
+    size_t len;
+    ASSERT_EQ(store_get(s, "c", 1, id, strlen(id), &v, &len), 0);
+    ASSERT_EQ(len, 100 + i % 2800);
+    ASSERT_EQ(((const char *)v)[0], 'a' + (int)(i % 26));
+  }
+  store_close(s);
+}
+
+/* Kill -9 while writing: every write that returned is there after. */
+TEST(test_kill9) {
+  for (int round = 0; round < 4; round++)
+    kill9_round(40 + 53 * round);
+  cleanup_dirs();
+}
+
+/* ---- uuid ---- */
+
+static int cmp_uuid(const void *a, const void *b) {
+  return memcmp(a, b, 36);
+}
+
+TEST(test_uuid) {
+  enum { N = 100000 };
+  char(*all)[37] = malloc(N * sizeof *all);
+  ASSERT(all);
+  for (int k = 0; k < N; k++) {
+    char *u = all[k];
+    store_uuid(u);
+    ASSERT_EQ(strlen(u), 36);
+    for (int i = 0; i < 36; i++) {
+      if (i == 8 || i == 13 || i == 18 || i == 23)
+        ASSERT_EQ(u[i], '-');
+      else
+        ASSERT((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f'));
+    }
+    ASSERT_EQ(u[14], '4');
+    ASSERT(strchr("89ab", u[19]) != NULL);
+  }
+  /* Every variable nibble takes more than one value. */
+  int seen[36][16] = {{0}};
+  for (int k = 0; k < 1000; k++)
+    for (int i = 0; i < 36; i++)
+      if (all[k][i] != '-')
+        seen[i][all[k][i] <= '9' ? all[k][i] - '0' : all[k][i] - 'a' + 10] = 1;
+  for (int i = 0; i < 36; i++) {
+    int kinds = 0;
+    for (int d = 0; d < 16; d++)
+      kinds += seen[i][d];
+    ASSERT_EQ(kinds, i == 8 || i == 13 || i == 18 || i == 23 ? 0 : i == 14 ? 1 : i == 19 ? 4 : 16);
+  }
+  qsort(all, N, sizeof *all, cmp_uuid);
+  for (int k = 1; k < N; k++)
+    ASSERT(memcmp(all[k - 1], all[k], 36) != 0);
+  free(all);
+}
+
+UNIT_MAIN(test_put_get, test_replace_keeps_position, test_delete, test_list_offset_limit,
+          test_collections, test_clear, test_binary, test_limits, test_pointer_stable,
+          test_random_model, test_persist_roundtrip, test_creates_dir, test_lock,
+          test_torn_tail_truncated, test_torn_tail_payload_zeroed, test_torn_tail_garbage,
+          test_corrupt_middle, test_snapshot_damaged, test_compaction,
+          test_crash_after_rename_before_truncate, test_crash_before_rename, test_missing_records,
+          test_write_failure, test_persist_random, test_kill9, test_uuid)
