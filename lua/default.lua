@@ -1,13 +1,21 @@
 -- The built-in default provision: what h1mock serves when the provisions
--- directory has no "initial". Every path answers 404 with a short guide.
+-- directory has no "initial": the generic REST API under /api, GET /health,
+-- a home page at /, and a short guide (404) for every other path.
 local guide = [[
 <!doctype html>
 <html lang=en>
-<title>h1mock: no provision loaded</title>
+<title>h1mock: no rule for this path</title>
 <style>body{font-family:sans-serif;max-width:46em;margin:2em auto;padding:0 1em}
 pre{background:#f4f4f4;padding:1em;overflow:auto}</style>
-<h1>h1mock is running, with nothing provisioned</h1>
-<p>There is no rule for <code>%s %s</code>. h1mock answers from a <em>provision</em>:
+<h1>h1mock is running its built-in default</h1>
+<p>There is no rule for <code>%s %s</code>.</p>
+<p>Out of the box h1mock serves a generic REST API: <code>POST /api/&lt;resource&gt;</code>
+with a JSON object stores it with a generated <code>_id</code>; <code>GET /api/&lt;resource&gt;</code>
+lists them (json-server's <code>_sort</code>, <code>_page</code>, <code>_limit</code>,
+<code>q</code> and <code>field=value</code> filters work), and <code>GET</code>, <code>PUT</code>,
+<code>PATCH</code> and <code>DELETE /api/&lt;resource&gt;/&lt;_id&gt;</code> work on one.
+<a href="/health">/health</a> reports the resources and <a href="/">/</a> shows them.</p>
+<p>Anything else comes from a <em>provision</em>:
 a Lua file that registers URL rules the way Flask does.</p>
 <pre>
 function registerRules()
@@ -33,19 +41,24 @@ end
 <code>curl --data-binary @mine.lua http://HOST:8074/app/v1/provision/mine</code></li>
 </ul>
 <p>Check a file offline with <code>h1mock --check mine.lua</code>; <code>h1mock --help</code>
-lists every option.</p>
+lists every option. In your own provision, <code>rest.mount("/api")</code> inside
+<code>registerRules()</code> brings the REST API along; its data stays across swaps.</p>
 ]]
 
 local function escape(s)
   return (s:gsub("[<>&\"]", {["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;"}))
 end
 
+-- 404 for an unknown path; a 405 (e.g. POST /health) keeps its status and Allow.
 function help(e)
   local page = guide:format(escape(request.method), escape(request.path))
-  return page, 404, {["Content-Type"] = "text/html; charset=utf-8"}
+  return page, e.code == 405 and 405 or 404, {["Content-Type"] = "text/html; charset=utf-8"}
 end
 
 function registerRules()
+  rest.mount("/api")
+  app.get("/health", rest.health)
+  app.get("/", rest.home("/api"))
   app.register_error_handler(404, help)
   app.register_error_handler(405, help)
 end

@@ -33,6 +33,8 @@ static const struct option_def options[] = {
      "(default /tmp/h1mock-state)"},
     {"max-provision-bytes", OPT_SIZE, OFF(max_provision_bytes), "SIZE",
      "largest provision the admin API accepts (default 1M); larger gets 413"},
+    {"data-dir", OPT_STRING, OFF(data_dir), "DIR",
+     "keep the store's documents in DIR (a log fsync'd per write); default: memory only"},
     {"verbose", OPT_FLAG, OFF(verbose), NULL, "log every request and debug lines"},
     {"max-body", OPT_SIZE, OFF(max_body), "SIZE",
      "largest request body accepted, e.g. 512k, 8M (default 1M); larger gets 413"},

@@ -13,6 +13,7 @@ typedef struct config {
   const char *provisions;
   const char *state_dir;      /* posted provisions go here when `provisions` is read-only */
   size_t max_provision_bytes; /* largest provision the admin API takes */
+  const char *data_dir;       /* NULL: the store lives in memory only */
   bool verbose;
   size_t max_body;
   double header_timeout; /* seconds to receive a whole request head */

@@ -14,11 +14,18 @@
 #include "provision.h"
 #include "script.h"
 #include "server.h"
+#include "store.h"
 
 /* Loads each file offline as the server would; prints "file: ok (N rules)"
  * or "file:line: message". */
 static int check_files(const config_t *cfg, int argc, char **argv) {
   int failed = 0;
+  /* A throw-away store in memory: provisions may seed it at load time. */
+  store_t *store = NULL;
+  store_opts_t sopts = {.data_dir = NULL};
+  char serr[256];
+  if (store_open(&sopts, &store, serr, sizeof serr) == 0)
+    script_store_attach(store);
   for (int i = cfg->first_file; i < argc; i++) {
     const char *path = argv[i];
     buf_t text = BUF_INIT;
@@ -56,6 +63,8 @@ static int check_files(const config_t *cfg, int argc, char **argv) {
     }
     buf_free(&text);
   }
+  script_store_attach(NULL);
+  store_close(store);
   return failed ? 1 : 0;
 }
 
@@ -93,6 +102,16 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
+  store_t *store = NULL;
+  store_opts_t sopts = {.data_dir = cfg.data_dir};
+  if (store_open(&sopts, &store, err, sizeof err)) {
+    fprintf(stderr, "h1mock: %s\n", err);
+    return 1;
+  }
+  script_store_attach(store);
+  if (cfg.data_dir)
+    log_info("store: documents are kept in %s", cfg.data_dir);
+
   uv_loop_t *loop = uv_default_loop();
   server_t *server = NULL;
   int rc = server_start(loop, &cfg, &server, err, sizeof err);
@@ -100,6 +119,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     uv_run(loop, UV_RUN_NOWAIT);
     server_free(server);
+    store_close(store);
     return 1;
   }
   script_opts_t opts = {
@@ -116,6 +136,7 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
   server_free(server);
+  store_close(store);
   log_info("stopped");
   return rc ? 1 : 0;
 }

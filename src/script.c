@@ -21,6 +21,13 @@
 #include "script_int.h"
 #include "script_json.h"
 
+time_t script_started_at(void) {
+  static time_t started;
+  if (started == 0)
+    started = time(NULL);
+  return started;
+}
+
 script_ctx_t *script_ctx(lua_State *L) { return *(script_ctx_t **)lua_getextraspace(L); }
 
 static void count_hook(lua_State *L, lua_Debug *ar);
@@ -128,6 +135,20 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   return rc;
 }
 
+/* `rest` is a global in every provision, like `store`: the embedded
+ * lua/rest.lua. */
+static int open_rest(lua_State *L, char *err, size_t errlen) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "h1mock.rest");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    snprintf(err, errlen, "the embedded REST module failed: %s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -EINVAL;
+  }
+  lua_setglobal(L, "rest");
+  return 0;
+}
+
 int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
                 script_t **out, char *err, size_t errlen) {
   int rc = -ENOMEM;
@@ -152,6 +173,9 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   script_response_open(L);
   script_request_open(L);
   script_app_open(L, s);
+  script_store_open(L);
+  if ((rc = open_rest(L, err, errlen)))
+    goto fail;
 
   char name[300];
   snprintf(name, sizeof name, "@%s", chunkname);

@@ -21,6 +21,11 @@
 #include "http.h"
 
 typedef struct script script_t;
+struct store;
+
+/* The document store every provision's `store` global uses (it outlives
+ * provision swaps). Set once before loading provisions. */
+void script_store_attach(struct store *s);
 typedef struct script_call script_call_t;
 
 typedef struct script_opts {

@@ -5,6 +5,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <time.h>
 
 #include "router.h"
 #include "script.h"
@@ -121,6 +122,9 @@ void script_exception_push(lua_State *L, int code, const char *description);
  * nothing); else 0. */
 int script_exception_code(lua_State *L, int idx);
 
+/* script_store.c: the `store` global over the shared store */
+void script_store_open(lua_State *L);
+
 /* script_sandbox.c */
 /* Opens the allowed libraries, require() over `dir` and the embedded
  * runtime, and removes what a provision must not reach. */
@@ -129,6 +133,8 @@ void script_sandbox_open(lua_State *L, const char *dir);
 void script_sandbox_guard(lua_State *L);
 
 /* script.c */
+/* When the process started (seconds since the epoch), for uptime. */
+time_t script_started_at(void);
 /* Pushes a URL variable as its converter says: int -> integer, float ->
  * number, others -> string. */
 void script_push_var(lua_State *L, const router_var_t *v);

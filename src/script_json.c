@@ -734,7 +734,7 @@ static int enc_value(enc_t *e, const frame_t *at) {
 
 /* Pushes json.array_mt, creating it on first use so that the C API works
  * without script_json_open. */
-static void push_array_mt(lua_State *L) {
+void script_json_push_array_mt(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) == LUA_TTABLE)
     return;
   lua_pop(L, 1);
@@ -757,7 +757,7 @@ int script_json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errl
   }
   /* Work on a copy so that any index (negative, pseudo) is fine. */
   lua_pushvalue(L, idx);
-  push_array_mt(L);
+  script_json_push_array_mt(L);
   lua_pushnil(L);
   e.L = L;
   e.out = out;
@@ -1173,7 +1173,7 @@ int script_json_decode(lua_State *L, const char *s, size_t len, char *err, size_
     s = "";
     len = 0;
   }
-  push_array_mt(L);
+  script_json_push_array_mt(L);
   d.L = L;
   d.mt = top + 1;
   d.depth = 0;
@@ -1258,7 +1258,7 @@ int script_json_open(lua_State *L) {
   lua_setfield(L, -2, "null");
   lua_pushlightuserdata(L, &empty_array_tag);
   lua_setfield(L, -2, "empty_array");
-  push_array_mt(L);
+  script_json_push_array_mt(L);
   lua_setfield(L, -2, "array_mt");
   return 1;
 }

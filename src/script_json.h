@@ -76,5 +76,7 @@ int script_json_decode(lua_State *L, const char *s, size_t len, char *err, size_
 
 /* Pushes json.null, for C code that builds Lua values. */
 void script_json_push_null(lua_State *L);
+/* Pushes json.array_mt: a table carrying it is written as an array. */
+void script_json_push_array_mt(lua_State *L);
 
 #endif

@@ -449,6 +449,10 @@ void script_response_open(lua_State *L) {
   lua_call(L, 1, 1);
   lua_pushcfunction(L, reason);
   lua_setfield(L, -2, "reason");
+  lua_pushliteral(L, H1MOCK_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushinteger(L, (lua_Integer)script_started_at());
+  lua_setfield(L, -2, "started_at");
   lua_pushcfunction(L, jsonify);
   lua_setfield(L, -2, "jsonify");
   lua_getfield(L, -1, "Response");

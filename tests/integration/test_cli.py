@@ -435,7 +435,9 @@ def test_initial_without_lua_extension(h1mock):
 # --------------------------------------------------------------------------
 
 def assert_default_page(srv):
-    for path in ("/", "/hello", "/some/where?x=1"):
+    # "/" is the default's homepage and /api its REST API (test_rest.py);
+    # every other path is the 404 guide.
+    for path in ("/hello", "/some/where?x=1", "/apis"):
         r = requests.get(srv.url + path, timeout=5)
         assert r.status_code == 404, (path, r.status_code, r.text[:200])
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"

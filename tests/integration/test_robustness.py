@@ -143,7 +143,7 @@ def test_finalizers_are_refused(h1mock):
     srv = h1mock('keep = setmetatable({}, {__gc = function() while true do end end})\n'
                  'function registerRules() end\n')
     srv.wait_log(r"initial\.lua:1: setmetatable: __gc finalizers are not available")
-    assert http("GET", srv.url + "/").status_code == 404
+    assert http("GET", srv.url + "/nothing").status_code == 404
     assert srv.stop(timeout=15) == 0
 
 
