@@ -3,12 +3,19 @@
  * replaces: {"result":"success: ..."} / {"result":"failed: ..."}. */
 #include "admin.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "provision.h"
+#include "store.h"
 
 #define PROVISION_PATH "/app/v1/provision"
+#define STORE_PATH "/app/v1/store"
+
+static store_t *store;
+
+void admin_set_store(store_t *s) { store = s; }
 
 static void json_answer(http_response_t *resp, int status, const char *body, size_t len) {
   http_response_simple(resp, status, "application/json", body, len);
@@ -66,6 +73,85 @@ static void provision_call(const http_request_t *req, http_response_t *resp) {
   result_answer(resp, res.status, res.message);
 }
 
+static int list_collection(void *arg, const char *name, size_t len, size_t count) {
+  buf_t *b = arg;
+  buf_puts(b, b->data[b->len - 1] == '[' ? "{\"name\":" : ",{\"name\":");
+  buf_json_string(b, name, len);
+  return buf_printf(b, ",\"count\":%zu}", count);
+}
+
+static int list_document(void *arg, const char *id, size_t idlen, const void *val, size_t vlen) {
+  (void)id, (void)idlen;
+  buf_t *b = arg;
+  if (b->data[b->len - 1] != '[')
+    buf_putc(b, ',');
+  return buf_append(b, val, vlen); /* documents are stored as JSON text */
+}
+
+/* /app/v1/store[/<collection>]: look at, seed and reset the store between
+ * CI tests. */
+static void store_call(const http_request_t *req, http_response_t *resp) {
+  const char *coll = NULL;
+  size_t clen = 0;
+  if (req->path_len > sizeof STORE_PATH) {
+    coll = req->path + sizeof STORE_PATH;
+    clen = req->path_len - sizeof STORE_PATH;
+    if (memchr(coll, '/', clen) != NULL || clen > 1024) {
+      result_answer(resp, 400, "failed: a collection name is one path segment of 1 to 1024 bytes");
+      return;
+    }
+  }
+  buf_t body = BUF_INIT, msg = BUF_INIT;
+  int status = 200;
+  switch (req->method) {
+  case HTTP_GET:
+  case HTTP_HEAD:
+    if (coll == NULL) {
+      buf_puts(&body, "{\"collections\":[");
+      store_collections(store, list_collection, &body);
+      buf_puts(&body, "]}\n");
+    } else {
+      buf_putc(&body, '[');
+      store_list(store, coll, clen, 0, 0, list_document, &body);
+      buf_puts(&body, "]\n");
+    }
+    json_answer(resp, 200, body.data, body.len);
+    break;
+  case HTTP_DELETE: {
+    int rc = store_clear(store, coll, clen);
+    if (rc == 0 && coll)
+      buf_printf(&msg, "success: collection '%.*s' cleared", (int)clen, coll);
+    else if (rc == 0)
+      buf_puts(&msg, "success: store cleared");
+    else
+      buf_printf(&msg, "failed: %s", strerror(-rc)), status = 500;
+    buf_putc(&msg, '\0');
+    result_answer(resp, status, msg.data);
+    break;
+  }
+  case HTTP_POST: {
+    if (coll == NULL) {
+      method_not_allowed(resp, "DELETE, GET, HEAD");
+      break;
+    }
+    size_t stored;
+    char err[512];
+    int rc = script_store_seed(coll, clen, req->body, req->body_len, &stored, err, sizeof err);
+    if (rc == 0)
+      buf_printf(&msg, "success: %zu documents stored in '%.*s'", stored, (int)clen, coll);
+    else
+      buf_printf(&msg, "failed: %s", err), status = rc == -EINVAL ? 400 : 500;
+    buf_putc(&msg, '\0');
+    result_answer(resp, rc == 0 ? 201 : status, msg.data);
+    break;
+  }
+  default:
+    method_not_allowed(resp, coll ? "DELETE, GET, HEAD, POST" : "DELETE, GET, HEAD");
+  }
+  buf_free(&body);
+  buf_free(&msg);
+}
+
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,
                                   script_call_t **call) {
@@ -86,6 +172,10 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     } else {
       method_not_allowed(resp, "GET, HEAD");
     }
+  } else if (store && (path_is(req, STORE_PATH) ||
+                      (req->path_len > sizeof STORE_PATH &&
+                       memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
+    store_call(req, resp);
   } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
     provision_call(req, resp);

@@ -4,6 +4,11 @@
 
 #include "conn.h"
 
+struct store;
+
+/* The store that /app/v1/store shows, seeds and resets. */
+void admin_set_store(struct store *s);
+
 /* The admin dispatcher (conn_dispatch_fn); always answers at once. */
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,

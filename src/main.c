@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "admin.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -109,6 +110,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   script_store_attach(store);
+  admin_set_store(store);
   if (cfg.data_dir)
     log_info("store: documents are kept in %s", cfg.data_dir);
 

@@ -26,6 +26,13 @@ struct store;
 /* The document store every provision's `store` global uses (it outlives
  * provision swaps). Set once before loading provisions. */
 void script_store_attach(struct store *s);
+
+/* Stores every object of a JSON array into collection `coll` of the
+ * attached store, keeping a string "_id" or giving a new UUID (admin
+ * seeding). Returns 0, or -EINVAL/-ENOMEM/-EIO with a sentence in err;
+ * *stored says how many went in before a failure. */
+int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
+                      char *err, size_t errlen);
 typedef struct script_call script_call_t;
 
 typedef struct script_opts {

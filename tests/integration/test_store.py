@@ -150,3 +150,51 @@ def test_unusable_data_dir_is_one_clear_line(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("h1mock: "), p.stderr
     assert str(blocker) in lines[0]
+
+
+def test_admin_store_seed_list_and_reset(h1mock):
+    srv = h1mock(None)  # the built-in default: the REST API under /api
+    seed = [{"_id": "u1", "name": "ada"}, {"name": "bob"}]
+    r = http("POST", srv.admin_url + "/app/v1/store/users", data=json.dumps(seed))
+    assert r.status_code == 201
+    assert r.json() == {"result": "success: 2 documents stored in 'users'"}
+    assert http("GET", srv.url + "/api/users/u1").json() == {"_id": "u1", "name": "ada"}
+    docs = http("GET", srv.admin_url + "/app/v1/store/users").json()
+    assert [d["name"] for d in docs] == ["ada", "bob"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", docs[1]["_id"])
+    http("POST", srv.url + "/api/orders", json={"n": 1})
+    assert http("GET", srv.admin_url + "/app/v1/store").json() == {
+        "collections": [{"name": "users", "count": 2}, {"name": "orders", "count": 1}]}
+    r = http("DELETE", srv.admin_url + "/app/v1/store/users")
+    assert r.json() == {"result": "success: collection 'users' cleared"}
+    assert http("GET", srv.url + "/api/users").json() == []
+    assert http("DELETE", srv.admin_url + "/app/v1/store").json() == {
+        "result": "success: store cleared"}
+    assert http("GET", srv.admin_url + "/app/v1/store").json() == {"collections": []}
+
+
+def test_admin_store_seed_refuses_bad_bodies(h1mock):
+    srv = h1mock(None)
+    for body, what in ((b"not json", "the body is not JSON"),
+                       (b'{"a": 1}', "the body must be a JSON array of objects"),
+                       (b'[{"a": 1}, 2]', "element 2 is not a JSON object")):
+        r = http("POST", srv.admin_url + "/app/v1/store/things", data=body)
+        assert r.status_code == 400, body
+        assert r.json()["result"].startswith("failed: " + what), r.json()
+    # the element before the bad one went in, and the answer said where it stopped
+    docs = http("GET", srv.admin_url + "/app/v1/store/things").json()
+    assert len(docs) == 1 and docs[0]["a"] == 1
+    assert http("PUT", srv.admin_url + "/app/v1/store/things").status_code == 405
+    assert http("POST", srv.admin_url + "/app/v1/store").status_code == 405
+
+
+def test_rest_api_example_provision_serves_like_the_default(h1mock):
+    from conftest import PROVISIONS
+    srv = h1mock((PROVISIONS / "rest-api.lua").read_text())
+    created = http("POST", srv.url + "/api/books", json={"title": "Dune"}).json()
+    assert http("GET", srv.url + "/api/books/" + created["_id"]).json() == created
+    health = http("GET", srv.url + "/health").json()
+    assert health["status"] == "pass"
+    assert health["database"]["resources"] == [{"name": "books", "count": 1}]
+    home = http("GET", srv.url + "/")
+    assert home.status_code == 200 and "books" in home.text
