@@ -14,7 +14,7 @@ packages="build-essential pkg-config meson ninja-build
 
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages="$packages wrk nginx libnginx-mod-http-lua util-linux" ;;
+    --bench) packages="$packages wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq" ;;
     --runtime) packages="liblua5.4-0 libuv1 curl" ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
