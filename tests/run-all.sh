@@ -51,7 +51,7 @@ for b in $builds; do
     continue
   fi
   for t in "$b"/tests/test_*; do
-    [ -f "$t" ] && [ -x "$t" ] || continue
+    if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
     log="$b/$(basename "$t").log"
     if ! "$t" >"$log" 2>&1; then status=1; fi
     grep -E '^not ok' "$log" || true
