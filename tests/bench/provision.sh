@@ -30,6 +30,8 @@
 #   TMPDIR                 where the provisions directory is created (default /tmp);
 #                          its file system matters: each POST fsyncs the stored file
 set -eu
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,9 +56,6 @@ path=/app/v1/foo/bar
 body='{"resultCode":0,"resultData":"answering a get"}'
 load_target_ms=5        # 1,000 rules validated and activated
 swap_target_ratio=0.95  # requests/s while swapping / without swaps
-
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-say() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- checks
 positive() { # NAME VALUE
@@ -96,23 +95,6 @@ h1_log=
 wrk_pid=
 swap_pid=
 
-stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
-    pid=$1
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid still alive after 5 s, SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     status=$?
@@ -133,31 +115,10 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- helpers
-now_us() { # wall clock, microseconds
-    printf '%s\n' "${EPOCHREALTIME//[!0-9]/}"
-}
-
-descendants() { # PID and all its descendants
-    printf '%s\n' "$1"
-    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null) || kids=
-    for c in $kids; do
-        descendants "$c"
-    done
-}
 
 sched_ns() { # PID: "on-CPU waiting" ns summed over its threads (/proc/PID/task/*/schedstat):
                # time run, and time runnable but kept off the CPU by other processes
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
-}
-
-cpu_ticks() { # utime+stime (all threads) of PID and its descendants, in ticks
-    total=0
-    for p in $(descendants "$1"); do
-        # fields after "(comm) ": state=1 ... utime=12 stime=13
-        t=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12 + $13 }') || t=0
-        total=$((total + ${t:-0}))
-    done
-    printf '%s\n' "$total"
 }
 
 expect_body() { # URL NAME BODY: 200, application/json, exactly BODY + newline
@@ -175,17 +136,6 @@ expect_body() { # URL NAME BODY: 200, application/json, exactly BODY + newline
         die "$2: GET $1 body differs: got '$(head -c 200 "$out")', expected '$3'"
 }
 
-wait_http() { # URL PID SECONDS: until URL answers, PID dies, or timeout
-    i=0
-    while [ "$i" -lt $(($3 * 10)) ]; do
-        kill -0 "$2" 2>/dev/null || return 1
-        curl -s --max-time 1 -o /dev/null "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-
 stats() { # FILE DECIMALS: "median max" of the numbers in FILE, one a line
     sort -g "$1" | awk -v d="$2" '{ v[NR] = $1 } END {
         if (NR == 0) { print "n/a n/a"; exit }
@@ -193,8 +143,6 @@ stats() { # FILE DECIMALS: "median max" of the numbers in FILE, one a line
         printf "%.*f %.*f\n", d, m, d, v[NR]
     }'
 }
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 # ---------------------------------------------------------------- h1mock
 start_h1mock() { # TAG: fresh provisions dir with foo-bar as initial; sets h1_pid h1_port h1_admin h1_log
@@ -356,24 +304,6 @@ done
 stop_h1mock
 
 # ---------------------------------------------------------------- part 2: swapping under load
-to_us() { # wrk latency ("312.00us", "1.20ms", "2.01s") -> microseconds
-    printf '%s\n' "$1" | awk '{
-        v = $1; n = v + 0
-        if (v ~ /us$/) print n
-        else if (v ~ /ms$/) print n * 1000
-        else if (v ~ /m$/) print n * 60000000
-        else if (v ~ /s$/) print n * 1000000
-        else print n
-    }'
-}
-
-wrk_() { # wrk pinned to the client CPU, in the background so that a signal is
-         # handled at once (bash defers traps until a foreground child ends)
-    taskset -c "$client_cpu" wrk "$@" &
-    wrk_pid=$!
-    wait "$wrk_pid" || die "wrk $* failed"
-    wrk_pid=
-}
 
 # run NAME URL: sets r_rps r_reqs r_p50 r_p99 r_cpu (us/request) r_core r_wait
 # (% of the run h1mock was runnable but kept off its core)
@@ -489,9 +419,6 @@ EOF
 stop_h1mock
 
 # ---------------------------------------------------------------- report
-verdict_le() { # A B: "ok" when A <= B
-    awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "ok" : "MISSED" }'
-}
 
 rps_ratio=$(ratio "$w_rps" "$n_rps")
 v_load_med=$(verdict_le "$last_med" "$load_target_ms")

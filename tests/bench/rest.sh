@@ -27,6 +27,8 @@
 #   NGINX_MODULES_DIR   where ndk_http_module.so and ngx_http_lua_module.so are
 #                       (default /usr/lib/nginx/modules)
 set -eu
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -51,9 +53,6 @@ get_lua=$here/wrk-get.lua
 # the body wrk-post.lua sends (keep the two in step)
 doc='{"name":"bench","n":1}'
 target_rps=40000
-
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-say() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- checks
 case $seconds in ''|*[!0-9]*|0) die "BENCH_SECONDS must be a positive integer (got '$seconds')";; esac
@@ -97,23 +96,6 @@ ngx_pid=
 wrk_pid=
 curl_pid=
 
-stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
-    pid=$1
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid still alive after 5 s, SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     status=$?
@@ -139,27 +121,6 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- /proc helpers
-now_us() { # wall clock, microseconds
-    printf '%s\n' "${EPOCHREALTIME//[!0-9]/}"
-}
-
-descendants() { # PID and all its descendants
-    printf '%s\n' "$1"
-    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null) || kids=
-    for c in $kids; do
-        descendants "$c"
-    done
-}
-
-cpu_ticks() { # utime+stime (all threads) of PID and its descendants, in ticks
-    total=0
-    for p in $(descendants "$1"); do
-        # fields after "(comm) ": state=1 ... utime=12 stime=13
-        t=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12 + $13 }') || t=0
-        total=$((total + ${t:-0}))
-    done
-    printf '%s\n' "$total"
-}
 
 wait_ns() { # PID: ns its threads were runnable but kept off the CPU by other
             # processes (/proc/PID/task/*/schedstat, second field)
@@ -170,15 +131,6 @@ core_jiffies() { # CPU: "busy total" jiffies of that core from /proc/stat
     awk -v c="cpu$1" '$1 == c {
         busy = $2 + $3 + $4 + $7 + $8          # user nice system irq softirq
         print busy, busy + $5 + $6 + $9 }' /proc/stat   # + idle iowait steal
-}
-
-rss_kb() { # VmRSS of PID and its descendants, kB
-    total=0
-    for p in $(descendants "$1"); do
-        r=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || r=0
-        total=$((total + ${r:-0}))
-    done
-    printf '%s\n' "$total"
 }
 
 # ---------------------------------------------------------------- JSON
@@ -269,17 +221,6 @@ verify() {
         die "$name: GET /api/check/$id answered '$(head -c 200 "$tmp/answer")', expected '$(cat "$tmp/created")'"
     request GET "$base/api/check/no-such-id"
     expect_json "$name" "GET /api/check/no-such-id" 404
-}
-
-wait_http() { # URL PID SECONDS: until URL answers, PID dies, or timeout
-    i=0
-    while [ "$i" -lt $(($3 * 10)) ]; do
-        kill -0 "$2" 2>/dev/null || return 1
-        curl -s --max-time 1 -o /dev/null "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
 }
 
 # ---------------------------------------------------------------- seeding
@@ -484,24 +425,6 @@ verify nginx "$ngx_base"
 say "nginx pid $ngx_pid, port $ngx_port, JSON by $ngx_json, idle RSS ${ngx_rss_idle} kB"
 
 # ---------------------------------------------------------------- load
-to_us() { # wrk latency ("312.00us", "1.20ms", "2.01s") -> microseconds
-    printf '%s\n' "$1" | awk '{
-        v = $1; n = v + 0
-        if (v ~ /us$/) print n
-        else if (v ~ /ms$/) print n * 1000
-        else if (v ~ /m$/) print n * 60000000
-        else if (v ~ /s$/) print n * 1000000
-        else print n
-    }'
-}
-
-wrk_() { # wrk pinned to the client CPU, in the background so that a signal is
-         # handled at once (bash defers traps until a foreground child ends)
-    taskset -c "$client_cpu" wrk "$@" &
-    wrk_pid=$!
-    wait "$wrk_pid" || die "wrk $* failed"
-    wrk_pid=
-}
 
 # run NAME PID URL SCRIPT [SCRIPT ARGS...]: sets r_rps r_reqs r_p50 r_p99
 # r_cpu (us/request) r_core (% of one core the server used) r_wait (% of the
@@ -589,7 +512,6 @@ request GET "$ngx_base/api/items/$(head -n 1 "$tmp/ids.nginx")"
 expect_json nginx "GET of a seeded id after the runs" 200
 
 # ---------------------------------------------------------------- report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 per_doc() { # RSS-after RSS-idle DOCS: bytes of RSS per stored document
     awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n + 0 == 0) print "n/a"; else printf "%.0f", (a - b) * 1024 / n }'
 }

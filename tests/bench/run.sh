@@ -21,6 +21,8 @@
 #   NGINX_MODULES_DIR   where ndk_http_module.so and ngx_http_lua_module.so are
 #                       (default /usr/lib/nginx/modules)
 set -eu
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,9 +42,6 @@ results=$results_dir/latest.txt
 
 path=/app/v1/foo/bar
 body='{"resultCode":0,"resultData":"answering a get"}'
-
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-say() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- checks
 case $seconds in ''|*[!0-9]*|0) die "BENCH_SECONDS must be a positive integer (got '$seconds')";; esac
@@ -73,23 +72,6 @@ h1_pid=
 ngx_pid=
 wrk_pid=
 
-stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
-    pid=$1
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid still alive after 5 s, SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     status=$?
@@ -114,32 +96,6 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- /proc helpers
-descendants() { # PID and all its descendants
-    printf '%s\n' "$1"
-    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null) || kids=
-    for c in $kids; do
-        descendants "$c"
-    done
-}
-
-cpu_ticks() { # utime+stime (all threads) of PID and its descendants, in ticks
-    total=0
-    for p in $(descendants "$1"); do
-        # fields after "(comm) ": state=1 ... utime=12 stime=13
-        t=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12 + $13 }') || t=0
-        total=$((total + ${t:-0}))
-    done
-    printf '%s\n' "$total"
-}
-
-rss_kb() { # VmRSS of PID and its descendants, kB
-    total=0
-    for p in $(descendants "$1"); do
-        r=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || r=0
-        total=$((total + ${r:-0}))
-    done
-    printf '%s\n' "$total"
-}
 
 # ---------------------------------------------------------------- verification
 expect_body() { # URL NAME: 200, application/json, exactly the expected bytes
@@ -155,17 +111,6 @@ expect_body() { # URL NAME: 200, application/json, exactly the expected bytes
     esac
     printf '%s\n' "$body" | cmp -s - "$out" ||
         die "$2: GET $1 body differs: got '$(head -c 200 "$out")', expected '$body'"
-}
-
-wait_http() { # URL PID SECONDS: until URL answers, PID dies, or timeout
-    i=0
-    while [ "$i" -lt $(($3 * 10)) ]; do
-        kill -0 "$2" 2>/dev/null || return 1
-        curl -s --max-time 1 -o /dev/null "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
 }
 
 # ---------------------------------------------------------------- h1mock
@@ -274,24 +219,6 @@ ngx_rss_idle=$(rss_kb "$ngx_pid")
 say "nginx pid $ngx_pid, port $ngx_port, idle RSS ${ngx_rss_idle} kB"
 
 # ---------------------------------------------------------------- load
-to_us() { # wrk latency ("312.00us", "1.20ms", "2.01s") -> microseconds
-    printf '%s\n' "$1" | awk '{
-        v = $1; n = v + 0
-        if (v ~ /us$/) print n
-        else if (v ~ /ms$/) print n * 1000
-        else if (v ~ /m$/) print n * 60000000
-        else if (v ~ /s$/) print n * 1000000
-        else print n
-    }'
-}
-
-wrk_() { # wrk pinned to the client CPU, in the background so that a signal is
-         # handled at once (bash defers traps until a foreground child ends)
-    taskset -c "$client_cpu" wrk "$@" &
-    wrk_pid=$!
-    wait "$wrk_pid" || die "wrk $* failed"
-    wrk_pid=
-}
 
 # run NAME PID URL: sets r_rps r_reqs r_p50 r_p99 r_cpu (us/request)
 # r_core (% of one core used by the server during the run) r_note
@@ -337,10 +264,6 @@ ns_rps=$r_rps ns_reqs=$r_reqs ns_p50=$r_p50 ns_p99=$r_p99 ns_cpu=$r_cpu ns_core=
 ngx_rss_load=$(rss_kb "$ngx_pid")
 
 # ---------------------------------------------------------------- report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-verdict_le() { # A B: "ok" when A <= B
-    awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "ok" : "MISSED" }'
-}
 
 rss_limit_kb=10240
 v_rps=$(verdict_le "$nl_rps" "$h1_rps")
