@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "provision.h"
@@ -41,7 +42,29 @@ static bool path_is(const http_request_t *req, const char *path) {
   return req->path_len == strlen(path) && memcmp(req->path, path, req->path_len) == 0;
 }
 
-static void provision_call(const http_request_t *req, http_response_t *resp) {
+/* A POST whose provision is being written: answered when it is stored. */
+struct admin_wait {
+  http_response_t *resp;
+  script_done_fn done;
+  void *data;
+  void *job;
+};
+
+static void post_finished(void *arg, const provision_result_t *res) {
+  struct admin_wait *w = arg;
+  result_answer(w->resp, res->status, res->message);
+  w->done(w->data);
+  free(w);
+}
+
+void admin_abandon(void *pending) {
+  struct admin_wait *w = pending;
+  provision_post_abandon(w->job);
+  free(w);
+}
+
+static enum script_status provision_call(const http_request_t *req, http_response_t *resp,
+                                         script_done_fn done, void *data, void **pending) {
   const char *given = req->path + sizeof PROVISION_PATH;
   size_t len = req->path_len - sizeof PROVISION_PATH;
   char name[PROVISION_NAME_MAX + 1];
@@ -52,13 +75,25 @@ static void provision_call(const http_request_t *req, http_response_t *resp) {
     buf_putc(&msg, '\0');
     result_answer(resp, 400, msg.data);
     buf_free(&msg);
-    return;
+    return SCRIPT_DONE;
   }
   provision_result_t res;
   switch (req->method) {
-  case HTTP_POST:
-    provision_post(name, req->body, req->body_len, &res);
+  case HTTP_POST: {
+    struct admin_wait *w = malloc(sizeof *w);
+    if (w == NULL) {
+      result_answer(resp, 500, "failed: out of memory");
+      return SCRIPT_DONE;
+    }
+    *w = (struct admin_wait){resp, done, data, NULL};
+    w->job = provision_post(name, req->body, req->body_len, &res, post_finished, w);
+    if (w->job) {
+      *pending = w;
+      return SCRIPT_PENDING;
+    }
+    free(w);
     break;
+  }
   case HTTP_GET:
   case HTTP_HEAD:
     provision_get(name, &res);
@@ -68,9 +103,10 @@ static void provision_call(const http_request_t *req, http_response_t *resp) {
     break;
   default:
     method_not_allowed(resp, "DELETE, GET, HEAD, POST");
-    return;
+    return SCRIPT_DONE;
   }
   result_answer(resp, res.status, res.message);
+  return SCRIPT_DONE;
 }
 
 static int list_collection(void *arg, const char *name, size_t len, size_t count) {
@@ -154,9 +190,9 @@ static void store_call(const http_request_t *req, http_response_t *resp) {
 
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,
-                                  script_call_t **call) {
-  (void)ctx, (void)remote, (void)done, (void)data;
-  *call = NULL;
+                                  void **pending) {
+  (void)ctx, (void)remote;
+  *pending = NULL;
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
   if (path_is(req, "/healthz")) {
     if (read)
@@ -178,7 +214,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     store_call(req, resp);
   } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
-    provision_call(req, resp);
+    return provision_call(req, resp, done, data, pending);
   } else {
     buf_t msg = BUF_INIT, body = BUF_INIT;
     buf_printf(&msg, "the admin API has no %s ", http_method_name(req->method));

@@ -12,6 +12,8 @@ void admin_set_store(struct store *s);
 /* The admin dispatcher (conn_dispatch_fn); always answers at once. */
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,
-                                  script_call_t **call);
+                                  void **pending);
+/* conn_env's abandon for the admin port. */
+void admin_abandon(void *pending);
 
 #endif

@@ -24,7 +24,7 @@ struct conn {
   uv_write_t wreq;
   uv_shutdown_t sreq;
   http_response_t resp;
-  script_call_t *call;
+  void *pending; /* the dispatcher's handle while busy, for env->abandon */
   uint64_t started_ns;   /* when the current request was dispatched */
   uint64_t last_ms;      /* last byte received or sent */
   uint64_t request_ms;   /* first byte of the request being received, 0 when none */
@@ -64,9 +64,9 @@ static void conn_close(conn_t *c) {
   if (c->closing)
     return;
   c->closing = true;
-  if (c->busy && c->call)
-    script_abandon(c->call); /* its response has nowhere to go */
-  c->call = NULL;
+  if (c->busy && c->pending)
+    c->env->abandon(c->pending); /* its response has nowhere to go */
+  c->pending = NULL;
   c->busy = false;
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -220,7 +220,7 @@ static void complete_request(conn_t *c) {
   bool keep = req->keep_alive && !env->draining;
   /* The call is over: nothing to abandon if queueing fails and closes. */
   c->busy = false;
-  c->call = NULL;
+  c->pending = NULL;
   queue_response(c, req, keep);
   if (c->closing)
     return;
@@ -279,7 +279,7 @@ static void conn_process(conn_t *c) {
     c->busy = true;
     c->started_ns = uv_hrtime();
     const http_request_t *req = http_in_request(c->in);
-    if (env->dispatch(env->ctx, req, c->remote, &c->resp, on_done, c, &c->call) ==
+    if (env->dispatch(env->ctx, req, c->remote, &c->resp, on_done, c, &c->pending) ==
         SCRIPT_PENDING)
       break;
     complete_request(c);

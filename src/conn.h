@@ -22,11 +22,12 @@
 typedef struct conn conn_t;
 
 /* What answers requests on a listener: the provision for traffic, the
- * admin API for the admin port. Same contract as script_dispatch. */
+ * admin API for the admin port. Same contract as script_dispatch, except
+ * that *pending is whatever env->abandon takes. */
 typedef enum script_status (*conn_dispatch_fn)(void *ctx, const http_request_t *req,
                                                const char *remote, http_response_t *resp,
                                                script_done_fn done, void *data,
-                                               script_call_t **call);
+                                               void **pending);
 
 /* Called after each response is queued (the seam for access logs and,
  * later, the request journal and metrics). */
@@ -41,6 +42,7 @@ typedef struct conn_env {
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
   conn_dispatch_fn dispatch;
+  void (*abandon)(void *pending); /* the connection of a pending answer closed */
   conn_complete_fn complete;
   void *ctx;
   void (*drained)(void *ctx); /* after conn_drain, when the last connection closed */

@@ -305,32 +305,89 @@ static int write_atomically(const char *dir, const char *name, const char *text,
   return stat(path, st) == 0 ? 0 : -errno;
 }
 
-void provision_post(const char *name, const char *text, size_t len, provision_result_t *res) {
+/* A validated provision on its way to disk. The loop thread owns every
+ * field but `rc` and `st`, which the threadpool writes. */
+struct post_job {
+  uv_work_t work;
+  char name[PROVISION_NAME_MAX + 1];
+  char dir[4096];
+  buf_t text;
   script_t *s;
   double ms;
-  char err[900];
-  if (load(name, text, len, &s, &ms, err, sizeof err)) {
-    result(res, 400, "failed: %s", err);
-    return;
-  }
-  const char *dir = P.read_only ? P.state_dir : P.dir;
+  int rc;
   struct stat st;
-  int rc = P.read_only ? mkdir_p(dir) : 0;
-  if (rc == 0)
-    rc = write_atomically(dir, name, text, len, &st);
+  provision_finish_fn finish; /* NULL once abandoned */
+  void *arg;
+};
+
+static void post_write(uv_work_t *w) {
+  struct post_job *j = w->data;
+  j->rc = P.read_only ? mkdir_p(j->dir) : 0;
+  if (j->rc == 0)
+    j->rc = write_atomically(j->dir, j->name, j->text.data ? j->text.data : "", j->text.len,
+                             &j->st);
+}
+
+static void post_written(uv_work_t *w, int status) {
+  struct post_job *j = w->data;
+  provision_result_t res;
+  if (status < 0 && j->rc == 0)
+    j->rc = status;
+  if (j->rc) {
+    script_release(j->s);
+    log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, strerror(-j->rc));
+    result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir,
+           strerror(-j->rc));
+  } else {
+    struct entry *e = entry_for(j->name);
+    if (e) {
+      e->own_write = true;
+      e->own = j->st;
+    }
+    /* Stored, so served, even if the client that posted it went away. */
+    activate(j->name, j->s, j->text.data ? j->text.data : "", j->text.len, j->ms);
+    result(&res, 201, "success: basename file '%s' has been loaded", j->name);
+  }
+  if (j->finish)
+    j->finish(j->arg, &res);
+  buf_free(&j->text);
+  free(j);
+}
+
+void *provision_post(const char *name, const char *text, size_t len, provision_result_t *res,
+                     provision_finish_fn finish, void *arg) {
+  struct post_job *j = calloc(1, sizeof *j);
+  if (j == NULL || buf_append(&j->text, text, len)) {
+    free(j);
+    result(res, 500, "failed: out of memory");
+    return NULL;
+  }
+  char err[900];
+  if (load(name, text, len, &j->s, &j->ms, err, sizeof err)) {
+    result(res, 400, "failed: %s", err);
+    buf_free(&j->text);
+    free(j);
+    return NULL;
+  }
+  snprintf(j->name, sizeof j->name, "%s", name);
+  snprintf(j->dir, sizeof j->dir, "%s", P.read_only ? P.state_dir : P.dir);
+  j->finish = finish;
+  j->arg = arg;
+  j->work.data = j;
+  int rc = uv_queue_work(P.opts.loop, &j->work, post_write, post_written);
   if (rc) {
-    script_release(s);
-    log_error("provision '%s' was not stored in %s: %s", name, dir, strerror(-rc));
-    result(res, 500, "failed: cannot store %s.lua in %s: %s", name, dir, strerror(-rc));
-    return;
+    script_release(j->s);
+    result(res, 500, "failed: cannot store the provision: %s", uv_strerror(rc));
+    buf_free(&j->text);
+    free(j);
+    return NULL;
   }
-  struct entry *e = entry_for(name);
-  if (e) {
-    e->own_write = true;
-    e->own = st;
-  }
-  activate(name, s, text, len, ms);
-  result(res, 201, "success: basename file '%s' has been loaded", name);
+  return j;
+}
+
+void provision_post_abandon(void *job) {
+  struct post_job *j = job;
+  j->finish = NULL;
 }
 
 void provision_get(const char *name, provision_result_t *res) {
@@ -486,7 +543,12 @@ void provision_data_swapped(void) {
 
 enum script_status provision_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                       http_response_t *resp, script_done_fn done, void *data,
-                                      script_call_t **call) {
+                                      void **pending) {
   (void)ctx;
-  return script_dispatch(P.active, req, remote, resp, done, data, call);
+  script_call_t *call;
+  enum script_status st = script_dispatch(P.active, req, remote, resp, done, data, &call);
+  *pending = call;
+  return st;
 }
+
+void provision_dispatch_abandon(void *pending) { script_abandon(pending); }

@@ -45,9 +45,16 @@ typedef struct provision_result {
   char message[1024];
 } provision_result_t;
 
-/* Validates `text` as provision `name`, stores it atomically as name.lua
- * and makes it active (201), or refuses it and changes nothing (400, 500). */
-void provision_post(const char *name, const char *text, size_t len, provision_result_t *res);
+typedef void (*provision_finish_fn)(void *arg, const provision_result_t *res);
+
+/* Validates `text` as provision `name` now; when it is invalid fills `res`
+ * (400) and returns NULL. Otherwise stores it atomically as name.lua on the
+ * libuv threadpool (the fsyncs must not stall traffic), makes it active
+ * when stored, and calls finish(arg, res) with 201 (or 500); returns the
+ * pending job, which provision_post_abandon turns into a silent one. */
+void *provision_post(const char *name, const char *text, size_t len, provision_result_t *res,
+                     provision_finish_fn finish, void *arg);
+void provision_post_abandon(void *job);
 
 /* Loads the stored provision `name` and makes it active (200, 404, 400). */
 void provision_get(const char *name, provision_result_t *res);
@@ -76,6 +83,8 @@ int provision_read_file(const char *path, buf_t *out);
  * provision. */
 enum script_status provision_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                       http_response_t *resp, script_done_fn done, void *data,
-                                      script_call_t **call);
+                                      void **pending);
+/* conn_env's abandon for traffic. */
+void provision_dispatch_abandon(void *pending);
 
 #endif

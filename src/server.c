@@ -150,7 +150,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, const char *name,
-                     conn_dispatch_fn dispatch, server_t *s) {
+                     conn_dispatch_fn dispatch, void (*abandon)(void *), server_t *s) {
   *env = (conn_env_t){
       .loop = loop,
       .name = name,
@@ -158,6 +158,7 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
       .header_timeout_ms = (uint64_t)(cfg->header_timeout * 1000),
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
       .dispatch = dispatch,
+      .abandon = abandon,
       .complete = access_log,
       .ctx = s,
       .drained = on_drained,
@@ -171,8 +172,9 @@ int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err
     return UV_ENOMEM;
   }
   s->loop = loop;
-  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, s);
-  init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, s);
+  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch,
+           provision_dispatch_abandon, s);
+  init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   *out = s;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);

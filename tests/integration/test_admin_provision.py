@@ -825,3 +825,22 @@ def test_max_provision_bytes_usage_error(tmp_path, args, env, source):
     err = p.stderr.decode()
     assert err.startswith("h1mock: ") and source in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_post_whose_client_leaves_is_still_stored_and_served(h1mock):
+    # The provision is written on the threadpool; the connection that posted
+    # it may be gone by then: the server must neither crash nor lose it.
+    srv = h1mock('function registerRules() app.get("/", function() return "v1" end) end\n')
+    body = b'function registerRules() app.get("/", function() return "gone" end) end\n'
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", srv.admin_port), timeout=5)
+        s.sendall(b"POST /app/v1/provision/left%d HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (i, len(body)) + body)
+        s.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (srv.provisions / "left19.lua").exists():
+        time.sleep(0.05)
+    assert (srv.provisions / "left19.lua").read_bytes() == body
+    srv.wait_log(r"provision 'left19' loaded")
+    assert http("GET", srv.url + "/").text == "gone"
+    assert http("GET", srv.admin_url + "/healthz").status_code == 200
