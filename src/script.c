@@ -166,6 +166,10 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   set_ctx(L, NULL);
   /* Threads copy the hook of the main thread when they are created. */
   lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  /* Requests make short-lived garbage: generational mode suits them, and
+   * switching now, on an empty heap, costs nothing (after the load it
+   * meant a full collection of everything loaded). */
+  lua_gc(L, LUA_GCGEN, 0, 0);
 
   script_sandbox_open(L, s->dir);
   script_json_open(L);
@@ -210,9 +214,6 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   if (rc)
     goto fail;
   lua_settop(L, 0);
-  /* Requests make short-lived garbage: the generational collector suits. */
-  script_rearm(L, &s->main_ctx, s->opts.max_instructions);
-  lua_gc(L, LUA_GCGEN, 0, 0);
   *out = s;
   return 0;
 
