@@ -237,19 +237,24 @@ static void on_done(void *data) {
     conn_process(c);
 }
 
-static void answer_error(conn_t *c) {
-  const char *text;
-  int status = http_in_error(c->in, &text);
+/* The server's own answer to a request it refuses (4xx): a line of text,
+ * then the connection closes once it is written. */
+static void answer_and_close(conn_t *c, int status, const char *text) {
   http_response_reset(&c->resp);
   http_response_header(&c->resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
   buf_printf(&c->resp.body, "%d %s: %s\n", status, http_reason(status), text);
   c->resp.status = status;
   if (log_verbose())
     log_debug("%s %s: answered %d: %s", c->env->name, c->remote, status, text);
-  buf_t *out = &c->out;
-  if (http_response_write(&c->resp, HTTP_GET, false, false, out))
+  if (http_response_write(&c->resp, HTTP_GET, false, false, &c->out))
     conn_close(c);
   c->close_after_write = true;
+}
+
+static void answer_error(conn_t *c) {
+  const char *text;
+  int status = http_in_error(c->in, &text);
+  answer_and_close(c, status, text);
 }
 
 static void conn_process(conn_t *c) {
@@ -349,11 +354,7 @@ int conn_accept(conn_env_t *env, uv_stream_t *server) {
 }
 
 static void time_out(conn_t *c) {
-  http_response_reset(&c->resp);
-  http_response_simple(&c->resp, 408, "text/plain; charset=utf-8",
-                       "408 Request Timeout: the request was not received in time\n", 58);
-  http_response_write(&c->resp, HTTP_GET, false, false, &c->out);
-  c->close_after_write = true;
+  answer_and_close(c, 408, "the request was not received in time");
   flush(c);
 }
 

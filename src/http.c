@@ -127,6 +127,21 @@ static int hexval(char c) {
   return -1;
 }
 
+size_t http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space) {
+  size_t k = 0;
+  for (size_t j = 0; j < n; j++) {
+    int hi, lo;
+    if (src[j] == '%' && j + 2 < n && (hi = hexval(src[j + 1])) >= 0 &&
+        (lo = hexval(src[j + 2])) >= 0) {
+      dst[k++] = (char)(hi << 4 | lo);
+      j += 2;
+    } else {
+      dst[k++] = plus_is_space && src[j] == '+' ? ' ' : src[j];
+    }
+  }
+  return k;
+}
+
 /* Appends the percent-decoded path of the target to the head buffer and
  * notes where the query starts. Absolute-form targets lose their scheme and
  * authority (RFC 9112 3.2.2). */
@@ -163,16 +178,7 @@ static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_
   size_t k = 0;
   if (i == end || (t[i] != '/' && t[i] != '*'))
     d[k++] = '/';
-  for (size_t j = i; j < end; j++) {
-    int hi, lo;
-    if (t[j] == '%' && j + 2 < end && (hi = hexval(t[j + 1])) >= 0 &&
-        (lo = hexval(t[j + 2])) >= 0) {
-      d[k++] = (char)(hi << 4 | lo);
-      j += 2;
-    } else {
-      d[k++] = t[j];
-    }
-  }
+  k += http_percent_decode(d + k, t + i, end - i, false);
   in->head.len += k;
   *path_len = k;
   return 0;

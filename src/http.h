@@ -90,6 +90,11 @@ void http_in_next(http_in_t *in);
  * one-line explanation for the body. */
 int http_in_error(const http_in_t *in, const char **text);
 
+/* Percent-decodes n bytes of src into dst (room for n bytes); with
+ * plus_is_space, "+" becomes a space (form and query encoding). Malformed
+ * escapes are copied as they are. Returns the decoded length. */
+size_t http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space);
+
 /* Finds a request header by case-insensitive name; NULL when absent. */
 const http_header_t *http_request_header(const http_request_t *r, const char *name);
 

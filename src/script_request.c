@@ -19,30 +19,11 @@ static script_call_t *check_call(lua_State *L, int idx) {
   return r->call;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c |= 0x20;
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Pushes the form-decoded ("+" is a space) string. */
 static void push_decoded(lua_State *L, const char *s, size_t n) {
   luaL_Buffer b;
   char *out = luaL_buffinitsize(L, &b, n);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    int hi, lo;
-    if (s[i] == '+')
-      out[k++] = ' ';
-    else if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-             (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-      out[k++] = (char)(hi << 4 | lo);
-      i += 2;
-    } else
-      out[k++] = s[i];
-  }
-  luaL_pushresultsize(&b, k);
+  luaL_pushresultsize(&b, http_percent_decode(out, s, n, true));
 }
 
 /* Parses "k=v<sep>k=v..." and pushes a table of the first value per key,

@@ -379,6 +379,17 @@ TEST(custom_reason_phrase_is_used) {
   http_response_free(&r);
 }
 
+TEST(percent_decoding_keeps_malformed_escapes) {
+  char out[64];
+  const char *in = "a%20b+c%2x%4";
+  size_t n = http_percent_decode(out, in, strlen(in), true);
+  ASSERT_MEM_EQ(out, n, "a b c%2x%4");
+  n = http_percent_decode(out, in, strlen(in), false);
+  ASSERT_MEM_EQ(out, n, "a b+c%2x%4");
+  n = http_percent_decode(out, "%C3%A9%", 7, false);
+  ASSERT_MEM_EQ(out, n, "\xc3\xa9%");
+}
+
 TEST(method_names_and_numbers_round_trip) {
   ASSERT_EQ(http_method_number("GET", 3), HTTP_GET);
   ASSERT_EQ(http_method_number("PATCH", 5), HTTP_PATCH);
@@ -403,4 +414,4 @@ UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
           head_keeps_the_length_but_drops_the_body, no_content_statuses_have_no_length_or_body,
           connection_header_follows_keep_alive_and_version,
           view_headers_are_checked_and_framing_is_ours, custom_reason_phrase_is_used,
-          method_names_and_numbers_round_trip)
+          percent_decoding_keeps_malformed_escapes, method_names_and_numbers_round_trip)
