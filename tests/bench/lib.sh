@@ -1,5 +1,6 @@
 # lib.sh - helpers shared by the benchmark scripts (sourced, not run).
-# They read the callers' globals at call time: client_cpu, clk_tck, wrk_pid.
+# They read the callers' globals at call time: client_cpu, clk_tck, wrk_pid,
+# and set r_* figures for them (wrk_figures).
 # shellcheck shell=bash
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -89,4 +90,22 @@ now_us() { # wall clock, microseconds
 
 verdict_le() { # A B: "ok" when A <= B
     awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "ok" : "MISSED" }'
+}
+
+# NAME WRK-OUTPUT T0 T1 SECONDS: sets r_reqs r_rps r_p50 r_p99 (us) from wrk's
+# report, and r_cpu (server CPU us per request) and r_core (% of one core)
+# from the server's CPU ticks before and after the run.
+# shellcheck disable=SC2034,SC2154  # sets figures for, and reads clk_tck of, the caller
+wrk_figures() {
+    r_reqs=$(awk '/ requests in / { print $1; exit }' "$2")
+    r_rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$2")
+    r_p50=$(to_us "$(awk '$1 == "50%" { print $2; exit }' "$2")")
+    r_p99=$(to_us "$(awk '$1 == "99%" { print $2; exit }' "$2")")
+    if [ -z "$r_reqs" ] || [ "$r_reqs" -eq 0 ]; then
+        die "$1: wrk made no request: $(cat "$2")"
+    fi
+    r_cpu=$(awk -v a="$3" -v b="$4" -v hz="$clk_tck" -v n="$r_reqs" \
+        'BEGIN { printf "%.2f", (b - a) / hz * 1000000 / n }')
+    r_core=$(awk -v a="$3" -v b="$4" -v hz="$clk_tck" -v s="$5" \
+        'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')
 }

@@ -455,17 +455,7 @@ EOF
     t1=$(cpu_ticks "$pid")
     kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
     out=$tmp/wrk.$name
-    r_reqs=$(awk '/ requests in / { print $1; exit }' "$out")
-    r_rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
-    r_p50=$(to_us "$(awk '$1 == "50%" { print $2; exit }' "$out")")
-    r_p99=$(to_us "$(awk '$1 == "99%" { print $2; exit }' "$out")")
-    if [ -z "$r_reqs" ] || [ "$r_reqs" -eq 0 ]; then
-        die "$name: wrk made no request: $(cat "$out")"
-    fi
-    r_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v n="$r_reqs" \
-        'BEGIN { printf "%.2f", (b - a) / hz * 1000000 / n }')
-    r_core=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v s="$seconds" \
-        'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')
+    wrk_figures "$name" "$out" "$t0" "$t1" "$seconds"
     r_wait=$(awk -v a="$q0" -v b="$q1" -v t0="$w0" -v t1="$w1" \
         'BEGIN { printf "%.1f", (b - a) / 1000 / (t1 - t0) * 100 }')
     r_client=$(awk -v b0="$b0" -v b1="$b1" -v a0="$a0" -v a1="$a1" \

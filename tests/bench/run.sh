@@ -234,17 +234,7 @@ run() {
     t1=$(cpu_ticks "$pid")
     kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
     out=$tmp/wrk.$name
-    r_reqs=$(awk '/ requests in / { print $1; exit }' "$out")
-    r_rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
-    r_p50=$(to_us "$(awk '$1 == "50%" { print $2; exit }' "$out")")
-    r_p99=$(to_us "$(awk '$1 == "99%" { print $2; exit }' "$out")")
-    if [ -z "$r_reqs" ] || [ "$r_reqs" -eq 0 ]; then
-        die "$name: wrk made no request: $(cat "$out")"
-    fi
-    r_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v n="$r_reqs" \
-        'BEGIN { printf "%.2f", (b - a) / hz * 1000000 / n }')
-    r_core=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v s="$seconds" \
-        'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')
+    wrk_figures "$name" "$out" "$t0" "$t1" "$seconds"
     r_note=
     bad=$(awk '/^  Non-2xx or 3xx responses:/ { print $NF }' "$out")
     [ -z "$bad" ] || r_note="$r_note non-2xx=$bad"
