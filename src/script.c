@@ -246,6 +246,20 @@ void script_retain(script_t *s) { s->refs++; }
 
 static void free_handle(uv_handle_t *h) { free(h); }
 
+static void close_state(uv_work_t *w) {
+  script_t *s = w->data;
+  if (s->L)
+    lua_close(s->L);
+  router_free(s->router);
+}
+
+static void free_script(uv_work_t *w, int status) {
+  (void)status;
+  script_t *s = w->data;
+  free(s->dir);
+  free(s);
+}
+
 static void script_free(script_t *s) {
   script_call_t *c = s->free_calls;
   while (c) {
@@ -258,14 +272,19 @@ static void script_free(script_t *s) {
     c = next;
   }
   script_app_free(s);
-  if (s->L) {
+  s->closing.data = s;
+  if (s->L)
     /* lua_close runs the provision's __gc finalizers: on a budget too. */
     script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);
-    lua_close(s->L);
+  /* Freeing a big provision's heap takes longer than serving a request:
+   * done on the loop it would stall traffic after every swap. Nothing else
+   * can reach the state now, and no finalizer in it touches shared data
+   * (provisions get no __gc), so a pool thread may close it. */
+  if (s->opts.loop == NULL ||
+      uv_queue_work(s->opts.loop, &s->closing, close_state, free_script) != 0) {
+    close_state(&s->closing);
+    free_script(&s->closing, 0);
   }
-  router_free(s->router);
-  free(s->dir);
-  free(s);
 }
 
 void script_release(script_t *s) {

@@ -61,6 +61,7 @@ struct script {
   script_call_t *free_calls;
   size_t live_calls;
   bool loading; /* registerRules() is running: add_url_rule is allowed */
+  uv_work_t closing; /* lua_close of a retired provision, off the loop */
 };
 
 enum call_stage { STAGE_BEFORE, STAGE_VIEW, STAGE_HANDLER, STAGE_AFTER, STAGE_DONE };

@@ -116,12 +116,42 @@ static int print_to_log(lua_State *L) {
   return 0;
 }
 
+/* The embedded runtime compiled once per process: every provision load
+ * needs it, and parsing its source again each time was a tenth of the load
+ * of a small provision. Only h1mock's own dumps are ever loaded as
+ * bytecode; provisions get text only. Loads run on the loop thread. */
+static struct compiled {
+  buf_t code;
+  bool ready;
+} compiled[16];
+
+static int dump_to_buf(lua_State *L, const void *p, size_t len, void *ud) {
+  (void)L;
+  return buf_append(ud, p, len) ? 1 : 0;
+}
+
+static int load_embedded(lua_State *L, const struct script_embedded *e, const char *chunkname) {
+  size_t i = (size_t)(e - script_embedded);
+  struct compiled *c = i < sizeof compiled / sizeof compiled[0] ? &compiled[i] : NULL;
+  if (c && c->ready)
+    return luaL_loadbufferx(L, c->code.data, c->code.len, chunkname, "b");
+  int st = luaL_loadbufferx(L, e->text, e->len, chunkname, "t");
+  if (st != LUA_OK || c == NULL)
+    return st;
+  /* Debug info stays in: tracebacks through the runtime keep their lines. */
+  if (lua_dump(L, dump_to_buf, &c->code, 0) == 0)
+    c->ready = true;
+  else
+    buf_free(&c->code);
+  return LUA_OK;
+}
+
 static int embedded_loader(lua_State *L) {
   const struct script_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
   char name[128];
   const char *base = strncmp(e->name, "h1mock.", 7) == 0 ? e->name + 7 : e->name;
   snprintf(name, sizeof name, "@%s.lua", base);
-  if (luaL_loadbufferx(L, e->text, e->len, name, "t") != LUA_OK)
+  if (load_embedded(L, e, name) != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, e->name);
   lua_call(L, 1, 1);

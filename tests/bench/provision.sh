@@ -5,9 +5,10 @@
 #   of five per resource: static and <int:id> / <name> paths, GET and POST,
 #   one small view function per rule returning a table) are POSTed to the
 #   admin API, alternating two names so that every POST is a real swap.
-#   Per size: median and max of the server-side load time (from the
-#   "provision 'NAME' loaded: N rules in X.X ms" log line) and of the POST
-#   round trip seen by curl (time_total).
+#   Per size: median and max of the server-side time to validate and
+#   activate (the "provision 'NAME' loaded: N rules in X.X ms" log line;
+#   closing the replaced provision runs on a pool thread and is not in it)
+#   and of the POST round trip seen by curl (time_total).
 # Part 2, throughput while swapping: a fresh h1mock serving
 #   provisions/foo-bar.lua (GET /app/v1/foo/bar), wrk as in run.sh; once
 #   without swaps, once while a background loop POSTs foo-bar.lua under two
