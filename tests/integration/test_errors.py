@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import BIN, read_response, header, http
+from conftest import BIN, ROOT, read_response, header, http
 
 
 
@@ -170,6 +170,36 @@ def test_view_raise_500_and_logged_with_line(h1mock):
     srv.wait_log(r"ERROR .*initial\.lua:%d: kaboom-7 /raise" % line)
     srv.wait_log(r"stack traceback")
     assert http("GET", srv.url + "/ok").text == "ok"
+
+
+RUNTIME_RAISES = """
+function registerRules()
+  app.get("/cookie", function()
+    local r = make_response("x")
+    r:set_cookie("n", "v", {max_age = "soon"})
+    return r
+  end)
+end
+"""
+
+
+def test_error_inside_the_runtime_names_its_line_after_reloads(h1mock):
+    """The embedded runtime is compiled once and reused by later loads:
+    errors raised inside it must still name h1mock.lua and the right line."""
+    srv = h1mock(RUNTIME_RAISES)
+    want = re.compile(r"ERROR .*h1mock\.lua:(\d+):.*floor")
+    runtime = (ROOT / "lua" / "h1mock.lua").read_text().splitlines()
+    for n in range(3):
+        if n:
+            r = http("POST", srv.admin_url + "/app/v1/provision/again%d" % n, data=RUNTIME_RAISES)
+            assert r.status_code == 201, r.text
+        assert http("GET", srv.url + "/cookie").status_code == 500
+        deadline = time.monotonic() + 10
+        while len(want.findall(srv.log)) < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lines = want.findall(srv.log)
+        assert len(lines) == n + 1, srv.log
+        assert "math.floor" in runtime[int(lines[-1]) - 1], lines[-1]
 
 
 def test_view_returning_nothing_500(h1mock):
