@@ -176,6 +176,9 @@ static int args_list(lua_State *L) {
   size_t n;
   const char *k = luaL_checklstring(L, 1, &n);
   parse_pairs(L, c->req->query, c->req->query_len, '&', k, n, false);
+  /* A list even when empty: returned from a view it must be JSON []. */
+  script_json_push_array_mt(L);
+  lua_setmetatable(L, -2);
   return 1;
 }
 

@@ -41,6 +41,7 @@ function registerRules()
       list_colon = request:args_list("a"),
       list_req = req.args_list("b"),
       list_missing_len = #request.args_list("missing"),
+      list_missing = request.args_list("missing"),
     }
   end)
   app.get("/headers", function(req)
@@ -168,6 +169,7 @@ def test_args_first_value_decoding_and_args_list(h1mock):
     assert j["list_colon"] == ["1", "2", "3"]
     assert j["list_req"] == ["x y"]
     assert j["list_missing_len"] == 0
+    assert j["list_missing"] == []  # a list, not {}, even when empty
 
 
 def test_headers_case_insensitive(h1mock):
