@@ -11,13 +11,13 @@ set -eu
 packages="build-essential pkg-config meson ninja-build
   liblua5.4-dev libuv1-dev node-llhttp
   python3 python3-pytest python3-requests python3-yaml python3-jsonschema curl
-  clang libclang-rt-14-dev docker-compose"
+  clang libclang-rt-14-dev docker-compose shellcheck"
 
 for arg in "$@"; do
   case "$arg" in
     --bench) packages="$packages wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq" ;;
     --runtime) packages="liblua5.4-0 libuv1 curl" ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
