@@ -1,4 +1,13 @@
--- The built-in default as a file, so that "initial" can point at it:
--- every path answers 404 with a short guide to writing a provision.
--- Replace the initial symlink with your own initial.lua to serve yours.
+-- default.lua: the built-in default as a file, so that "initial" can point at it.
+--
+-- What it shows: require() of a module embedded in the binary. The default
+-- serves the generic REST API under /api (as provisions/rest-api.lua spells
+-- out), GET /health, a home page at /, and for every other path a 404 page
+-- with a short guide to writing a provision.
+-- In this directory initial.lua is a link to this file: replace the link
+-- with your own initial.lua to serve yours at start.
+--
+-- Try it:
+--   curl localhost:8000/health
+--   curl -i localhost:8000/no/such/path     # 404 and the guide
 require("h1mock.default")

@@ -14,6 +14,11 @@
 -- Copy it as initial.lua into the provisions directory to serve it at start,
 -- or POST it to the admin API: POST /app/v1/provision/foo-bar.
 -- It is also what tests/bench serves.
+--
+-- Try it:
+--   curl localhost:8000/app/v1/foo/bar            # {"resultCode":0,"resultData":"answering a get"}
+--   curl -i -X POST localhost:8000/app/v1/foo/bar # 200, x-version and location headers
+--   curl -i -X PUT localhost:8000/app/v1/foo/bar  # 405, Allow: GET, HEAD, OPTIONS, POST
 
 function registerRules()
   app.add_url_rule("/app/v1/foo/bar", "answer_get", answer_get, {"GET"})

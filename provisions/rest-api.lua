@@ -5,6 +5,11 @@
 -- take json-server's filters, _sort, _page/_limit and q), a health report,
 -- and a homepage that shows both. Documents live in the shared store, so
 -- they survive swapping to another provision.
+--
+-- Try it:
+--   curl -X POST localhost:8000/api/users -H 'Content-Type: application/json' -d '{"name":"ada"}'
+--   curl 'localhost:8000/api/users?name=ada&_sort=name&_page=1&_limit=10'
+--   curl localhost:8000/health
 
 function registerRules()
   rest.mount("/api")
