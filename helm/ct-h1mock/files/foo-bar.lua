@@ -1,0 +1,1 @@
+../../../provisions/foo-bar.lua
