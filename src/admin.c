@@ -1,22 +1,38 @@
-/* admin.c - the admin API: health, and the provisions (list, post,
- * re-activate, delete). Answers are JSON, compatible with the mock h1mock
- * replaces: {"result":"success: ..."} / {"result":"failed: ..."}. */
+/* admin.c - the admin API: health, the provisions (list, post,
+ * re-activate, delete), the store, the request journal and the metrics.
+ * Answers are JSON, compatible with the mock h1mock replaces:
+ * {"result":"success: ..."} / {"result":"failed: ..."}. */
 #include "admin.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "journal.h"
+#include "metrics.h"
 #include "provision.h"
 #include "store.h"
+#include "text.h"
 
 #define PROVISION_PATH "/app/v1/provision"
 #define STORE_PATH "/app/v1/store"
+#define REQUESTS_PATH "/app/v1/requests"
 
 static store_t *store;
+static journal_t *journal;
+static const char *token;
+static size_t token_len;
 
 void admin_set_store(store_t *s) { store = s; }
+
+void admin_set_journal(journal_t *j) { journal = j; }
+
+void admin_set_token(const char *t) {
+  token = t;
+  token_len = t ? strlen(t) : 0;
+}
 
 static void json_answer(http_response_t *resp, int status, const char *body, size_t len) {
   http_response_simple(resp, status, "application/json", body, len);
@@ -25,7 +41,7 @@ static void json_answer(http_response_t *resp, int status, const char *body, siz
 static void result_answer(http_response_t *resp, int status, const char *message) {
   buf_t body = BUF_INIT;
   buf_puts(&body, "{\"result\":");
-  buf_json_string(&body, message, strlen(message));
+  text_json_string(&body, message, strlen(message)); /* may quote what a client sent */
   buf_puts(&body, "}\n");
   json_answer(resp, status, body.data, body.len);
   buf_free(&body);
@@ -188,13 +204,124 @@ static void store_call(const http_request_t *req, http_response_t *resp) {
   buf_free(&msg);
 }
 
+/* /app/v1/requests[/count|/unmatched]: what the mock received. */
+static void requests_call(const http_request_t *req, http_response_t *resp) {
+  bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
+  bool list = path_is(req, REQUESTS_PATH);
+  bool count = path_is(req, REQUESTS_PATH "/count");
+  if (list && req->method == HTTP_DELETE) {
+    if (req->query_len) {
+      result_answer(resp, 400, "failed: DELETE clears the whole journal and takes no filters");
+      return;
+    }
+    size_t n = journal_clear(journal);
+    char body[160];
+    int len = snprintf(body, sizeof body,
+                       "{\"result\":\"success: journal cleared\",\"cleared\":%zu,"
+                       "\"enabled\":%s}\n",
+                       n, journal_enabled(journal) ? "true" : "false");
+    json_answer(resp, 200, body, (size_t)len);
+    return;
+  }
+  if (!read) {
+    method_not_allowed(resp, list ? "DELETE, GET, HEAD" : "GET, HEAD");
+    return;
+  }
+  journal_filter_t f;
+  buf_t scratch = BUF_INIT, body = BUF_INIT;
+  char err[300];
+  if (journal_filter_parse(&f, req->query, req->query_len, &scratch, err, sizeof err)) {
+    buf_t msg = BUF_INIT;
+    buf_printf(&msg, "failed: %s", err);
+    buf_putc(&msg, '\0');
+    result_answer(resp, 400, msg.data);
+    buf_free(&msg);
+  } else if (count) {
+    buf_printf(&body, "{\"count\":%zu,\"dropped\":%llu,\"enabled\":%s}\n",
+               journal_select(journal, &f, NULL, NULL),
+               (unsigned long long)journal_dropped(journal),
+               journal_enabled(journal) ? "true" : "false");
+    json_answer(resp, 200, body.data, body.len);
+  } else {
+    f.unmatched = !list;
+    if (journal_json(journal, &f, &body))
+      result_answer(resp, 500, "failed: out of memory");
+    else
+      json_answer(resp, 200, body.data, body.len);
+  }
+  buf_free(&scratch);
+  buf_free(&body);
+}
+
+static void metrics_call(const http_request_t *req, http_response_t *resp) {
+  if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+    method_not_allowed(resp, "GET, HEAD");
+    return;
+  }
+  script_t *active = provision_active();
+  metrics_gauges_t g = {
+      .provision = active ? script_name(active) : NULL,
+      .journal_dropped = journal_dropped_total(journal),
+      .lua_memory_bytes = active ? script_memory(active) : 0,
+      .store = store,
+  };
+  buf_t body = BUF_INIT;
+  if (metrics_render(&body, &g))
+    result_answer(resp, 500, "failed: out of memory");
+  else
+    http_response_simple(resp, 200, "text/plain; version=0.0.4; charset=utf-8", body.data,
+                         body.len);
+  buf_free(&body);
+}
+
+/* Compares in a time that depends on the lengths only, never on where the
+ * first difference is, so that the token cannot be found byte by byte. */
+static bool same_secret(const char *given, size_t glen, const char *want, size_t wlen) {
+  unsigned diff = glen != wlen;
+  for (size_t i = 0; i < wlen; i++)
+    diff |= (unsigned char)want[i] ^ (unsigned char)(glen ? given[i % glen] : 0);
+  return diff == 0;
+}
+
+/* NULL when the call carries the admin token, else why not. */
+static const char *refusal(const http_request_t *req) {
+  const http_header_t *h = http_request_header(req, "authorization");
+  if (h == NULL)
+    return "failed: the admin API needs 'Authorization: Bearer <token>' (see --admin-token)";
+  const char *v = h->value, *end = h->value + h->value_len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  if (end - v < 7 || strncasecmp(v, "bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
+    return "failed: the admin API takes 'Authorization: Bearer <token>' (see --admin-token)";
+  v += 7;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+    end--;
+  if (!same_secret(v, (size_t)(end - v), token, token_len))
+    return "failed: the admin token is wrong";
+  return NULL;
+}
+
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,
                                   void **pending) {
   (void)ctx, (void)remote;
   *pending = NULL;
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
-  if (path_is(req, "/healthz")) {
+  const char *why;
+  if (token && !path_is(req, "/healthz") && !path_is(req, "/metrics") &&
+      (why = refusal(req)) != NULL) {
+    result_answer(resp, 401, why);
+    http_response_header(resp, "WWW-Authenticate", 16, "Bearer realm=\"h1mock admin\"", 27);
+    return SCRIPT_DONE;
+  }
+  if (path_is(req, "/metrics")) {
+    metrics_call(req, resp);
+  } else if (path_is(req, REQUESTS_PATH) || path_is(req, REQUESTS_PATH "/count") ||
+             path_is(req, REQUESTS_PATH "/unmatched")) {
+    requests_call(req, resp);
+  } else if (path_is(req, "/healthz")) {
     if (read)
       json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
     else

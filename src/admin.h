@@ -5,9 +5,19 @@
 #include "conn.h"
 
 struct store;
+struct journal;
 
 /* The store that /app/v1/store shows, seeds and resets. */
 void admin_set_store(struct store *s);
+
+/* The journal that /app/v1/requests reads and clears (NULL: answers as a
+ * disabled journal). */
+void admin_set_journal(struct journal *j);
+
+/* With a token, every admin call but /healthz and /metrics needs
+ * "Authorization: Bearer <token>" (401 otherwise). NULL: open. The string
+ * must outlive the server. */
+void admin_set_token(const char *token);
 
 /* The admin dispatcher (conn_dispatch_fn); always answers at once. */
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,

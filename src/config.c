@@ -9,7 +9,22 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_kind { OPT_PORT, OPT_STRING, OPT_FLAG, OPT_SIZE, OPT_SECONDS, OPT_COUNT };
+#include <arpa/inet.h>
+
+#include "access_log.h"
+#include "journal.h"
+
+enum opt_kind {
+  OPT_PORT,
+  OPT_STRING,
+  OPT_FLAG,
+  OPT_SIZE,
+  OPT_SECONDS,
+  OPT_COUNT,
+  OPT_ENTRIES,    /* 0..JOURNAL_MAX_SIZE */
+  OPT_ACCESS_LOG, /* off|text|json */
+  OPT_TOKEN,      /* visible ASCII, what a Bearer header can carry */
+};
 
 struct option_def {
   const char *name; /* without the leading "--" */
@@ -35,7 +50,8 @@ static const struct option_def options[] = {
      "largest provision the admin API accepts (default 1M); larger gets 413"},
     {"data-dir", OPT_STRING, OFF(data_dir), "DIR",
      "keep the store's documents in DIR (a log fsync'd per write); default: memory only"},
-    {"verbose", OPT_FLAG, OFF(verbose), NULL, "log every request and debug lines"},
+    {"verbose", OPT_FLAG, OFF(verbose), NULL,
+     "debug lines on stderr, and the access log (text) unless --access-log is given"},
     {"max-body", OPT_SIZE, OFF(max_body), "SIZE",
      "largest request body accepted, e.g. 512k, 8M (default 1M); larger gets 413"},
     {"header-timeout", OPT_SECONDS, OFF(header_timeout), "SECONDS",
@@ -44,6 +60,16 @@ static const struct option_def options[] = {
      "an idle keep-alive connection is closed after this (default 60)"},
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
      "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
+    {"journal-size", OPT_ENTRIES, OFF(journal_size), "N",
+     "requests kept in the journal (GET /app/v1/requests; default 10000, 0 turns it off); "
+     "memory at worst N x (16 KiB of head + --journal-body-bytes), 800 MiB with the defaults; "
+     "a small request takes a few hundred bytes"},
+    {"journal-body-bytes", OPT_SIZE, OFF(journal_body_bytes), "SIZE",
+     "body bytes kept per journal entry (default 64k); longer bodies are marked truncated"},
+    {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
+     "one line per request on stdout (default: text with --verbose, else off)"},
+    {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",
+     "admin calls (all but /healthz and /metrics) need 'Authorization: Bearer TOKEN'"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -75,7 +101,9 @@ static void print_help(void) {
          "  end\n"
          "  function hello(req, name) return {greeting = \"hello \" .. name} end\n"
          "\n"
-         "Logs go to stderr. SIGTERM or SIGINT stops after in-flight requests finish.\n");
+         "Logs go to stderr with a level; the access log goes to stdout. The admin port\n"
+         "also serves the request journal (/app/v1/requests) and /metrics (Prometheus).\n"
+         "SIGTERM or SIGINT stops after in-flight requests finish.\n");
 }
 
 /* Parses "123", "64k", "8M", "1G" (powers of 1024). */
@@ -172,6 +200,41 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     *(int64_t *)field = v;
     return 0;
   }
+  case OPT_ENTRIES: {
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (*value < '0' || *value > '9' || errno || *end || v > JOURNAL_MAX_SIZE) {
+      snprintf(err, errlen, "h1mock: %s: '%s' is not a number of entries (0 to %d)", source,
+               value, JOURNAL_MAX_SIZE);
+      return -EINVAL;
+    }
+    *(size_t *)field = (size_t)v;
+    return 0;
+  }
+  case OPT_ACCESS_LOG: {
+    static const char *const names[] = {"off", "text", "json"};
+    for (int i = 0; i < 3; i++)
+      if (strcasecmp(value, names[i]) == 0)
+        return *(int *)field = i, 0;
+    snprintf(err, errlen, "h1mock: %s: '%s' is not an access log format (off, text or json)",
+             source, value);
+    return -EINVAL;
+  }
+  case OPT_TOKEN:
+    for (const char *p = value; *p; p++)
+      if (*p < 0x21 || *p > 0x7e) {
+        snprintf(err, errlen,
+                 "h1mock: %s: the token must be printable ASCII without spaces (a header "
+                 "value carries it)",
+                 source);
+        return -EINVAL;
+      }
+    if (*value == '\0') {
+      snprintf(err, errlen, "h1mock: %s: the value is empty", source);
+      return -EINVAL;
+    }
+    *(const char **)field = value;
+    return 0;
   }
   return -EINVAL;
 }
@@ -195,6 +258,9 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .header_timeout = 30,
       .idle_timeout = 60,
       .max_instructions = 100000000,
+      .journal_size = 10000,
+      .journal_body_bytes = 64 * 1024,
+      .access_log = -1,
   };
 
   for (size_t i = 0; i < NOPTIONS; i++) {
@@ -222,6 +288,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
         snprintf(err, errlen, "h1mock: --check needs at least one FILE");
         return CONFIG_USAGE;
       }
+      c->access_log = ACCESS_LOG_OFF;
       return CONFIG_RUN;
     }
     if (strncmp(a, "--", 2) != 0) {
@@ -254,5 +321,22 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
     if (set_option(c, o, value, source, err, errlen))
       return CONFIG_USAGE;
   }
+  if (c->access_log < 0)
+    c->access_log = c->verbose ? ACCESS_LOG_TEXT : ACCESS_LOG_OFF;
   return CONFIG_RUN;
+}
+
+bool config_is_loopback(const char *address) {
+  unsigned char a[16];
+  if (inet_pton(AF_INET, address, a) == 1)
+    return a[0] == 127;
+  if (inet_pton(AF_INET6, address, a) != 1)
+    return false;
+  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return memcmp(a, one, 16) == 0 || (memcmp(a, v4mapped, 12) == 0 && a[12] == 127);
+}
+
+bool config_admin_exposed(const config_t *c) {
+  return c->admin_token == NULL && !config_is_loopback(c->address);
 }

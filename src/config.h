@@ -19,6 +19,10 @@ typedef struct config {
   double header_timeout; /* seconds to receive a whole request head */
   double idle_timeout;   /* seconds a keep-alive connection may sit idle */
   int64_t max_instructions; /* Lua VM instructions per request or load */
+  size_t journal_size;       /* requests the journal keeps; 0: no journal */
+  size_t journal_body_bytes; /* body bytes kept per journal entry */
+  int access_log;            /* enum access_log_format; -1 until resolved */
+  const char *admin_token;   /* NULL: the admin API is open */
   bool check;               /* --check: validate the files in argv[first_file..] */
   int first_file;
 } config_t;
@@ -32,5 +36,13 @@ enum config_result {
 /* Fills `c` from defaults, then the environment, then argv (the command
  * line wins). Prints --help / --version itself. */
 enum config_result config_parse(config_t *c, int argc, char **argv, char *err, size_t errlen);
+
+/* True when `address` (an IP literal) is a loopback address: 127.0.0.0/8,
+ * ::1 or ::ffff:127.x.y.z. */
+bool config_is_loopback(const char *address);
+
+/* True when the admin API is reachable from other hosts without a token:
+ * worth a warning, since it runs posted Lua code. */
+bool config_admin_exposed(const config_t *c);
 
 #endif

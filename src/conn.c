@@ -16,7 +16,8 @@ struct conn {
   conn_env_t *env;
   conn_t *prev, *next;
   http_in_t *in;
-  char remote[64];
+  char remote[64]; /* the peer's address, for request.remote_addr */
+  char peer[80];   /* "address:port", for the journal and the access log */
   buf_t rbuf; /* received bytes; rpos..len not parsed yet */
   size_t rpos;
   buf_t out;  /* responses waiting for the socket */
@@ -225,7 +226,7 @@ static void complete_request(conn_t *c) {
   if (c->closing)
     return;
   if (env->complete)
-    env->complete(env->ctx, c->remote, req, &c->resp, uv_hrtime() - c->started_ns);
+    env->complete(env->ctx, c->peer, req, &c->resp, uv_hrtime() - c->started_ns);
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
 }
@@ -255,6 +256,13 @@ static void answer_error(conn_t *c) {
   const char *text;
   int status = http_in_error(c->in, &text);
   answer_and_close(c, status, text);
+  /* A refused request whose head arrived whole is still something the
+   * client sent: the journal must show it as refused, not as never sent. */
+  const http_request_t *req = http_in_refused(c->in);
+  if (req && c->env->complete && !c->closing) {
+    uint64_t ms = c->request_ms ? uv_now(c->env->loop) - c->request_ms : 0;
+    c->env->complete(c->env->ctx, c->peer, req, &c->resp, ms * 1000000);
+  }
 }
 
 static void conn_process(conn_t *c) {
@@ -338,11 +346,17 @@ int conn_accept(conn_env_t *env, uv_stream_t *server) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   snprintf(c->remote, sizeof c->remote, "?");
+  snprintf(c->peer, sizeof c->peer, "?");
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6)
+    if (ss.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof c->remote);
-    else
+      snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->remote,
+               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
       uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof c->remote);
+      snprintf(c->peer, sizeof c->peer, "%s:%d", c->remote,
+               ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
   }
   c->last_ms = uv_now(env->loop);
   c->reading = true;

@@ -29,9 +29,10 @@ typedef enum script_status (*conn_dispatch_fn)(void *ctx, const http_request_t *
                                                script_done_fn done, void *data,
                                                void **pending);
 
-/* Called after each response is queued (the seam for access logs and,
- * later, the request journal and metrics). */
-typedef void (*conn_complete_fn)(void *ctx, const char *remote, const http_request_t *req,
+/* Called after each response is queued (the journal, the metrics and the
+ * access log): `peer` is "address:port" ("[v6]:port"), `nanoseconds` the
+ * time from the whole request to its queued response. */
+typedef void (*conn_complete_fn)(void *ctx, const char *peer, const http_request_t *req,
                                  const http_response_t *resp, uint64_t nanoseconds);
 
 /* Shared by every connection of one listener. */

@@ -336,6 +336,10 @@ void http_in_next(http_in_t *in) {
   memset(&in->req, 0, sizeof in->req);
 }
 
+const http_request_t *http_in_refused(const http_in_t *in) {
+  return in->req.path != NULL ? &in->req : NULL;
+}
+
 int http_in_error(const http_in_t *in, const char **text) {
   *text = in->err_text;
   return in->err_status ? in->err_status : 400;
@@ -448,12 +452,17 @@ void http_response_reset(http_response_t *r) {
   buf_reset(&r->body);
   buf_shrink(&r->body, 256 * 1024);
   r->has_content_type = r->has_server = r->has_date = false;
+  r->matched = false;
+  buf_reset(&r->endpoint);
+  buf_reset(&r->provision);
 }
 
 void http_response_free(http_response_t *r) {
   buf_free(&r->reason);
   buf_free(&r->headers);
   buf_free(&r->body);
+  buf_free(&r->endpoint);
+  buf_free(&r->provision);
 }
 
 static bool is_tchar(unsigned char c) {

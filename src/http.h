@@ -90,6 +90,10 @@ void http_in_next(http_in_t *in);
  * one-line explanation for the body. */
 int http_in_error(const http_in_t *in, const char **text);
 
+/* After HTTP_IN_ERROR: the refused request when its head was read whole
+ * (a body over the limit, an unmet Expect), with an empty body; else NULL. */
+const http_request_t *http_in_refused(const http_in_t *in);
+
 /* Percent-decodes n bytes of src into dst (room for n bytes); with
  * plus_is_space, "+" becomes a space (form and query encoding). Malformed
  * escapes are copied as they are. Returns the decoded length. */
@@ -118,6 +122,13 @@ typedef struct http_response {
   bool has_content_type;
   bool has_server;
   bool has_date;
+  /* Who answered, for the journal, the metrics and the access log: the
+   * traffic dispatcher sets these once the answer is final. `endpoint` is
+   * the matched rule's endpoint (empty, and `matched` false, when no rule
+   * matched); `provision` the name of the provision that served. */
+  bool matched;
+  buf_t endpoint;
+  buf_t provision;
 } http_response_t;
 
 void http_response_reset(http_response_t *r);

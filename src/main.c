@@ -11,7 +11,9 @@
 #include "admin.h"
 #include "buf.h"
 #include "config.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 #include "script.h"
 #include "server.h"
@@ -90,6 +92,7 @@ int main(int argc, char **argv) {
   log_set_verbose(cfg.verbose);
   if (cfg.check)
     return check_files(&cfg, argc, argv);
+  metrics_init();
 
   struct stat st;
   if (stat(cfg.provisions, &st) != 0) {
@@ -111,16 +114,27 @@ int main(int argc, char **argv) {
   }
   script_store_attach(store);
   admin_set_store(store);
+  journal_t *journal = journal_new(cfg.journal_size, cfg.journal_body_bytes);
+  if (journal == NULL) {
+    fprintf(stderr, "h1mock: out of memory for a journal of %zu entries\n", cfg.journal_size);
+    store_close(store);
+    return 1;
+  }
+  script_journal_attach(journal);
+  admin_set_journal(journal);
+  admin_set_token(cfg.admin_token);
   if (cfg.data_dir)
     log_info("store: documents are kept in %s", cfg.data_dir);
 
   uv_loop_t *loop = uv_default_loop();
   server_t *server = NULL;
-  int rc = server_start(loop, &cfg, &server, err, sizeof err);
+  int rc = server_start(loop, &cfg, journal, &server, err, sizeof err);
   if (rc) {
     fprintf(stderr, "%s\n", err);
     uv_run(loop, UV_RUN_NOWAIT);
     server_free(server);
+    script_journal_attach(NULL);
+    journal_free(journal);
     store_close(store);
     return 1;
   }
@@ -138,6 +152,9 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
   server_free(server);
+  script_journal_attach(NULL);
+  journal_free(journal);
+  metrics_reset();
   store_close(store);
   log_info("stopped");
   return rc ? 1 : 0;

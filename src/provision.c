@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define DEFAULT_NAME "(default)"
 
@@ -117,6 +118,7 @@ static int load(const char *name, const char *text, size_t len, script_t **out, 
   uint64_t t0 = uv_hrtime();
   int rc = script_load(chunk, text, len, &P.opts, out, err, errlen);
   *ms = (double)(uv_hrtime() - t0) / 1e6;
+  metrics_provision_load(rc == 0);
   if (rc) {
     log_error("provision '%s' failed to load: %s", name, err);
     struct entry *e = entry_for(name);

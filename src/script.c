@@ -159,6 +159,12 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   s->opts = *opts;
   if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
     goto fail;
+  size_t nlen = strlen(chunkname);
+  if (nlen > 4 && strcmp(chunkname + nlen - 4, ".lua") == 0)
+    nlen -= 4;
+  if ((s->name = strndup(chunkname, nlen)) == NULL)
+    goto fail;
+  s->name_len = nlen;
   s->opts.dir = s->dir;
   if ((s->router = router_new()) == NULL || (s->L = luaL_newstate()) == NULL)
     goto fail;
@@ -178,6 +184,7 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   script_request_open(L);
   script_app_open(L, s);
   script_store_open(L);
+  script_journal_open(L);
   if ((rc = open_rest(L, err, errlen)))
     goto fail;
 
@@ -235,9 +242,25 @@ extern const struct script_embedded {
 } script_embedded[];
 
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
-  for (const struct script_embedded *e = script_embedded; e->name; e++)
-    if (strcmp(e->name, "h1mock.default") == 0)
-      return script_load("default.lua", e->text, e->len, opts, out, err, errlen);
+  static const char builtin[] = "(default)";
+  for (const struct script_embedded *e = script_embedded; e->name; e++) {
+    if (strcmp(e->name, "h1mock.default") != 0)
+      continue;
+    int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
+    char *name = rc == 0 ? strdup(builtin) : NULL;
+    if (rc == 0 && name == NULL) {
+      script_release(*out);
+      *out = NULL;
+      snprintf(err, errlen, "out of memory");
+      return -ENOMEM;
+    }
+    if (rc == 0) {
+      free((*out)->name);
+      (*out)->name = name;
+      (*out)->name_len = sizeof builtin - 1;
+    }
+    return rc;
+  }
   snprintf(err, errlen, "the built-in default is missing from this binary");
   return -EINVAL;
 }
@@ -257,6 +280,7 @@ static void free_script(uv_work_t *w, int status) {
   (void)status;
   script_t *s = w->data;
   free(s->dir);
+  free(s->name);
   free(s);
 }
 
@@ -293,6 +317,12 @@ void script_release(script_t *s) {
 }
 
 size_t script_rule_count(const script_t *s) { return router_count(s->router); }
+
+const char *script_name(const script_t *s) { return s->name; }
+
+size_t script_memory(const script_t *s) {
+  return (size_t)lua_gc(s->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(s->L, LUA_GCCOUNTB, 0);
+}
 
 static script_call_t *call_get(script_t *s) {
   script_call_t *c = s->free_calls;
@@ -605,6 +635,20 @@ static int stage_error(lua_State *L) {
   return 0;
 }
 
+/* The answer is final: note who gave it, for the journal, the metrics and
+ * the access log (copied: the provision may be gone when they read it). */
+static void note_origin(script_call_t *c) {
+  http_response_t *r = c->resp;
+  buf_reset(&r->endpoint);
+  buf_reset(&r->provision);
+  r->matched = c->rule >= 0;
+  if (r->matched) {
+    const char *e = c->s->rules[c->rule].endpoint;
+    buf_append(&r->endpoint, e, strlen(e));
+  }
+  buf_append(&r->provision, c->s->name, c->s->name_len);
+}
+
 static void finish(script_call_t *c, bool notify) {
   script_done_fn done = c->done;
   void *data = c->data;
@@ -774,14 +818,17 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   /* 405 answered by a handler still says what is allowed. */
   if (rr == ROUTER_METHOD_NOT_ALLOWED && resp->status == 405 && c->err_code == 405)
     append_allow(resp, c->match.allowed);
+  note_origin(c);
   finish(c, false);
   return SCRIPT_DONE;
 }
 
 static void wake(script_call_t *c) {
   c->ctx.sleeping = false;
-  if (run(c, true) == SCRIPT_DONE)
+  if (run(c, true) == SCRIPT_DONE) {
+    note_origin(c);
     finish(c, true);
+  }
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }

@@ -22,6 +22,7 @@
 
 typedef struct script script_t;
 struct store;
+struct journal;
 
 /* The document store every provision's `store` global uses (it outlives
  * provision swaps). Set once before loading provisions. */
@@ -33,6 +34,11 @@ void script_store_attach(struct store *s);
  * *stored says how many went in before a failure. */
 int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
                       char *err, size_t errlen);
+
+/* The request journal every provision's `journal` global reads (NULL:
+ * journal.count answers 0 and journal.find nothing). */
+void script_journal_attach(struct journal *j);
+
 typedef struct script_call script_call_t;
 
 typedef struct script_opts {
@@ -55,13 +61,21 @@ void script_release(script_t *s);
 
 size_t script_rule_count(const script_t *s);
 
+/* The provision's name: the chunk name without ".lua", "(default)" for the
+ * built-in default. */
+const char *script_name(const script_t *s);
+
+/* Bytes in use by the provision's Lua state. */
+size_t script_memory(const script_t *s);
+
 /* Called when a pending request has its response in the http_response_t
  * given to script_dispatch. */
 typedef void (*script_done_fn)(void *data);
 
 enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
-/* Answers `req` into `resp`. SCRIPT_DONE: the response is ready now.
+/* Answers `req` into `resp` and notes in it which endpoint (if any) and
+ * which provision answered. SCRIPT_DONE: the response is ready now.
  * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
  * until then `req`, `resp` and `remote_addr` must stay valid, unless
  * script_abandon(*call) is called first. */

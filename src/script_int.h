@@ -48,6 +48,8 @@ struct script_rule {
 
 struct script {
   lua_State *L;
+  char *name; /* the provision's name, for the journal and the metrics */
+  size_t name_len;
   script_ctx_t main_ctx; /* budget for what runs on the main thread */
   int refs;
   script_opts_t opts;
@@ -125,6 +127,9 @@ int script_exception_code(lua_State *L, int idx);
 
 /* script_store.c: the `store` global over the shared store */
 void script_store_open(lua_State *L);
+
+/* script_journal.c: the `journal` global over the request journal */
+void script_journal_open(lua_State *L);
 
 /* script_sandbox.c */
 /* Opens the allowed libraries, require() over `dir` and the embedded

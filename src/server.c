@@ -4,11 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "access_log.h"
 #include "admin.h"
 #include "conn.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
+#include "text.h"
 #include "watcher.h"
 
 #define STOP_GRACE_MS 30000 /* in-flight requests get this long after SIGTERM */
@@ -26,6 +31,8 @@ struct server {
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
   watcher_t *watcher;
+  journal_t *journal;
+  access_log_t *access_log;
   bool stopping;
 };
 
@@ -40,13 +47,18 @@ static void on_connection(uv_stream_t *l, int status) {
     log_warn("%s: cannot take a connection: %s", li->env.name, uv_strerror(rc));
 }
 
-static void access_log(void *ctx, const char *remote, const http_request_t *req,
-                       const http_response_t *resp, uint64_t ns) {
-  (void)ctx;
-  if (!log_verbose())
+/* After each traffic response: the metrics, the journal, the access log. */
+static void on_complete(void *ctx, const char *peer, const http_request_t *req,
+                        const http_response_t *resp, uint64_t ns) {
+  server_t *s = ctx;
+  metrics_request(req->method, resp->status, resp->matched ? resp->endpoint.data : NULL,
+                  resp->endpoint.len, ns);
+  if (s->journal == NULL && s->access_log == NULL)
     return;
-  log_debug("%s %s %.*s %d %zu %.3fms", remote, http_method_name(req->method),
-            (int)req->target_len, req->target, resp->status, resp->body.len, (double)ns / 1e6);
+  uint64_t us = ns / 1000;
+  int64_t started = text_now_us() - (int64_t)us;
+  journal_record(s->journal, peer, req, resp, started, us);
+  access_log_request(s->access_log, peer, req, resp, started, us);
 }
 
 static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
@@ -159,23 +171,27 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
       .dispatch = dispatch,
       .abandon = abandon,
-      .complete = access_log,
+      .complete = on_complete,
       .ctx = s,
       .drained = on_drained,
   };
 }
 
-int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err, size_t errlen) {
+int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, server_t **out,
+                 char *err, size_t errlen) {
   server_t *s = calloc(1, sizeof *s);
   if (s == NULL) {
     snprintf(err, errlen, "h1mock: out of memory");
     return UV_ENOMEM;
   }
   s->loop = loop;
+  s->journal = journal_enabled(journal) ? journal : NULL;
   init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch,
            provision_dispatch_abandon, s);
   init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
+  s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
+  metrics_track_connections(&s->traffic.env.count);
   *out = s;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
@@ -187,6 +203,12 @@ int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err
       close_handle((uv_handle_t *)&s->admin.tcp);
     return rc;
   }
+  if (config_admin_exposed(cfg))
+    log_warn("the admin API listens on %s without --admin-token: anyone who can reach it can "
+             "post provisions, which run Lua code here",
+             cfg->address);
+  if (access_log_open(loop, cfg->access_log, STDOUT_FILENO, &s->access_log))
+    log_error("out of memory: no access log");
   http_date_update();
   uv_timer_init(loop, &s->sweep);
   s->sweep.data = s;
@@ -205,4 +227,10 @@ int server_start(uv_loop_t *loop, const config_t *cfg, server_t **out, char *err
   return 0;
 }
 
-void server_free(server_t *s) { free(s); }
+void server_free(server_t *s) {
+  if (s == NULL)
+    return;
+  metrics_track_connections(NULL);
+  access_log_free(s->access_log);
+  free(s);
+}

@@ -1,0 +1,137 @@
+/* access_log.c - formatting and batching access log lines. */
+#include "access_log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "text.h"
+
+#define FLUSH_AT (64 * 1024)
+
+struct access_log {
+  uv_check_t check; /* first: the handle pointer is the log pointer */
+  enum access_log_format format;
+  int fd;
+  buf_t pending;
+};
+
+static void flush(access_log_t *a) {
+  size_t off = 0;
+  while (off < a->pending.len) {
+    ssize_t n = write(a->fd, a->pending.data + off, a->pending.len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break; /* stdout is gone or blocked: these lines are lost, serving goes on */
+    off += (size_t)n;
+  }
+  buf_reset(&a->pending);
+  buf_shrink(&a->pending, 1 << 20);
+}
+
+/* Runs once per loop turn, after the I/O callbacks of that turn. */
+static void on_check(uv_check_t *h) {
+  access_log_t *a = (access_log_t *)h;
+  if (a->pending.len)
+    flush(a);
+}
+
+int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, access_log_t **out) {
+  *out = NULL;
+  if (format == ACCESS_LOG_OFF)
+    return 0;
+  access_log_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return -ENOMEM;
+  a->format = format;
+  a->fd = fd;
+  uv_check_init(loop, &a->check);
+  uv_check_start(&a->check, on_check);
+  uv_unref((uv_handle_t *)&a->check); /* never what keeps the server running */
+  *out = a;
+  return 0;
+}
+
+void access_log_free(access_log_t *a) {
+  if (a == NULL)
+    return;
+  flush(a);
+  buf_free(&a->pending);
+  free(a);
+}
+
+/* A field of the text format: one token whatever the bytes. */
+static void text_field(buf_t *out, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t ok_upto = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x80 && i >= ok_upto) {
+      /* A whole valid UTF-8 run is kept as it is. */
+      ok_upto = i + text_utf8_valid(s + i, n - i, NULL);
+      if (ok_upto == i) {
+        char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        buf_append(out, esc, 4);
+        i++;
+        continue;
+      }
+    }
+    if (c >= 0x80 || (c > 0x20 && c < 0x7f && c != '\\' && c != '"')) {
+      buf_putc(out, (char)c);
+    } else {
+      char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      buf_append(out, esc, 4);
+    }
+    i++;
+  }
+}
+
+int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us,
+                      const char *remote, const char *method, const char *path, size_t path_len,
+                      int status, size_t bytes, uint64_t duration_us, const char *endpoint,
+                      size_t endpoint_len) {
+  char when[TEXT_RFC3339_LEN + 1];
+  text_rfc3339_us(time_us, when);
+  if (format == ACCESS_LOG_JSON) {
+    buf_printf(out, "{\"time\":\"%s\",\"remote\":", when);
+    text_json_string(out, remote, strlen(remote));
+    buf_puts(out, ",\"method\":");
+    text_json_string(out, method, strlen(method));
+    buf_puts(out, ",\"path\":");
+    text_json_string(out, path, path_len);
+    buf_printf(out, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%llu,\"endpoint\":", status,
+               bytes, (unsigned long long)duration_us);
+    if (endpoint)
+      text_json_string(out, endpoint, endpoint_len);
+    else
+      buf_puts(out, "null");
+    return buf_puts(out, "}\n");
+  }
+  buf_printf(out, "%s ", when);
+  text_field(out, remote, strlen(remote));
+  buf_printf(out, " %s ", method);
+  text_field(out, path, path_len);
+  buf_printf(out, " %d %zu %lluus ", status, bytes, (unsigned long long)duration_us);
+  if (endpoint && endpoint_len)
+    text_field(out, endpoint, endpoint_len);
+  else
+    buf_putc(out, '-');
+  return buf_putc(out, '\n');
+}
+
+void access_log_request(access_log_t *a, const char *remote, const http_request_t *req,
+                        const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+  if (a == NULL)
+    return;
+  const char *method = http_method_name(req->method);
+  bool body = !(resp->status < 200 || resp->status == 204 || resp->status == 304) &&
+              req->method != HTTP_HEAD;
+  access_log_format(&a->pending, a->format, time_us, remote, method ? method : "?", req->path,
+                    req->path_len, resp->status, body ? resp->body.len : 0, duration_us,
+                    resp->matched ? resp->endpoint.data : NULL,
+                    resp->matched ? resp->endpoint.len : 0);
+  if (a->pending.len >= FLUSH_AT)
+    flush(a);
+}

@@ -1,0 +1,548 @@
+/* journal.c - the ring of recorded requests, its filters and its JSON. */
+#include "journal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "text.h"
+
+/* One recorded request. Its strings follow the struct back to back in
+ * this order: remote, path, query, endpoint, provision, headers, body.
+ * Headers are packed as (u32 name length, u32 value length, name, value). */
+struct entry {
+  size_t cap; /* bytes available after the struct */
+  uint64_t seq;
+  int64_t time_us;
+  uint64_t duration_us;
+  size_t body_bytes;
+  uint32_t remote_len, path_len, query_len, endpoint_len, provision_len, headers_len, body_len;
+  int16_t status;
+  uint8_t method;
+  bool matched;
+  bool truncated;
+  char data[];
+};
+
+struct journal {
+  size_t size;       /* slots; 0: disabled */
+  size_t body_bytes; /* body bytes kept per entry */
+  struct entry **slots;
+  size_t start; /* slot of the oldest entry */
+  size_t count; /* entries held */
+  uint64_t first_seq;
+  uint64_t next_seq;
+  uint64_t dropped;
+  uint64_t dropped_total;
+};
+
+journal_t *journal_new(size_t size, size_t body_bytes) {
+  journal_t *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return NULL;
+  j->size = size;
+  /* Entry lengths are 32-bit; nobody needs a gigabyte of body per entry. */
+  j->body_bytes = body_bytes < (1u << 30) ? body_bytes : (1u << 30);
+  j->next_seq = 1;
+  /* One pointer per slot up front; the entries come as requests do. */
+  if (size && (j->slots = calloc(size, sizeof *j->slots)) == NULL) {
+    free(j);
+    return NULL;
+  }
+  return j;
+}
+
+static void free_entries(journal_t *j) {
+  for (size_t i = 0; i < j->size; i++) {
+    free(j->slots[i]);
+    j->slots[i] = NULL;
+  }
+}
+
+void journal_free(journal_t *j) {
+  if (j == NULL)
+    return;
+  free_entries(j);
+  free(j->slots);
+  free(j);
+}
+
+bool journal_enabled(const journal_t *j) {
+  return j && j->size > 0;
+}
+
+/* An allocation that fits `need` bytes: the slot's own when it is big
+ * enough and not wastefully big (one large upload must not pin its size in
+ * a slot forever), else a new size rounded up so that requests of similar
+ * size reuse it. NULL when out of memory (the slot is then unchanged). */
+static struct entry *slot_entry(struct entry **slot, size_t need) {
+  struct entry *e = *slot;
+  if (e && e->cap >= need && e->cap <= 4 * need + 4096)
+    return e;
+  size_t cap = (need + 255) & ~(size_t)255;
+  struct entry *n = realloc(e, sizeof *n + cap);
+  if (n == NULL)
+    return NULL;
+  n->cap = cap;
+  *slot = n;
+  return n;
+}
+
+static char *put(char *p, const void *s, size_t n) {
+  if (n)
+    memcpy(p, s, n);
+  return p + n;
+}
+
+void journal_record(journal_t *j, const char *remote, const http_request_t *req,
+                    const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+  if (j == NULL || j->size == 0)
+    return;
+  size_t rlen = strlen(remote);
+  size_t blen = req->body_len < j->body_bytes ? req->body_len : j->body_bytes;
+  size_t elen = resp->matched ? resp->endpoint.len : 0;
+  size_t plen = resp->provision.len;
+  size_t hlen = 0;
+  for (size_t i = 0; i < req->nheaders; i++)
+    hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
+  size_t need = rlen + req->path_len + req->query_len + elen + plen + hlen + blen;
+
+  bool evict = j->count == j->size;
+  size_t idx = evict ? j->start : (j->start + j->count) % j->size;
+  struct entry *e = slot_entry(&j->slots[idx], need);
+  if (e == NULL) {
+    j->dropped++;
+    j->dropped_total++;
+    return;
+  }
+  if (evict) {
+    j->start = (j->start + 1) % j->size;
+    j->first_seq++;
+    j->dropped++;
+    j->dropped_total++;
+  } else {
+    if (j->count == 0)
+      j->first_seq = j->next_seq;
+    j->count++;
+  }
+  e->seq = j->next_seq++;
+  e->time_us = time_us;
+  e->duration_us = duration_us;
+  e->body_bytes = req->body_len;
+  e->status = (int16_t)resp->status;
+  e->method = (uint8_t)req->method;
+  e->matched = resp->matched;
+  e->truncated = blen < req->body_len;
+  e->remote_len = (uint32_t)rlen;
+  e->path_len = (uint32_t)req->path_len;
+  e->query_len = (uint32_t)req->query_len;
+  e->endpoint_len = (uint32_t)elen;
+  e->provision_len = (uint32_t)plen;
+  e->headers_len = (uint32_t)hlen;
+  e->body_len = (uint32_t)blen;
+  char *p = e->data;
+  p = put(p, remote, rlen);
+  p = put(p, req->path, req->path_len);
+  p = put(p, req->query, req->query_len);
+  p = put(p, resp->endpoint.data, elen);
+  p = put(p, resp->provision.data, plen);
+  for (size_t i = 0; i < req->nheaders; i++) {
+    const http_header_t *h = &req->headers[i];
+    uint32_t len[2] = {(uint32_t)h->name_len, (uint32_t)h->value_len};
+    p = put(p, len, sizeof len);
+    p = put(p, h->name, h->name_len);
+    p = put(p, h->value, h->value_len);
+  }
+  put(p, req->body, blen);
+}
+
+size_t journal_clear(journal_t *j) {
+  if (j == NULL || j->size == 0)
+    return 0;
+  size_t n = j->count;
+  free_entries(j);
+  j->start = j->count = 0;
+  j->first_seq = 0;
+  j->dropped = 0;
+  return n;
+}
+
+uint64_t journal_dropped(const journal_t *j) {
+  return j ? j->dropped : 0;
+}
+
+uint64_t journal_dropped_total(const journal_t *j) {
+  return j ? j->dropped_total : 0;
+}
+
+void journal_range(const journal_t *j, uint64_t *first, uint64_t *last) {
+  if (j == NULL || j->count == 0) {
+    *first = *last = 0;
+    return;
+  }
+  *first = j->first_seq;
+  *last = j->first_seq + j->count - 1;
+}
+
+/* ---------------------------------------------------------------- filters */
+
+void journal_filter_init(journal_filter_t *f) {
+  *f = (journal_filter_t){.method = -1};
+}
+
+static bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int journal_filter_method(journal_filter_t *f, const char *name, size_t len) {
+  if (len == 0)
+    return -EINVAL;
+  char up[32];
+  for (size_t i = 0; i < len; i++) {
+    if (!is_tchar((unsigned char)name[i]))
+      return -EINVAL;
+    if (i < sizeof up)
+      up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+  }
+  int m = len <= sizeof up ? http_method_number(up, len) : -1;
+  f->method = m >= 0 ? m : -2;
+  return 0;
+}
+
+/* A non-negative decimal integer that fits in 63 bits. */
+static int parse_uint(const char *s, size_t n, uint64_t *out) {
+  if (n == 0 || n > 18)
+    return -EINVAL;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+enum { F_METHOD, F_PATH, F_PATH_PREFIX, F_ENDPOINT, F_STATUS, F_SINCE, F_LIMIT, F_COUNT };
+static const char *const filter_names[F_COUNT] = {"method", "path",  "path_prefix", "endpoint",
+                                                  "status", "since", "limit"};
+
+static int refuse(char *err, size_t errlen, const char *fmt, const char *name, const char *v,
+                  size_t n) {
+  snprintf(err, errlen, fmt, name, (int)(n > 100 ? 100 : n), v);
+  return -EINVAL;
+}
+
+int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf_t *scratch,
+                         char *err, size_t errlen) {
+  journal_filter_init(f);
+  buf_reset(scratch);
+  /* Decoding never lengthens: one reservation keeps every value in place. */
+  if (buf_reserve(scratch, len + 1)) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  unsigned seen = 0;
+  const char *p = query, *end = query + len;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    if (amp == NULL)
+      amp = end;
+    if (amp > p) {
+      const char *eq = memchr(p, '=', (size_t)(amp - p));
+      const char *kend = eq ? eq : amp;
+      char key[32];
+      size_t klen = (size_t)(kend - p);
+      int k = F_COUNT;
+      if (klen < sizeof key) {
+        klen = http_percent_decode(key, p, klen, true);
+        for (k = 0; k < F_COUNT; k++)
+          if (strlen(filter_names[k]) == klen && memcmp(filter_names[k], key, klen) == 0)
+            break;
+      }
+      if (k == F_COUNT) {
+        snprintf(err, errlen,
+                 "unknown filter '%.*s': use method, path, path_prefix, endpoint, status, since "
+                 "or limit",
+                 (int)((size_t)(kend - p) > 100 ? 100 : (size_t)(kend - p)), p);
+        return -EINVAL;
+      }
+      if (seen & 1u << k) {
+        snprintf(err, errlen, "filter '%s' is given twice", filter_names[k]);
+        return -EINVAL;
+      }
+      seen |= 1u << k;
+      char *v = scratch->data + scratch->len;
+      size_t vlen = eq ? http_percent_decode(v, eq + 1, (size_t)(amp - eq - 1), true) : 0;
+      scratch->len += vlen;
+      if (vlen == 0) {
+        snprintf(err, errlen, "filter '%s' is empty", filter_names[k]);
+        return -EINVAL;
+      }
+      uint64_t n;
+      switch (k) {
+      case F_METHOD:
+        if (journal_filter_method(f, v, vlen))
+          return refuse(err, errlen, "%s: '%.*s' is not an HTTP method name", "method", v, vlen);
+        break;
+      case F_PATH:
+        f->path = v, f->path_len = vlen;
+        break;
+      case F_PATH_PREFIX:
+        f->path_prefix = v, f->path_prefix_len = vlen;
+        break;
+      case F_ENDPOINT:
+        f->endpoint = v, f->endpoint_len = vlen;
+        break;
+      case F_STATUS:
+        if (parse_uint(v, vlen, &n) || n < 100 || n > 599)
+          return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-599)", "status", v,
+                        vlen);
+        f->status = (int)n;
+        break;
+      case F_SINCE:
+      case F_LIMIT:
+        if (parse_uint(v, vlen, &n))
+          return refuse(err, errlen, "%s: '%.*s' is not an integer >= 0", filter_names[k], v,
+                        vlen);
+        if (k == F_SINCE)
+          f->has_since = true, f->since = n;
+        else
+          f->has_limit = true, f->limit = n;
+        break;
+      }
+    }
+    if (amp == end)
+      break;
+    p = amp + 1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static const struct entry *entry_at(const journal_t *j, size_t k) {
+  return j->slots[(j->start + k) % j->size];
+}
+
+static bool matches(const struct entry *e, const journal_filter_t *f) {
+  if (f->method != -1 && e->method != f->method)
+    return false;
+  if (f->status && e->status != f->status)
+    return false;
+  if (f->unmatched && e->matched)
+    return false;
+  const char *path = e->data + e->remote_len;
+  if (f->path && (e->path_len != f->path_len || memcmp(path, f->path, f->path_len) != 0))
+    return false;
+  if (f->path_prefix &&
+      (e->path_len < f->path_prefix_len || memcmp(path, f->path_prefix, f->path_prefix_len) != 0))
+    return false;
+  if (f->endpoint) {
+    const char *ep = path + e->path_len + e->query_len;
+    if (!e->matched || e->endpoint_len != f->endpoint_len ||
+        memcmp(ep, f->endpoint, f->endpoint_len) != 0)
+      return false;
+  }
+  return true;
+}
+
+static void view_of(const struct entry *e, journal_view_t *v) {
+  const char *p = e->data;
+  v->seq = e->seq;
+  v->time_us = e->time_us;
+  v->duration_us = e->duration_us;
+  v->method = e->method;
+  v->status = e->status;
+  v->remote = p, v->remote_len = e->remote_len, p += e->remote_len;
+  v->path = p, v->path_len = e->path_len, p += e->path_len;
+  v->query = p, v->query_len = e->query_len, p += e->query_len;
+  v->endpoint = e->matched ? p : NULL, v->endpoint_len = e->endpoint_len, p += e->endpoint_len;
+  v->provision = p, v->provision_len = e->provision_len, p += e->provision_len;
+  v->headers = p, v->headers_len = e->headers_len, p += e->headers_len;
+  v->body = p, v->body_len = e->body_len;
+  v->body_bytes = e->body_bytes;
+  v->body_truncated = e->truncated;
+}
+
+size_t journal_select(const journal_t *j, const journal_filter_t *f, journal_each_fn fn,
+                      void *arg) {
+  if (j == NULL || j->count == 0 || (f->has_limit && f->limit == 0))
+    return 0;
+  size_t lo = 0; /* position in the ring, 0 = oldest */
+  if (f->has_since) {
+    uint64_t last = j->first_seq + j->count - 1;
+    if (f->since >= last)
+      return 0;
+    if (f->since >= j->first_seq)
+      lo = (size_t)(f->since - j->first_seq + 1);
+  }
+  if (f->has_limit && !f->has_since) {
+    /* The newest `limit`: walk back to where they start. */
+    size_t k = j->count;
+    uint64_t found = 0;
+    while (k > lo && found < f->limit)
+      if (matches(entry_at(j, --k), f))
+        found++;
+    lo = k;
+  }
+  size_t n = 0;
+  for (size_t k = lo; k < j->count; k++) {
+    const struct entry *e = entry_at(j, k);
+    if (!matches(e, f))
+      continue;
+    if (f->has_limit && n == f->limit)
+      break;
+    n++;
+    if (fn) {
+      journal_view_t v;
+      view_of(e, &v);
+      if (fn(arg, &v))
+        break;
+    }
+  }
+  return n;
+}
+
+/* Walks the packed headers: returns false at the end. */
+static bool next_header(const char **p, const char *end, const char **name, size_t *nlen,
+                        const char **value, size_t *vlen) {
+  if (*p >= end)
+    return false;
+  uint32_t len[2];
+  memcpy(len, *p, sizeof len);
+  *name = *p + sizeof len;
+  *nlen = len[0];
+  *value = *name + len[0];
+  *vlen = len[1];
+  *p = *value + len[1];
+  return true;
+}
+
+void journal_view_headers(const journal_view_t *v, buf_t *scratch,
+                          void (*fn)(void *arg, const char *name, size_t nlen, const char *value,
+                                     size_t vlen),
+                          void *arg) {
+  const char *end = v->headers + v->headers_len;
+  const char *p = v->headers, *name, *value;
+  size_t nlen, vlen;
+  for (const char *at = p; next_header(&p, end, &name, &nlen, &value, &vlen); at = p) {
+    /* A name seen before was reported with all its values already. */
+    const char *q = v->headers, *n2, *v2;
+    size_t n2len, v2len;
+    bool dup = false;
+    while (q < at && next_header(&q, end, &n2, &n2len, &v2, &v2len))
+      if (n2len == nlen && strncasecmp(n2, name, nlen) == 0)
+        dup = true;
+    if (dup)
+      continue;
+    buf_reset(scratch);
+    if (buf_reserve(scratch, nlen))
+      return;
+    for (size_t i = 0; i < nlen; i++)
+      scratch->data[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    scratch->len = nlen;
+    buf_append(scratch, value, vlen);
+    q = p;
+    while (next_header(&q, end, &n2, &n2len, &v2, &v2len))
+      if (n2len == nlen && strncasecmp(n2, name, nlen) == 0) {
+        buf_append(scratch, ", ", 2);
+        buf_append(scratch, v2, v2len);
+      }
+    fn(arg, scratch->data, nlen, scratch->data + nlen, scratch->len - nlen);
+  }
+}
+
+int journal_view_body(const journal_view_t *v, buf_t *out, bool *base64) {
+  bool incomplete;
+  size_t ok = text_utf8_valid(v->body, v->body_len, &incomplete);
+  /* A cut made by the size limit is not the client's: drop the partial
+   * character rather than call the whole body binary. */
+  if (ok == v->body_len || (incomplete && v->body_truncated)) {
+    *base64 = false;
+    return buf_append(out, v->body, ok);
+  }
+  *base64 = true;
+  return text_base64(out, v->body, v->body_len);
+}
+
+struct json_headers {
+  buf_t *out;
+  bool first;
+};
+
+static void header_json(void *arg, const char *name, size_t nlen, const char *value, size_t vlen) {
+  struct json_headers *h = arg;
+  if (!h->first)
+    buf_putc(h->out, ',');
+  h->first = false;
+  text_json_string(h->out, name, nlen);
+  buf_putc(h->out, ':');
+  text_json_string(h->out, value, vlen);
+}
+
+int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
+  char when[TEXT_RFC3339_LEN + 1];
+  text_rfc3339_us(v->time_us, when);
+  const char *method = http_method_name(v->method);
+  buf_printf(out, "{\"seq\":%llu,\"time\":\"%s\",\"remote\":", (unsigned long long)v->seq, when);
+  text_json_string(out, v->remote, v->remote_len);
+  buf_puts(out, ",\"method\":");
+  text_json_string(out, method ? method : "?", method ? strlen(method) : 1);
+  buf_puts(out, ",\"path\":");
+  text_json_string(out, v->path, v->path_len);
+  buf_puts(out, ",\"query\":");
+  text_json_string(out, v->query, v->query_len);
+  buf_puts(out, ",\"headers\":{");
+  struct json_headers h = {out, true};
+  journal_view_headers(v, scratch, header_json, &h);
+  buf_puts(out, "},\"body\":");
+  bool base64;
+  buf_reset(scratch);
+  journal_view_body(v, scratch, &base64);
+  text_json_string(out, scratch->data, scratch->len);
+  buf_printf(out,
+             ",\"body_encoding\":\"%s\",\"body_truncated\":%s,\"body_bytes\":%zu,"
+             "\"status\":%d,\"endpoint\":",
+             base64 ? "base64" : "utf-8", v->body_truncated ? "true" : "false", v->body_bytes,
+             v->status);
+  if (v->endpoint)
+    text_json_string(out, v->endpoint, v->endpoint_len);
+  else
+    buf_puts(out, "null");
+  buf_puts(out, ",\"provision\":");
+  text_json_string(out, v->provision, v->provision_len);
+  return buf_printf(out, ",\"duration_us\":%llu}", (unsigned long long)v->duration_us);
+}
+
+struct json_list {
+  buf_t *out;
+  buf_t scratch;
+  size_t n;
+  int rc;
+};
+
+static int entry_json(void *arg, const journal_view_t *v) {
+  struct json_list *l = arg;
+  if (l->n++)
+    buf_putc(l->out, ',');
+  return l->rc = journal_view_json(v, l->out, &l->scratch);
+}
+
+int journal_json(const journal_t *j, const journal_filter_t *f, buf_t *out) {
+  uint64_t first, last;
+  journal_range(j, &first, &last);
+  size_t count = journal_select(j, f, NULL, NULL);
+  buf_printf(out,
+             "{\"enabled\":%s,\"dropped\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
+             "\"count\":%zu,\"requests\":[",
+             journal_enabled(j) ? "true" : "false", (unsigned long long)journal_dropped(j),
+             (unsigned long long)first, (unsigned long long)last, count);
+  struct json_list l = {out, BUF_INIT, 0, 0};
+  journal_select(j, f, entry_json, &l);
+  buf_free(&l.scratch);
+  return l.rc ? l.rc : buf_puts(out, "]}\n");
+}

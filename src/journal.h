@@ -1,0 +1,141 @@
+/* journal.h - the request journal: the last N traffic requests, so that a
+ * test can ask the mock what it received.
+ *
+ * A ring of N entries. journal_record runs after every traffic response and
+ * is kept cheap: it copies what it keeps into one allocation per entry
+ * (reused when the ring comes round to it and it is big enough) and
+ * formats nothing; times, JSON, UTF-8 checks and base64 happen when the
+ * journal is read. When the ring wraps, the oldest entry goes and `dropped`
+ * counts it, so a reader tells "never received" from "evicted".
+ *
+ * Entries carry consecutive sequence numbers (from 1) that keep growing
+ * across journal_clear, so "everything after seq S" is found without a
+ * search. Memory: at most size x (entry head + request head + body_bytes);
+ * a request head is at most HTTP_MAX_HEAD bytes.
+ *
+ * Not thread-safe: the event loop records and reads.
+ */
+#ifndef H1MOCK_JOURNAL_H
+#define H1MOCK_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+#define JOURNAL_MAX_SIZE 10000000
+
+typedef struct journal journal_t;
+
+/* A journal of `size` entries keeping up to `body_bytes` of each body.
+ * size 0 gives a disabled journal: it records nothing and reads empty.
+ * NULL when out of memory. */
+journal_t *journal_new(size_t size, size_t body_bytes);
+void journal_free(journal_t *j);
+
+bool journal_enabled(const journal_t *j);
+
+/* Records one answered request. `time_us` is when it started (wall clock,
+ * microseconds since the epoch), `duration_us` how long the answer took;
+ * the endpoint and provision come from resp (see http_response_t). Out of
+ * memory, the entry is dropped (and counted as dropped). */
+void journal_record(journal_t *j, const char *remote, const http_request_t *req,
+                    const http_response_t *resp, int64_t time_us, uint64_t duration_us);
+
+/* Forgets every entry and resets `dropped`; sequence numbers go on.
+ * Returns how many entries were forgotten. */
+size_t journal_clear(journal_t *j);
+
+/* Entries evicted by wrapping since the last clear. */
+uint64_t journal_dropped(const journal_t *j);
+/* Entries evicted by wrapping since the start (for the metrics). */
+uint64_t journal_dropped_total(const journal_t *j);
+/* The sequence numbers the ring holds now: both 0 when it is empty. */
+void journal_range(const journal_t *j, uint64_t *first, uint64_t *last);
+
+/* Which entries a read wants; every condition set must hold. */
+typedef struct journal_filter {
+  int method;     /* -1: any; -2: none (a name h1mock does not know) */
+  int status;     /* 0: any */
+  bool unmatched; /* only requests no rule matched */
+  bool has_since; /* only entries with seq > since */
+  uint64_t since;
+  bool has_limit; /* with since: the first `limit` after it; else the newest */
+  uint64_t limit;
+  const char *path; /* exact (decoded) path, or NULL */
+  size_t path_len;
+  const char *path_prefix;
+  size_t path_prefix_len;
+  const char *endpoint; /* exact endpoint name, or NULL */
+  size_t endpoint_len;
+} journal_filter_t;
+
+/* Everything set to "any". */
+void journal_filter_init(journal_filter_t *f);
+
+/* Sets f->method from a name in any case ("get"). Returns 0, or -EINVAL
+ * when the name is empty or not a token. A token h1mock does not know
+ * matches nothing. */
+int journal_filter_method(journal_filter_t *f, const char *name, size_t len);
+
+/* Parses a query string (method=&path=&path_prefix=&endpoint=&status=&
+ * since=&limit=, percent-encoded) into f. The decoded values live in
+ * `scratch`, which must outlive f. Returns 0, or -EINVAL with a sentence in
+ * err naming the parameter and the value that was refused (an unknown
+ * parameter, one given twice, an empty value, a status outside 100-599, a
+ * since or limit that is not a non-negative integer). */
+int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf_t *scratch,
+                         char *err, size_t errlen);
+
+/* One entry as a reader sees it; the pointers are valid until the next
+ * journal_record or journal_clear. */
+typedef struct journal_view {
+  uint64_t seq;
+  int64_t time_us; /* when the request started, microseconds since the epoch */
+  uint64_t duration_us;
+  int method;
+  int status;
+  const char *remote, *path, *query, *provision;
+  size_t remote_len, path_len, query_len, provision_len;
+  const char *endpoint; /* NULL when no rule matched */
+  size_t endpoint_len;
+  const char *body; /* the kept bytes */
+  size_t body_len;
+  size_t body_bytes; /* the whole body's length */
+  bool body_truncated;
+  const char *headers; /* packed; read them with journal_view_headers */
+  size_t headers_len;
+} journal_view_t;
+
+/* Called per matching entry, oldest first; non-zero stops the walk. */
+typedef int (*journal_each_fn)(void *arg, const journal_view_t *v);
+
+/* Calls fn (when not NULL) for each entry f selects and returns how many
+ * it selected. */
+size_t journal_select(const journal_t *j, const journal_filter_t *f, journal_each_fn fn,
+                      void *arg);
+
+/* Calls fn once per header name of the entry, in first-seen order, with
+ * the name lower-cased and the values of every header of that name joined
+ * with ", ". Both point into `scratch`, overwritten by the next call. */
+void journal_view_headers(const journal_view_t *v, buf_t *scratch,
+                          void (*fn)(void *arg, const char *name, size_t nlen, const char *value,
+                                     size_t vlen),
+                          void *arg);
+
+/* Appends the body as text to out: the bytes themselves when they are
+ * UTF-8 (a truncated body is cut back to its last whole character), else
+ * their base64; *base64 says which. 0 or -ENOMEM. */
+int journal_view_body(const journal_view_t *v, buf_t *out, bool *base64);
+
+/* Appends one entry as a JSON object. `scratch` is working space. */
+int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch);
+
+/* Appends the answer of GET /app/v1/requests for f:
+ * {"enabled":..,"dropped":..,"first_seq":..,"last_seq":..,"count":..,
+ *  "requests":[...]} and a newline. 0 or -ENOMEM. */
+int journal_json(const journal_t *j, const journal_filter_t *f, buf_t *out);
+
+#endif

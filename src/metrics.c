@@ -1,0 +1,254 @@
+/* metrics.c - counters, the latency histogram and their text rendering. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "store.h"
+#include "text.h"
+
+#define OTHER_ENDPOINT "(other)"
+
+/* Upper bounds of the latency buckets, in nanoseconds, and as Prometheus
+ * shows them (seconds); the last bucket is +Inf. */
+static const uint64_t bucket_ns[] = {
+    50000,     100000,     250000,     500000,     1000000,     2500000,
+    5000000,   10000000,   25000000,   50000000,   100000000,   250000000,
+    500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+static const char *const bucket_le[] = {
+    "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",  "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10",
+};
+#define NBUCKETS (sizeof bucket_ns / sizeof bucket_ns[0])
+
+struct series {
+  uint64_t count;
+  uint32_t hash;
+  uint16_t status;
+  uint8_t method;
+  bool none; /* no rule matched */
+  size_t elen;
+  char *endpoint;
+};
+
+static struct {
+  struct series *series; /* in creation order */
+  size_t n, cap;
+  uint32_t *index; /* open addressing: series index + 1, 0 = empty */
+  size_t index_cap;
+  uint64_t buckets[NBUCKETS + 1]; /* not cumulative; the last is +Inf */
+  uint64_t observed;
+  uint64_t sum_ns;
+  uint64_t loads[2]; /* failure, success */
+  const size_t *connections;
+  int64_t start_us;
+} M;
+
+void metrics_init(void) {
+  M.start_us = text_now_us();
+}
+
+void metrics_track_connections(const size_t *count) {
+  M.connections = count;
+}
+
+void metrics_provision_load(bool ok) {
+  M.loads[ok ? 1 : 0]++;
+}
+
+static uint32_t hash_of(int method, int status, const char *e, size_t n, bool none) {
+  uint32_t h = 2166136261u ^ (uint32_t)method ^ (uint32_t)status << 8 ^ (none ? 1u << 24 : 0);
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)e[i]) * 16777619u;
+  return h;
+}
+
+static int grow_index(void) {
+  size_t cap = M.index_cap ? M.index_cap * 2 : 64;
+  uint32_t *idx = calloc(cap, sizeof *idx);
+  if (idx == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < M.n; i++) {
+    size_t k = M.series[i].hash & (cap - 1);
+    while (idx[k])
+      k = (k + 1) & (cap - 1);
+    idx[k] = (uint32_t)(i + 1);
+  }
+  free(M.index);
+  M.index = idx;
+  M.index_cap = cap;
+  return 0;
+}
+
+static struct series *find_or_add(int method, int status, const char *e, size_t n, bool none) {
+  uint32_t h = hash_of(method, status, e, n, none);
+  if (M.index_cap) {
+    for (size_t k = h & (M.index_cap - 1); M.index[k]; k = (k + 1) & (M.index_cap - 1)) {
+      struct series *s = &M.series[M.index[k] - 1];
+      if (s->hash == h && s->method == method && s->status == status && s->none == none &&
+          s->elen == n && memcmp(s->endpoint, e, n) == 0)
+        return s;
+    }
+  }
+  if (M.n >= METRICS_MAX_SERIES &&
+      !(n == sizeof OTHER_ENDPOINT - 1 && memcmp(e, OTHER_ENDPOINT, n) == 0))
+    return find_or_add(method, status, OTHER_ENDPOINT, sizeof OTHER_ENDPOINT - 1, false);
+  if ((M.n + 1) * 2 > M.index_cap && grow_index())
+    return NULL;
+  if (M.n == M.cap) {
+    size_t cap = M.cap ? M.cap * 2 : 32;
+    struct series *v = realloc(M.series, cap * sizeof *v);
+    if (v == NULL)
+      return NULL;
+    M.series = v;
+    M.cap = cap;
+  }
+  char *copy = malloc(n + 1);
+  if (copy == NULL)
+    return NULL;
+  if (n)
+    memcpy(copy, e, n);
+  copy[n] = '\0';
+  struct series *s = &M.series[M.n];
+  *s = (struct series){0, h, (uint16_t)status, (uint8_t)method, none, n, copy};
+  size_t k = h & (M.index_cap - 1);
+  while (M.index[k])
+    k = (k + 1) & (M.index_cap - 1);
+  M.index[k] = (uint32_t)++M.n;
+  return s;
+}
+
+void metrics_request(int method, int status, const char *endpoint, size_t elen, uint64_t ns) {
+  size_t b = 0;
+  while (b < NBUCKETS && ns > bucket_ns[b])
+    b++;
+  M.buckets[b]++;
+  M.observed++;
+  M.sum_ns += ns;
+  struct series *s =
+      find_or_add(method, status, endpoint ? endpoint : "", endpoint ? elen : 0, endpoint == NULL);
+  if (s)
+    s->count++;
+}
+
+int metrics_label_value(buf_t *out, const char *s, size_t n) {
+  buf_t clean = BUF_INIT;
+  int rc = text_utf8_lossy(&clean, s, n);
+  for (size_t i = 0; rc == 0 && i < clean.len; i++) {
+    char c = clean.data[i];
+    if (c == '\\')
+      rc = buf_puts(out, "\\\\");
+    else if (c == '"')
+      rc = buf_puts(out, "\\\"");
+    else if (c == '\n')
+      rc = buf_puts(out, "\\n");
+    else
+      rc = buf_putc(out, c);
+  }
+  buf_free(&clean);
+  return rc;
+}
+
+static void head(buf_t *out, const char *name, const char *type, const char *help) {
+  buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int collection_line(void *arg, const char *name, size_t len, size_t count) {
+  buf_t *out = arg;
+  buf_puts(out, "h1mock_store_documents{collection=\"");
+  metrics_label_value(out, name, len);
+  return buf_printf(out, "\"} %zu\n", count);
+}
+
+static size_t resident_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int metrics_render(buf_t *out, const metrics_gauges_t *g) {
+  head(out, "h1mock_requests_total", "counter",
+       "Traffic requests answered, by method, status and endpoint (\"\" when no rule matched).");
+  for (size_t i = 0; i < M.n; i++) {
+    const struct series *s = &M.series[i];
+    const char *m = http_method_name(s->method);
+    buf_printf(out, "h1mock_requests_total{method=\"%s\",status=\"%d\",endpoint=\"", m ? m : "?",
+               s->status);
+    metrics_label_value(out, s->endpoint, s->elen);
+    buf_printf(out, "\"} %llu\n", (unsigned long long)s->count);
+  }
+
+  head(out, "h1mock_request_duration_seconds", "histogram",
+       "Time from a whole traffic request to its queued response.");
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < NBUCKETS; b++) {
+    cumulative += M.buckets[b];
+    buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"%s\"} %llu\n", bucket_le[b],
+               (unsigned long long)cumulative);
+  }
+  buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+             (unsigned long long)M.observed);
+  buf_printf(out, "h1mock_request_duration_seconds_sum %.9f\n", (double)M.sum_ns / 1e9);
+  buf_printf(out, "h1mock_request_duration_seconds_count %llu\n", (unsigned long long)M.observed);
+
+  head(out, "h1mock_connections_active", "gauge", "Open traffic connections.");
+  buf_printf(out, "h1mock_connections_active %zu\n", M.connections ? *M.connections : 0);
+
+  head(out, "h1mock_provision_loads_total", "counter",
+       "Provision loads (start, directory, admin API), by result.");
+  buf_printf(out, "h1mock_provision_loads_total{result=\"success\"} %llu\n",
+             (unsigned long long)M.loads[1]);
+  buf_printf(out, "h1mock_provision_loads_total{result=\"failure\"} %llu\n",
+             (unsigned long long)M.loads[0]);
+
+  head(out, "h1mock_provision_active_info", "gauge", "The provision serving traffic (always 1).");
+  if (g && g->provision) {
+    buf_puts(out, "h1mock_provision_active_info{name=\"");
+    metrics_label_value(out, g->provision, strlen(g->provision));
+    buf_puts(out, "\"} 1\n");
+  }
+
+  head(out, "h1mock_journal_dropped_total", "counter",
+       "Journal entries evicted by the ring wrapping.");
+  buf_printf(out, "h1mock_journal_dropped_total %llu\n",
+             (unsigned long long)(g ? g->journal_dropped : 0));
+
+  head(out, "h1mock_store_documents", "gauge", "Documents in the store, by collection.");
+  if (g && g->store)
+    store_collections(g->store, collection_line, out);
+
+  head(out, "h1mock_lua_memory_bytes", "gauge", "Memory of the active provision's Lua state.");
+  buf_printf(out, "h1mock_lua_memory_bytes %zu\n", g ? g->lua_memory_bytes : 0);
+
+  int64_t now = text_now_us();
+  head(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  buf_printf(out, "process_resident_memory_bytes %zu\n", resident_bytes());
+  head(out, "process_start_time_seconds", "gauge",
+       "Start time of the process since the epoch in seconds.");
+  buf_printf(out, "process_start_time_seconds %.6f\n", (double)M.start_us / 1e6);
+  head(out, "h1mock_uptime_seconds", "gauge", "Seconds since h1mock started.");
+  return buf_printf(out, "h1mock_uptime_seconds %.3f\n",
+                    M.start_us ? (double)(now - M.start_us) / 1e6 : 0.0);
+}
+
+void metrics_reset(void) {
+  for (size_t i = 0; i < M.n; i++)
+    free(M.series[i].endpoint);
+  free(M.series);
+  free(M.index);
+  const size_t *conns = M.connections;
+  int64_t start = M.start_us;
+  memset(&M, 0, sizeof M);
+  M.connections = conns;
+  M.start_us = start;
+}

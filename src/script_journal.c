@@ -1,0 +1,189 @@
+/* script_journal.c - the `journal` global: what the mock received, read
+ * from a provision, so that a view can answer differently on the Nth call.
+ *
+ *   journal.count{method=, path=, path_prefix=, endpoint=, status=, since=, limit=}
+ *   journal.find{... the same ...}  -> array of entries, oldest first
+ *
+ * The request being served is recorded after its response, so inside a
+ * view journal.count{endpoint = "x"} + 1 is the number of this call. */
+#include <errno.h>
+#include <string.h>
+
+#include "journal.h"
+#include "script_int.h"
+#include "script_json.h"
+#include "text.h"
+
+static journal_t *shared;
+
+static buf_t scratch; /* see push_entry */
+
+void script_journal_attach(journal_t *j) {
+  shared = j;
+  if (j == NULL)
+    buf_free(&scratch);
+}
+
+static const char *const filter_keys[] = {"method", "path",  "path_prefix", "endpoint",
+                                          "status", "since", "limit",       NULL};
+
+static const char *checked_string(lua_State *L, const char *fn, const char *key, size_t *len) {
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "journal.%s: %s must be a string, not a %s", fn, key, luaL_typename(L, -1));
+  const char *s = lua_tolstring(L, -1, len);
+  if (*len == 0)
+    luaL_error(L, "journal.%s: %s is empty", fn, key);
+  return s;
+}
+
+static uint64_t checked_uint(lua_State *L, const char *fn, const char *key) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  if (!isint || v < 0)
+    luaL_error(L, "journal.%s: %s must be an integer >= 0", fn, key);
+  return (uint64_t)v;
+}
+
+/* Reads the filter table at index 1 (absent or nil: everything). The
+ * strings stay on the stack (in the table) while the filter is used. */
+static void read_filter(lua_State *L, const char *fn, journal_filter_t *f) {
+  journal_filter_init(f);
+  if (lua_isnoneornil(L, 1))
+    return;
+  if (!lua_istable(L, 1))
+    luaL_error(L, "journal.%s: the filter must be a table, not a %s", fn, luaL_typename(L, 1));
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    int k = 0;
+    if (lua_type(L, -2) == LUA_TSTRING)
+      while (filter_keys[k] && strcmp(filter_keys[k], lua_tostring(L, -2)) != 0)
+        k++;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? filter_keys[k] : NULL;
+    if (key == NULL) {
+      luaL_error(L,
+                 "journal.%s: unknown filter %s (method, path, path_prefix, endpoint, "
+                 "status, since, limit)",
+                 fn, luaL_tolstring(L, -2, NULL));
+      return;
+    }
+    size_t len;
+    const char *s;
+    uint64_t n;
+    switch (k) {
+    case 0:
+      s = checked_string(L, fn, key, &len);
+      if (journal_filter_method(f, s, len))
+        luaL_error(L, "journal.%s: method '%s' is not an HTTP method name", fn, s);
+      break;
+    case 1:
+      f->path = checked_string(L, fn, key, &f->path_len);
+      break;
+    case 2:
+      f->path_prefix = checked_string(L, fn, key, &f->path_prefix_len);
+      break;
+    case 3:
+      f->endpoint = checked_string(L, fn, key, &f->endpoint_len);
+      break;
+    case 4:
+      n = checked_uint(L, fn, key);
+      if (n < 100 || n > 599)
+        luaL_error(L, "journal.%s: status must be an HTTP status (100-599)", fn);
+      f->status = (int)n;
+      break;
+    case 5:
+      f->since = checked_uint(L, fn, key);
+      f->has_since = true;
+      break;
+    default:
+      f->limit = checked_uint(L, fn, key);
+      f->has_limit = true;
+      break;
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int l_count(lua_State *L) {
+  journal_filter_t f;
+  read_filter(L, "count", &f);
+  lua_pushinteger(L, (lua_Integer)journal_select(shared, &f, NULL, NULL));
+  return 1;
+}
+
+static void set_string(lua_State *L, const char *key, const char *s, size_t n) {
+  lua_pushlstring(L, s, n);
+  lua_setfield(L, -2, key);
+}
+
+static void set_integer(lua_State *L, const char *key, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static void header_field(void *arg, const char *name, size_t nlen, const char *value,
+                         size_t vlen) {
+  lua_State *L = arg;
+  lua_pushlstring(L, name, nlen);
+  lua_pushlstring(L, value, vlen);
+  lua_rawset(L, -3);
+}
+
+struct find {
+  lua_State *L;
+  lua_Integer n;
+};
+
+/* Pushes one entry table into the array on top. Its working space
+ * (scratch) is static so that a memory error raised here cannot leak it. */
+static int push_entry(void *arg, const journal_view_t *v) {
+  struct find *fd = arg;
+  lua_State *L = fd->L;
+  luaL_checkstack(L, 4, "journal.find");
+  lua_createtable(L, 0, 16);
+  set_integer(L, "seq", (lua_Integer)v->seq);
+  char when[TEXT_RFC3339_LEN + 1];
+  text_rfc3339_us(v->time_us, when);
+  set_string(L, "time", when, TEXT_RFC3339_LEN);
+  set_string(L, "remote", v->remote, v->remote_len);
+  const char *m = http_method_name(v->method);
+  set_string(L, "method", m ? m : "?", m ? strlen(m) : 1);
+  set_string(L, "path", v->path, v->path_len);
+  set_string(L, "query", v->query, v->query_len);
+  lua_createtable(L, 0, 8);
+  journal_view_headers(v, &scratch, header_field, L);
+  lua_setfield(L, -2, "headers");
+  bool base64;
+  buf_reset(&scratch);
+  if (journal_view_body(v, &scratch, &base64))
+    luaL_error(L, "journal.find: out of memory");
+  set_string(L, "body", scratch.data ? scratch.data : "", scratch.len);
+  set_string(L, "body_encoding", base64 ? "base64" : "utf-8", base64 ? 6 : 5);
+  lua_pushboolean(L, v->body_truncated);
+  lua_setfield(L, -2, "body_truncated");
+  set_integer(L, "body_bytes", (lua_Integer)v->body_bytes);
+  set_integer(L, "status", v->status);
+  if (v->endpoint)
+    set_string(L, "endpoint", v->endpoint, v->endpoint_len);
+  set_string(L, "provision", v->provision, v->provision_len);
+  set_integer(L, "duration_us", (lua_Integer)v->duration_us);
+  lua_rawseti(L, -2, ++fd->n);
+  return 0;
+}
+
+static int l_find(lua_State *L) {
+  journal_filter_t f;
+  read_filter(L, "find", &f);
+  lua_newtable(L);
+  script_json_push_array_mt(L); /* json.encode gives [] when nothing matched */
+  lua_setmetatable(L, -2);
+  struct find fd = {L, 0};
+  journal_select(shared, &f, push_entry, &fd);
+  buf_shrink(&scratch, 64 * 1024);
+  return 1;
+}
+
+void script_journal_open(lua_State *L) {
+  static const luaL_Reg fns[] = {{"count", l_count}, {"find", l_find}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  lua_setglobal(L, "journal");
+}
