@@ -19,6 +19,11 @@
 #define PROVISION_PATH "/app/v1/provision"
 #define STORE_PATH "/app/v1/store"
 #define REQUESTS_PATH "/app/v1/requests"
+#define OPENAPI_PATH "/app/v1/openapi.yaml"
+
+/* src/admin_openapi.yaml, embedded at build time (src/embed_file.py). */
+extern const char admin_openapi_yaml[];
+extern const size_t admin_openapi_yaml_len;
 
 static store_t *store;
 static journal_t *journal;
@@ -321,6 +326,12 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
   } else if (path_is(req, REQUESTS_PATH) || path_is(req, REQUESTS_PATH "/count") ||
              path_is(req, REQUESTS_PATH "/unmatched")) {
     requests_call(req, resp);
+  } else if (path_is(req, OPENAPI_PATH)) {
+    if (read)
+      http_response_simple(resp, 200, "application/yaml", admin_openapi_yaml,
+                           admin_openapi_yaml_len);
+    else
+      method_not_allowed(resp, "GET, HEAD");
   } else if (path_is(req, "/healthz")) {
     if (read)
       json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
