@@ -55,24 +55,16 @@ case $rounds in ''|*[!0-9]*|0) die "BENCH_ROUNDS must be a positive integer (got
 
 [ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
 [ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
-missing=
-for tool in wrk taskset curl awk; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-[ -z "$missing" ] || die "missing:$missing; run deps/install.sh --bench"
+need_tools wrk taskset curl awk
 [ -r /proc/self/stat ] || die "/proc is needed to measure CPU time and RSS"
 
-ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-if [ "$ncpu" -lt 2 ]; then
-    say "warning: only $ncpu CPU; servers and wrk share it, figures are only comparable with each other"
-    client_cpu=$server_cpu
-fi
-clk_tck=$(getconf CLK_TCK)
+check_cpus "servers and wrk"
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/h1mock-bench.XXXXXX")
 off_pid=
 on_pid=
+h1_pid=
 wrk_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
@@ -82,6 +74,7 @@ cleanup() {
     stop "$wrk_pid"
     stop "$off_pid"
     stop "$on_pid"
+    stop "$h1_pid"   # one started, not yet handed over to off_pid or on_pid
     if [ "$status" -ne 0 ]; then
         for log in "$tmp/off.log" "$tmp/on.log"; do
             if [ -s "$log" ]; then
@@ -102,35 +95,21 @@ trap 'exit 129' HUP
 mkdir -p "$tmp/provisions"
 cp provisions/foo-bar.lua "$tmp/provisions/initial.lua"
 
-# start NAME ARGS...: sets started_pid, started_port, started_admin
+# start NAME ARGS...: log in $tmp/NAME.log; sets h1_pid, h1_port, h1_admin
 start() {
     name=$1
     shift
-    taskset -c "$server_cpu" "$bin" --address 127.0.0.1 --port 0 --admin-port 0 \
-        --provisions "$tmp/provisions" "$@" 2>"$tmp/$name.log" >/dev/null &
-    started_pid=$!
-    started_port=
-    started_admin=
-    i=0
-    while [ "$i" -lt 100 ]; do
-        kill -0 "$started_pid" 2>/dev/null || die "$name: h1mock exited at start"
-        started_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
-        started_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/$name.log" | head -n 1)
-        [ -n "$started_port" ] && [ -n "$started_admin" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ -n "$started_admin" ] || die "$name: h1mock did not log its ports within 10 s"
-    url=http://127.0.0.1:$started_port$path
-    wait_http "$url" "$started_pid" 10 || die "$name: h1mock does not answer on $url"
+    launch_h1mock "$name: h1mock" "$tmp/$name.log" "$tmp/provisions" "$@"
+    url=http://127.0.0.1:$h1_port$path
+    wait_http "$url" "$h1_pid" 10 || die "$name: h1mock does not answer on $url"
     got=$(curl -sS --max-time 5 "$url") || die "$name: GET $url failed"
     [ "$got" = "$body" ] || die "$name: GET $url answered '$got', expected '$body'"
 }
 
 start off --journal-size 0
-off_pid=$started_pid off_port=$started_port off_admin=$started_admin
+off_pid=$h1_pid off_port=$h1_port off_admin=$h1_admin h1_pid=
 start on --journal-size "$journal_size"
-on_pid=$started_pid on_port=$started_port on_admin=$started_admin
+on_pid=$h1_pid on_port=$h1_port on_admin=$h1_admin h1_pid=
 say "journal off: pid $off_pid port $off_port; journal on ($journal_size entries): pid $on_pid port $on_port"
 
 # ---------------------------------------------------------------- load

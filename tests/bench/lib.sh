@@ -1,11 +1,61 @@
 # lib.sh - helpers shared by the benchmark scripts (sourced, not run).
-# They read the callers' globals at call time: client_cpu, clk_tck, wrk_pid,
-# and set r_* figures for them (wrk_figures).
+# They read the callers' globals at call time: bin, server_cpu, client_cpu,
+# clk_tck, wrk_pid; and set some for them: ncpu, clk_tck and client_cpu
+# (check_cpus), h1_pid h1_port h1_admin (launch_h1mock), r_* figures
+# (wrk_figures).
 # shellcheck shell=bash
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+
+need_tools() { # TOOL...: dies naming every one that is not on PATH
+    local tool missing=
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+    done
+    [ -z "$missing" ] || die "missing:$missing; run deps/install.sh --bench"
+}
+
+# check_cpus WHO: sets ncpu and clk_tck. On a one-CPU machine there is no
+# second core for the client: it goes on the server's, with a warning that
+# WHO ("servers and wrk") share it.
+# shellcheck disable=SC2034,SC2154  # sets ncpu client_cpu clk_tck for, and reads server_cpu of, the caller
+check_cpus() {
+    ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+    if [ "$ncpu" -lt 2 ]; then
+        say "warning: only $ncpu CPU; $1 share it, figures are only comparable with each other"
+        client_cpu=$server_cpu
+    fi
+    clk_tck=$(getconf CLK_TCK)
+}
+
+# launch_h1mock NAME LOG PROVISIONS [ARG...]: starts $bin in the background,
+# pinned to $server_cpu, on 127.0.0.1 with ports 0, the provisions directory
+# PROVISIONS and ARGs, stderr to LOG; sets h1_pid at once (for the caller's
+# cleanup), then h1_port and h1_admin from the "traffic on" and "admin on"
+# lines of LOG. Dies, calling the server NAME, if it exits or has not logged
+# both within 10 s. Answering requests is the caller's to check.
+# shellcheck disable=SC2034,SC2154  # sets h1_* for, and reads bin server_cpu of, the caller
+launch_h1mock() {
+    local name=$1 log=$2 provisions=$3 i=0
+    shift 3
+    taskset -c "$server_cpu" "$bin" --address 127.0.0.1 --port 0 --admin-port 0 \
+        --provisions "$provisions" "$@" 2>"$log" >/dev/null &
+    h1_pid=$!
+    h1_port=
+    h1_admin=
+    while [ "$i" -lt 100 ]; do
+        kill -0 "$h1_pid" 2>/dev/null || die "$name exited at start"
+        h1_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+        h1_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+        [ -n "$h1_port" ] && [ -n "$h1_admin" ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$h1_port" ] || die "$name did not log 'traffic on 127.0.0.1:PORT' within 10 s"
+    [ -n "$h1_admin" ] || die "$name did not log 'admin on 127.0.0.1:PORT' within 10 s"
+}
 
 stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
     pid=$1

@@ -74,20 +74,11 @@ done
 
 [ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
 [ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
-missing=
-for tool in wrk taskset curl awk sort; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-[ -z "$missing" ] || die "missing:$missing; run deps/install.sh --bench"
+need_tools wrk taskset curl awk sort
 [ -r /proc/self/stat ] || die "/proc is needed to measure CPU time"
 [ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
 
-ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-if [ "$ncpu" -lt 2 ]; then
-    say "warning: only $ncpu CPU; h1mock and its clients share it, figures are only comparable with each other"
-    client_cpu=$server_cpu
-fi
-clk_tck=$(getconf CLK_TCK)
+check_cpus "h1mock and its clients"
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/h1mock-bench.XXXXXX")
@@ -151,23 +142,7 @@ start_h1mock() { # TAG: fresh provisions dir with foo-bar as initial; sets h1_pi
     mkdir -p "$dir/provisions"
     cp provisions/foo-bar.lua "$dir/provisions/initial.lua"
     h1_log=$dir/h1mock.log
-    taskset -c "$server_cpu" "$bin" \
-        --address 127.0.0.1 --port 0 --admin-port 0 \
-        --provisions "$dir/provisions" 2>"$h1_log" >/dev/null &
-    h1_pid=$!
-    h1_port=
-    h1_admin=
-    i=0
-    while [ "$i" -lt 100 ]; do
-        kill -0 "$h1_pid" 2>/dev/null || die "h1mock exited at start"
-        h1_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$h1_log" | head -n 1)
-        h1_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$h1_log" | head -n 1)
-        [ -n "$h1_port" ] && [ -n "$h1_admin" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ -n "$h1_port" ] || die "h1mock did not log 'traffic on 127.0.0.1:PORT' within 10 s"
-    [ -n "$h1_admin" ] || die "h1mock did not log 'admin on 127.0.0.1:PORT' within 10 s"
+    launch_h1mock "h1mock ($1)" "$h1_log" "$dir/provisions"
     wait_http "http://127.0.0.1:$h1_port$path" "$h1_pid" 10 ||
         die "h1mock does not answer on http://127.0.0.1:$h1_port$path"
     expect_body "http://127.0.0.1:$h1_port$path" h1mock "$body"

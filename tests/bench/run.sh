@@ -49,22 +49,13 @@ case $warmup in ''|*[!0-9]*) die "BENCH_WARMUP must be an integer (got '$warmup'
 
 [ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
 [ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
-missing=
-for tool in wrk nginx taskset curl awk; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-[ -z "$missing" ] || die "missing:$missing; run deps/install.sh --bench"
+need_tools wrk nginx taskset curl awk
 for mod in ndk_http_module.so ngx_http_lua_module.so; do
     [ -f "$moddir/$mod" ] || die "$moddir/$mod not found (libnginx-mod-http-lua); run deps/install.sh --bench or set NGINX_MODULES_DIR"
 done
 [ -r /proc/self/stat ] || die "/proc is needed to measure CPU time and RSS"
 
-ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-if [ "$ncpu" -lt 2 ]; then
-    say "warning: only $ncpu CPU; servers and wrk share it, figures are only comparable with each other"
-    client_cpu=$server_cpu
-fi
-clk_tck=$(getconf CLK_TCK)
+check_cpus "servers and wrk"
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/h1mock-bench.XXXXXX")
@@ -116,23 +107,7 @@ expect_body() { # URL NAME: 200, application/json, exactly the expected bytes
 # ---------------------------------------------------------------- h1mock
 mkdir -p "$tmp/provisions"
 cp provisions/foo-bar.lua "$tmp/provisions/initial.lua"
-H1MOCK_WORKERS=${H1MOCK_WORKERS:-1} taskset -c "$server_cpu" "$bin" \
-    --address 127.0.0.1 --port 0 --admin-port 0 \
-    --provisions "$tmp/provisions" 2>"$tmp/h1mock.log" >/dev/null &
-h1_pid=$!
-
-h1_port=
-h1_admin=
-i=0
-while [ "$i" -lt 100 ]; do
-    kill -0 "$h1_pid" 2>/dev/null || die "h1mock exited at start"
-    h1_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/h1mock.log" | head -n 1)
-    h1_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/h1mock.log" | head -n 1)
-    [ -n "$h1_port" ] && [ -n "$h1_admin" ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$h1_port" ] || die "h1mock did not log 'traffic on 127.0.0.1:PORT' within 10 s"
+H1MOCK_WORKERS=${H1MOCK_WORKERS:-1} launch_h1mock h1mock "$tmp/h1mock.log" "$tmp/provisions"
 h1_url=http://127.0.0.1:$h1_port$path
 wait_http "$h1_url" "$h1_pid" 10 || die "h1mock does not answer on $h1_url"
 expect_body "$h1_url" h1mock

@@ -106,14 +106,23 @@ class Server:
         return self.proc.returncode
 
 
+def clean_env(extra=None):
+    """The test's environment without any H1MOCK_* variable, then `extra`.
+
+    The runner's own H1MOCK_* settings (a port, a token...) must not reach a
+    server under test; a test that wants one passes it in `extra`.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
+    env.update(extra or {})
+    return env
+
+
 def start_server(provisions, *args, env=None, wait=True):
     """Starts h1mock on ephemeral ports with `provisions` as its directory."""
     cmd = [BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
            "--provisions", str(provisions), *args]
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
-    full_env.update(env or {})
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=full_env)
+                            stderr=subprocess.PIPE, env=clean_env(env))
     srv = Server(proc, provisions)
     if wait:
         m = srv.wait_log(r"traffic on (\S+):(\d+)", START_TIMEOUT)
@@ -121,6 +130,37 @@ def start_server(provisions, *args, env=None, wait=True):
         m = srv.wait_log(r"admin on (\S+):(\d+)", START_TIMEOUT)
         srv.admin_port = int(m.group(2))
     return srv
+
+
+def run_h1mock(args, env=None, provisions=None, timeout=START_TIMEOUT):
+    """Runs h1mock to its exit; returns the subprocess.CompletedProcess.
+
+    For command lines that end by themselves, typically a bad option or
+    variable (exit 2, one line on stderr). The command line is the one
+    start_server uses: loopback, ports 0, then --provisions `provisions` when
+    given, then `args`. `env` is added to clean_env(). stdin is empty, stdout
+    and stderr are captured as bytes; a run longer than `timeout` seconds
+    fails the test.
+    """
+    cmd = [BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0"]
+    if provisions is not None:
+        cmd += ["--provisions", str(provisions)]
+    cmd += args
+    try:
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              env=clean_env(env), timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail("h1mock %s did not exit within %ss (stderr so far: %r)"
+                    % (" ".join(cmd[1:]), timeout, e.stderr))
+
+
+def assert_exit_2(res, message):
+    """Asserts that run_h1mock's `res` is a usage error: exit status 2 and one
+    line on stderr that contains `message`. Returns the stderr text."""
+    err = res.stderr.decode()
+    assert res.returncode == 2, err
+    assert err.count("\n") == 1 and message in err, err
+    return err
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 while errors and provision loads go to stderr with a level."""
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Server, http, read_response
+from conftest import BIN, Server, assert_exit_2, clean_env, http, read_response, run_h1mock
 
 APP = r'''
 function registerRules()
@@ -64,12 +63,10 @@ def logged(tmp_path):
         pdir = tmp_path / ("p%d" % len(servers))
         pdir.mkdir()
         (pdir / "initial.lua").write_text(APP)
-        full = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
-        full.update(env or {})
         proc = subprocess.Popen([BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port",
                                  "0", "--provisions", str(pdir), *args],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=full)
+                                stderr=subprocess.PIPE, env=clean_env(env))
         srv = Logged(proc, pdir)
         servers.append(srv)
         srv.port = int(srv.wait_log(r"traffic on \S+:(\d+)").group(1))
@@ -213,12 +210,6 @@ def test_odd_paths_stay_one_field(logged):
     ([], {"H1MOCK_ACCESS_LOG": "yes"}, "h1mock: H1MOCK_ACCESS_LOG: 'yes' is not an access log"),
 ])
 def test_bad_access_log_values_exit_2(tmp_path, args, env, message):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
-    full.update(env or {})
-    res = subprocess.run([BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
-                          "--provisions", str(tmp_path), *args], stdin=subprocess.DEVNULL,
-                         capture_output=True, env=full, timeout=15)
-    err = res.stderr.decode()
-    assert res.returncode == 2, err
-    assert err.count("\n") == 1 and message in err, err
+    res = run_h1mock(args, env, provisions=tmp_path)
+    assert_exit_2(res, message)
     assert res.stdout == b""

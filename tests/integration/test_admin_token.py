@@ -4,13 +4,12 @@ with WWW-Authenticate and changes nothing. Without a token, a non-loopback
 admin address is warned about at start (tests bind loopback only: the
 decision itself is unit-tested in tests/unit/test_config.c)."""
 
-import os
 import socket
 import subprocess
 
 import pytest
 
-from conftest import BIN, http, read_response
+from conftest import BIN, assert_exit_2, clean_env, http, read_response, run_h1mock
 
 TOKEN = "s3cret-T0ken_~+/="
 APP = r'''
@@ -160,10 +159,9 @@ def test_no_exposure_warning_on_ipv6_loopback(tmp_path):
     except OSError:
         pytest.skip("no IPv6 loopback")
     from conftest import Server
-    full = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
     proc = subprocess.Popen([BIN, "--address", "::1", "--port", "0", "--admin-port", "0",
                              "--provisions", str(tmp_path)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
     srv = Server(proc, tmp_path)
     try:
         srv.wait_log(r"ready")
@@ -183,12 +181,5 @@ def test_no_exposure_warning_on_ipv6_loopback(tmp_path):
     ([], {"H1MOCK_ADMIN_TOKEN": "a b"}, "h1mock: H1MOCK_ADMIN_TOKEN: the token must be"),
 ])
 def test_bad_tokens_exit_2(tmp_path, args, env, message):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
-    full.update(env or {})
-    res = subprocess.run([BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
-                          "--provisions", str(tmp_path), *args], stdin=subprocess.DEVNULL,
-                         capture_output=True, env=full, timeout=15)
-    err = res.stderr.decode()
-    assert res.returncode == 2, err
-    assert err.count("\n") == 1 and message in err, err
+    err = assert_exit_2(run_h1mock(args, env, provisions=tmp_path), message)
     assert "a b" not in err and "two words" not in err  # a secret is not echoed

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN, http, read_response, start_server
+from conftest import BIN, assert_exit_2, http, read_response, run_h1mock, start_server
 
 APP = r'''
 function registerRules()
@@ -376,16 +376,6 @@ def test_journal_size_from_the_environment(h1mock):
 
 # -------------------------------------------------------------------- options
 
-def run(args, env=None):
-    import os
-    import subprocess
-    full = {k: v for k, v in os.environ.items() if not k.startswith("H1MOCK_")}
-    full.update(env or {})
-    return subprocess.run([BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
-                           *args], stdin=subprocess.DEVNULL, capture_output=True, env=full,
-                          timeout=15)
-
-
 @pytest.mark.parametrize("args,env,message", [
     (["--journal-size", "-1"], None,
      "h1mock: --journal-size: '-1' is not a number of entries (0 to 10000000)"),
@@ -402,10 +392,7 @@ def run(args, env=None):
     ([], {"H1MOCK_JOURNAL_BODY_BYTES": "1q"}, "h1mock: H1MOCK_JOURNAL_BODY_BYTES: '1q'"),
 ])
 def test_bad_journal_options_exit_2(tmp_path, args, env, message):
-    res = run(["--provisions", str(tmp_path), *args], env)
-    err = res.stderr.decode()
-    assert res.returncode == 2, err
-    assert err.count("\n") == 1 and message in err, err
+    assert_exit_2(run_h1mock(args, env, provisions=tmp_path), message)
 
 
 def test_help_explains_the_new_options():
