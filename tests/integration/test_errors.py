@@ -6,7 +6,6 @@ import subprocess
 import threading
 import time
 
-import requests
 
 from conftest import BIN, ROOT, read_response, header, http
 

@@ -5,7 +5,6 @@ Every traffic request is recorded after its response; the ring keeps
 --journal-size entries and counts what it evicted in `dropped`."""
 
 import base64
-import json
 import re
 import socket
 import threading
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BIN, assert_exit_2, http, read_response, run_h1mock, start_server
+from conftest import BIN, assert_exit_2, http, read_response, run_h1mock
 
 APP = r'''
 function registerRules()

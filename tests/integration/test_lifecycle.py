@@ -125,7 +125,6 @@ def write_file(path, text):
 def test_new_file_becomes_active(h1mock):
     srv = h1mock(prov("initial"))
     assert body_of(srv) == "initial"
-    t0 = time.monotonic()
     write_file(srv.provisions / "new.lua", prov("new", rules=2))
     took = serves(srv, "new")
     assert took >= 0.15, "loaded %.3fs after the write: before the burst settled" % took

@@ -8,7 +8,6 @@ a documented path, and the Allow header of its 405, must be the document's.
 The server also serves the document itself at GET /app/v1/openapi.yaml.
 """
 
-import copy
 import re
 import subprocess
 

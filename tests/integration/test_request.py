@@ -2,9 +2,7 @@
 
 import json
 
-import requests
-
-from conftest import read_response, header, http
+from conftest import read_response, http
 
 ECHO = r'''
 local function nn(v) if v == nil then return "NIL" end return v end

@@ -1,7 +1,6 @@
 """Return values, response objects, cookies, redirects, before/after hooks
 (contract: "Return values (Flask conventions)")."""
 
-import requests
 
 from conftest import read_response, header, http
 

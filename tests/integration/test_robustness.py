@@ -1,9 +1,7 @@
 """Inputs found by review that once crashed, hung or misframed the server.
 Each test checks the clear answer and that the server keeps serving."""
 
-import os
 import socket
-import threading
 import time
 
 from conftest import http, read_response, raw_exchange

@@ -7,7 +7,6 @@ saying what is wrong; the view /check/<name> reports PASS / FAIL / ERR.
 import subprocess
 
 import pytest
-import requests
 
 from conftest import BIN, http
 

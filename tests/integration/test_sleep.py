@@ -4,7 +4,6 @@ import subprocess
 import threading
 import time
 
-import requests
 
 from conftest import BIN, read_response, http
 

@@ -2,7 +2,6 @@
 --data-dir, restarts and kill -9."""
 
 import json
-import os
 import re
 import signal
 import subprocess
