@@ -80,8 +80,8 @@ static void print_help(void) {
          "\n"
          "An HTTP/1.1 mock server whose answers are written in Lua (Flask-style rules).\n"
          "It serves the provision 'initial' from the provisions directory, or a built-in\n"
-         "default: a REST API under /api, GET /health, and a 404 page that explains how\n"
-         "to write a provision for every other path.\n"
+         "default: a REST API under /api, GET /health, a home page at /, and a 404 page\n"
+         "that explains how to write a provision for every other path.\n"
          "\n"
          "Options (each also as an environment variable H1MOCK_<OPTION>, e.g. H1MOCK_PORT;\n"
          "the command line wins):\n");

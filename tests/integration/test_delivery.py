@@ -61,12 +61,18 @@ def clean_env(**extra):
     return env
 
 
-def free_port():
-    """A port that was free a moment ago (for the one test that must know
-    the admin port before h1mock starts: the HEALTHCHECK's)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n=1):
+    """Ports that were free a moment ago (for the tests that must know the
+    ports before h1mock starts: the HEALTHCHECK's). Held together while
+    chosen, so the n ports differ."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def configmap_volume(base, files, version="v1"):
@@ -389,7 +395,7 @@ def test_entrypoint_copied_configmap_is_served(entrypoint):
 
 
 def test_healthcheck_follows_the_server(entrypoint):
-    port = free_port()
+    port, = free_ports(1)
     srv = entrypoint.start("0", str(port))
     assert srv.admin_port == port
     note = entrypoint.run_dir / "h1mock-admin.url"
@@ -631,7 +637,7 @@ def test_compose_steps_pass_against_h1mock_started_as_compose_does(entrypoint, t
     env = dict(mock["environment"])
     # mounted read-only in compose; a copy here, so posts cannot touch the repo
     shutil.copytree(ROOT / "provisions", entrypoint.provisions, symlinks=True)
-    traffic, admin = free_port(), free_port()
+    traffic, admin = free_ports(2)
     env.update(TRAFFIC_PORT=traffic, ADMIN_PORT=admin)
     srv = entrypoint.start(**env)
     assert (srv.port, srv.admin_port) == (traffic, admin)
@@ -668,11 +674,9 @@ def test_sut_fails_when_the_mock_never_gets_healthy():
     with socket.socket() as s:  # a port nobody listens on while it is held
         s.bind(("127.0.0.1", 0))
         url = "http://127.0.0.1:%d" % s.getsockname()[1]
-        t0 = time.monotonic()
         res = run_sut(dict(MOCK_URL=url, MOCK_ADMIN_URL=url, WAIT_SECONDS=2), timeout=30)
     assert res.returncode == 1
     assert "sut: FAILED: %s/healthz not healthy after 2 s" % url in res.stderr
-    assert time.monotonic() - t0 < 20
 
 
 def test_sut_fails_on_a_provision_the_mock_refuses(h1mock, tmp_path):

@@ -334,8 +334,14 @@ def test_non_utf8_path_and_headers_still_give_json(h1mock):
     assert seqs(journal(srv, "?path=%2Fcaf%E9")) == [1]
 
 
+SLEEPER = r'''
+function registerRules() app.add_url_rule("/slow", "slow", slow) end
+function slow() log.info("slow view started") sleep(2) return "slept" end
+'''
+
+
 def test_a_sleeping_request_is_recorded_after_its_response(h1mock):
-    srv = h1mock(APP)
+    srv = h1mock(SLEEPER)
     result = {}
 
     def call():
@@ -343,12 +349,12 @@ def test_a_sleeping_request_is_recorded_after_its_response(h1mock):
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.15)
+    srv.wait_log(r"slow view started")  # the request is in, its answer 2 s away
     assert count(srv)["count"] == 0
     t.join(10)
     assert result["r"].text == "slept"
     e = journal(srv)["requests"][0]
-    assert e["endpoint"] == "slow" and e["duration_us"] >= 350000
+    assert e["endpoint"] == "slow" and e["duration_us"] >= 1900000
 
 
 def test_disabled_journal_answers_empty(h1mock):

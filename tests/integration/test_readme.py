@@ -169,6 +169,10 @@ def test_lua_examples_serve_without_errors(h1mock, i):
     if "require(" in text:
         pytest.skip("needs the module of another block; --check covers it")
     srv = h1mock(text)
+    # A provision that fails to load leaves the default serving 404s: make
+    # sure it was this block that answered.
+    srv.wait_log(r"provision 'initial' loaded: \d+ rules")
+    assert "failed to load" not in srv.log, srv.log
     for rule in re.findall(r'(?:add_url_rule|app\.get|app\.route)\(\s*"([^"<]+)"', text):
         r = http("GET", srv.url + rule)
         assert r.status_code != 500, "%s: GET %s: %s\n%s" % (

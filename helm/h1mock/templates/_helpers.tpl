@@ -7,19 +7,6 @@ chart's name is the alias, so labels keep the aliases apart.
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- define "h1mock.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-
 {{- define "h1mock.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -105,7 +92,7 @@ kind: ConfigMap
 metadata:
   name: {{ include "h1mock.provisionsConfigMapNameOf" $scope }}
   labels:
-    app.kubernetes.io/name: {{ include "h1mock.nameOf" $scope }}
+    app.kubernetes.io/part-of: {{ include "h1mock.nameOf" $scope }}
     app.kubernetes.io/instance: {{ $root.Release.Name }}
     app.kubernetes.io/component: provisions
     app.kubernetes.io/managed-by: {{ $root.Release.Service }}
