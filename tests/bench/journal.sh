@@ -10,7 +10,7 @@
 # steady state where entries are reused rather than allocated. Checked
 # after the runs: the journal of "on" holds 10000 entries and dropped
 # the rest; "off" says enabled:false.
-# Target (issue 5): requests/s with the journal on >= 0.90 of off.
+# Target: requests/s with the journal on >= 0.90 of off.
 # Never part of the test suite. See tests/bench/README.md.
 #
 # Environment:

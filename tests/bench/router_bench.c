@@ -1,6 +1,6 @@
 /* router_bench.c - route lookup cost against the number of rules.
  *
- * DESIGN.md asks that lookup time not grow with the number of rules. For
+ * Target: lookup time does not grow with the number of rules. For
  * 10, 100, 1,000 and 10,000 rules (five shapes per resource, as the rules
  * tests/bench/provision.sh generates: static, <int:id>, <name>, POST only,
  * two variables) this times lookups of paths that hit every shape of
