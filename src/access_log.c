@@ -2,30 +2,59 @@
 #include "access_log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "text.h"
 
 #define FLUSH_AT (64 * 1024)
+/* What may wait for a pipe nobody reads before lines are dropped. */
+#define PENDING_MAX (1024 * 1024)
 
 struct access_log {
   uv_check_t check; /* first: the handle pointer is the log pointer */
   enum access_log_format format;
   int fd;
   buf_t pending;
+  uint64_t dropped; /* lines a full pipe could not take */
 };
+
+static size_t count_lines(const char *p, size_t n) {
+  size_t lines = 0;
+  for (const char *q = p; (q = memchr(q, '\n', (size_t)(p + n - q))) != NULL; q++)
+    lines++;
+  return lines;
+}
 
 static void flush(access_log_t *a) {
   size_t off = 0;
+  bool full = false;
   while (off < a->pending.len) {
     ssize_t n = write(a->fd, a->pending.data + off, a->pending.len - off);
     if (n < 0 && errno == EINTR)
       continue;
+    full = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (n <= 0)
-      break; /* stdout is gone or blocked: these lines are lost, serving goes on */
+      break;
     off += (size_t)n;
+  }
+  size_t left = a->pending.len - off;
+  if (full && left <= PENDING_MAX) {
+    /* A reader that is slow: the rest waits for the next turn. */
+    memmove(a->pending.data, a->pending.data + off, left);
+    a->pending.len = left;
+    return;
+  }
+  if (left) {
+    /* stdout is gone, or nobody reads it: serving goes on without these. */
+    if (a->dropped == 0)
+      log_warn("access log: stdout does not take lines (%s); dropping them",
+               full ? "nobody reads it" : "write failed");
+    a->dropped += count_lines(a->pending.data + off, left);
   }
   buf_reset(&a->pending);
   buf_shrink(&a->pending, 1 << 20);
@@ -47,6 +76,15 @@ int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, acce
     return -ENOMEM;
   a->format = format;
   a->fd = fd;
+  /* A pipe or socket whose reader stalls must not stall the event loop
+   * (docker's log pipe, `| less`): writes to it never block. Files and
+   * terminals keep blocking writes, which finish. */
+  struct stat st;
+  if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+      fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  }
   uv_check_init(loop, &a->check);
   uv_check_start(&a->check, on_check);
   uv_unref((uv_handle_t *)&a->check); /* never what keeps the server running */

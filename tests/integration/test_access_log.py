@@ -213,3 +213,30 @@ def test_bad_access_log_values_exit_2(tmp_path, args, env, message):
     res = run_h1mock(args, env, provisions=tmp_path)
     assert_exit_2(res, message)
     assert res.stdout == b""
+
+
+def test_a_stdout_nobody_reads_does_not_stall_serving(tmp_path):
+    """stdout is a pipe the reader never drains (a stuck log collector):
+    lines wait, then are dropped with one warning, and every request is
+    still answered. A blocking write would hang the server after a pipe's
+    worth (about 800 lines)."""
+    (tmp_path / "initial.lua").write_text(APP)
+    proc = subprocess.Popen([BIN, "--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
+                             "--provisions", str(tmp_path), "--access-log", "json"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean_env())
+    srv = Server(proc, tmp_path)  # reads stderr only; stdout is never read
+    try:
+        srv.port = int(srv.wait_log(r"traffic on \S+:(\d+)").group(1))
+        srv.admin_port = int(srv.wait_log(r"admin on \S+:(\d+)").group(1))
+        path = "/a/" + "x" * 900  # long lines fill the pipe and the pending MiB sooner
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            for i in range(2500):
+                s.sendall(b"GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % path.encode())
+                status, _, _ = read_response(s)
+                assert status == 404, i
+        assert http("GET", srv.admin_url + "/healthz").status_code == 200
+        srv.wait_log(r"WARN access log: stdout does not take lines \(nobody reads it\)")
+    finally:
+        srv.stop()
+    assert srv.log.count("access log: stdout does not take lines") == 1
