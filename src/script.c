@@ -298,12 +298,12 @@ static void script_free(script_t *s) {
   script_app_free(s);
   s->closing.data = s;
   if (s->L)
-    /* lua_close runs the provision's __gc finalizers: on a budget too. */
     script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);
   /* Freeing a big provision's heap takes longer than serving a request:
    * done on the loop it would stall traffic after every swap. Nothing else
-   * can reach the state now, and no finalizer in it touches shared data
-   * (provisions get no __gc), so a pool thread may close it. */
+   * can reach the state now, and it holds no finalizer that could touch
+   * shared data: provisions cannot set __gc (setmetatable refuses it, the
+   * metatables C sets are locked or cleaned), so a pool thread may close it. */
   if (s->opts.loop == NULL ||
       uv_queue_work(s->opts.loop, &s->closing, close_state, free_script) != 0) {
     close_state(&s->closing);

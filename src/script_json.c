@@ -735,8 +735,15 @@ static int enc_value(enc_t *e, const frame_t *at) {
 /* Pushes json.array_mt, creating it on first use so that the C API works
  * without script_json_open. */
 void script_json_push_array_mt(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) == LUA_TTABLE)
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) == LUA_TTABLE) {
+    /* Provisions can write into json.array_mt. A __gc in it when C sets it
+     * on a new table would make that table finalized, with no budget:
+     * take it out every time (setmetatable of provisions refuses __gc). */
+    lua_pushliteral(L, "__gc");
+    lua_pushnil(L);
+    lua_rawset(L, -3);
     return;
+  }
   lua_pop(L, 1);
   lua_createtable(L, 0, 1);
   /* tostring() of a decoded array then reads "json.array: 0x...". */

@@ -123,6 +123,8 @@ static void push_headers(lua_State *L, script_call_t *c) {
   if (luaL_newmetatable(L, "h1mock.headers")) {
     lua_pushcfunction(L, headers_index);
     lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "headers");
+    lua_setfield(L, -2, "__metatable"); /* see REQUEST_MT */
   }
   lua_setmetatable(L, -2);
 }
@@ -413,6 +415,11 @@ void script_request_open(lua_State *L) {
   luaL_setfuncs(L, mt, 0);
   lua_pushliteral(L, "request");
   lua_setfield(L, -2, "__name");
+  /* getmetatable() gets a string, not the table: a provision that could
+   * add __gc here would have every later request finalized, with hooks
+   * off (no budget) and possibly on the thread that closes the state. */
+  lua_pushliteral(L, "request");
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 }
 

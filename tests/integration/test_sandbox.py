@@ -215,3 +215,40 @@ def test_own_module_named_like_a_runtime_module_is_not_shadowed(h1mock):
                  files={"default.lua": 'return {greeting = "mine"}\n'})
     r = http("GET", srv.url + "/")
     assert r.status_code == 200 and r.text == "mine"
+
+
+FINALIZERS = r'''
+function registerRules()
+  app.get("/arm-request", function(req)
+    local mt = getmetatable(req)
+    return {kind = type(mt), headers = type(getmetatable(req.headers))}
+  end)
+  app.get("/arm-array", function(req)
+    rawset(json.array_mt, "__gc", function() log.info("FINALIZER RAN") end)
+    return "armed"
+  end)
+  app.get("/list", function(req)
+    local l = req.args_list("a")
+    collectgarbage()
+    return {n = #l}
+  end)
+end
+'''
+
+
+def test_provisions_cannot_get_finalizers_onto_objects_h1mock_makes(h1mock):
+    """A finalizer runs with hooks off: no budget could stop a loop in it,
+    and it may run on the thread that closes a retired provision. The
+    metatables h1mock sets are out of reach (getmetatable gives a string)
+    or cleaned of __gc before use."""
+    srv = h1mock(FINALIZERS)
+    assert http("GET", srv.url + "/arm-request").json() == {"kind": "string", "headers": "string"}
+    assert http("GET", srv.url + "/arm-array").text == "armed"
+    for _ in range(20):
+        assert http("GET", srv.url + "/list?a=1").json() == {"n": 1}
+    r = http("POST", srv.admin_url + "/app/v1/provision/other",
+             data='function registerRules() app.get("/", function() return "x" end) end')
+    assert r.status_code == 201  # the armed state is retired and closed
+    assert http("GET", srv.url + "/").text == "x"
+    srv.stop()
+    assert "FINALIZER RAN" not in srv.log
