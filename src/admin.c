@@ -133,7 +133,7 @@ static enum script_status provision_call(const http_request_t *req, http_respons
 static int list_collection(void *arg, const char *name, size_t len, size_t count) {
   buf_t *b = arg;
   buf_puts(b, b->data[b->len - 1] == '[' ? "{\"name\":" : ",{\"name\":");
-  buf_json_string(b, name, len);
+  text_json_string(b, name, len);
   return buf_printf(b, ",\"count\":%zu}", count);
 }
 
@@ -358,7 +358,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     buf_printf(&msg, "the admin API has no %s ", http_method_name(req->method));
     buf_append(&msg, req->path, req->path_len);
     buf_puts(&body, "{\"error\":");
-    buf_json_string(&body, msg.data, msg.len);
+    text_json_string(&body, msg.data, msg.len);
     buf_puts(&body, "}\n");
     json_answer(resp, 404, body.data, body.len);
     buf_free(&msg);

@@ -78,20 +78,3 @@ void buf_free(buf_t *b) {
   b->len = b->cap = 0;
 }
 
-int buf_json_string(buf_t *b, const char *s, size_t n) {
-  int rc = buf_putc(b, '"');
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      rc = buf_printf(b, "\\%c", c);
-    else if (c == '\n')
-      rc = buf_puts(b, "\\n");
-    else if (c == '\t')
-      rc = buf_puts(b, "\\t");
-    else if (c < 0x20 || c == 0x7f)
-      rc = buf_printf(b, "\\u%04x", c);
-    else
-      rc = buf_putc(b, (char)c);
-  }
-  return rc ? rc : buf_putc(b, '"');
-}

@@ -30,9 +30,6 @@ int buf_putc(buf_t *b, char c);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-/* Appends `n` bytes as a JSON string, quotes included; control characters
- * are escaped, other bytes pass through. 0 or -ENOMEM. */
-int buf_json_string(buf_t *b, const char *s, size_t n);
 
 /* Forgets the content, keeps the allocation. */
 static inline void buf_reset(buf_t *b) { b->len = 0; }

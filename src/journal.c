@@ -230,9 +230,21 @@ enum { F_METHOD, F_PATH, F_PATH_PREFIX, F_ENDPOINT, F_STATUS, F_SINCE, F_LIMIT, 
 static const char *const filter_names[F_COUNT] = {"method", "path",  "path_prefix", "endpoint",
                                                   "status", "since", "limit"};
 
+/* The refused value goes into the message with control bytes as \xHH: a
+ * decoded %00 must not cut it short. */
 static int refuse(char *err, size_t errlen, const char *fmt, const char *name, const char *v,
                   size_t n) {
-  snprintf(err, errlen, fmt, name, (int)(n > 100 ? 100 : n), v);
+  char shown[4 * 100 + 1];
+  size_t k = 0;
+  for (size_t i = 0; i < n && i < 100; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c < 0x20 || c == 0x7f)
+      k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
+    else
+      shown[k++] = (char)c;
+  }
+  shown[k] = '\0';
+  snprintf(err, errlen, fmt, name, (int)k, shown);
   return -EINVAL;
 }
 
@@ -298,16 +310,16 @@ int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf
         f->endpoint = v, f->endpoint_len = vlen;
         break;
       case F_STATUS:
-        if (parse_uint(v, vlen, &n) || n < 100 || n > 599)
-          return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-599)", "status", v,
+        if (parse_uint(v, vlen, &n) || n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
+          return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-999)", "status", v,
                         vlen);
         f->status = (int)n;
         break;
       case F_SINCE:
       case F_LIMIT:
         if (parse_uint(v, vlen, &n))
-          return refuse(err, errlen, "%s: '%.*s' is not an integer >= 0", filter_names[k], v,
-                        vlen);
+          return refuse(err, errlen, "%s: '%.*s' is not an integer >= 0 (of at most 18 digits)",
+                        filter_names[k], v, vlen);
         if (k == F_SINCE)
           f->has_since = true, f->since = n;
         else

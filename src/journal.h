@@ -26,6 +26,9 @@
 #include "http.h"
 
 #define JOURNAL_MAX_SIZE 10000000
+/* The statuses a filter takes: whatever a view may answer. */
+#define JOURNAL_STATUS_MIN 100
+#define JOURNAL_STATUS_MAX 999
 
 typedef struct journal journal_t;
 
@@ -84,7 +87,7 @@ int journal_filter_method(journal_filter_t *f, const char *name, size_t len);
  * since=&limit=, percent-encoded) into f. The decoded values live in
  * `scratch`, which must outlive f. Returns 0, or -EINVAL with a sentence in
  * err naming the parameter and the value that was refused (an unknown
- * parameter, one given twice, an empty value, a status outside 100-599, a
+ * parameter, one given twice, an empty value, a status outside 100-999, a
  * since or limit that is not a non-negative integer). */
 int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf_t *scratch,
                          char *err, size_t errlen);

@@ -95,7 +95,9 @@ static struct series *find_or_add(int method, int status, const char *e, size_t 
         return s;
     }
   }
-  if (M.n >= METRICS_MAX_SERIES &&
+  /* Past the cap, new endpoints share one series; requests no rule matched
+   * keep theirs (method x status bounds them already). */
+  if (M.n >= METRICS_MAX_SERIES && !none &&
       !(n == sizeof OTHER_ENDPOINT - 1 && memcmp(e, OTHER_ENDPOINT, n) == 0))
     return find_or_add(method, status, OTHER_ENDPOINT, sizeof OTHER_ENDPOINT - 1, false);
   if ((M.n + 1) * 2 > M.index_cap && grow_index())

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 #include "metrics.h"
 
 #define DEFAULT_NAME "(default)"
@@ -166,7 +167,9 @@ static int load_and_activate(const char *name, const char *text, size_t len, cha
 static int load_default(void) {
   char err[512];
   script_t *s;
-  if (script_load_default(&P.opts, &s, err, sizeof err)) {
+  int rc = script_load_default(&P.opts, &s, err, sizeof err);
+  metrics_provision_load(rc == 0);
+  if (rc) {
     log_error("the built-in default failed to load: %s", err);
     return -ENOMEM;
   }
@@ -323,7 +326,38 @@ struct post_job {
   struct stat st;
   provision_finish_fn finish; /* NULL once abandoned */
   void *arg;
+  struct post_job *next; /* waiting behind the one being written */
 };
+
+/* Posts are stored one at a time, in the order they came: two posts of
+ * one name written at once would share a temp file, and the one served
+ * could differ from the one left on disk. */
+static struct post_job *post_writing, *post_waiting, *post_waiting_tail;
+
+static void post_write(uv_work_t *w);
+static void post_written(uv_work_t *w, int status);
+
+/* Starts the next waiting write, if none is running. */
+static void post_next(void) {
+  while (post_writing == NULL && post_waiting) {
+    struct post_job *j = post_waiting;
+    post_waiting = j->next;
+    if (post_waiting == NULL)
+      post_waiting_tail = NULL;
+    int rc = uv_queue_work(P.opts.loop, &j->work, post_write, post_written);
+    if (rc == 0) {
+      post_writing = j;
+      break;
+    }
+    provision_result_t res;
+    script_release(j->s);
+    result(&res, 500, "failed: cannot store the provision: %s", uv_strerror(rc));
+    if (j->finish)
+      j->finish(j->arg, &res);
+    buf_free(&j->text);
+    free(j);
+  }
+}
 
 static void post_write(uv_work_t *w) {
   struct post_job *j = w->data;
@@ -357,6 +391,8 @@ static void post_written(uv_work_t *w, int status) {
     j->finish(j->arg, &res);
   buf_free(&j->text);
   free(j);
+  post_writing = NULL;
+  post_next();
 }
 
 void *provision_post(const char *name, const char *text, size_t len, provision_result_t *res,
@@ -379,13 +415,23 @@ void *provision_post(const char *name, const char *text, size_t len, provision_r
   j->finish = finish;
   j->arg = arg;
   j->work.data = j;
-  int rc = uv_queue_work(P.opts.loop, &j->work, post_write, post_written);
-  if (rc) {
-    script_release(j->s);
-    result(res, 500, "failed: cannot store the provision: %s", uv_strerror(rc));
-    buf_free(&j->text);
-    free(j);
-    return NULL;
+  if (post_waiting_tail)
+    post_waiting_tail->next = j;
+  else
+    post_waiting = j;
+  post_waiting_tail = j;
+  if (post_writing == NULL) {
+    /* Started now: a failure to start is this call's answer. */
+    int rc = uv_queue_work(P.opts.loop, &j->work, post_write, post_written);
+    post_waiting = post_waiting_tail = NULL;
+    if (rc) {
+      script_release(j->s);
+      result(res, 500, "failed: cannot store the provision: %s", uv_strerror(rc));
+      buf_free(&j->text);
+      free(j);
+      return NULL;
+    }
+    post_writing = j;
   }
   return j;
 }
@@ -468,7 +514,7 @@ int provision_list(buf_t *out) {
     qsort(P.entries, P.nentries, sizeof *P.entries, cmp_entries);
   buf_puts(out, "{\"active\":");
   const char *active = P.active_name[0] ? P.active_name : DEFAULT_NAME;
-  buf_json_string(out, active, strlen(active));
+  text_json_string(out, active, strlen(active));
   buf_puts(out, ",\"provisions\":[");
   bool first = true;
   if (P.active_name[0] == '\0') {
@@ -482,11 +528,11 @@ int provision_list(buf_t *out) {
     bool stored = find_file(e->name, path, sizeof path, NULL);
     buf_puts(out, first ? "{\"name\":" : ",{\"name\":");
     first = false;
-    buf_json_string(out, e->name, strlen(e->name));
+    text_json_string(out, e->name, strlen(e->name));
     buf_printf(out, ",\"active\":%s,\"file\":", strcmp(e->name, P.active_name) == 0 ? "true"
                                                                                    : "false");
     if (stored)
-      buf_json_string(out, path, strlen(path));
+      text_json_string(out, path, strlen(path));
     else
       buf_puts(out, "null");
     buf_puts(out, ",\"loaded_at\":");
@@ -499,7 +545,7 @@ int provision_list(buf_t *out) {
     else
       buf_puts(out, ",\"rules\":null,\"error\":");
     if (e->error)
-      buf_json_string(out, e->error, strlen(e->error));
+      text_json_string(out, e->error, strlen(e->error));
     else
       buf_puts(out, "null");
     buf_putc(out, '}');

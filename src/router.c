@@ -576,7 +576,6 @@ static int parse_var(parsed_t *pr, size_t *at, piece_t *pc) {
   return parse_args(pr, pc, cname, cnlen, rule + paren + 1, colon - 1 - (paren + 1));
 }
 
-/* Builds the canonical key of a dynamic segment and the pieces pointing into it. */
 /* Writes the converter's identity as fixed-width hex: a rule with many
  * converters is added often (every provision load), and printf's float
  * formatting was a measurable share of a 1,000-rule load. -0.0 and 0.0
@@ -602,6 +601,7 @@ static size_t conv_key(const conv_t *c, char *dst) {
   return k;
 }
 
+/* Builds the canonical key of a dynamic segment and the pieces pointing into it. */
 static int build_edge(parsed_t *pr, edge_t *e, const piece_t *pcs, size_t n, size_t srclen) {
   size_t cap = srclen + n * CONV_KEY_MAX + 1;
   e->key = xmalloc(cap);

@@ -86,8 +86,8 @@ static void read_filter(lua_State *L, const char *fn, journal_filter_t *f) {
       break;
     case 4:
       n = checked_uint(L, fn, key);
-      if (n < 100 || n > 599)
-        luaL_error(L, "journal.%s: status must be an HTTP status (100-599)", fn);
+      if (n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
+        luaL_error(L, "journal.%s: status must be an HTTP status (100-999)", fn);
       f->status = (int)n;
       break;
     case 5:

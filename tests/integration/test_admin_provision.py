@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -844,3 +845,29 @@ def test_post_whose_client_leaves_is_still_stored_and_served(h1mock):
     srv.wait_log(r"provision 'left19' loaded")
     assert http("GET", srv.url + "/").text == "gone"
     assert http("GET", srv.admin_url + "/healthz").status_code == 200
+
+
+def test_posts_of_one_name_at_once_are_stored_in_turn(h1mock):
+    """Two clients post the same name at the same moment: both are stored
+    and served in the order they were taken, so the provision served at the
+    end is the one left on disk (a restart serves what traffic saw)."""
+    srv = h1mock(None)
+    pad = "-- " + "x" * 200000 + "\n"  # big enough that the writes overlap
+    texts = {k: pad + 'function registerRules() app.get("/who", function() return "%s" end) end\n'
+             % k for k in "AB"}
+    for round_ in range(15):
+        answers = {}
+
+        def post(k):
+            answers[k] = http("POST", srv.admin_url + "/app/v1/provision/same", data=texts[k])
+
+        threads = [threading.Thread(target=post, args=(k,)) for k in "AB"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [answers[k].status_code for k in "AB"] == [201, 201], \
+            (round_, answers["A"].text, answers["B"].text)
+        served = http("GET", srv.url + "/who").text
+        on_disk = (srv.provisions / "same.lua").read_text()
+        assert on_disk == texts[served], (round_, served)

@@ -259,7 +259,7 @@ def test_delete_takes_no_filters_and_other_methods_are_405(h1mock):
 
 
 @pytest.mark.parametrize("query,needle", [
-    ("status=abc", "status: 'abc' is not an HTTP status (100-599)"),
+    ("status=abc", "status: 'abc' is not an HTTP status (100-999)"),
     ("status=42", "status: '42'"),
     ("limit=-1", "limit: '-1' is not an integer >= 0"),
     ("limit=ten", "limit: 'ten'"),
@@ -515,7 +515,7 @@ def test_lua_journal_find_gives_entries(h1mock):
 @pytest.mark.parametrize("n,message", [
     (1, "journal.count: unknown filter bogus"),
     (2, "journal.count: status must be an integer >= 0"),
-    (3, "journal.count: status must be an HTTP status (100-599)"),
+    (3, "journal.count: status must be an HTTP status (100-999)"),
     (4, "journal.find: limit must be an integer >= 0"),
     (5, "journal.count: the filter must be a table, not a string"),
     (6, "journal.count: method 'G T' is not an HTTP method name"),
@@ -542,3 +542,25 @@ def test_check_loads_provisions_that_read_the_journal(tmp_path):
     res = subprocess.run([BIN, "--check", str(p)], capture_output=True, timeout=15)
     assert res.returncode == 0, res.stderr
     assert b"ok (4 rules)" in res.stdout
+
+
+def test_status_filters_take_every_status_a_view_can_answer(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.add_url_rule("/odd", "odd", function() return "odd", 799 end)
+  app.add_url_rule("/count", "count", function() return {n = journal.count{status = 799}} end)
+end
+''')
+    assert http("GET", srv.url + "/odd").status_code == 799
+    assert count(srv, "?status=799")["count"] == 1
+    assert http("GET", srv.url + "/count").json() == {"n": 1}
+
+
+def test_refused_filter_values_are_shown_whole(h1mock):
+    srv = h1mock(APP)
+    r = http("GET", srv.admin_url + "/app/v1/requests?method=G%00T")
+    assert r.status_code == 400
+    assert "method: 'G\\x00T'" in r.json()["result"], r.text
+    r = http("GET", srv.admin_url + "/app/v1/requests?since=99999999999999999999")
+    assert r.status_code == 400
+    assert "(of at most 18 digits)" in r.json()["result"], r.text

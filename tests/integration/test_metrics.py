@@ -259,3 +259,10 @@ def test_metrics_stay_open_with_an_admin_token(h1mock):
     fams = metrics(srv)
     assert value(fams, "h1mock_requests_total", method="GET", status="200",
                  endpoint="answer_get") == 1
+
+
+def test_the_built_in_default_counts_as_a_load(h1mock):
+    srv = h1mock(None)  # no initial: the default serves
+    fams = metrics(srv)
+    assert value(fams, "h1mock_provision_loads_total", result="success") == 1
+    assert value(fams, "h1mock_provision_active_info", name="(default)") == 1

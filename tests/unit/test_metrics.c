@@ -157,7 +157,9 @@ TEST(series_beyond_the_cap_count_as_other) {
     metrics_request(HTTP_GET, 200, name, (size_t)n, 1000);
   }
   metrics_request(HTTP_GET, 200, "e0", 2, 1000);
+  metrics_request(HTTP_GET, 404, NULL, 0, 1000); /* unmatched keep their own series */
   char *t = render(NULL);
+  ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"404\",endpoint=\"\"}"), 1);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"e0\"}"), 2);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"(other)\"}"),
             10);
