@@ -366,7 +366,8 @@ const char *http_method_name(int method) {
 
 int http_method_number(const char *name, size_t len) {
   for (int m = 0; m < 64; m++)
-    if (method_names[m] && strlen(method_names[m]) == len && memcmp(method_names[m], name, len) == 0)
+    if (method_names[m] && strlen(method_names[m]) == len &&
+        strncasecmp(method_names[m], name, len) == 0)
       return m;
   return -1;
 }
@@ -471,17 +472,23 @@ static bool is_tchar(unsigned char c) {
   return c < 128 && (tchar[c >> 5] >> (c & 31) & 1);
 }
 
+bool http_is_token(const char *s, size_t n) {
+  if (n == 0)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)s[i]))
+      return false;
+  return true;
+}
+
 static bool name_is(const char *name, size_t n, const char *want) {
   return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
 
 int http_response_header(http_response_t *r, const char *name, size_t nlen, const char *value,
                          size_t vlen) {
-  if (nlen == 0)
+  if (!http_is_token(name, nlen))
     return -EINVAL;
-  for (size_t i = 0; i < nlen; i++)
-    if (!is_tchar((unsigned char)name[i]))
-      return -EINVAL;
   for (size_t i = 0; i < vlen; i++)
     if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
       return -EINVAL;

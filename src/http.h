@@ -104,8 +104,11 @@ const http_header_t *http_request_header(const http_request_t *r, const char *na
 
 /* "GET", ... for a method number; NULL when unknown. */
 const char *http_method_name(int method);
-/* The method number for a name (upper case), or -1. */
+/* The method number for a name, in any letter case ("get" is GET), or -1. */
 int http_method_number(const char *name, size_t len);
+/* True when the n bytes (n > 0) are an RFC 9110 token, as method and
+ * header field names must be. */
+bool http_is_token(const char *s, size_t n);
 
 /* The standard reason phrase, or "Unknown". */
 const char *http_reason(int status);

@@ -192,22 +192,10 @@ void journal_filter_init(journal_filter_t *f) {
   *f = (journal_filter_t){.method = -1};
 }
 
-static bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 int journal_filter_method(journal_filter_t *f, const char *name, size_t len) {
-  if (len == 0)
+  if (!http_is_token(name, len))
     return -EINVAL;
-  char up[32];
-  for (size_t i = 0; i < len; i++) {
-    if (!is_tchar((unsigned char)name[i]))
-      return -EINVAL;
-    if (i < sizeof up)
-      up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
-  }
-  int m = len <= sizeof up ? http_method_number(up, len) : -1;
+  int m = http_method_number(name, len);
   f->method = m >= 0 ? m : -2;
   return 0;
 }

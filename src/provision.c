@@ -19,7 +19,6 @@
 #include "text.h"
 #include "metrics.h"
 
-#define DEFAULT_NAME "(default)"
 
 /* What the admin listing shows per name, and how to recognise our own
  * writes when the watcher reports them. */
@@ -513,13 +512,14 @@ int provision_list(buf_t *out) {
   if (P.nentries > 1)
     qsort(P.entries, P.nentries, sizeof *P.entries, cmp_entries);
   buf_puts(out, "{\"active\":");
-  const char *active = P.active_name[0] ? P.active_name : DEFAULT_NAME;
+  const char *active = P.active_name[0] ? P.active_name : SCRIPT_DEFAULT_NAME;
   text_json_string(out, active, strlen(active));
   buf_puts(out, ",\"provisions\":[");
   bool first = true;
   if (P.active_name[0] == '\0') {
-    buf_puts(out, "{\"name\":\"" DEFAULT_NAME "\",\"active\":true,\"file\":null,"
-                  "\"loaded_at\":null,\"rules\":0,\"error\":null}");
+    buf_printf(out, "{\"name\":\"" SCRIPT_DEFAULT_NAME "\",\"active\":true,\"file\":null,"
+                    "\"loaded_at\":null,\"rules\":%zu,\"error\":null}",
+               P.active ? script_rule_count(P.active) : 0);
     first = false;
   }
   for (size_t i = 0; i < P.nentries; i++) {

@@ -242,7 +242,7 @@ extern const struct script_embedded {
 } script_embedded[];
 
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
-  static const char builtin[] = "(default)";
+  static const char builtin[] = SCRIPT_DEFAULT_NAME;
   for (const struct script_embedded *e = script_embedded; e->name; e++) {
     if (strcmp(e->name, "h1mock.default") != 0)
       continue;

@@ -53,6 +53,9 @@ typedef struct script_opts {
 int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
                 script_t **out, char *err, size_t errlen);
 
+/* The name the built-in default provision goes by (journal, metrics, admin). */
+#define SCRIPT_DEFAULT_NAME "(default)"
+
 /* Loads the built-in default provision (404 help page for every path). */
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
 

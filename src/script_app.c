@@ -45,12 +45,7 @@ static uint64_t methods_mask(lua_State *L, int idx, const char *fn) {
     const char *m = lua_tolstring(L, -1, &len);
     if (m == NULL)
       luaL_error(L, "%s: methods[%d] is a %s, not a method name", fn, (int)i, luaL_typename(L, -1));
-    char up[32];
-    if (len >= sizeof up)
-      luaL_error(L, "%s: unknown HTTP method '%s'", fn, m);
-    for (size_t k = 0; k <= len; k++)
-      up[k] = (char)(m[k] >= 'a' && m[k] <= 'z' ? m[k] - 32 : m[k]);
-    int num = http_method_number(up, len);
+    int num = http_method_number(m, len);
     if (num < 0)
       luaL_error(L, "%s: unknown HTTP method '%s'", fn, m);
     mask |= 1ULL << num;

@@ -512,6 +512,7 @@ def test_list_default_when_nothing_loaded(h1mock):
     e = doc["provisions"][0]
     assert e["name"] == "(default)" and e["active"] is True and e["file"] is None, e
     assert e["error"] is None, e
+    assert e["rules"] >= 4, e  # /api (several), /health, /: what the default serves
 
 
 def test_list_fields_sorting_and_errors(h1mock):

@@ -394,6 +394,12 @@ TEST(method_names_and_numbers_round_trip) {
   ASSERT_EQ(http_method_number("GET", 3), HTTP_GET);
   ASSERT_EQ(http_method_number("PATCH", 5), HTTP_PATCH);
   ASSERT_EQ(http_method_number("FETCH", 5), -1);
+  ASSERT_EQ(http_method_number("pAtCh", 5), HTTP_PATCH); /* names from provisions, any case */
+  ASSERT_EQ(http_method_number("GETX", 3), HTTP_GET);    /* length, not NUL, ends the name */
+  ASSERT(http_is_token("M-SEARCH", 8));
+  ASSERT(!http_is_token("G T", 3));
+  ASSERT(!http_is_token("", 0));
+  ASSERT(!http_is_token("caf\xc3\xa9", 5));
   ASSERT_STR_EQ(http_method_name(HTTP_DELETE), "DELETE");
   ASSERT(http_method_name(70) == NULL);
   ASSERT_STR_EQ(http_reason(431), "Request Header Fields Too Large");
