@@ -214,9 +214,16 @@ static int parse_uint(const char *s, size_t n, uint64_t *out) {
   return 0;
 }
 
-enum { F_METHOD, F_PATH, F_PATH_PREFIX, F_ENDPOINT, F_STATUS, F_SINCE, F_LIMIT, F_COUNT };
-static const char *const filter_names[F_COUNT] = {"method", "path",  "path_prefix", "endpoint",
-                                                  "status", "since", "limit"};
+const char *const journal_filter_names[JOURNAL_F_COUNT] = {
+    "method", "path", "path_prefix", "endpoint", "status", "since", "limit"};
+
+enum journal_filter_key journal_filter_key(const char *name, size_t n) {
+  int k = 0;
+  while (k < JOURNAL_F_COUNT &&
+         !(strlen(journal_filter_names[k]) == n && memcmp(journal_filter_names[k], name, n) == 0))
+    k++;
+  return (enum journal_filter_key)k;
+}
 
 /* The refused value goes into the message with control bytes as \xHH: a
  * decoded %00 must not cut it short. */
@@ -256,22 +263,18 @@ int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf
       const char *kend = eq ? eq : amp;
       char key[32];
       size_t klen = (size_t)(kend - p);
-      int k = F_COUNT;
+      enum journal_filter_key k = JOURNAL_F_COUNT;
       if (klen < sizeof key) {
         klen = http_percent_decode(key, p, klen, true);
-        for (k = 0; k < F_COUNT; k++)
-          if (strlen(filter_names[k]) == klen && memcmp(filter_names[k], key, klen) == 0)
-            break;
+        k = journal_filter_key(key, klen);
       }
-      if (k == F_COUNT) {
-        snprintf(err, errlen,
-                 "unknown filter '%.*s': use method, path, path_prefix, endpoint, status, since "
-                 "or limit",
+      if (k == JOURNAL_F_COUNT) {
+        snprintf(err, errlen, "unknown filter '%.*s': use " JOURNAL_FILTER_LIST,
                  (int)((size_t)(kend - p) > 100 ? 100 : (size_t)(kend - p)), p);
         return -EINVAL;
       }
       if (seen & 1u << k) {
-        snprintf(err, errlen, "filter '%s' is given twice", filter_names[k]);
+        snprintf(err, errlen, "filter '%s' is given twice", journal_filter_names[k]);
         return -EINVAL;
       }
       seen |= 1u << k;
@@ -279,36 +282,37 @@ int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf
       size_t vlen = eq ? http_percent_decode(v, eq + 1, (size_t)(amp - eq - 1), true) : 0;
       scratch->len += vlen;
       if (vlen == 0) {
-        snprintf(err, errlen, "filter '%s' is empty", filter_names[k]);
+        snprintf(err, errlen, "filter '%s' is empty", journal_filter_names[k]);
         return -EINVAL;
       }
       uint64_t n;
       switch (k) {
-      case F_METHOD:
+      case JOURNAL_F_METHOD:
         if (journal_filter_method(f, v, vlen))
           return refuse(err, errlen, "%s: '%.*s' is not an HTTP method name", "method", v, vlen);
         break;
-      case F_PATH:
+      case JOURNAL_F_PATH:
         f->path = v, f->path_len = vlen;
         break;
-      case F_PATH_PREFIX:
+      case JOURNAL_F_PATH_PREFIX:
         f->path_prefix = v, f->path_prefix_len = vlen;
         break;
-      case F_ENDPOINT:
+      case JOURNAL_F_ENDPOINT:
         f->endpoint = v, f->endpoint_len = vlen;
         break;
-      case F_STATUS:
+      case JOURNAL_F_STATUS:
         if (parse_uint(v, vlen, &n) || n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
           return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-999)", "status", v,
                         vlen);
         f->status = (int)n;
         break;
-      case F_SINCE:
-      case F_LIMIT:
+      case JOURNAL_F_SINCE:
+      case JOURNAL_F_LIMIT:
+      case JOURNAL_F_COUNT: /* refused above */
         if (parse_uint(v, vlen, &n))
           return refuse(err, errlen, "%s: '%.*s' is not an integer >= 0 (of at most 18 digits)",
-                        filter_names[k], v, vlen);
-        if (k == F_SINCE)
+                        journal_filter_names[k], v, vlen);
+        if (k == JOURNAL_F_SINCE)
           f->has_since = true, f->since = n;
         else
           f->has_limit = true, f->limit = n;

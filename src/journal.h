@@ -83,6 +83,24 @@ void journal_filter_init(journal_filter_t *f);
  * matches nothing. */
 int journal_filter_method(journal_filter_t *f, const char *name, size_t len);
 
+/* The filters by name: the admin API's query parameters and the keys of
+ * journal.count/find's table are the same. */
+enum journal_filter_key {
+  JOURNAL_F_METHOD,
+  JOURNAL_F_PATH,
+  JOURNAL_F_PATH_PREFIX,
+  JOURNAL_F_ENDPOINT,
+  JOURNAL_F_STATUS,
+  JOURNAL_F_SINCE,
+  JOURNAL_F_LIMIT,
+  JOURNAL_F_COUNT
+};
+#define JOURNAL_FILTER_LIST "method, path, path_prefix, endpoint, status, since, limit"
+extern const char *const journal_filter_names[JOURNAL_F_COUNT];
+
+/* The filter named by the n bytes of name, or JOURNAL_F_COUNT. */
+enum journal_filter_key journal_filter_key(const char *name, size_t n);
+
 /* Parses a query string (method=&path=&path_prefix=&endpoint=&status=&
  * since=&limit=, percent-encoded) into f. The decoded values live in
  * `scratch`, which must outlive f. Returns 0, or -EINVAL with a sentence in

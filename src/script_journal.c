@@ -24,9 +24,6 @@ void script_journal_attach(journal_t *j) {
     buf_free(&scratch);
 }
 
-static const char *const filter_keys[] = {"method", "path",  "path_prefix", "endpoint",
-                                          "status", "since", "limit",       NULL};
-
 static const char *checked_string(lua_State *L, const char *fn, const char *key, size_t *len) {
   if (lua_type(L, -1) != LUA_TSTRING)
     luaL_error(L, "journal.%s: %s must be a string, not a %s", fn, key, luaL_typename(L, -1));
@@ -54,47 +51,48 @@ static void read_filter(lua_State *L, const char *fn, journal_filter_t *f) {
     luaL_error(L, "journal.%s: the filter must be a table, not a %s", fn, luaL_typename(L, 1));
   lua_pushnil(L);
   while (lua_next(L, 1)) {
-    int k = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      while (filter_keys[k] && strcmp(filter_keys[k], lua_tostring(L, -2)) != 0)
-        k++;
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? filter_keys[k] : NULL;
-    if (key == NULL) {
-      luaL_error(L,
-                 "journal.%s: unknown filter %s (method, path, path_prefix, endpoint, "
-                 "status, since, limit)",
-                 fn, luaL_tolstring(L, -2, NULL));
+    enum journal_filter_key k = JOURNAL_F_COUNT;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t klen;
+      const char *name = lua_tolstring(L, -2, &klen);
+      k = journal_filter_key(name, klen);
+    }
+    if (k == JOURNAL_F_COUNT) {
+      luaL_error(L, "journal.%s: unknown filter %s (" JOURNAL_FILTER_LIST ")", fn,
+                 luaL_tolstring(L, -2, NULL));
       return;
     }
+    const char *key = journal_filter_names[k];
     size_t len;
     const char *s;
     uint64_t n;
     switch (k) {
-    case 0:
+    case JOURNAL_F_METHOD:
       s = checked_string(L, fn, key, &len);
       if (journal_filter_method(f, s, len))
         luaL_error(L, "journal.%s: method '%s' is not an HTTP method name", fn, s);
       break;
-    case 1:
+    case JOURNAL_F_PATH:
       f->path = checked_string(L, fn, key, &f->path_len);
       break;
-    case 2:
+    case JOURNAL_F_PATH_PREFIX:
       f->path_prefix = checked_string(L, fn, key, &f->path_prefix_len);
       break;
-    case 3:
+    case JOURNAL_F_ENDPOINT:
       f->endpoint = checked_string(L, fn, key, &f->endpoint_len);
       break;
-    case 4:
+    case JOURNAL_F_STATUS:
       n = checked_uint(L, fn, key);
       if (n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
         luaL_error(L, "journal.%s: status must be an HTTP status (100-999)", fn);
       f->status = (int)n;
       break;
-    case 5:
+    case JOURNAL_F_SINCE:
       f->since = checked_uint(L, fn, key);
       f->has_since = true;
       break;
-    default:
+    case JOURNAL_F_LIMIT:
+    case JOURNAL_F_COUNT: /* refused above */
       f->limit = checked_uint(L, fn, key);
       f->has_limit = true;
       break;
