@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "text.h"
 
 static bool verbose;
 
@@ -21,11 +22,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap) {
     return;
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  struct tm tm;
-  gmtime_r(&tv.tv_sec, &tm);
-  char stamp[40];
-  size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(stamp + n, sizeof stamp - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+  char stamp[TEXT_RFC3339_MS_LEN + 1];
+  text_rfc3339_ms((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, stamp);
 
   buf_t msg = BUF_INIT, line = BUF_INIT;
   if (buf_vprintf(&msg, fmt, ap) == 0 && buf_printf(&line, "%s %s ", stamp, level_names[level]) == 0) {

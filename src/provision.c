@@ -497,12 +497,9 @@ static int cmp_entries(const void *a, const void *b) {
 }
 
 static void put_time(buf_t *out, double t) {
-  time_t sec = (time_t)t;
-  struct tm tm;
-  gmtime_r(&sec, &tm);
-  char stamp[40];
-  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  buf_printf(out, "\"%s.%03dZ\"", stamp, (int)((t - (double)sec) * 1000));
+  char stamp[TEXT_RFC3339_MS_LEN + 1];
+  text_rfc3339_ms((int64_t)(t * 1000), stamp);
+  buf_printf(out, "\"%s\"", stamp);
 }
 
 int provision_list(buf_t *out) {

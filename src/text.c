@@ -194,12 +194,29 @@ int64_t text_now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Splits a time in units (unit per second) into whole seconds, rounding
+ * down, and the part of a second. */
+static int64_t split_seconds(int64_t t, int64_t unit, int64_t *frac) {
+  int64_t sec = t >= 0 ? t / unit : -((-t + unit - 1) / unit);
+  *frac = t - sec * unit;
+  return sec;
+}
+
+void text_rfc3339_ms(int64_t ms, char out[TEXT_RFC3339_MS_LEN + 1]) {
+  int64_t frac, sec = split_seconds(ms, 1000, &frac);
+  time_t t = (time_t)sec;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char stamp[24];
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, TEXT_RFC3339_MS_LEN + 1, "%.19s.%03dZ", stamp, (int)frac);
+}
+
 void text_rfc3339_us(int64_t us, char out[TEXT_RFC3339_LEN + 1]) {
   /* Reads come in bursts within one second: keep the formatted second. */
   static int64_t cached_sec = INT64_MIN;
   static char cached[24];
-  int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-  int64_t frac = us - sec * 1000000;
+  int64_t frac, sec = split_seconds(us, 1000000, &frac);
   if (sec != cached_sec) {
     time_t t = (time_t)sec;
     struct tm tm;

@@ -429,6 +429,13 @@ TEST(times_are_rfc3339_with_microseconds) {
   ASSERT_STR_EQ(t, "2026-11-23T13:30:54.000001Z");
   text_rfc3339_us(1795440655999999LL, t);
   ASSERT_STR_EQ(t, "2026-11-23T13:30:55.999999Z");
+  text_rfc3339_us(-1, t); /* before the epoch, the fraction still counts up */
+  ASSERT_STR_EQ(t, "1969-12-31T23:59:59.999999Z");
+  char m[TEXT_RFC3339_MS_LEN + 1];
+  text_rfc3339_ms(1795440654123LL, m);
+  ASSERT_STR_EQ(m, "2026-11-23T13:30:54.123Z");
+  text_rfc3339_ms(-1, m);
+  ASSERT_STR_EQ(m, "1969-12-31T23:59:59.999Z");
 }
 
 TEST(a_disabled_journal_records_nothing_and_says_so) {
