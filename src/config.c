@@ -62,10 +62,12 @@ static const struct option_def options[] = {
      "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
     {"journal-size", OPT_ENTRIES, OFF(journal_size), "N",
      "requests kept in the journal (GET /app/v1/requests; default 10000, 0 turns it off); "
-     "memory at worst N x (16 KiB of head + --journal-body-bytes), 800 MiB with the defaults; "
      "a small request takes a few hundred bytes"},
     {"journal-body-bytes", OPT_SIZE, OFF(journal_body_bytes), "SIZE",
      "body bytes kept per journal entry (default 64k); longer bodies are marked truncated"},
+    {"journal-max-bytes", OPT_SIZE, OFF(journal_max_bytes), "SIZE",
+     "memory the journal may hold (default 256M, 0: no limit); past it the oldest entries "
+     "are dropped (and counted) even before --journal-size is reached"},
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",
@@ -261,6 +263,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .max_instructions = 100000000,
       .journal_size = 10000,
       .journal_body_bytes = 64 * 1024,
+      .journal_max_bytes = (size_t)256 << 20,
       .access_log = -1,
   };
 

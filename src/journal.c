@@ -29,6 +29,9 @@ struct entry {
 struct journal {
   size_t size;       /* slots; 0: disabled */
   size_t body_bytes; /* body bytes kept per entry */
+  size_t max_bytes;  /* limit on `held`; 0: none */
+  size_t held;       /* bytes allocated for the entries held; a slot is
+                        allocated exactly while it holds an entry */
   struct entry **slots;
   size_t start; /* slot of the oldest entry */
   size_t count; /* entries held */
@@ -38,11 +41,12 @@ struct journal {
   uint64_t dropped_total;
 };
 
-journal_t *journal_new(size_t size, size_t body_bytes) {
+journal_t *journal_new(size_t size, size_t body_bytes, size_t max_bytes) {
   journal_t *j = calloc(1, sizeof *j);
   if (j == NULL)
     return NULL;
   j->size = size;
+  j->max_bytes = max_bytes;
   /* Entry lengths are 32-bit; nobody needs a gigabyte of body per entry. */
   j->body_bytes = body_bytes < (1u << 30) ? body_bytes : (1u << 30);
   j->next_seq = 1;
@@ -59,6 +63,24 @@ static void free_entries(journal_t *j) {
     free(j->slots[i]);
     j->slots[i] = NULL;
   }
+  j->held = 0;
+}
+
+static size_t held_by(const struct entry *e) {
+  return e ? sizeof *e + e->cap : 0;
+}
+
+/* Drops the oldest entry and gives its memory back. */
+static void drop_oldest(journal_t *j) {
+  struct entry **slot = &j->slots[j->start];
+  j->held -= held_by(*slot);
+  free(*slot);
+  *slot = NULL;
+  j->start = (j->start + 1) % j->size;
+  j->count--;
+  j->first_seq++;
+  j->dropped++;
+  j->dropped_total++;
 }
 
 void journal_free(journal_t *j) {
@@ -109,14 +131,20 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
     hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
   size_t need = rlen + req->path_len + req->query_len + elen + plen + hlen + blen;
 
+  /* Room under the byte limit first: large bodies must not make the
+   * journal the biggest thing in memory. */
+  while (j->max_bytes && j->count && j->held + sizeof(struct entry) + need > j->max_bytes)
+    drop_oldest(j);
   bool evict = j->count == j->size;
   size_t idx = evict ? j->start : (j->start + j->count) % j->size;
+  size_t before = held_by(j->slots[idx]);
   struct entry *e = slot_entry(&j->slots[idx], need);
   if (e == NULL) {
     j->dropped++;
     j->dropped_total++;
     return;
   }
+  j->held += held_by(e) - before;
   if (evict) {
     j->start = (j->start + 1) % j->size;
     j->first_seq++;

@@ -32,10 +32,13 @@
 
 typedef struct journal journal_t;
 
-/* A journal of `size` entries keeping up to `body_bytes` of each body.
+/* A journal of `size` entries keeping up to `body_bytes` of each body and
+ * holding at most `max_bytes` of memory for its entries (0: no limit; one
+ * entry larger than that is still kept, alone). Making room, for a full
+ * ring or for the byte limit, drops the oldest entries and counts them.
  * size 0 gives a disabled journal: it records nothing and reads empty.
  * NULL when out of memory. */
-journal_t *journal_new(size_t size, size_t body_bytes);
+journal_t *journal_new(size_t size, size_t body_bytes, size_t max_bytes);
 void journal_free(journal_t *j);
 
 bool journal_enabled(const journal_t *j);

@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
   }
   script_store_attach(store);
   admin_set_store(store);
-  journal_t *journal = journal_new(cfg.journal_size, cfg.journal_body_bytes);
+  journal_t *journal = journal_new(cfg.journal_size, cfg.journal_body_bytes, cfg.journal_max_bytes);
   if (journal == NULL) {
     fprintf(stderr, "h1mock: out of memory for a journal of %zu entries\n", cfg.journal_size);
     store_close(store);

@@ -395,6 +395,9 @@ def test_journal_size_from_the_environment(h1mock):
     (["--journal-body-bytes", "-3"], None, "--journal-body-bytes: '-3'"),
     ([], {"H1MOCK_JOURNAL_SIZE": "x"}, "h1mock: H1MOCK_JOURNAL_SIZE: 'x' is not a number"),
     ([], {"H1MOCK_JOURNAL_BODY_BYTES": "1q"}, "h1mock: H1MOCK_JOURNAL_BODY_BYTES: '1q'"),
+    (["--journal-max-bytes", "1T"], None,
+     "h1mock: --journal-max-bytes: '1T' is not a size (bytes, or with k/M/G, e.g. 512k)"),
+    ([], {"H1MOCK_JOURNAL_MAX_BYTES": "-1"}, "h1mock: H1MOCK_JOURNAL_MAX_BYTES: '-1'"),
 ])
 def test_bad_journal_options_exit_2(tmp_path, args, env, message):
     assert_exit_2(run_h1mock(args, env, provisions=tmp_path), message)
@@ -403,10 +406,26 @@ def test_bad_journal_options_exit_2(tmp_path, args, env, message):
 def test_help_explains_the_new_options():
     import subprocess
     out = subprocess.run([BIN, "--help"], capture_output=True, timeout=15).stdout.decode()
-    for opt in ("--journal-size N", "--journal-body-bytes SIZE", "--access-log off|text|json",
-                "--admin-token TOKEN"):
+    for opt in ("--journal-size N", "--journal-body-bytes SIZE", "--journal-max-bytes SIZE",
+                "--access-log off|text|json", "--admin-token TOKEN"):
         assert opt in out, out
-    assert "memory at worst N x (16 KiB of head + --journal-body-bytes)" in out
+    assert "memory the journal may hold (default 256M, 0: no limit)" in out
+
+
+def test_large_bodies_meet_the_byte_limit_before_the_ring_is_full(h1mock):
+    """With --journal-max-bytes 100k, 30 KB bodies leave room for three
+    entries of the ten the ring has: the oldest go, and dropped says so."""
+    srv = h1mock(APP, "--journal-max-bytes", "100k", "--journal-size", "10")
+    body = "x" * 30000
+    for _ in range(6):
+        assert http("POST", srv.url + "/app/v1/foo/bar", data=body).status_code == 201
+    doc = journal(srv)
+    assert (doc["count"], doc["dropped"], doc["first_seq"], doc["last_seq"]) == (3, 3, 4, 6), doc
+    assert all(e["body"] == body and not e["body_truncated"] for e in doc["requests"])
+    for _ in range(12):  # small ones: now the ring of ten is the limit
+        assert http("GET", srv.url + "/app/v1/foo/bar").status_code == 200
+    doc = count(srv)
+    assert (doc["count"], doc["dropped"]) == (10, 8), doc
 
 
 # ------------------------------------------------------------------------ Lua

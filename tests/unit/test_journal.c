@@ -90,7 +90,7 @@ static void range_is(const journal_t *j, uint64_t first, uint64_t last) {
 }
 
 TEST(records_and_reads_back_one_entry) {
-  journal_t *j = journal_new(10, 1024);
+  journal_t *j = journal_new(10, 1024, 0);
   record_full(j, HTTP_POST, "/app/v1/foo/bar", "a=1", "{\"x\":1}", 7, 201, "answer_post");
   journal_filter_t f;
   journal_filter_init(&f);
@@ -110,7 +110,7 @@ TEST(records_and_reads_back_one_entry) {
 }
 
 TEST(unmatched_entry_has_null_endpoint) {
-  journal_t *j = journal_new(10, 1024);
+  journal_t *j = journal_new(10, 1024, 0);
   record(j, HTTP_GET, "/nowhere", 404, NULL);
   journal_filter_t f;
   journal_filter_init(&f);
@@ -123,7 +123,7 @@ TEST(unmatched_entry_has_null_endpoint) {
 }
 
 TEST(ring_wraps_with_exact_dropped_counts) {
-  journal_t *j = journal_new(3, 64);
+  journal_t *j = journal_new(3, 64, 0);
   range_is(j, 0, 0);
   for (int i = 0; i < 3; i++)
     record(j, HTTP_GET, "/a", 200, "a");
@@ -160,7 +160,7 @@ TEST(ring_wraps_with_exact_dropped_counts) {
 TEST(reused_slots_keep_each_entry_whole) {
   /* Big bodies, then small ones over the same slots, then big again: every
    * read shows exactly what was recorded. */
-  journal_t *j = journal_new(2, 100000);
+  journal_t *j = journal_new(2, 100000, 0);
   char big[20000];
   memset(big, 'b', sizeof big);
   record_full(j, HTTP_POST, "/big", "", big, sizeof big, 200, "big");
@@ -182,8 +182,50 @@ TEST(reused_slots_keep_each_entry_whole) {
   journal_free(j);
 }
 
+TEST(the_byte_limit_drops_the_oldest_and_counts_them) {
+  /* Ten slots but room for two 20 KB bodies: big entries push the oldest
+   * out before the ring is full; small ones fit many at a time. */
+  journal_t *j = journal_new(10, 100000, 50000);
+  char big[20000];
+  memset(big, 'b', sizeof big);
+  for (int i = 0; i < 5; i++)
+    record_full(j, HTTP_POST, "/big", "", big, sizeof big, 200, "big");
+  range_is(j, 4, 5);
+  ASSERT_EQ(journal_dropped(j), 3);
+  for (int i = 0; i < 8; i++)
+    record(j, HTTP_GET, "/small", 200, "small");
+  range_is(j, 4, 13); /* two big and eight small: the ring is full, the bytes are not */
+  ASSERT_EQ(journal_dropped(j), 3);
+  for (int i = 0; i < 3; i++)
+    record_full(j, HTTP_POST, "/big", "", big, sizeof big, 200, "big");
+  range_is(j, 15, 16); /* the third big one needed the room of the smalls and of seq 14 */
+  ASSERT_EQ(journal_dropped(j), 14);
+  journal_filter_t f;
+  journal_filter_init(&f);
+  ASSERT_EQ(journal_select(j, &f, NULL, NULL), 2);
+  journal_free(j);
+}
+
+TEST(one_entry_over_the_byte_limit_is_kept_alone) {
+  journal_t *j = journal_new(10, 100000, 1000);
+  record(j, HTTP_GET, "/a", 200, "a");
+  record(j, HTTP_GET, "/b", 200, "b");
+  char big[5000];
+  memset(big, 'x', sizeof big);
+  record_full(j, HTTP_POST, "/big", "", big, sizeof big, 200, "big");
+  range_is(j, 3, 3);
+  ASSERT_EQ(journal_dropped(j), 2);
+  record(j, HTTP_GET, "/c", 200, "c"); /* the big one goes to make room */
+  range_is(j, 4, 4);
+  ASSERT_EQ(journal_clear(j), 1);
+  record(j, HTTP_GET, "/d", 200, "d");
+  range_is(j, 5, 5);
+  ASSERT_EQ(journal_dropped(j), 0);
+  journal_free(j);
+}
+
 static journal_t *mixed(void) {
-  journal_t *j = journal_new(100, 64);
+  journal_t *j = journal_new(100, 64, 0);
   record(j, HTTP_GET, "/app/v1/foo/bar", 200, "answer_get");   /* 1 */
   record(j, HTTP_POST, "/app/v1/foo/bar", 201, "answer_post"); /* 2 */
   record(j, HTTP_GET, "/app/v1/foo/bar/x", 404, NULL);         /* 3 */
@@ -239,7 +281,7 @@ TEST(since_and_limit_page_forward_or_keep_the_newest) {
   journal_free(j);
 
   /* After a wrap, a since before the oldest entry starts at the oldest. */
-  j = journal_new(3, 16);
+  j = journal_new(3, 16, 0);
   for (int i = 0; i < 8; i++)
     record(j, HTTP_GET, "/a", 200, "a");
   ASSERT_STR_EQ(seqs_q(j, "since=2"), "6,7,8");
@@ -267,7 +309,7 @@ TEST(bad_filter_values_are_refused_with_the_reason) {
 }
 
 TEST(filter_values_are_percent_decoded) {
-  journal_t *j = journal_new(10, 16);
+  journal_t *j = journal_new(10, 16, 0);
   record(j, HTTP_GET, "/a b/c+d", 200, "sp ace");
   record(j, HTTP_GET, "/a b/e", 200, "x");
   ASSERT_STR_EQ(seqs_q(j, "path=%2Fa%20b%2Fc%2Bd"), "1");
@@ -292,7 +334,7 @@ static int grab_fn(void *arg, const journal_view_t *view) {
 static const char *body_of(const char *body, size_t len, size_t keep, bool *base64,
                            bool *truncated) {
   static char out[256];
-  journal_t *j = journal_new(4, keep);
+  journal_t *j = journal_new(4, keep, 0);
   record_full(j, HTTP_POST, "/b", "", body, len, 200, "b");
   journal_filter_t f;
   journal_filter_init(&f);
@@ -439,7 +481,7 @@ TEST(times_are_rfc3339_with_microseconds) {
 }
 
 TEST(a_disabled_journal_records_nothing_and_says_so) {
-  journal_t *j = journal_new(0, 100);
+  journal_t *j = journal_new(0, 100, 0);
   ASSERT(!journal_enabled(j));
   record(j, HTTP_GET, "/a", 200, "a");
   range_is(j, 0, 0);
@@ -457,7 +499,7 @@ TEST(a_disabled_journal_records_nothing_and_says_so) {
 }
 
 TEST(non_utf8_request_parts_still_give_valid_json) {
-  journal_t *j = journal_new(4, 16);
+  journal_t *j = journal_new(4, 16, 0);
   record(j, HTTP_GET, "/caf\xe9", 404, NULL);
   journal_filter_t f;
   journal_filter_init(&f);
@@ -471,6 +513,8 @@ TEST(non_utf8_request_parts_still_give_valid_json) {
 
 UNIT_MAIN(records_and_reads_back_one_entry, unmatched_entry_has_null_endpoint,
           ring_wraps_with_exact_dropped_counts, reused_slots_keep_each_entry_whole,
+          the_byte_limit_drops_the_oldest_and_counts_them,
+          one_entry_over_the_byte_limit_is_kept_alone,
           every_filter_selects_what_it_says, since_and_limit_page_forward_or_keep_the_newest,
           bad_filter_values_are_refused_with_the_reason, filter_values_are_percent_decoded,
           bodies_are_utf8_or_base64_and_marked_truncated,
