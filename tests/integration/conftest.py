@@ -206,6 +206,30 @@ def http(method, url, **kw):
         s.close()
 
 
+def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
+    """Calls pred until it returns something true (returned) or `timeout`
+    seconds pass (AssertionError naming `what` and the last result or
+    exception). For what the server does after an answer: reloads, closes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, timeout, last))
+        time.sleep(interval)
+
+
+def body_of(srv, path="/"):
+    """The body of GET path on the traffic port, or "<status> start of body"."""
+    r = http("GET", srv.url + path)
+    return r.text if r.status_code == 200 else "<%d> %s" % (r.status_code, r.text[:80])
+
+
 def raw_exchange(sock, data, timeout=5.0):
     """Sends `data` and reads until the peer closes or `timeout` passes."""
     if data:

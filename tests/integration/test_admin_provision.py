@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN, header, http, read_response
+from conftest import BIN, body_of, header, http, read_response, wait_until
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
@@ -36,24 +36,6 @@ def prov(text, rules=1):
             '  app.get("/", function() return "%s" end)\n' % text + extra + 'end\n')
 
 
-def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, timeout, last))
-        time.sleep(interval)
-
-
-def body_of(srv, path="/"):
-    r = http("GET", srv.url + path)
-    return r.text if r.status_code == 200 else "<%d> %s" % (r.status_code, r.text[:80])
 
 
 def post(srv, name, source, **kw):
@@ -839,9 +821,7 @@ def test_post_whose_client_leaves_is_still_stored_and_served(h1mock):
         s.sendall(b"POST /app/v1/provision/left%d HTTP/1.1\r\nHost: x\r\n"
                   b"Content-Length: %d\r\n\r\n" % (i, len(body)) + body)
         s.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (srv.provisions / "left19.lua").exists():
-        time.sleep(0.05)
+    wait_until((srv.provisions / "left19.lua").exists, what="left19.lua stored")
     assert (srv.provisions / "left19.lua").read_bytes() == body
     srv.wait_log(r"provision 'left19' loaded")
     assert http("GET", srv.url + "/").text == "gone"

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Server, http
+from conftest import BIN, ROOT, Server, body_of, http, wait_until
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -108,17 +108,6 @@ def text_provision(text):
     return ('function registerRules() app.get("/who", function() return %s end) end\n'
             % json.dumps(text))
 
-
-def wait_body(url, want, timeout=10.0):
-    """Polls url until its body is `want`; returns the last body seen."""
-    deadline = time.monotonic() + timeout
-    body = None
-    while time.monotonic() < deadline:
-        body = http("GET", url).text
-        if body == want:
-            return body
-        time.sleep(0.1)
-    return body
 
 
 # --------------------------------------------------------------------------
@@ -380,7 +369,7 @@ def test_entrypoint_configmap_update_applies_without_restart(entrypoint):
     pid = srv.proc.pid
     time.sleep(0.3)
     configmap_update(entrypoint.config, "v2", {"initial.lua": text_provision("cm v2")})
-    assert wait_body(srv.url + "/who", "cm v2") == "cm v2", srv.log
+    wait_until(lambda: body_of(srv, "/who") == "cm v2", 10, 0.1, "the ConfigMap's v2 served")
     assert srv.proc.poll() is None and srv.proc.pid == pid
     assert list(entrypoint.provisions.iterdir()) == []
 
@@ -1094,11 +1083,6 @@ def test_helm_rendered_erp_pod_runs_locally_and_follows_its_configmap(helm_chart
     changed = data["initial.lua"].replace('status = "shipped"', 'status = "returned"')
     assert changed != data["initial.lua"]
     configmap_update(entrypoint.config, "v2", dict(data, **{"initial.lua": changed}))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        r = http("GET", srv.url + "/erp/v1/orders/7")
-        if r.status_code == 200 and r.json()["status"] == "returned":
-            break
-        time.sleep(0.1)
-    assert r.json() == {"id": 7, "status": "returned"}, srv.log
+    wait_until(lambda: body_of(srv, "/erp/v1/orders/7") == '{"id":7,"status":"returned"}\n',
+               10, 0.1, "the updated ConfigMap served")
     assert srv.proc.poll() is None and srv.proc.pid == pid

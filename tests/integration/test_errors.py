@@ -7,7 +7,7 @@ import threading
 import time
 
 
-from conftest import BIN, ROOT, read_response, header, http
+from conftest import BIN, ROOT, read_response, header, http, wait_until
 
 
 
@@ -193,11 +193,8 @@ def test_error_inside_the_runtime_names_its_line_after_reloads(h1mock):
             r = http("POST", srv.admin_url + "/app/v1/provision/again%d" % n, data=RUNTIME_RAISES)
             assert r.status_code == 201, r.text
         assert http("GET", srv.url + "/cookie").status_code == 500
-        deadline = time.monotonic() + 10
-        while len(want.findall(srv.log)) < n + 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        lines = want.findall(srv.log)
-        assert len(lines) == n + 1, srv.log
+        lines = wait_until(lambda: len(want.findall(srv.log)) == n + 1 and want.findall(srv.log),
+                           10, what="error line %d" % (n + 1))
         assert "math.floor" in runtime[int(lines[-1]) - 1], lines[-1]
 
 

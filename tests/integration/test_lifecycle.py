@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import header, http, read_response
+from conftest import body_of, header, http, read_response, wait_until
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
@@ -49,24 +49,6 @@ BROKEN = ('function registerRules()\n'
           'end\n')  # fails at broken.lua:4
 
 
-def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, timeout, last))
-        time.sleep(interval)
-
-
-def body_of(srv, path="/"):
-    r = http("GET", srv.url + path)
-    return r.text if r.status_code == 200 else "<%d> %s" % (r.status_code, r.text[:80])
 
 
 def serves(srv, text, timeout=5.0):

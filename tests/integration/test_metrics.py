@@ -8,7 +8,7 @@ import re
 import socket
 import time
 
-from conftest import http, read_response
+from conftest import http, read_response, wait_until
 
 APP = r'''
 function registerRules()
@@ -239,10 +239,8 @@ def test_connections_active_follows_open_connections(h1mock):
     finally:
         for s in socks:
             s.close()
-    deadline = time.monotonic() + 5
-    while value(metrics(srv), "h1mock_connections_active") != 0:
-        assert time.monotonic() < deadline, "connections still counted after close"
-        time.sleep(0.05)
+    wait_until(lambda: value(metrics(srv), "h1mock_connections_active") == 0,
+               what="no connection counted after close")
 
 
 def test_metrics_answers_get_and_head_only(h1mock):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, http
+from conftest import BIN, http, wait_until
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 BAD = {"message": "Unable to process request."}
@@ -61,20 +61,6 @@ def assert_missing(r, rid):
     assert r.headers["Content-Type"].startswith("application/json"), r.headers
     assert r.json() == {"message": "Resource %s does not exist." % rid}, r.text
 
-
-def wait_until(pred, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, timeout, last))
-        time.sleep(0.02)
 
 
 def admin_post(srv, name, source):
