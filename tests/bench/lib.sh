@@ -1,8 +1,8 @@
 # lib.sh - helpers shared by the benchmark scripts (sourced, not run).
 # They read the callers' globals at call time: bin, server_cpu, client_cpu,
-# clk_tck, wrk_pid; and set some for them: ncpu, clk_tck and client_cpu
-# (check_cpus), h1_pid h1_port h1_admin (launch_h1mock), r_* figures
-# (wrk_figures).
+# clk_tck, wrk_pid, moddir, ngx_dir; and set some for them: ncpu, clk_tck
+# and client_cpu (check_cpus), h1_pid h1_port h1_admin (launch_h1mock),
+# ngx_pid ngx_port (launch_nginx), r_* figures (wrk_figures).
 # shellcheck shell=bash
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -158,4 +158,65 @@ wrk_figures() {
         'BEGIN { printf "%.2f", (b - a) / hz * 1000000 / n }')
     r_core=$(awk -v a="$3" -v b="$4" -v hz="$clk_tck" -v s="$5" \
         'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')
+}
+
+# shellcheck disable=SC2154  # reads moddir ngx_dir of the caller
+nginx_conf_head() { # the start of an nginx.conf: one worker in the foreground, the Lua
+                    # module, files under $ngx_dir; ends inside "http {" for the caller
+    cat <<EOF
+load_module $moddir/ndk_http_module.so;
+load_module $moddir/ngx_http_lua_module.so;
+
+daemon off;
+master_process off;
+worker_processes 1;
+pid $ngx_dir/nginx.pid;
+error_log $ngx_dir/error.log warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $ngx_dir/temp/client_body;
+    proxy_temp_path $ngx_dir/temp/proxy;
+    fastcgi_temp_path $ngx_dir/temp/fastcgi;
+    uwsgi_temp_path $ngx_dir/temp/uwsgi;
+    scgi_temp_path $ngx_dir/temp/scgi;
+EOF
+}
+
+# shellcheck disable=SC2034,SC2154  # sets ngx_pid ngx_port for, and reads ngx_dir server_cpu of, the caller
+launch_nginx() { # PROBE_PATH: starts nginx pinned to $server_cpu on a free port with the
+                 # config the caller's write_nginx_conf PORT writes, waits until PROBE_PATH
+                 # answers; sets ngx_pid ngx_port
+    ngx_port=
+    attempt=0
+    while [ "$attempt" -lt 10 ]; do
+        attempt=$((attempt + 1))
+        port=$((20000 + RANDOM % 40000))
+        if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$port" | grep -q .; then
+            continue
+        fi
+        write_nginx_conf "$port"
+        : >"$ngx_dir/error.log"
+        : >"$ngx_dir/stderr.log"
+        taskset -c "$server_cpu" nginx -p "$ngx_dir/" -c "$ngx_dir/nginx.conf" \
+            -e "$ngx_dir/error.log" >/dev/null 2>"$ngx_dir/stderr.log" &
+        ngx_pid=$!
+        if wait_http "http://127.0.0.1:$port$1" "$ngx_pid" 10; then
+            ngx_port=$port
+            return 0
+        fi
+        if grep -qs 'Address already in use' "$ngx_dir/error.log" "$ngx_dir/stderr.log"; then
+            stop "$ngx_pid"
+            ngx_pid=
+            continue
+        fi
+        die "nginx did not start: $(tail -n 5 "$ngx_dir/error.log" "$ngx_dir/stderr.log" 2>/dev/null)"
+    done
+    die "no free port found for nginx"
 }

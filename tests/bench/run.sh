@@ -121,29 +121,9 @@ ngx_dir=$tmp/nginx
 mkdir -p "$ngx_dir/logs" "$ngx_dir/temp"
 
 write_nginx_conf() { # PORT
-    cat >"$ngx_dir/nginx.conf" <<EOF
-load_module $moddir/ndk_http_module.so;
-load_module $moddir/ngx_http_lua_module.so;
-
-daemon off;
-master_process off;
-worker_processes 1;
-pid $ngx_dir/nginx.pid;
-error_log $ngx_dir/error.log warn;
-
-events {
-    worker_connections 1024;
-}
-
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 75s;
-    client_body_temp_path $ngx_dir/temp/client_body;
-    proxy_temp_path $ngx_dir/temp/proxy;
-    fastcgi_temp_path $ngx_dir/temp/fastcgi;
-    uwsgi_temp_path $ngx_dir/temp/uwsgi;
-    scgi_temp_path $ngx_dir/temp/scgi;
+    {
+        nginx_conf_head
+        cat <<EOF
 
     server {
         listen 127.0.0.1:$1;
@@ -162,34 +142,10 @@ http {
     }
 }
 EOF
+    } >"$ngx_dir/nginx.conf"
 }
 
-ngx_port=
-attempt=0
-while [ "$attempt" -lt 10 ]; do
-    attempt=$((attempt + 1))
-    port=$((20000 + RANDOM % 40000))
-    if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$port" | grep -q .; then
-        continue
-    fi
-    write_nginx_conf "$port"
-    : >"$ngx_dir/error.log"
-    : >"$ngx_dir/stderr.log"
-    taskset -c "$server_cpu" nginx -p "$ngx_dir/" -c "$ngx_dir/nginx.conf" \
-        -e "$ngx_dir/error.log" >/dev/null 2>"$ngx_dir/stderr.log" &
-    ngx_pid=$!
-    if wait_http "http://127.0.0.1:$port/static" "$ngx_pid" 10; then
-        ngx_port=$port
-        break
-    fi
-    if grep -qs 'Address already in use' "$ngx_dir/error.log" "$ngx_dir/stderr.log"; then
-        stop "$ngx_pid"
-        ngx_pid=
-        continue
-    fi
-    die "nginx did not start: $(tail -n 5 "$ngx_dir/error.log" "$ngx_dir/stderr.log" 2>/dev/null)"
-done
-[ -n "$ngx_port" ] || die "no free port found for nginx"
+launch_nginx /static
 expect_body "http://127.0.0.1:$ngx_port$path" nginx-lua
 expect_body "http://127.0.0.1:$ngx_port/static" nginx-static
 ngx_rss_idle=$(rss_kb "$ngx_pid")
