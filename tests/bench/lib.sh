@@ -220,3 +220,24 @@ launch_nginx() { # PROBE_PATH: starts nginx pinned to $server_cpu on a free port
     done
     die "no free port found for nginx"
 }
+
+# shellcheck disable=SC2154  # writes under the caller's tmp
+expect_body() { # URL NAME BODY: 200, application/json, exactly BODY + newline
+    out=$tmp/check.body
+    meta=$(curl -sS --max-time 5 -o "$out" -w '%{http_code} %{content_type}' "$1") ||
+        die "$2: curl $1 failed"
+    code=${meta%% *}
+    ctype=${meta#* }
+    [ "$code" = 200 ] || die "$2: GET $1 answered $code, expected 200 (body: $(head -c 200 "$out"))"
+    case $ctype in
+        application/json*) ;;
+        *) die "$2: GET $1 content type '$ctype', expected application/json" ;;
+    esac
+    printf '%s\n' "$3" | cmp -s - "$out" ||
+        die "$2: GET $1 body differs: got '$(head -c 200 "$out")', expected '$3'"
+}
+
+sched_ns() { # PID: "on-CPU waiting" ns summed over its threads (/proc/PID/task/*/schedstat):
+               # time run, and time runnable but kept off the CPU by other processes
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+}

@@ -114,11 +114,6 @@ trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- /proc helpers
 
-wait_ns() { # PID: ns its threads were runnable but kept off the CPU by other
-            # processes (/proc/PID/task/*/schedstat, second field)
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ w += $2 } END { printf "%.0f\n", w }'
-}
-
 core_jiffies() { # CPU: "busy total" jiffies of that core from /proc/stat
     awk -v c="cpu$1" '$1 == c {
         busy = $2 + $3 + $4 + $7 + $8          # user nice system irq softirq
@@ -373,7 +368,8 @@ run() {
     fi
     say "$name: measuring ${seconds}s"
     t0=$(cpu_ticks "$pid")
-    q0=$(wait_ns "$pid")
+    q0=$(sched_ns "$pid")
+    q0=${q0#* }
     read -r b0 a0 <<EOF
 $(core_jiffies "$client_cpu")
 EOF
@@ -383,7 +379,8 @@ EOF
     read -r b1 a1 <<EOF
 $(core_jiffies "$client_cpu")
 EOF
-    q1=$(wait_ns "$pid")
+    q1=$(sched_ns "$pid")
+    q1=${q1#* }
     t1=$(cpu_ticks "$pid")
     kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
     out=$tmp/wrk.$name

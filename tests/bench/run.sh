@@ -91,28 +91,13 @@ trap 'exit 129' HUP
 # ---------------------------------------------------------------- /proc helpers
 
 # ---------------------------------------------------------------- verification
-expect_body() { # URL NAME: 200, application/json, exactly the expected bytes
-    out=$tmp/check.body
-    meta=$(curl -sS --max-time 5 -o "$out" -w '%{http_code} %{content_type}' "$1") ||
-        die "$2: curl $1 failed"
-    code=${meta%% *}
-    ctype=${meta#* }
-    [ "$code" = 200 ] || die "$2: GET $1 answered $code, expected 200 (body: $(head -c 200 "$out"))"
-    case $ctype in
-        application/json*) ;;
-        *) die "$2: GET $1 content type '$ctype', expected application/json" ;;
-    esac
-    printf '%s\n' "$body" | cmp -s - "$out" ||
-        die "$2: GET $1 body differs: got '$(head -c 200 "$out")', expected '$body'"
-}
-
 # ---------------------------------------------------------------- h1mock
 mkdir -p "$tmp/provisions"
 cp provisions/foo-bar.lua "$tmp/provisions/initial.lua"
 launch_h1mock h1mock "$tmp/h1mock.log" "$tmp/provisions"
 h1_url=http://127.0.0.1:$h1_port$path
 wait_http "$h1_url" "$h1_pid" 10 || die "h1mock does not answer on $h1_url"
-expect_body "$h1_url" h1mock
+expect_body "$h1_url" h1mock "$body"
 h1_rss_idle=$(rss_kb "$h1_pid")
 say "h1mock pid $h1_pid, traffic $h1_port, admin $h1_admin, idle RSS ${h1_rss_idle} kB"
 
@@ -146,8 +131,8 @@ EOF
 }
 
 launch_nginx /static
-expect_body "http://127.0.0.1:$ngx_port$path" nginx-lua
-expect_body "http://127.0.0.1:$ngx_port/static" nginx-static
+expect_body "http://127.0.0.1:$ngx_port$path" nginx-lua "$body"
+expect_body "http://127.0.0.1:$ngx_port/static" nginx-static "$body"
 ngx_rss_idle=$(rss_kb "$ngx_pid")
 say "nginx pid $ngx_pid, port $ngx_port, idle RSS ${ngx_rss_idle} kB"
 
