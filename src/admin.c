@@ -91,8 +91,10 @@ static enum script_status provision_call(const http_request_t *req, http_respons
   char name[PROVISION_NAME_MAX + 1];
   if (provision_name(given, len, name)) {
     buf_t msg = BUF_INIT;
-    buf_printf(&msg, "failed: invalid provision name '%.*s': use 1 to 128 letters, digits, "
-                     "'.', '_' or '-'", (int)(len > 200 ? 200 : len), given);
+    buf_printf(&msg,
+               "failed: invalid provision name '%.*s': use 1 to 128 letters, digits, "
+               "'.', '_' or '-'",
+               (int)(len > 200 ? 200 : len), given);
     buf_putc(&msg, '\0');
     result_answer(resp, 400, msg.data);
     buf_free(&msg);
@@ -116,15 +118,9 @@ static enum script_status provision_call(const http_request_t *req, http_respons
     break;
   }
   case HTTP_GET:
-  case HTTP_HEAD:
-    provision_get(name, &res);
-    break;
-  case HTTP_DELETE:
-    provision_delete(name, &res);
-    break;
-  default:
-    method_not_allowed(resp, "DELETE, GET, HEAD, POST");
-    return SCRIPT_DONE;
+  case HTTP_HEAD: provision_get(name, &res); break;
+  case HTTP_DELETE: provision_delete(name, &res); break;
+  default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return SCRIPT_DONE;
   }
   result_answer(resp, res.status, res.message);
   return SCRIPT_DONE;
@@ -202,8 +198,7 @@ static void store_call(const http_request_t *req, http_response_t *resp) {
     result_answer(resp, rc == 0 ? 201 : status, msg.data);
     break;
   }
-  default:
-    method_not_allowed(resp, coll ? "DELETE, GET, HEAD, POST" : "DELETE, GET, HEAD");
+  default: method_not_allowed(resp, coll ? "DELETE, GET, HEAD, POST" : "DELETE, GET, HEAD");
   }
   buf_free(&body);
   buf_free(&msg);
@@ -347,8 +342,8 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
       method_not_allowed(resp, "GET, HEAD");
     }
   } else if (store && (path_is(req, STORE_PATH) ||
-                      (req->path_len > sizeof STORE_PATH &&
-                       memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
+                       (req->path_len > sizeof STORE_PATH &&
+                        memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
     store_call(req, resp);
   } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {

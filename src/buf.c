@@ -77,4 +77,3 @@ void buf_free(buf_t *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
-

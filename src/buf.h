@@ -17,7 +17,8 @@ typedef struct buf {
   size_t cap;
 } buf_t;
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                  \
+  { NULL, 0, 0 }
 
 /* Makes room for at least `extra` more bytes. Returns 0 or -ENOMEM (the
  * buffer is unchanged on failure). */
@@ -29,7 +30,6 @@ int buf_puts(buf_t *b, const char *s);
 int buf_putc(buf_t *b, char c);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-
 
 /* Forgets the content, keeps the allocation. */
 static inline void buf_reset(buf_t *b) { b->len = 0; }

@@ -121,9 +121,21 @@ static int parse_size(const char *s, size_t *out) {
   unsigned long long mult = 1;
   switch (*end) {
   case '\0': break;
-  case 'k': case 'K': mult = 1ULL << 10; end++; break;
-  case 'm': case 'M': mult = 1ULL << 20; end++; break;
-  case 'g': case 'G': mult = 1ULL << 30; end++; break;
+  case 'k':
+  case 'K':
+    mult = 1ULL << 10;
+    end++;
+    break;
+  case 'm':
+  case 'M':
+    mult = 1ULL << 20;
+    end++;
+    break;
+  case 'g':
+  case 'G':
+    mult = 1ULL << 30;
+    end++;
+    break;
   default: return -EINVAL;
   }
   if ((*end == 'b' || *end == 'B') && mult > 1)
@@ -171,8 +183,8 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     return 0;
   case OPT_FLAG:
     if (parse_bool(value, (bool *)field)) {
-      snprintf(err, errlen, "h1mock: %s: '%s' is not a boolean (1/0, true/false, yes/no)",
-               source, value);
+      snprintf(err, errlen, "h1mock: %s: '%s' is not a boolean (1/0, true/false, yes/no)", source,
+               value);
       return -EINVAL;
     }
     return 0;
@@ -207,8 +219,8 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
     if (*value < '0' || *value > '9' || errno || *end || v > JOURNAL_MAX_SIZE) {
-      snprintf(err, errlen, "h1mock: %s: '%s' is not a number of entries (0 to %d)", source,
-               value, JOURNAL_MAX_SIZE);
+      snprintf(err, errlen, "h1mock: %s: '%s' is not a number of entries (0 to %d)", source, value,
+               JOURNAL_MAX_SIZE);
       return -EINVAL;
     }
     *(size_t *)field = (size_t)v;

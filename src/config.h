@@ -16,15 +16,15 @@ typedef struct config {
   const char *data_dir;       /* NULL: the store lives in memory only */
   bool verbose;
   size_t max_body;
-  double header_timeout; /* seconds to receive a whole request head */
-  double idle_timeout;   /* seconds a keep-alive connection may sit idle */
-  int64_t max_instructions; /* Lua VM instructions per request or load */
+  double header_timeout;     /* seconds to receive a whole request head */
+  double idle_timeout;       /* seconds a keep-alive connection may sit idle */
+  int64_t max_instructions;  /* Lua VM instructions per request or load */
   size_t journal_size;       /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes; /* body bytes kept per journal entry */
   size_t journal_max_bytes;  /* memory the journal may hold; 0: no limit */
   int access_log;            /* enum access_log_format; -1 until resolved */
   const char *admin_token;   /* NULL: the admin API is open */
-  bool check;               /* --check: validate the files in argv[first_file..] */
+  bool check;                /* --check: validate the files in argv[first_file..] */
   int first_file;
 } config_t;
 

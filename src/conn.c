@@ -18,14 +18,14 @@ struct conn {
   http_in_t *in;
   char remote[64]; /* the peer's address, for request.remote_addr */
   char peer[80];   /* "address:port", for the journal and the access log */
-  buf_t rbuf; /* received bytes; rpos..len not parsed yet */
+  buf_t rbuf;      /* received bytes; rpos..len not parsed yet */
   size_t rpos;
   buf_t out;  /* responses waiting for the socket */
   buf_t wbuf; /* what uv_write is sending now */
   uv_write_t wreq;
   uv_shutdown_t sreq;
   http_response_t resp;
-  void *pending; /* the dispatcher's handle while busy, for env->abandon */
+  void *pending;         /* the dispatcher's handle while busy, for env->abandon */
   uint64_t started_ns;   /* when the current request was dispatched */
   uint64_t last_ms;      /* last byte received or sent */
   uint64_t request_ms;   /* first byte of the request being received, 0 when none */

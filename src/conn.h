@@ -26,8 +26,7 @@ typedef struct conn conn_t;
  * that *pending is whatever env->abandon takes. */
 typedef enum script_status (*conn_dispatch_fn)(void *ctx, const http_request_t *req,
                                                const char *remote, http_response_t *resp,
-                                               script_done_fn done, void *data,
-                                               void **pending);
+                                               script_done_fn done, void *data, void **pending);
 
 /* Called after each response is queued (the journal, the metrics and the
  * access log): `peer` is "address:port" ("[v6]:port"), `nanoseconds` the

@@ -149,7 +149,8 @@ static int split_target(http_in_t *in, size_t *path_off, size_t *path_len, size_
                         size_t *raw_len, size_t *query_off, size_t *query_len) {
   const char *t = in->head.data + in->target_off;
   size_t n = in->target_len, i = 0;
-  bool absolute = n > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
+  bool absolute =
+      n > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
   if (absolute) {
     i = t[4] == ':' ? 7 : 8;
     while (i < n && t[i] != '/' && t[i] != '?')
@@ -198,8 +199,8 @@ static int on_headers_complete(llhttp_t *p) {
   const char *base = in->head.data;
   for (size_t i = 0; i < in->nspans; i++) {
     const struct hdr_span *s = &in->spans[i];
-    in->headers[i] = (http_header_t){base + s->name_off, s->name_len, base + s->value_off,
-                                     s->value_len};
+    in->headers[i] =
+        (http_header_t){base + s->name_off, s->name_len, base + s->value_off, s->value_len};
   }
   *r = (http_request_t){
       .method = p->method,
@@ -287,15 +288,11 @@ enum http_in_status http_in_feed(http_in_t *in, const char *data, size_t len, si
   }
   llhttp_errno_t e = llhttp_execute(&in->parser, data, len);
   switch (e) {
-  case HPE_OK:
-    *used = len;
-    return HTTP_IN_MORE;
+  case HPE_OK: *used = len; return HTTP_IN_MORE;
   case HPE_PAUSED:
     *used = (size_t)(llhttp_get_error_pos(&in->parser) - data);
     return HTTP_IN_REQUEST;
-  case HPE_USER:
-    *used = len;
-    return HTTP_IN_ERROR;
+  case HPE_USER: *used = len; return HTTP_IN_ERROR;
   default:
     *used = len;
     if (in->err_status) /* a callback refused the request and said why */
@@ -514,8 +511,8 @@ int http_response_simple(http_response_t *r, int status, const char *content_typ
                          const char *body, size_t len) {
   http_response_reset(r);
   r->status = status;
-  if (content_type && http_response_header(r, "Content-Type", 12, content_type,
-                                           strlen(content_type)))
+  if (content_type &&
+      http_response_header(r, "Content-Type", 12, content_type, strlen(content_type)))
     return -ENOMEM;
   return buf_append(&r->body, body, len);
 }
@@ -524,8 +521,8 @@ static bool status_has_body(int status) {
   return !(status < 200 || status == 204 || status == 304);
 }
 
-int http_response_write(const http_response_t *r, int req_method, bool keep_alive,
-                        bool http10, buf_t *out) {
+int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
+                        buf_t *out) {
   bool with_body = status_has_body(r->status);
   bool send_body = with_body && req_method != HTTP_HEAD;
   const char *reason = r->reason.len ? NULL : http_reason(r->status);

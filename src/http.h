@@ -152,7 +152,7 @@ int http_response_simple(http_response_t *r, int status, const char *content_typ
 /* Appends the serialized response for `req_method` to `out`: status line,
  * Server, Date, the view's headers, Content-Length, Connection, and the
  * body unless the method is HEAD or the status has none. */
-int http_response_write(const http_response_t *r, int req_method, bool keep_alive,
-                        bool http10, buf_t *out);
+int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
+                        buf_t *out);
 
 #endif

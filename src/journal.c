@@ -66,9 +66,7 @@ static void free_entries(journal_t *j) {
   j->held = 0;
 }
 
-static size_t held_by(const struct entry *e) {
-  return e ? sizeof *e + e->cap : 0;
-}
+static size_t held_by(const struct entry *e) { return e ? sizeof *e + e->cap : 0; }
 
 /* Drops the oldest entry and gives its memory back. */
 static void drop_oldest(journal_t *j) {
@@ -91,9 +89,7 @@ void journal_free(journal_t *j) {
   free(j);
 }
 
-bool journal_enabled(const journal_t *j) {
-  return j && j->size > 0;
-}
+bool journal_enabled(const journal_t *j) { return j && j->size > 0; }
 
 /* An allocation that fits `need` bytes: the slot's own when it is big
  * enough and not wastefully big (one large upload must not pin its size in
@@ -197,13 +193,9 @@ size_t journal_clear(journal_t *j) {
   return n;
 }
 
-uint64_t journal_dropped(const journal_t *j) {
-  return j ? j->dropped : 0;
-}
+uint64_t journal_dropped(const journal_t *j) { return j ? j->dropped : 0; }
 
-uint64_t journal_dropped_total(const journal_t *j) {
-  return j ? j->dropped_total : 0;
-}
+uint64_t journal_dropped_total(const journal_t *j) { return j ? j->dropped_total : 0; }
 
 void journal_range(const journal_t *j, uint64_t *first, uint64_t *last) {
   if (j == NULL || j->count == 0) {
@@ -216,9 +208,7 @@ void journal_range(const journal_t *j, uint64_t *first, uint64_t *last) {
 
 /* ---------------------------------------------------------------- filters */
 
-void journal_filter_init(journal_filter_t *f) {
-  *f = (journal_filter_t){.method = -1};
-}
+void journal_filter_init(journal_filter_t *f) { *f = (journal_filter_t){.method = -1}; }
 
 int journal_filter_method(journal_filter_t *f, const char *name, size_t len) {
   if (!http_is_token(name, len))
@@ -319,15 +309,9 @@ int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf
         if (journal_filter_method(f, v, vlen))
           return refuse(err, errlen, "%s: '%.*s' is not an HTTP method name", "method", v, vlen);
         break;
-      case JOURNAL_F_PATH:
-        f->path = v, f->path_len = vlen;
-        break;
-      case JOURNAL_F_PATH_PREFIX:
-        f->path_prefix = v, f->path_prefix_len = vlen;
-        break;
-      case JOURNAL_F_ENDPOINT:
-        f->endpoint = v, f->endpoint_len = vlen;
-        break;
+      case JOURNAL_F_PATH: f->path = v, f->path_len = vlen; break;
+      case JOURNAL_F_PATH_PREFIX: f->path_prefix = v, f->path_prefix_len = vlen; break;
+      case JOURNAL_F_ENDPOINT: f->endpoint = v, f->endpoint_len = vlen; break;
       case JOURNAL_F_STATUS:
         if (parse_uint(v, vlen, &n) || n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
           return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-999)", "status", v,

@@ -26,7 +26,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap) {
   text_rfc3339_ms((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, stamp);
 
   buf_t msg = BUF_INIT, line = BUF_INIT;
-  if (buf_vprintf(&msg, fmt, ap) == 0 && buf_printf(&line, "%s %s ", stamp, level_names[level]) == 0) {
+  if (buf_vprintf(&msg, fmt, ap) == 0 &&
+      buf_printf(&line, "%s %s ", stamp, level_names[level]) == 0) {
     for (size_t i = 0; i < msg.len; i++) {
       buf_putc(&line, msg.data[i]);
       if (msg.data[i] == '\n' && i + 1 < msg.len)

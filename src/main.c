@@ -81,13 +81,9 @@ int main(int argc, char **argv) {
   config_t cfg;
   char err[1024] = "";
   switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
-  case CONFIG_EXIT:
-    return 0;
-  case CONFIG_USAGE:
-    fprintf(stderr, "%s\n", err);
-    return 2;
-  case CONFIG_RUN:
-    break;
+  case CONFIG_EXIT: return 0;
+  case CONFIG_USAGE: fprintf(stderr, "%s\n", err); return 2;
+  case CONFIG_RUN: break;
   }
   log_set_verbose(cfg.verbose);
   if (cfg.check)
@@ -114,7 +110,8 @@ int main(int argc, char **argv) {
   }
   script_store_attach(store);
   admin_set_store(store);
-  journal_t *journal = journal_new(cfg.journal_size, cfg.journal_body_bytes, cfg.journal_max_bytes);
+  journal_t *journal =
+      journal_new(cfg.journal_size, cfg.journal_body_bytes, cfg.journal_max_bytes);
   if (journal == NULL) {
     fprintf(stderr, "h1mock: out of memory for a journal of %zu entries\n", cfg.journal_size);
     store_close(store);

@@ -49,17 +49,11 @@ static struct {
   int64_t start_us;
 } M;
 
-void metrics_init(void) {
-  M.start_us = text_now_us();
-}
+void metrics_init(void) { M.start_us = text_now_us(); }
 
-void metrics_track_connections(const size_t *count) {
-  M.connections = count;
-}
+void metrics_track_connections(const size_t *count) { M.connections = count; }
 
-void metrics_provision_load(bool ok) {
-  M.loads[ok ? 1 : 0]++;
-}
+void metrics_provision_load(bool ok) { M.loads[ok ? 1 : 0]++; }
 
 static uint32_t hash_of(int method, int status, const char *e, size_t n, bool none) {
   uint32_t h = 2166136261u ^ (uint32_t)method ^ (uint32_t)status << 8 ^ (none ? 1u << 24 : 0);

@@ -19,7 +19,6 @@
 #include "text.h"
 #include "metrics.h"
 
-
 /* What the admin listing shows per name, and how to recognise our own
  * writes when the watcher reports them. */
 struct entry {
@@ -75,8 +74,8 @@ int provision_name(const char *given, size_t len, char out[PROVISION_NAME_MAX + 
     return -EINVAL;
   for (size_t i = 0; i < len; i++) {
     char c = given[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
       return -EINVAL;
     if (c == '.' && i + 1 < len && given[i + 1] == '.')
       return -EINVAL;
@@ -222,8 +221,8 @@ int provision_init(const script_opts_t *opts, const char *state_dir) {
   int rc = provision_read_file(path, &text);
   if (rc)
     log_error("cannot read %s: %s", path, strerror(-rc));
-  else if (load_and_activate("initial", text.data ? text.data : "", text.len, err,
-                             sizeof err) == 0) {
+  else if (load_and_activate("initial", text.data ? text.data : "", text.len, err, sizeof err) ==
+           0) {
     buf_free(&text);
     return 0;
   }
@@ -362,8 +361,8 @@ static void post_write(uv_work_t *w) {
   struct post_job *j = w->data;
   j->rc = P.read_only ? mkdir_p(j->dir) : 0;
   if (j->rc == 0)
-    j->rc = write_atomically(j->dir, j->name, j->text.data ? j->text.data : "", j->text.len,
-                             &j->st);
+    j->rc =
+        write_atomically(j->dir, j->name, j->text.data ? j->text.data : "", j->text.len, &j->st);
 }
 
 static void post_written(uv_work_t *w, int status) {
@@ -374,8 +373,7 @@ static void post_written(uv_work_t *w, int status) {
   if (j->rc) {
     script_release(j->s);
     log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, strerror(-j->rc));
-    result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir,
-           strerror(-j->rc));
+    result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, strerror(-j->rc));
   } else {
     struct entry *e = entry_for(j->name);
     if (e) {
@@ -514,8 +512,9 @@ int provision_list(buf_t *out) {
   buf_puts(out, ",\"provisions\":[");
   bool first = true;
   if (P.active_name[0] == '\0') {
-    buf_printf(out, "{\"name\":\"" SCRIPT_DEFAULT_NAME "\",\"active\":true,\"file\":null,"
-                    "\"loaded_at\":null,\"rules\":%zu,\"error\":null}",
+    buf_printf(out,
+               "{\"name\":\"" SCRIPT_DEFAULT_NAME "\",\"active\":true,\"file\":null,"
+               "\"loaded_at\":null,\"rules\":%zu,\"error\":null}",
                P.active ? script_rule_count(P.active) : 0);
     first = false;
   }
@@ -526,8 +525,8 @@ int provision_list(buf_t *out) {
     buf_puts(out, first ? "{\"name\":" : ",{\"name\":");
     first = false;
     text_json_string(out, e->name, strlen(e->name));
-    buf_printf(out, ",\"active\":%s,\"file\":", strcmp(e->name, P.active_name) == 0 ? "true"
-                                                                                   : "false");
+    buf_printf(out,
+               ",\"active\":%s,\"file\":", strcmp(e->name, P.active_name) == 0 ? "true" : "false");
     if (stored)
       text_json_string(out, path, strlen(path));
     else

@@ -99,9 +99,7 @@ struct router {
 
 static long fail_after = -1;
 
-void router_test_fail_alloc(long n) {
-  fail_after = n;
-}
+void router_test_fail_alloc(long n) { fail_after = n; }
 
 static bool alloc_refused(void) {
   if (fail_after < 0)
@@ -112,13 +110,9 @@ static bool alloc_refused(void) {
   return false;
 }
 
-static void *xmalloc(size_t n) {
-  return alloc_refused() ? NULL : malloc(n);
-}
+static void *xmalloc(size_t n) { return alloc_refused() ? NULL : malloc(n); }
 
-static void *xrealloc(void *p, size_t n) {
-  return alloc_refused() ? NULL : realloc(p, n);
-}
+static void *xrealloc(void *p, size_t n) { return alloc_refused() ? NULL : realloc(p, n); }
 
 /* Grows an array to hold `need` elements; returns the (maybe moved) array, or
  * NULL with the old one untouched. An array that needs no room is returned as
@@ -241,9 +235,7 @@ static int nomem(parsed_t *pr) {
   return -ENOMEM;
 }
 
-static bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 static bool is_word(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -258,9 +250,7 @@ static bool is_ident(const char *s, size_t n) {
   return true;
 }
 
-static bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 static bool same(const char *s, size_t n, const char *lit) {
   return strlen(lit) == n && memcmp(s, lit, n) == 0;
@@ -462,9 +452,7 @@ static bool apply_arg(conv_t *c, int param, const arg_t *a) {
       c->imin = c->imax = 0;
     return true;
   case ROUTER_CONV_INT * 4 + 3:
-  case ROUTER_CONV_FLOAT * 4 + 2:
-    c->sign = a->i != 0;
-    return a->type == A_BOOL;
+  case ROUTER_CONV_FLOAT * 4 + 2: c->sign = a->i != 0; return a->type == A_BOOL;
   }
   return false;
 }
@@ -907,9 +895,7 @@ static size_t seg_end(const search_t *S, size_t pos) {
   return q ? (size_t)(q - S->p) : S->n;
 }
 
-static bool is_cont(unsigned char c) {
-  return c >= 0x80 && c < 0xc0;
-}
+static bool is_cont(unsigned char c) { return c >= 0x80 && c < 0xc0; }
 
 static bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -1161,6 +1147,4 @@ size_t router_var_count(const router_t *r, int id) {
   return ri != NONE ? r->rules[ri].nvars : 0;
 }
 
-size_t router_count(const router_t *r) {
-  return r->nrules;
-}
+size_t router_count(const router_t *r) { return r->nrules; }

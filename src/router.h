@@ -44,8 +44,8 @@ typedef struct router_var {
 } router_var_t;
 
 typedef struct router_match {
-  int rule;          /* the id given to router_add (ROUTER_FOUND) */
-  uint64_t allowed;  /* union of the methods of every rule whose path matches */
+  int rule;         /* the id given to router_add (ROUTER_FOUND) */
+  uint64_t allowed; /* union of the methods of every rule whose path matches */
   size_t nvars;
   router_var_t vars[ROUTER_MAX_VARS]; /* in the order they appear in the rule */
 } router_match_t;

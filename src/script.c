@@ -50,8 +50,7 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   ctx->budget -= HOOK_EVERY;
   bool ours = L == ctx->thread;
   if (ctx->budget > 0) {
-    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && ours &&
-        lua_isyieldable(L)) {
+    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && ours && lua_isyieldable(L)) {
       ctx->slice = SLICE_INSTRUCTIONS;
       script_sleep_start((script_call_t *)ctx, 0);
       lua_yield(L, 0);
@@ -556,8 +555,7 @@ static int stage_setup(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->after[s->nafter - 1 - c->step]);
     script_response_push(L, c->resp);
     return 2;
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
@@ -586,8 +584,7 @@ static int stage_results(lua_State *L) {
       return raise_text(L, err);
     c->step++;
     return 0;
-  default:
-    break;
+  default: break;
   }
   /* As in Flask, an error handler that gives no status answers 200. */
   if (script_normalize(L, 1, nres, 200, c->resp, err, sizeof err))
@@ -788,7 +785,8 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   c->data = data;
   c->remote = remote_addr;
 
-  enum router_result rr = router_match(s->router, req->path, req->path_len, req->method, &c->match);
+  enum router_result rr =
+      router_match(s->router, req->path, req->path_len, req->method, &c->match);
   switch (rr) {
   case ROUTER_FOUND:
     c->rule = c->match.rule;
@@ -808,9 +806,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
         append_allow(resp, c->match.allowed);
     }
     break;
-  default:
-    http_error(c, 404);
-    break;
+  default: http_error(c, 404); break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;

@@ -44,7 +44,8 @@ static uint64_t methods_mask(lua_State *L, int idx, const char *fn) {
     size_t len;
     const char *m = lua_tolstring(L, -1, &len);
     if (m == NULL)
-      luaL_error(L, "%s: methods[%d] is a %s, not a method name", fn, (int)i, luaL_typename(L, -1));
+      luaL_error(L, "%s: methods[%d] is a %s, not a method name", fn, (int)i,
+                 luaL_typename(L, -1));
     int num = http_method_number(m, len);
     if (num < 0)
       luaL_error(L, "%s: unknown HTTP method '%s'", fn, m);
@@ -100,8 +101,8 @@ static int add_rule(lua_State *L, const char *fn, int rule_idx, int endpoint_idx
   uint64_t mask = 1ULL << HTTP_GET | 1ULL << HTTP_HEAD;
   bool strict = true;
   int ndefaults = 0, dref = LUA_NOREF;
-  const char *endpoint = endpoint_idx && !lua_isnil(L, endpoint_idx)
-                             ? luaL_checkstring(L, endpoint_idx) : NULL;
+  const char *endpoint =
+      endpoint_idx && !lua_isnil(L, endpoint_idx) ? luaL_checkstring(L, endpoint_idx) : NULL;
   if (opts && !lua_isnil(L, opts)) {
     luaL_checktype(L, opts, LUA_TTABLE);
     if (lua_rawlen(L, opts) > 0) {
@@ -177,9 +178,9 @@ static int add_rule(lua_State *L, const char *fn, int rule_idx, int endpoint_idx
 static int app_add_url_rule(lua_State *L) {
   drop_self(L);
   if (lua_gettop(L) == 1 && lua_istable(L, 1)) {
-    lua_getfield(L, 1, "rule");          /* 2 */
-    lua_getfield(L, 1, "endpoint");      /* 3 */
-    lua_getfield(L, 1, "view_func");     /* 4 */
+    lua_getfield(L, 1, "rule");      /* 2 */
+    lua_getfield(L, 1, "endpoint");  /* 3 */
+    lua_getfield(L, 1, "view_func"); /* 4 */
     return add_rule(L, "app.add_url_rule", 2, 3, 4, 1, -1);
   }
   lua_settop(L, 4);
@@ -296,7 +297,7 @@ void script_app_open(lua_State *L, script_t *s) {
   lua_setglobal(L, "app");
 
   static const luaL_Reg log_fns[] = {
-      {"debug", log_debug_}, {"info", log_info_},   {"warning", log_warning_},
+      {"debug", log_debug_},  {"info", log_info_},   {"warning", log_warning_},
       {"warn", log_warning_}, {"error", log_error_}, {NULL, NULL},
   };
   luaL_newlib(L, log_fns);

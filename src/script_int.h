@@ -20,7 +20,7 @@
 #define SLICE_INSTRUCTIONS 2000000
 
 /* Registry keys (addresses of these are unique light userdata keys). */
-extern const char script_key_response_mt; /* metatable of Response objects */
+extern const char script_key_response_mt;  /* metatable of Response objects */
 extern const char script_key_exception_mt; /* metatable of abort() errors */
 extern const char script_key_response_new; /* Lua constructor of Response */
 
@@ -32,16 +32,16 @@ typedef struct script_ctx {
   enum ctx_kind kind;
   lua_State *thread; /* the thread h1mock resumes; coroutines the provision
                         makes share its ctx but must not yield to us */
-  int64_t budget; /* instructions left */
-  int64_t slice;  /* instructions left before the next turn of the event loop */
-  bool killed;    /* the budget ran out: the thread yielded to be dropped */
-  bool sleeping;  /* sleep() yielded; a timer resumes it */
-  char where[200]; /* "file:line" where the budget ran out */
+  int64_t budget;    /* instructions left */
+  int64_t slice;     /* instructions left before the next turn of the event loop */
+  bool killed;       /* the budget ran out: the thread yielded to be dropped */
+  bool sleeping;     /* sleep() yielded; a timer resumes it */
+  char where[200];   /* "file:line" where the budget ran out */
 } script_ctx_t;
 
 struct script_rule {
-  int view_ref;      /* registry ref of the view function */
-  int defaults_ref;  /* registry ref of {{name, value}, ...} sorted, or LUA_NOREF */
+  int view_ref;     /* registry ref of the view function */
+  int defaults_ref; /* registry ref of {{name, value}, ...} sorted, or LUA_NOREF */
   int ndefaults;
   char *endpoint;
 };
@@ -62,7 +62,7 @@ struct script {
   int handlers[600]; /* registry ref of the error handler per status, 0 none */
   script_call_t *free_calls;
   size_t live_calls;
-  bool loading; /* registerRules() is running: add_url_rule is allowed */
+  bool loading;      /* registerRules() is running: add_url_rule is allowed */
   uv_work_t closing; /* lua_close of a retired provision, off the loop */
 };
 
@@ -84,12 +84,12 @@ struct script_call {
   void *data;
   enum call_stage stage;
   size_t step;
-  int err_code;        /* the status being handled in STAGE_HANDLER */
-  char err_desc[400];  /* abort()'s description for the page and the handler */
-  char err_msg[400];   /* what failed, for a 500 handler's e.original_exception */
-  bool handled_error;  /* an error page was made: do not run handlers again */
-  uv_timer_t *timer; /* sleep(seconds > 0) */
-  uv_idle_t *idle;   /* sleep(0) and time slices: resume on the next loop turn */
+  int err_code;       /* the status being handled in STAGE_HANDLER */
+  char err_desc[400]; /* abort()'s description for the page and the handler */
+  char err_msg[400];  /* what failed, for a 500 handler's e.original_exception */
+  bool handled_error; /* an error page was made: do not run handlers again */
+  uv_timer_t *timer;  /* sleep(seconds > 0) */
+  uv_idle_t *idle;    /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };
 

@@ -72,15 +72,11 @@ static void read_filter(lua_State *L, const char *fn, journal_filter_t *f) {
       if (journal_filter_method(f, s, len))
         luaL_error(L, "journal.%s: method '%s' is not an HTTP method name", fn, s);
       break;
-    case JOURNAL_F_PATH:
-      f->path = checked_string(L, fn, key, &f->path_len);
-      break;
+    case JOURNAL_F_PATH: f->path = checked_string(L, fn, key, &f->path_len); break;
     case JOURNAL_F_PATH_PREFIX:
       f->path_prefix = checked_string(L, fn, key, &f->path_prefix_len);
       break;
-    case JOURNAL_F_ENDPOINT:
-      f->endpoint = checked_string(L, fn, key, &f->endpoint_len);
-      break;
+    case JOURNAL_F_ENDPOINT: f->endpoint = checked_string(L, fn, key, &f->endpoint_len); break;
     case JOURNAL_F_STATUS:
       n = checked_uint(L, fn, key);
       if (n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)

@@ -168,9 +168,7 @@ static void sink_put(sink_t *s, const char *str, size_t n) {
   s->p[s->len] = '\0';
 }
 
-static void sink_puts(sink_t *s, const char *str) {
-  sink_put(s, str, strlen(str));
-}
+static void sink_puts(sink_t *s, const char *str) { sink_put(s, str, strlen(str)); }
 
 static void sink_vprintf(sink_t *s, const char *fmt, va_list ap) {
   if (s->cap == 0 || s->full)
@@ -572,9 +570,7 @@ static int ent_cmp(const entry_t *a, const entry_t *b) {
   return (a->len > b->len) - (a->len < b->len);
 }
 
-static int ent_qcmp(const void *a, const void *b) {
-  return ent_cmp(a, b);
-}
+static int ent_qcmp(const void *a, const void *b) { return ent_cmp(a, b); }
 
 static void ent_sort(entry_t *v, size_t n) {
   if (n > 16) {
@@ -705,20 +701,17 @@ static int enc_table(enc_t *e, const frame_t *at) {
 static int enc_value(enc_t *e, const frame_t *at) {
   lua_State *L = e->L;
   switch (lua_type(L, at->idx)) {
-  case LUA_TNIL:
-    return buf_append(e->out, "null", 4);
+  case LUA_TNIL: return buf_append(e->out, "null", 4);
   case LUA_TBOOLEAN:
     return lua_toboolean(L, at->idx) ? buf_append(e->out, "true", 4)
                                      : buf_append(e->out, "false", 5);
-  case LUA_TNUMBER:
-    return enc_number(e, at);
+  case LUA_TNUMBER: return enc_number(e, at);
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, at->idx, &n);
     return put_string(e->out, s, n);
   }
-  case LUA_TTABLE:
-    return enc_table(e, at);
+  case LUA_TTABLE: return enc_table(e, at);
   case LUA_TLIGHTUSERDATA: {
     void *p = lua_touserdata(L, at->idx);
     if (p == NULL)
@@ -727,8 +720,7 @@ static int enc_value(enc_t *e, const frame_t *at) {
       return buf_append(e->out, "[]", 2);
     return enc_bad_type(e, at);
   }
-  default:
-    return enc_bad_type(e, at);
+  default: return enc_bad_type(e, at);
   }
 }
 
@@ -807,9 +799,7 @@ static inline void skip_ws(dec_t *d) {
   d->p = p;
 }
 
-static inline int is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 COLD __attribute__((format(printf, 3, 4))) static int dec_fail(dec_t *d, const char *pos,
                                                                const char *fmt, ...);
@@ -907,24 +897,12 @@ NOINLINE static int dec_unescape(dec_t *d, const char *s, const char *q) {
     switch (c) {
     case '"':
     case '\\':
-    case '/':
-      *w++ = c;
-      break;
-    case 'b':
-      *w++ = '\b';
-      break;
-    case 'f':
-      *w++ = '\f';
-      break;
-    case 'n':
-      *w++ = '\n';
-      break;
-    case 'r':
-      *w++ = '\r';
-      break;
-    case 't':
-      *w++ = '\t';
-      break;
+    case '/': *w++ = c; break;
+    case 'b': *w++ = '\b'; break;
+    case 'f': *w++ = '\f'; break;
+    case 'n': *w++ = '\n'; break;
+    case 'r': *w++ = '\r'; break;
+    case 't': *w++ = '\t'; break;
     case 'u': {
       long cp = hex4(r + 2, q);
       if (cp < 0)
@@ -1140,12 +1118,9 @@ static int dec_value(dec_t *d) {
   if (p >= d->end)
     return dec_unexpected(d, p);
   switch (*p) {
-  case '{':
-    return dec_object(d);
-  case '[':
-    return dec_array(d);
-  case '"':
-    return dec_string(d);
+  case '{': return dec_object(d);
+  case '[': return dec_array(d);
+  case '"': return dec_string(d);
   case 't':
     if (dec_literal(d, "true", 4))
       return -EINVAL;
@@ -1205,9 +1180,7 @@ out:
   return 0;
 }
 
-void script_json_push_null(lua_State *L) {
-  lua_pushlightuserdata(L, NULL);
-}
+void script_json_push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
 
 /* ---- The Lua module -------------------------------------------------------- */
 

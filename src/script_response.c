@@ -92,13 +92,12 @@ static bool is_response(lua_State *L, int idx) {
   return is;
 }
 
-static int header_pair(lua_State *L, int name_idx, int value_idx, http_response_t *out,
-                       char *err, size_t errlen) {
+static int header_pair(lua_State *L, int name_idx, int value_idx, http_response_t *out, char *err,
+                       size_t errlen) {
   size_t nl, vl;
   const char *name = lua_tolstring(L, name_idx, &nl);
   if (name == NULL || lua_type(L, name_idx) != LUA_TSTRING) {
-    snprintf(err, errlen, "a header name must be a string, not a %s",
-             luaL_typename(L, name_idx));
+    snprintf(err, errlen, "a header name must be a string, not a %s", luaL_typename(L, name_idx));
     return -EINVAL;
   }
   int vt = lua_type(L, value_idx);
@@ -111,8 +110,10 @@ static int header_pair(lua_State *L, int name_idx, int value_idx, http_response_
   int rc = http_response_header(out, name, nl, value, vl);
   lua_pop(L, 1);
   if (rc == -EINVAL)
-    snprintf(err, errlen, "header '%s' is not allowed: a name must be a token and a value must "
-                          "not hold CR, LF or NUL", name);
+    snprintf(err, errlen,
+             "header '%s' is not allowed: a name must be a token and a value must "
+             "not hold CR, LF or NUL",
+             name);
   else if (rc)
     snprintf(err, errlen, "out of memory");
   return rc;
@@ -184,8 +185,7 @@ static int set_status(lua_State *L, int idx, http_response_t *out, char *err, si
   if (!isint || code < 200 || code > 999) {
     /* 1xx would announce a second response that never comes. */
     if (isint)
-      snprintf(err, errlen, "status must be a number from 200 to 999, not %lld",
-               (long long)code);
+      snprintf(err, errlen, "status must be a number from 200 to 999, not %lld", (long long)code);
     else
       snprintf(err, errlen, "status must be a number from 200 to 999, not a %s",
                luaL_typename(L, idx));

@@ -51,16 +51,15 @@ static int co_resume(lua_State *L) {
 }
 
 /* coroutine.wrap rebuilt on the two above, so it goes through them. */
-static const char wrap_source[] =
-    "local create, resume, pack, unpack = ...\n"
-    "return function(f)\n"
-    "  local co = create(f)\n"
-    "  return function(...)\n"
-    "    local r = pack(resume(co, ...))\n"
-    "    if r[1] then return unpack(r, 2, r.n) end\n"
-    "    error(r[2], 0)\n"
-    "  end\n"
-    "end\n";
+static const char wrap_source[] = "local create, resume, pack, unpack = ...\n"
+                                  "return function(f)\n"
+                                  "  local co = create(f)\n"
+                                  "  return function(...)\n"
+                                  "    local r = pack(resume(co, ...))\n"
+                                  "    if r[1] then return unpack(r, 2, r.n) end\n"
+                                  "    error(r[2], 0)\n"
+                                  "  end\n"
+                                  "end\n";
 
 static void wrap_coroutines(lua_State *L) {
   lua_getglobal(L, "coroutine");

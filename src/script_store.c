@@ -227,8 +227,8 @@ static int seed_protected(lua_State *L) {
       rc = store_put(shared, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
     if (rc)
       snprintf(sd->err, sd->errlen, "element %lld was not stored: %s; nothing after it was stored",
-               (long long)i, rc == -EINVAL ? "a collection or id of 1 to 1024 bytes is needed"
-                                           : strerror(-rc));
+               (long long)i,
+               rc == -EINVAL ? "a collection or id of 1 to 1024 bytes is needed" : strerror(-rc));
     else
       sd->stored++;
     sd->rc = rc;

@@ -77,15 +77,13 @@ static void print_address(const struct sockaddr_storage *ss, char *out, size_t n
   }
 }
 
-static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port,
-                     char *err, size_t errlen) {
+static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
+                     size_t errlen) {
   struct sockaddr_storage ss;
-  int rc = strchr(cfg->address, ':')
-               ? uv_ip6_addr(cfg->address, port, (struct sockaddr_in6 *)&ss)
-               : uv_ip4_addr(cfg->address, port, (struct sockaddr_in *)&ss);
+  int rc = strchr(cfg->address, ':') ? uv_ip6_addr(cfg->address, port, (struct sockaddr_in6 *)&ss)
+                                     : uv_ip4_addr(cfg->address, port, (struct sockaddr_in *)&ss);
   if (rc) {
-    snprintf(err, errlen, "h1mock: --address: '%s' is not an IPv4 or IPv6 address",
-             cfg->address);
+    snprintf(err, errlen, "h1mock: --address: '%s' is not an IPv4 or IPv6 address", cfg->address);
     return rc;
   }
   char where[96];
@@ -148,8 +146,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
     return;
   }
   s->stopping = true;
-  log_info("stopping (%s): finishing requests in flight",
-           signum == SIGINT ? "SIGINT" : "SIGTERM");
+  log_info("stopping (%s): finishing requests in flight", signum == SIGINT ? "SIGINT" : "SIGTERM");
   close_handle((uv_handle_t *)&s->traffic.tcp);
   close_handle((uv_handle_t *)&s->admin.tcp);
   watcher_stop(s->watcher);
@@ -186,8 +183,8 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
   }
   s->loop = loop;
   s->journal = journal_enabled(journal) ? journal : NULL;
-  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch,
-           provision_dispatch_abandon, s);
+  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, provision_dispatch_abandon,
+           s);
   init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
@@ -222,8 +219,8 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   int wrc = watcher_start(loop, cfg->provisions, &s->watcher);
   if (wrc)
-    log_warn("cannot watch %s (%s): provisions reload only through the admin API",
-             cfg->provisions, uv_strerror(wrc));
+    log_warn("cannot watch %s (%s): provisions reload only through the admin API", cfg->provisions,
+             uv_strerror(wrc));
   return 0;
 }
 

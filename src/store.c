@@ -411,9 +411,7 @@ static void tab_free(table_t *t) {
 
 /* ---- documents and collections ---- */
 
-static bool key_ok(const char *k, size_t n) {
-  return k != NULL && n > 0 && n <= STORE_MAX_KEY;
-}
+static bool key_ok(const char *k, size_t n) { return k != NULL && n > 0 && n <= STORE_MAX_KEY; }
 
 static doc_t *doc_new(const char *id, size_t idlen, const void *val, size_t vlen) {
   doc_t *d = malloc(sizeof *d + idlen + vlen + 2);
@@ -430,9 +428,7 @@ static doc_t *doc_new(const char *id, size_t idlen, const void *val, size_t vlen
   return d;
 }
 
-static const char *doc_val(const doc_t *d) {
-  return d->data + d->idlen + 1;
-}
+static const char *doc_val(const doc_t *d) { return d->data + d->idlen + 1; }
 
 static coll_t *coll_new(const char *name, size_t n) {
   coll_t *c = calloc(1, sizeof *c + n + 1);
@@ -916,23 +912,12 @@ static int rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t 
   r->size = REC_HDR + r->clen + r->idlen + r->vlen;
   bool ok;
   switch (r->type) {
-  case REC_PUT:
-    ok = r->clen && r->idlen && r->vlen <= STORE_MAX_VALUE;
-    break;
-  case REC_DEL:
-    ok = r->clen && r->idlen && r->vlen == 0;
-    break;
-  case REC_CLEAR:
-    ok = r->clen && r->idlen == 0 && r->vlen == 0;
-    break;
-  case REC_CLEAR_ALL:
-    ok = r->clen == 0 && r->idlen == 0 && r->vlen == 0;
-    break;
-  case REC_END:
-    ok = r->clen == 0 && r->idlen == 0 && r->vlen == 8;
-    break;
-  default:
-    ok = false;
+  case REC_PUT: ok = r->clen && r->idlen && r->vlen <= STORE_MAX_VALUE; break;
+  case REC_DEL: ok = r->clen && r->idlen && r->vlen == 0; break;
+  case REC_CLEAR: ok = r->clen && r->idlen == 0 && r->vlen == 0; break;
+  case REC_CLEAR_ALL: ok = r->clen == 0 && r->idlen == 0 && r->vlen == 0; break;
+  case REC_END: ok = r->clen == 0 && r->idlen == 0 && r->vlen == 8; break;
+  default: ok = false;
   }
   if (!ok || rd_le(h + 6, 2) != 0 || r->clen > STORE_MAX_KEY || r->idlen > STORE_MAX_KEY)
     return P_INVALID;
@@ -1033,19 +1018,13 @@ out:
 static int apply(store_t *s, const rec_t *r) {
   int rc = 0;
   switch (r->type) {
-  case REC_PUT:
-    rc = put_doc(s, r->coll, r->clen, r->id, r->idlen, r->val, r->vlen, false);
-    break;
+  case REC_PUT: rc = put_doc(s, r->coll, r->clen, r->id, r->idlen, r->val, r->vlen, false); break;
   case REC_DEL:
     rc = delete_doc(s, r->coll, r->clen, r->id, r->idlen, false);
     rc = rc == -ENOENT ? 0 : rc; /* cannot happen after a sound history */
     break;
-  case REC_CLEAR:
-    rc = clear(s, r->coll, r->clen, false);
-    break;
-  case REC_CLEAR_ALL:
-    rc = clear(s, NULL, 0, false);
-    break;
+  case REC_CLEAR: rc = clear(s, r->coll, r->clen, false); break;
+  case REC_CLEAR_ALL: rc = clear(s, NULL, 0, false); break;
   }
   return rc;
 }

@@ -129,27 +129,13 @@ int text_json_string(buf_t *out, const char *s, size_t n) {
     }
     *o++ = '\\';
     switch (c) {
-    case '"':
-      *o++ = '"';
-      break;
-    case '\\':
-      *o++ = '\\';
-      break;
-    case '\n':
-      *o++ = 'n';
-      break;
-    case '\r':
-      *o++ = 'r';
-      break;
-    case '\t':
-      *o++ = 't';
-      break;
-    case '\b':
-      *o++ = 'b';
-      break;
-    case '\f':
-      *o++ = 'f';
-      break;
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
     default:
       memcpy(o, "u00", 3);
       o[3] = "0123456789abcdef"[c >> 4];

@@ -33,6 +33,15 @@ count() { # log file: adds the counts of its last line ("N passed, N failed" or 
   failed=$((failed + ${f:-0}))
 }
 
+# Formatting is checked once, not per build: a file clang-format would
+# change fails the run like a failing test.
+log=$(mktemp)
+if ! tests/check-format.sh >"$log" 2>&1; then status=1; fi
+grep -E '^not ok' "$log" || true
+tail -n 1 "$log" | sed "s|^|format: |"
+count "$log"
+rm -f "$log"
+
 for b in $builds; do
   if [ "$b" = build-asan ]; then
     # Leak checks need ptrace-free LSan; both sanitizers abort on the first

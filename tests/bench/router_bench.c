@@ -63,9 +63,9 @@ int main(void) {
     for (int i = 0; i < PATHS; i++) {
       int res = rand() % (n / 5), shape = i % 6;
       methods[i] = shape == 3 || shape == 4 ? HTTP_POST : HTTP_GET;
-      static const char *fmt[] = {"/api/v1/svc%d/items", "/api/v1/svc%d/items/42",
-                                  "/api/v1/svc%d/users/ada", "/api/v1/svc%d/orders",
-                                  "/api/v1/svc%d/users/ada/orders/7", "/api/v1/svc%d/nothing"};
+      static const char *fmt[] = {
+          "/api/v1/svc%d/items",  "/api/v1/svc%d/items/42",           "/api/v1/svc%d/users/ada",
+          "/api/v1/svc%d/orders", "/api/v1/svc%d/users/ada/orders/7", "/api/v1/svc%d/nothing"};
       snprintf(paths[i], sizeof paths[i], fmt[shape], res);
     }
     router_match_t m;

@@ -12,8 +12,13 @@
 
 static router_t *make_router(void) {
   static const char *const rules[] = {
-      "/", "/a/<int:id>", "/a/<name>.json", "/f/<path:p>/edit", "/u/<uuid:u>",
-      "/any/<any(x, y, 'z z'):w>/", "/v<int(min=1, max=9):n>/<float(signed=True):f>",
+      "/",
+      "/a/<int:id>",
+      "/a/<name>.json",
+      "/f/<path:p>/edit",
+      "/u/<uuid:u>",
+      "/any/<any(x, y, 'z z'):w>/",
+      "/v<int(min=1, max=9):n>/<float(signed=True):f>",
   };
   router_t *r = router_new();
   char err[256];

@@ -24,7 +24,8 @@ static int error_of(const char *raw, const char **text) {
 
 TEST(parses_a_simple_get) {
   http_in_t *in = http_in_new(MAX_BODY);
-  const char *raw = "GET /a/b%20c?x=1&y=%41 HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nAccept: */*\r\n\r\n";
+  const char *raw =
+      "GET /a/b%20c?x=1&y=%41 HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nAccept: */*\r\n\r\n";
   size_t used;
   ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_REQUEST);
   ASSERT_EQ(used, strlen(raw));
@@ -122,8 +123,9 @@ TEST(huge_trailers_are_431) {
 TEST(no_100_continue_for_http10) {
   http_in_t *in = http_in_new(MAX_BODY);
   size_t used;
-  ASSERT_EQ(feed_all(in, "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
-                     &used), HTTP_IN_MORE);
+  ASSERT_EQ(
+      feed_all(in, "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", &used),
+      HTTP_IN_MORE);
   ASSERT(!http_in_take_continue(in));
   ASSERT(http_in_head_done(in));
   http_in_free(in);
@@ -175,14 +177,18 @@ TEST(missing_host_on_http11_is_400) {
 TEST(content_length_with_transfer_encoding_is_400) {
   const char *text;
   ASSERT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &text), 400);
+                     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                     &text),
+            400);
   ASSERT_CONTAINS(text, "HPE_");
 }
 
 TEST(two_content_lengths_are_400) {
   const char *text;
   ASSERT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
-                     "Content-Length: 4\r\n\r\nabcd", &text), 400);
+                     "Content-Length: 4\r\n\r\nabcd",
+                     &text),
+            400);
   ASSERT_CONTAINS(text, "HPE_");
 }
 
@@ -264,8 +270,11 @@ TEST(body_at_the_limit_is_accepted) {
 TEST(expect_continue_is_reported_once) {
   http_in_t *in = http_in_new(MAX_BODY);
   size_t used;
-  ASSERT_EQ(feed_all(in, "PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
-                         "Content-Length: 2\r\n\r\n", &used), HTTP_IN_MORE);
+  ASSERT_EQ(feed_all(in,
+                     "PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 2\r\n\r\n",
+                     &used),
+            HTTP_IN_MORE);
   ASSERT(http_in_take_continue(in));
   ASSERT(!http_in_take_continue(in));
   ASSERT_EQ(feed_all(in, "ok", &used), HTTP_IN_REQUEST);
@@ -409,15 +418,16 @@ TEST(method_names_and_numbers_round_trip) {
 UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
           pipelined_requests_come_one_at_a_time, chunked_body_is_reassembled,
           trailers_are_not_kept_and_do_not_move_the_request, huge_trailers_are_431,
-          no_100_continue_for_http10, absolute_form_routes_the_path, bad_percent_escapes_stay_as_sent,
-          http10_without_host_is_fine_and_not_kept_alive, missing_host_on_http11_is_400,
-          content_length_with_transfer_encoding_is_400, two_content_lengths_are_400,
-          garbage_names_the_llhttp_error, oversized_head_is_431, too_many_headers_is_431,
-          long_target_is_414, declared_body_over_the_limit_is_413_before_it_arrives,
+          no_100_continue_for_http10, absolute_form_routes_the_path,
+          bad_percent_escapes_stay_as_sent, http10_without_host_is_fine_and_not_kept_alive,
+          missing_host_on_http11_is_400, content_length_with_transfer_encoding_is_400,
+          two_content_lengths_are_400, garbage_names_the_llhttp_error, oversized_head_is_431,
+          too_many_headers_is_431, long_target_is_414,
+          declared_body_over_the_limit_is_413_before_it_arrives,
           chunked_body_over_the_limit_is_413, body_at_the_limit_is_accepted,
-          expect_continue_is_reported_once, target_must_be_a_path,
-          started_tracks_a_partial_head, response_has_length_date_and_server,
-          head_keeps_the_length_but_drops_the_body, no_content_statuses_have_no_length_or_body,
+          expect_continue_is_reported_once, target_must_be_a_path, started_tracks_a_partial_head,
+          response_has_length_date_and_server, head_keeps_the_length_but_drops_the_body,
+          no_content_statuses_have_no_length_or_body,
           connection_header_follows_keep_alive_and_version,
           view_headers_are_checked_and_framing_is_ours, custom_reason_phrase_is_used,
           percent_decoding_keeps_malformed_escapes, method_names_and_numbers_round_trip)

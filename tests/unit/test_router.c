@@ -29,9 +29,7 @@ static void add_(router_t *r, const char *rule, uint64_t methods, bool strict, i
     UNIT_FAIL("router_add(\"%s\") = %d: %s", rule, rc, err);
 }
 
-static void add(router_t *r, const char *rule, int id) {
-  add_(r, rule, BIT(GET), true, id);
-}
+static void add(router_t *r, const char *rule, int id) { add_(r, rule, BIT(GET), true, id); }
 
 static int match_n(const router_t *r, const char *path, size_t len, int method,
                    router_match_t *m) {

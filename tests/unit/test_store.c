@@ -73,9 +73,7 @@ static store_t *open_at(const char *dir, size_t compact_bytes) {
   return s;
 }
 
-static store_t *open_mem(void) {
-  return open_at(NULL, 0);
-}
+static store_t *open_mem(void) { return open_at(NULL, 0); }
 
 static int open_fails(const char *dir, char *err, size_t errlen) {
   store_opts_t o = {dir, 0};
@@ -106,9 +104,7 @@ static int del(store_t *s, const char *c, const char *id) {
   return store_delete(s, c, strlen(c), id, strlen(id));
 }
 
-static size_t count(store_t *s, const char *c) {
-  return store_count(s, c, strlen(c));
-}
+static size_t count(store_t *s, const char *c) { return store_count(s, c, strlen(c)); }
 
 typedef struct acc {
   char out[4096];
@@ -478,9 +474,7 @@ static const char *m_coll(int c) {
   return names[c];
 }
 
-static void m_id(int i, char *out) {
-  snprintf(out, 16, "id-%d", i);
-}
+static void m_id(int i, char *out) { snprintf(out, 16, "id-%d", i); }
 
 /* A value whose length and bytes depend on (collection, id, version). */
 static size_t m_val(int c, int i, uint32_t ver, char *out) {
@@ -1079,9 +1073,7 @@ TEST(test_kill9) {
 
 /* ---- uuid ---- */
 
-static int cmp_uuid(const void *a, const void *b) {
-  return memcmp(a, b, 36);
-}
+static int cmp_uuid(const void *a, const void *b) { return memcmp(a, b, 36); }
 
 TEST(test_uuid) {
   enum { N = 100000 };

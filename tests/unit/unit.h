@@ -22,56 +22,56 @@
 
 #define TEST(name) static void name(void)
 
-#define UNIT_FAIL(...)                                                                          \
-  do {                                                                                          \
-    fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                           \
-    fprintf(stderr, __VA_ARGS__);                                                               \
-    fputc('\n', stderr);                                                                        \
-    exit(1);                                                                                    \
+#define UNIT_FAIL(...)                                                                            \
+  do {                                                                                            \
+    fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                             \
+    fprintf(stderr, __VA_ARGS__);                                                                 \
+    fputc('\n', stderr);                                                                          \
+    exit(1);                                                                                      \
   } while (0)
 
-#define ASSERT(cond)                                                                            \
-  do {                                                                                          \
-    if (!(cond))                                                                                \
-      UNIT_FAIL("assertion failed: %s", #cond);                                                 \
+#define ASSERT(cond)                                                                              \
+  do {                                                                                            \
+    if (!(cond))                                                                                  \
+      UNIT_FAIL("assertion failed: %s", #cond);                                                   \
   } while (0)
 
-#define ASSERT_EQ(a, b)                                                                         \
-  do {                                                                                          \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                         \
-    if (a_ != b_)                                                                               \
-      UNIT_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                                      \
+#define ASSERT_EQ(a, b)                                                                           \
+  do {                                                                                            \
+    long long a_ = (long long)(a), b_ = (long long)(b);                                           \
+    if (a_ != b_)                                                                                 \
+      UNIT_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                                        \
   } while (0)
 
-#define ASSERT_NE(a, b)                                                                         \
-  do {                                                                                          \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                         \
-    if (a_ == b_)                                                                               \
-      UNIT_FAIL("%s != %s: both are %lld", #a, #b, a_);                                         \
+#define ASSERT_NE(a, b)                                                                           \
+  do {                                                                                            \
+    long long a_ = (long long)(a), b_ = (long long)(b);                                           \
+    if (a_ == b_)                                                                                 \
+      UNIT_FAIL("%s != %s: both are %lld", #a, #b, a_);                                           \
   } while (0)
 
-#define ASSERT_STR_EQ(a, b)                                                                     \
-  do {                                                                                          \
-    const char *a_ = (a), *b_ = (b);                                                            \
-    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                                        \
-      UNIT_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+#define ASSERT_STR_EQ(a, b)                                                                       \
+  do {                                                                                            \
+    const char *a_ = (a), *b_ = (b);                                                              \
+    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                                          \
+      UNIT_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");    \
   } while (0)
 
 /* Compares a (pointer, length) pair with a C string. */
-#define ASSERT_MEM_EQ(p, n, s)                                                                  \
-  do {                                                                                          \
-    const char *p_ = (p), *s_ = (s);                                                            \
-    size_t n_ = (n);                                                                            \
-    if (n_ != strlen(s_) || memcmp(p_, s_, n_) != 0)                                            \
-      UNIT_FAIL("%s == %s: \"%.*s\" != \"%s\"", #p, #s, (int)n_, p_ ? p_ : "", s_);             \
+#define ASSERT_MEM_EQ(p, n, s)                                                                    \
+  do {                                                                                            \
+    const char *p_ = (p), *s_ = (s);                                                              \
+    size_t n_ = (n);                                                                              \
+    if (n_ != strlen(s_) || memcmp(p_, s_, n_) != 0)                                              \
+      UNIT_FAIL("%s == %s: \"%.*s\" != \"%s\"", #p, #s, (int)n_, p_ ? p_ : "", s_);               \
   } while (0)
 
-#define ASSERT_CONTAINS(hay, needle)                                                            \
-  do {                                                                                          \
-    const char *h_ = (hay), *n_ = (needle);                                                     \
-    if (h_ == NULL || strstr(h_, n_) == NULL)                                                   \
-      UNIT_FAIL("%s contains %s: \"%s\" does not contain \"%s\"", #hay, #needle,               \
-                h_ ? h_ : "(null)", n_);                                                        \
+#define ASSERT_CONTAINS(hay, needle)                                                              \
+  do {                                                                                            \
+    const char *h_ = (hay), *n_ = (needle);                                                       \
+    if (h_ == NULL || strstr(h_, n_) == NULL)                                                     \
+      UNIT_FAIL("%s contains %s: \"%s\" does not contain \"%s\"", #hay, #needle,                  \
+                h_ ? h_ : "(null)", n_);                                                          \
   } while (0)
 
 typedef struct unit_case {
@@ -117,10 +117,10 @@ static int unit_run(const unit_case_t *cases, size_t n, const char *only) {
 }
 
 #define UNIT_CASE(fn) {#fn, fn},
-#define UNIT_MAIN(...)                                                                          \
-  int main(int argc, char **argv) {                                                             \
-    static const unit_case_t cases_[] = {UNIT_FOREACH(UNIT_CASE, __VA_ARGS__)};                 \
-    return unit_run(cases_, sizeof cases_ / sizeof cases_[0], argc > 1 ? argv[1] : NULL);       \
+#define UNIT_MAIN(...)                                                                            \
+  int main(int argc, char **argv) {                                                               \
+    static const unit_case_t cases_[] = {UNIT_FOREACH(UNIT_CASE, __VA_ARGS__)};                   \
+    return unit_run(cases_, sizeof cases_ / sizeof cases_[0], argc > 1 ? argv[1] : NULL);         \
   }
 
 /* UNIT_FOREACH(M, a, b, c) expands to M(a) M(b) M(c); up to 64 arguments. */
@@ -195,19 +195,17 @@ static int unit_run(const unit_case_t *cases, size_t n, const char *only) {
                      _48, _49, _50, _51, _52, _53, _54, _55, _56, _57, _58, _59, _60, _61, _62,   \
                      _63, _64, NAME, ...)                                                         \
   NAME
-#define UNIT_FOREACH(M, ...)                                                                    \
-  UNIT_EXPAND(UNIT_FE_PICK(__VA_ARGS__, UNIT_FE_64, UNIT_FE_63, UNIT_FE_62, UNIT_FE_61,         \
-                           UNIT_FE_60, UNIT_FE_59, UNIT_FE_58, UNIT_FE_57, UNIT_FE_56,          \
-                           UNIT_FE_55, UNIT_FE_54, UNIT_FE_53, UNIT_FE_52, UNIT_FE_51,          \
-                           UNIT_FE_50, UNIT_FE_49, UNIT_FE_48, UNIT_FE_47, UNIT_FE_46,          \
-                           UNIT_FE_45, UNIT_FE_44, UNIT_FE_43, UNIT_FE_42, UNIT_FE_41,          \
-                           UNIT_FE_40, UNIT_FE_39, UNIT_FE_38, UNIT_FE_37, UNIT_FE_36,          \
-                           UNIT_FE_35, UNIT_FE_34, UNIT_FE_33, UNIT_FE_32, UNIT_FE_31,          \
-                           UNIT_FE_30, UNIT_FE_29, UNIT_FE_28, UNIT_FE_27, UNIT_FE_26,          \
-                           UNIT_FE_25, UNIT_FE_24, UNIT_FE_23, UNIT_FE_22, UNIT_FE_21,          \
-                           UNIT_FE_20, UNIT_FE_19, UNIT_FE_18, UNIT_FE_17, UNIT_FE_16,          \
-                           UNIT_FE_15, UNIT_FE_14, UNIT_FE_13, UNIT_FE_12, UNIT_FE_11,          \
-                           UNIT_FE_10, UNIT_FE_9, UNIT_FE_8, UNIT_FE_7, UNIT_FE_6, UNIT_FE_5,   \
-                           UNIT_FE_4, UNIT_FE_3, UNIT_FE_2, UNIT_FE_1)(M, __VA_ARGS__))
+#define UNIT_FOREACH(M, ...)                                                                      \
+  UNIT_EXPAND(UNIT_FE_PICK(                                                                       \
+      __VA_ARGS__, UNIT_FE_64, UNIT_FE_63, UNIT_FE_62, UNIT_FE_61, UNIT_FE_60, UNIT_FE_59,        \
+      UNIT_FE_58, UNIT_FE_57, UNIT_FE_56, UNIT_FE_55, UNIT_FE_54, UNIT_FE_53, UNIT_FE_52,         \
+      UNIT_FE_51, UNIT_FE_50, UNIT_FE_49, UNIT_FE_48, UNIT_FE_47, UNIT_FE_46, UNIT_FE_45,         \
+      UNIT_FE_44, UNIT_FE_43, UNIT_FE_42, UNIT_FE_41, UNIT_FE_40, UNIT_FE_39, UNIT_FE_38,         \
+      UNIT_FE_37, UNIT_FE_36, UNIT_FE_35, UNIT_FE_34, UNIT_FE_33, UNIT_FE_32, UNIT_FE_31,         \
+      UNIT_FE_30, UNIT_FE_29, UNIT_FE_28, UNIT_FE_27, UNIT_FE_26, UNIT_FE_25, UNIT_FE_24,         \
+      UNIT_FE_23, UNIT_FE_22, UNIT_FE_21, UNIT_FE_20, UNIT_FE_19, UNIT_FE_18, UNIT_FE_17,         \
+      UNIT_FE_16, UNIT_FE_15, UNIT_FE_14, UNIT_FE_13, UNIT_FE_12, UNIT_FE_11, UNIT_FE_10,         \
+      UNIT_FE_9, UNIT_FE_8, UNIT_FE_7, UNIT_FE_6, UNIT_FE_5, UNIT_FE_4, UNIT_FE_3, UNIT_FE_2,     \
+      UNIT_FE_1)(M, __VA_ARGS__))
 
 #endif
