@@ -45,7 +45,8 @@ static const struct option_def options[] = {
      "directory of provisions; 'initial' is loaded at start (default ./provisions)"},
     {"state-dir", OPT_STRING, OFF(state_dir), "DIR",
      "where posted provisions are stored when the provisions directory is read-only "
-     "(default /tmp/h1mock-state)"},
+     "(default /tmp/h1mock-state); made 0700 when absent, refused when it is a link, another "
+     "user's, or writable by group or others"},
     {"max-provision-bytes", OPT_SIZE, OFF(max_provision_bytes), "SIZE",
      "largest provision the admin API accepts (default 1M); larger gets 413"},
     {"data-dir", OPT_STRING, OFF(data_dir), "DIR",

@@ -100,6 +100,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "h1mock: provisions directory '%s' is not a directory\n", cfg.provisions);
     return 1;
   }
+  if (provision_check_state_dir(cfg.provisions, cfg.state_dir, err, sizeof err)) {
+    fprintf(stderr, "h1mock: %s\n", err);
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   store_t *store = NULL;

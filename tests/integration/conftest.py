@@ -184,14 +184,47 @@ def h1mock(tmp_path):
         return srv
 
     yield factory
+    stop_checked(servers)
+
+
+def stop_checked(servers):
+    """Stops each server. Under the ASan+UBSan build a report on stderr is a
+    failure of the test that provoked it, even when every response looked
+    right."""
     reports = []
     for srv in servers:
         srv.stop()
         if SANITIZER_REPORT.search(srv.log):
             reports.append(srv.log)
-    # Under the ASan+UBSan build a report on stderr is a failure of the test
-    # that provoked it, even when every response looked right.
     assert not reports, "sanitizer report:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def make_readonly():
+    """make_readonly(dir): chmod 0555; when that does not stop writes (root),
+    the immutable attribute (chattr +i) does; else the test is skipped."""
+    undo = []
+
+    def mk(path):
+        path = str(path)
+        os.chmod(path, 0o555)
+        undo.append(("chmod", path))
+        if os.access(path, os.W_OK):
+            try:
+                p = subprocess.run(["chattr", "+i", path], capture_output=True, timeout=10)
+                if p.returncode == 0:
+                    undo.append(("chattr", path))
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if os.access(path, os.W_OK):
+            pytest.skip("cannot make %s read-only for this user (root?)" % path)
+
+    yield mk
+    for kind, path in reversed(undo):
+        if kind == "chattr":
+            subprocess.run(["chattr", "-i", path], capture_output=True, timeout=10)
+        else:
+            os.chmod(path, 0o755)
 
 
 def http(method, url, **kw):
