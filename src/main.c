@@ -86,6 +86,12 @@ int main(int argc, char **argv) {
   case CONFIG_RUN: break;
   }
   log_set_verbose(cfg.verbose);
+  /* Before anything else runs: no provision (not even --check's) may find
+   * the token in the environment. */
+  if (config_take_secrets(&cfg, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
   if (cfg.check)
     return check_files(&cfg, argc, argv);
   metrics_init();

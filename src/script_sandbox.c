@@ -97,6 +97,26 @@ static int setmetatable_no_gc(lua_State *L) {
   return 1;
 }
 
+/* os.getenv without the admin API's settings: a provision (posted by
+ * whoever may post) must not learn the token, and nil is what it gets for a
+ * variable that is not set, so provisions that probe keep working. Names are
+ * case-sensitive on Linux: exactly this prefix is hidden. */
+#define HIDDEN_ENV_PREFIX "H1MOCK_ADMIN"
+
+static int getenv_public(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  if (len >= sizeof HIDDEN_ENV_PREFIX - 1 &&
+      memcmp(name, HIDDEN_ENV_PREFIX, sizeof HIDDEN_ENV_PREFIX - 1) == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 static int print_to_log(lua_State *L) {
   int n = lua_gettop(L);
   luaL_Buffer b;
@@ -249,6 +269,9 @@ void script_sandbox_open(lua_State *L, const char *dir) {
     lua_getfield(L, -2, keep[i]);
     lua_setfield(L, -2, keep[i]);
   }
+  lua_getfield(L, -2, "getenv");
+  lua_pushcclosure(L, getenv_public, 1);
+  lua_setfield(L, -2, "getenv");
   lua_setfield(L, -3, "os");
   lua_pop(L, 1);
 
