@@ -11,7 +11,7 @@ set -eu
 packages="build-essential pkg-config meson ninja-build
   liblua5.4-dev libuv1-dev node-llhttp
   python3 python3-pytest python3-requests python3-yaml python3-jsonschema curl
-  clang libclang-rt-14-dev clang-format docker-compose shellcheck"
+  clang libclang-rt-14-dev clang-format docker-compose shellcheck iproute2"
 
 for arg in "$@"; do
   case "$arg" in

@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
   script_journal_attach(journal);
   admin_set_journal(journal);
   admin_set_token(cfg.admin_token);
+  admin_set_open(cfg.admin_open);
   if (cfg.data_dir)
     log_info("store: documents are kept in %s", cfg.data_dir);
 
