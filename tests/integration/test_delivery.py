@@ -35,7 +35,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Server, body_of, http, wait_until
+from conftest import (BIN, NS_V4, ROOT, Server, body_of, http, in_netns, netns_problem, ns_run,
+                      wait_until)
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -137,12 +138,13 @@ class Entrypoint:
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout)
 
-    def start(self, *args, **env):
-        """Starts h1mock through the entrypoint on loopback; ports 0 unless given."""
+    def start(self, *args, wrap=(), **env):
+        """Starts h1mock through the entrypoint on loopback; ports 0 unless given.
+        `wrap` goes in front of the command (in_netns: a namespace of its own)."""
         env.setdefault("H1MOCK_ADDRESS", "127.0.0.1")
         env.setdefault("TRAFFIC_PORT", 0)
         env.setdefault("ADMIN_PORT", 0)
-        proc = subprocess.Popen([str(ENTRYPOINT), *args], env=self.env(**env),
+        proc = subprocess.Popen([*wrap, str(ENTRYPOINT), *args], env=self.env(**env),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         srv = Server(proc, self.provisions)
@@ -647,6 +649,58 @@ def test_compose_steps_pass_against_h1mock_started_as_compose_does(entrypoint, t
     assert r.status_code == 200 and r.json()["resultData"] == "answering a get"
 
 
+def test_image_compose_and_charts_open_the_admin_api_explicitly():
+    """Without a token, h1mock's admin API answers loopback peers only; the
+    image, the compose file and the charts are used from other containers,
+    so each states that it opens it."""
+    runtime = dockerfile_stages()[1]
+    assert "H1MOCK_ADMIN_OPEN=1" in instructions(runtime, "ENV")
+    assert compose_services()["h1mock"]["environment"]["H1MOCK_ADMIN_OPEN"] == "1"
+    assert load_yaml(CHART / "values.yaml")["service"]["adminOpen"] is True
+    assert load_yaml(CT_CHART / "values.yaml")["erp"]["service"]["adminOpen"] is True
+    text = (CHART / "templates" / "deployment.yaml").read_text()
+    assert re.search(r'- name: H1MOCK_ADMIN_OPEN\s*\n\s*value: {{ ternary "1" "0" '
+                     r'.Values.service.adminOpen \| quote }}', text)
+    assert "service.adminOpen" in (CHART / "templates" / "NOTES.txt").read_text()
+
+
+@pytest.mark.skipif(netns_problem() is not None, reason=str(netns_problem()))
+def test_compose_settings_let_the_sut_provision_the_mock_from_another_host(tmp_path):
+    """h1mock started as compose starts it, in a network namespace where the
+    sut's calls come from another address (as from another container): the
+    steps pass, and fail with 403 without the compose file's choice."""
+    services = compose_services()
+    mock, sut = services["h1mock"], services["sut"]
+    for opened in (True, False):
+        base = tmp_path / ("opened" if opened else "closed")
+        base.mkdir()
+        ep = Entrypoint(base)
+        shutil.copytree(ROOT / "provisions", ep.provisions, symlinks=True)
+        env = {k: v for k, v in mock["environment"].items()
+               if opened or k != "H1MOCK_ADMIN_OPEN"}
+        try:
+            # the compose ports, free in a namespace of its own; all addresses
+            srv = ep.start(wrap=in_netns([]), H1MOCK_ADDRESS="0.0.0.0", **env)
+            assert (srv.port, srv.admin_port) == (int(env["TRAFFIC_PORT"]),
+                                                  int(env["ADMIN_PORT"]))
+            check = mock["healthcheck"]["test"]
+            res = ns_run(srv.proc.pid, [str(ENTRYPOINT), *check[2:]], env=ep.env())
+            assert res.returncode == 0, res.stderr
+            sut_env = dict(sut["environment"])
+            sut_env.update(MOCK_URL="http://%s:%d" % (NS_V4, srv.port),
+                           MOCK_ADMIN_URL="http://%s:%d" % (NS_V4, srv.admin_port),
+                           PROVISIONS=ROOT / "provisions", WAIT_SECONDS=10)
+            res = ns_run(srv.proc.pid, ["sh", str(SUT)], env=clean_env(**sut_env), timeout=90)
+            if opened:
+                assert res.returncode == 0, res.stdout + res.stderr + srv.log
+                assert res.stdout.splitlines()[-1] == "sut: ok"
+            else:
+                assert res.returncode == 1, res.stdout
+                assert "sut: FAILED: provision foo-bar: status 403, expected 201" in res.stderr
+        finally:
+            ep.stop_all()
+
+
 def test_sut_uses_the_admin_token(h1mock):
     srv = h1mock(None, "--admin-token", "s3cret")
     env = dict(MOCK_URL=srv.url, MOCK_ADMIN_URL=srv.admin_url, PROVISIONS=ROOT / "provisions",
@@ -1013,6 +1067,9 @@ def test_helm_renders_ct_with_two_aliases(helm_charts):
     token = values["payments"]["service"]["adminToken"]["value"]
     assert base64.b64decode(secret["data"][ref["key"]]).decode() == token
     assert env_of(pay["spec"]["containers"][0])["H1MOCK_JOURNAL_SIZE"] == "1000"
+    # the test pod provisions both from another pod
+    assert env_of(erp["spec"]["containers"][0])["H1MOCK_ADMIN_OPEN"] == "1"
+    assert env_of(pay["spec"]["containers"][0])["H1MOCK_ADMIN_OPEN"] == "1"
 
     test = docs[("Pod", "rel-ct-h1mock-test")]
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -1031,10 +1088,11 @@ def test_helm_values_reach_the_container(helm_charts):
                   "--set", "service.verbosity.enabled=true", "--set", "journal.size=1000000",
                   "--set", "service.adminToken.existingSecret=mine",
                   "--set", "service.traffic_port=9000", "--set", "service.name=My_Mock",
-                  "--set", "podAnnotations.team=qa")
+                  "--set", "podAnnotations.team=qa", "--set", "service.adminOpen=false")
     dep = docs[("Deployment", "my-mock")]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     env = env_of(c)
+    assert env["H1MOCK_ADMIN_OPEN"] == "0"
     assert env["H1MOCK_ADDRESS"] == "::"
     assert env["H1MOCK_VERBOSE"] == "1"
     assert env["H1MOCK_JOURNAL_SIZE"] == "1000000"
