@@ -562,6 +562,11 @@ void provision_file_changed(const char *file) {
   char name[PROVISION_NAME_MAX + 1], path[4096];
   if (provision_name(file, strlen(file), name))
     return;
+  /* A post of this name is on the threadpool: the file may already be its
+   * new one while `own` still describes the previous write (the directory's
+   * fsync can outlast the watcher's delay). That post activates it. */
+  if (post_writing && !P.read_only && strcmp(post_writing->name, name) == 0)
+    return;
   snprintf(path, sizeof path, "%s/%s", P.dir, file);
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
