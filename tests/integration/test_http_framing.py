@@ -68,13 +68,10 @@ def test_chunk_data_not_followed_by_crlf(srv, after):
 
 
 def test_chunk_crlf_checked_across_writes(srv):
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(rq("POST", "/echo", CHUNKED) + b"3\r\nabc\r")
         s.sendall(b"X0\r\n\r\n" + SMUGGLED)
         got, closed = read_all(s)
-    finally:
-        s.close()
     assert closed
     (resp,), rest = parse(got, 1)
     assert resp[0] == 400 and rest == b""
@@ -120,13 +117,10 @@ def test_chunked_not_last_or_twice_is_400(srv, te):
 
 @pytest.mark.parametrize("value", ["Chunked", "  chunked  ", ", chunked"])
 def test_chunked_in_any_case_and_spacing_is_read(srv, value):
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(rq("POST", "/echo", ["Transfer-Encoding: " + value])
                   + b"5\r\nhello\r\n0\r\n\r\n" + rq("GET", "/hello"))
         r1, r2 = read_response(s), read_response(s)
-    finally:
-        s.close()
     assert (r1[0], r1[2]) == (200, b"hello")
     assert (r2[0], r2[2]) == (200, b"hello world")
 
@@ -166,12 +160,9 @@ def test_bare_lf_or_cr_is_400(srv, data):
 
 
 def test_empty_lines_before_a_request_are_skipped(srv):
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(b"\r\n\r\n" + rq("GET", "/hello"))
         assert read_response(s)[2] == b"hello world"
-    finally:
-        s.close()
 
 
 def test_refused_head_is_journaled(srv):
@@ -186,13 +177,10 @@ def test_refused_head_is_journaled(srv):
 # --------------------------------------------------------------------------
 
 def test_absolute_form_host_replaces_host(srv):
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(rq("GET", "http://target.example:8080/host?x=1")
                   + b"GET http://[::1]/host HTTP/1.0\r\n\r\n")
         r1, r2 = read_response(s), read_response(s)
-    finally:
-        s.close()
     assert r1[0] == 200 and json.loads(r1[2]) == {
         "host": "target.example:8080", "header": "target.example:8080",
         "url": "http://target.example:8080/host?x=1"}
@@ -207,12 +195,9 @@ def test_absolute_form_bad_authority_is_400(srv, target):
 
 
 def test_host_value_loses_trailing_whitespace(srv):
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(b"GET /host HTTP/1.1\r\nHost: mock.test  \t\r\n\r\n")
         st, _, body = read_response(s)
-    finally:
-        s.close()
     assert st == 200 and json.loads(body)["host"] == "mock.test"
 
 
@@ -224,13 +209,10 @@ def test_request_bytes_are_escaped_in_log_lines(srv):
     """A decoded %0a cannot start a forged log line, nor %1b a terminal
     escape; a view's error quoting a header value is escaped the same way
     (its traceback keeps its indented lines)."""
-    s = srv.connect()
-    try:
+    with srv.connect() as s:
         s.sendall(b"GET /boom/a%0aFAKE%1b[31m%7f HTTP/1.1\r\nHost: t\r\n"
                   b"X-Val: v\xff\tw\r\n\r\n")
         assert read_response(s)[0] == 500
-    finally:
-        s.close()
     err = srv.wait_log(r" ERROR GET /boom/").string
     assert " ERROR GET /boom/a\\x0aFAKE\\x1b[31m\\x7f: view 'boom' failed: " in err
     assert err.endswith(": boom v\\xff\tw\n")

@@ -12,14 +12,20 @@ static enum http_in_status feed_all(http_in_t *in, const char *s, size_t *used) 
   return http_in_feed(in, s, strlen(s), used);
 }
 
-static int error_of(const char *raw, const char **text) {
+/* A parser fed the whole of `raw`, which must give `want`; it stays valid
+ * until the next call. */
+static http_in_t *fed(const char *raw, enum http_in_status want) {
   static http_in_t *in;
   if (in)
     http_in_free(in);
   in = http_in_new(MAX_BODY);
   size_t used;
-  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_ERROR);
-  return http_in_error(in, text);
+  ASSERT_EQ(feed_all(in, raw, &used), want);
+  return in;
+}
+
+static int error_of(const char *raw, const char **text) {
+  return http_in_error(fed(raw, HTTP_IN_ERROR), text);
 }
 
 TEST(parses_a_simple_get) {
@@ -321,13 +327,7 @@ static const char *refused(const char *raw, int status) {
 
 /* The request `raw` gives, fed whole; it stays valid until the next call. */
 static const http_request_t *parsed(const char *raw) {
-  static http_in_t *in;
-  if (in)
-    http_in_free(in);
-  in = http_in_new(MAX_BODY);
-  size_t used;
-  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_REQUEST);
-  return http_in_request(in);
+  return http_in_request(fed(raw, HTTP_IN_REQUEST));
 }
 
 #define TE_HEAD "POST / HTTP/1.1\r\nHost: h\r\n"
