@@ -383,6 +383,11 @@ static const char *method_of(const script_call_t *c) {
   return m ? m : "?";
 }
 
+/* The request's decoded path for a log line, escaped into `scratch`. */
+static const char *log_path(const script_call_t *c, buf_t *scratch) {
+  return text_escape_str(scratch, c->req->path, c->req->path_len, LOG_PATH_MAX, TEXT_ESCAPE_VALUE);
+}
+
 static void fail_plain(script_call_t *c, int code, enum call_stage next) {
   script_error_page(c->resp, code, c->err_desc[0] ? c->err_desc : NULL);
   c->handled_error = true;
@@ -417,8 +422,14 @@ static const char *endpoint_of(const script_call_t *c) {
 /* The provision failed in the current stage: log it, answer 500 (through
  * the 500 handler when the view or a before hook failed). */
 static void stage_failed(script_call_t *c, const char *what) {
-  log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
-            stage_name(c), endpoint_of(c), what);
+  buf_t path = BUF_INIT, msg = BUF_INIT;
+  /* The path and the message may quote what the client sent (a decoded
+   * %0a, a header value): escaped, so that they cannot forge a log line. */
+  log_error("%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path), stage_name(c),
+            endpoint_of(c),
+            text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  buf_free(&path);
+  buf_free(&msg);
   c->err_desc[0] = '\0';
   snprintf(c->err_msg, sizeof c->err_msg, "%.399s", what);
   if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
@@ -698,9 +709,11 @@ static enum script_status run(script_call_t *c, bool resuming) {
     if (st == LUA_YIELD && c->ctx.sleeping)
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
-      log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
-                method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
-                c->ctx.where, (long long)c->s->opts.max_instructions);
+      buf_t path = BUF_INIT;
+      log_error("%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+                method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
+                (long long)c->s->opts.max_instructions);
+      buf_free(&path);
       lua_resetthread(co);
       c->err_desc[0] = '\0';
       fail_plain(c, 500, STAGE_DONE);

@@ -9,6 +9,7 @@
 
 #include "router.h"
 #include "script.h"
+#include "text.h"
 
 /* The count hook runs every HOOK_EVERY VM instructions: often enough to
  * stop a loop quickly, rare enough to cost nothing measurable. */
@@ -18,6 +19,12 @@
  * event loop (and is resumed at once), so one busy view cannot starve the
  * other connections while it works towards its budget. */
 #define SLICE_INSTRUCTIONS 2000000
+
+/* What a log line quotes at most, escaped (text_escape): a request's path,
+ * and a message from the provision (an error with its traceback, log.*,
+ * print), either of which may carry bytes a client sent. */
+#define LOG_PATH_MAX 512
+#define LOG_MESSAGE_MAX (16 * 1024)
 
 /* Registry keys (addresses of these are unique light userdata keys). */
 extern const char script_key_response_mt;  /* metatable of Response objects */

@@ -131,7 +131,11 @@ static int print_to_log(lua_State *L) {
     (void)len;
   }
   luaL_pushresult(&b);
-  log_info("%s", lua_tostring(L, -1));
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  buf_t line = BUF_INIT;
+  log_info("%s", text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  buf_free(&line);
   return 0;
 }
 
