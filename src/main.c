@@ -47,7 +47,10 @@ static int check_files(const config_t *cfg, int argc, char **argv) {
       *slash = '\0';
     else
       snprintf(dir, sizeof dir, ".");
-    script_opts_t opts = {.loop = NULL, .dir = dir, .max_instructions = cfg->max_instructions};
+    script_opts_t opts = {.loop = NULL,
+                          .dir = dir,
+                          .max_instructions = cfg->max_instructions,
+                          .max_memory = cfg->max_lua_memory};
     script_t *s;
     char err[2048];
     /* Lua shortens long chunk names in messages; load under the base name
@@ -135,8 +138,10 @@ int main(int argc, char **argv) {
     store_close(store);
     return 1;
   }
-  script_opts_t opts = {
-      .loop = loop, .dir = cfg.provisions, .max_instructions = cfg.max_instructions};
+  script_opts_t opts = {.loop = loop,
+                        .dir = cfg.provisions,
+                        .max_instructions = cfg.max_instructions,
+                        .max_memory = cfg.max_lua_memory};
   if (provision_init(&opts, cfg.state_dir)) {
     fprintf(stderr, "h1mock: out of memory while loading the provision\n");
     return 1;
