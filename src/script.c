@@ -57,11 +57,13 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     }
     return;
   }
-  ctx->killed = true;
   /* Read the line now: after a hook yields, Lua points at the instruction
-   * before, which can be on an earlier line. */
-  if (lua_getinfo(L, "Sl", ar))
+   * before, which can be on an earlier line. Only where the budget ran out
+   * first: after a kill that could only raise, every instruction raises
+   * again, in whatever code (xpcall's, say) the error unwinds through. */
+  if (!ctx->killed && lua_getinfo(L, "Sl", ar))
     snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
+  ctx->killed = true;
   if (ours && lua_isyieldable(L)) {
     /* Inside a hook, lua_yield returns here; the thread yields when the
      * hook returns, and run() drops it. */

@@ -1,6 +1,6 @@
 """Guards around a provision's Lua state (issue #12): every call into Lua
-protected (load errors whose value is not a string) and the memory limit of
-each state (--max-lua-memory).
+protected (load errors whose value is not a string), the memory limit of each
+state (--max-lua-memory) and xpcall's message handler under the request budget.
 
 The tests failed on the binary before these guards (but for one, marked): by
 a hang (a client timeout fails it, and the fixture kills the server by PID),
@@ -156,3 +156,66 @@ def test_no_limit_is_0(h1mock):
     srv = h1mock(MEMORY, "--max-lua-memory", "0")
     assert metric(srv, "h1mock_lua_memory_limit_bytes") == 0
     assert http("GET", srv.url + "/bomb", timeout=10).text == "kept 64"
+
+
+# --------------------------------------------------------------------------
+# xpcall
+# --------------------------------------------------------------------------
+
+XPCALL = r'''
+local function spin() while true do end end
+function registerRules()
+  app.get("/raise", function() return tostring(xpcall(function() error("x") end, spin)) end)
+  app.get("/loop", function() return tostring(xpcall(spin, spin)) end)
+  app.get("/sorted", function()
+    table.sort({3, 2, 1}, function() return xpcall(spin, spin) end)
+    return "sorted"
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_an_xpcall_handler_that_loops_is_stopped_by_the_budget(h1mock):
+    srv = h1mock(XPCALL, "--max-instructions", "1000000")
+    for path in ("/raise", "/loop", "/sorted"):
+        r = http("GET", srv.url + path, timeout=10)
+        assert r.status_code == 500, (path, r.status_code)
+        # Where the budget ran out: in spin(), the handler.
+        srv.wait_log(r"GET %s: view 'GET %s' stopped at initial\.lua:2: it ran past the "
+                     r"instruction budget \(1000000\)" % (path, path))
+        assert http("GET", srv.url + "/ok", timeout=10).text == "ok"
+    assert srv.stop() == 0
+
+
+XPCALL_CONTRACT = r'''
+local function all(...)
+  local t = table.pack(...)
+  for i = 1, t.n do t[i] = tostring(t[i]) end
+  return t.n .. ":" .. table.concat(t, ",")
+end
+function registerRules()
+  app.get("/contract", function()
+    return table.concat({
+      all(xpcall(function(a, b) return a + b, a * b end, print, 3, 4)),
+      all(xpcall(function() error("x", 0) end, function(e) return "h:" .. e, "dropped" end)),
+      all(xpcall(function() error("x", 0) end, function(e) error("y", 0) end)),
+      all(xpcall(function() sleep(0.01) error("slept", 0) end, function(e) return "h:" .. e end)),
+      all(pcall(xpcall, print)),
+    }, "\n")
+  end)
+end
+'''
+
+
+def test_xpcall_keeps_its_contract_and_may_sleep(h1mock):
+    srv = h1mock(XPCALL_CONTRACT)
+    r = http("GET", srv.url + "/contract")
+    assert r.status_code == 200, r.text
+    assert r.text.split("\n") == [
+        "3:true,7,12",
+        "2:false,h:x",
+        "2:false,error in error handling: y",
+        "2:false,h:slept",
+        "2:false,bad argument #2 to 'xpcall' (function expected, got no value)",
+    ]

@@ -1,7 +1,7 @@
 /* test_script.c - the guards around a provision's Lua state
  * (src/script.c, src/script_sandbox.c): the memory limit at load and at
  * request time, protected set-up at every limit, load errors whose value
- * is not a string. Requests are
+ * is not a string, and xpcall's handler under the budget. Requests are
  * dispatched on a private libuv loop, as the server would. */
 #include "unit.h"
 
@@ -201,8 +201,75 @@ TEST(load_error_objects_are_named_by_type_and_position) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+/* A message handler that loops is stopped by the budget, at load as in a
+ * request; it once ran with hooks off and never returned. */
+TEST(xpcall_handlers_run_under_the_budget) {
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  static const char *const texts[] = {
+      "xpcall(function() error('x') end, function(e) while true do end end)\n",
+      "xpcall(function() while true do end end, function(e) while true do end end)\n",
+      "table.sort({3, 2, 1}, function()\n"
+      "  return xpcall(function() while true do end end, function() while true do end end)\n"
+      "end)\n",
+      "xpcall(function() error('x') end, function(e)\n"
+      "  while true do pcall(error, e) end\n"
+      "end)\n",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    char err[1024];
+    int rc;
+    script_t *s = load(texts[i], 0, 1000000, &rc, err, sizeof err);
+    ASSERT(s == NULL);
+    ASSERT_EQ(rc, -EINVAL);
+    ASSERT_CONTAINS(err, "the instruction budget (1000000) ran out while loading");
+    ASSERT(strncmp(err, "t.lua:", 6) == 0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(xpcall_keeps_its_contract) {
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  static const char text[] =
+      "local function check(got, want)\n"
+      "  if got ~= want then error(('got %s, want %s'):format(got, want), 2) end\n"
+      "end\n"
+      "local function all(...)\n"
+      "  local t = table.pack(...)\n"
+      "  for i = 1, t.n do t[i] = tostring(t[i]) end\n"
+      "  return t.n .. ':' .. table.concat(t, ',')\n"
+      "end\n"
+      "check(all(xpcall(function(a, b) return a + b, a * b end, print, 3, 4)), '3:true,7,12')\n"
+      "check(all(xpcall(function() error('x', 0) end, function(e) return 'h:' .. e, 2 end)),\n"
+      "      '2:false,h:x')\n"
+      "check(all(xpcall(function() error('x', 0) end, function(e) error('y', 0) end)),\n"
+      "      '2:false,error in error handling: y')\n"
+      "check(select(2, xpcall(function() error('x', 0) end, function() error({}) end)),\n"
+      "      'error in error handling')\n"
+      "check(select(2, xpcall(nil, function(e) return e end)), 'attempt to call a nil value')\n"
+      "check(select(2, pcall(xpcall, print)),\n"
+      "      \"bad argument #2 to 'xpcall' (function expected, got no value)\")\n"
+      "check(select(2, pcall(xpcall, print, 3)),\n"
+      "      \"bad argument #2 to 'xpcall' (function expected, got number)\")\n"
+      "local co = coroutine.wrap(function()\n"
+      "  return xpcall(function() coroutine.yield('in') error('after', 0) end,\n"
+      "                function(e) return 'h:' .. e end)\n"
+      "end)\n"
+      "check(co(), 'in')\n"
+      "check(all(co()), '2:false,h:after')\n"
+      "function registerRules() end\n";
+  char err[1024];
+  int rc;
+  script_t *s = load(text, 0, 100000000, &rc, err, sizeof err);
+  if (rc)
+    UNIT_FAIL("load: %s", err);
+  release(s);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 UNIT_MAIN(every_memory_limit_fails_cleanly,
           a_request_past_the_limit_gets_500_and_the_state_keeps_serving,
           collectgarbage_stop_cannot_pass_the_limit,
           a_load_past_the_limit_is_refused_with_file_line,
-          load_error_objects_are_named_by_type_and_position)
+          load_error_objects_are_named_by_type_and_position, xpcall_handlers_run_under_the_budget,
+          xpcall_keeps_its_contract)
