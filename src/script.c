@@ -20,6 +20,7 @@
 #include "log.h"
 #include "script_int.h"
 #include "script_json.h"
+#include "watchdog.h"
 
 time_t script_started_at(void) {
   static time_t started;
@@ -178,7 +179,9 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   set_ctx(co, &ctx);
   int nres, rc = 0;
   s->heap.refused = false;
+  watchdog_enter(s->opts.watchdog, NULL, NULL, 0, NULL, s->file);
   int st = lua_resume(co, L, nargs, &nres);
+  watchdog_leave(s->opts.watchdog);
   char at[300];
   if (ctx.killed) {
     /* Whether our thread yielded or a coroutine of the file's raised, the
@@ -823,7 +826,7 @@ static void memory_failed(script_call_t *c) {
 
 /* Runs stages until the request is answered or sleeps. `resuming` continues
  * a thread that slept. */
-static enum script_status run(script_call_t *c, bool resuming) {
+static enum script_status run_stages(script_call_t *c, bool resuming) {
   lua_State *L = c->s->L, *co = c->co;
   for (;;) {
     int nargs = 0, pst;
@@ -892,6 +895,17 @@ static enum script_status run(script_call_t *c, bool resuming) {
     lua_settop(L, 0);
     lua_settop(co, 0);
   }
+}
+
+/* run_stages, with the watchdog told which request keeps the loop busy:
+ * one call of this is one event of the loop. */
+static enum script_status run(script_call_t *c, bool resuming) {
+  const script_t *s = c->s;
+  watchdog_enter(s->opts.watchdog, method_of(c), c->req->path, c->req->path_len,
+                 c->rule >= 0 ? s->rules[c->rule].endpoint : NULL, s->file);
+  enum script_status st = run_stages(c, resuming);
+  watchdog_leave(s->opts.watchdog);
+  return st;
 }
 
 static void append_allow(http_response_t *resp, uint64_t allowed) {

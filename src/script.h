@@ -42,10 +42,11 @@ void script_journal_attach(struct journal *j);
 typedef struct script_call script_call_t;
 
 typedef struct script_opts {
-  uv_loop_t *loop;          /* for sleep(); NULL when checking offline */
-  const char *dir;          /* where require() finds modules; NULL: embedded only */
-  int64_t max_instructions; /* per request, and for the load itself */
-  size_t max_memory;        /* bytes each provision's Lua state may hold; 0: no limit */
+  uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
+  const char *dir;           /* where require() finds modules; NULL: embedded only */
+  int64_t max_instructions;  /* per request, and for the load itself */
+  size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
+  struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

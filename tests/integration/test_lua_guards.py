@@ -1,12 +1,17 @@
 """Guards around a provision's Lua state (issue #12): every call into Lua
 protected (load errors whose value is not a string), the memory limit of each
-state (--max-lua-memory) and xpcall's message handler under the request budget.
+state (--max-lua-memory), xpcall's message handler under the request budget,
+and the watchdog that reports a request holding the loop.
 
 The tests failed on the binary before these guards (but for one, marked): by
 a hang (a client timeout fails it, and the fixture kills the server by PID),
 an abort, or a wrong answer."""
 
 import re
+import threading
+import time
+
+import requests
 
 from conftest import http, run_h1mock
 
@@ -219,3 +224,51 @@ def test_xpcall_keeps_its_contract_and_may_sleep(h1mock):
         "2:false,h:slept",
         "2:false,bad argument #2 to 'xpcall' (function expected, got no value)",
     ]
+
+
+# --------------------------------------------------------------------------
+# watchdog
+# --------------------------------------------------------------------------
+
+STUCK = r'''
+function registerRules()
+  app.add_url_rule("/stuck", "stuck", function()
+    -- A sort comparator cannot yield: the loop is held until flag/go.lua
+    -- exists (the test writes it), whatever the time slice says.
+    table.sort({3, 2, 1}, function(a, b)
+      while not pcall(require, "flag.go") do end
+      return a < b
+    end)
+    return "sorted"
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+BUSY = (r"WARN the loop has been busy for \d+\.\d s in GET /stuck: rule 'stuck' of provision "
+        r"initial\.lua")
+
+
+def test_the_watchdog_names_a_request_that_holds_the_loop_once(h1mock):
+    srv = h1mock(STUCK, "--max-instructions", "1000000000000")
+    (srv.provisions / "flag").mkdir()
+    answer = {}
+
+    def stuck():
+        try:
+            answer["r"] = http("GET", srv.url + "/stuck", timeout=60)
+        except requests.RequestException as e:  # reported by the assertion below
+            answer["error"] = e
+
+    client = threading.Thread(target=stuck)
+    client.start()
+    try:
+        srv.wait_log(BUSY, timeout=15)
+        assert client.is_alive(), answer  # reported while the request still runs
+        # The same event goes on for several more watchdog periods (250 ms).
+        time.sleep(1.0)
+    finally:
+        (srv.provisions / "flag" / "go.lua").write_text("return true\n")
+        client.join(65)
+    assert answer["r"].status_code == 200 and answer["r"].text == "sorted", answer
+    assert http("GET", srv.url + "/ok").text == "ok"
+    assert len(re.findall(BUSY, srv.log)) == 1, srv.log
