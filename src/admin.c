@@ -269,6 +269,7 @@ static void metrics_call(const http_request_t *req, http_response_t *resp) {
       .provision = active ? script_name(active) : NULL,
       .journal_dropped = journal_dropped_total(journal),
       .lua_memory_bytes = active ? script_memory(active) : 0,
+      .lua_memory_limit = active ? script_memory_limit(active) : 0,
       .store = store,
   };
   buf_t body = BUF_INIT;

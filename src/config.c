@@ -30,7 +30,12 @@ enum opt_kind {
   OPT_ENTRIES,    /* 0..JOURNAL_MAX_SIZE */
   OPT_ACCESS_LOG, /* off|text|json */
   OPT_TOKEN,      /* visible ASCII, what a Bearer header can carry */
+  OPT_LUA_MEMORY, /* a size, 0 or at least LUA_MEMORY_MIN */
 };
+
+/* A Lua state with h1mock's runtime loaded holds about 100k: below this a
+ * limit would refuse every provision, the built-in default included. */
+#define LUA_MEMORY_MIN ((size_t)1 << 20)
 
 struct option_def {
   const char *name; /* without the leading "--" */
@@ -67,6 +72,9 @@ static const struct option_def options[] = {
      "an idle keep-alive connection is closed after this (default 60)"},
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
      "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
+    {"max-lua-memory", OPT_LUA_MEMORY, OFF(max_lua_memory), "SIZE",
+     "memory each provision's Lua state may hold (default 256M, 0: no limit); an allocation "
+     "past it fails: the request gets 500, a provision that needs more is refused"},
     {"journal-size", OPT_ENTRIES, OFF(journal_size), "N",
      "requests kept in the journal (GET /app/v1/requests; default 10000, 0 turns it off); "
      "a small request takes a few hundred bytes"},
@@ -224,6 +232,16 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
       return -EINVAL;
     }
     return 0;
+  case OPT_LUA_MEMORY: {
+    size_t v;
+    if (parse_size(value, &v) || (v != 0 && v < LUA_MEMORY_MIN)) {
+      snprintf(err, errlen, "h1mock: %s: '%s' is not 0 or a size of at least 1M (e.g. 64M)",
+               source, value);
+      return -EINVAL;
+    }
+    *(size_t *)field = v;
+    return 0;
+  }
   case OPT_SECONDS: {
     errno = 0;
     double v = strtod(value, &end);
@@ -296,6 +314,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .header_timeout = 30,
       .idle_timeout = 60,
       .max_instructions = 100000000,
+      .max_lua_memory = (size_t)256 << 20,
       .journal_size = 10000,
       .journal_body_bytes = 64 * 1024,
       .journal_max_bytes = (size_t)256 << 20,

@@ -22,6 +22,7 @@ typedef struct config {
   double header_timeout;        /* seconds to receive a whole request head */
   double idle_timeout;          /* seconds a keep-alive connection may sit idle */
   int64_t max_instructions;     /* Lua VM instructions per request or load */
+  size_t max_lua_memory;        /* bytes each provision's Lua state may hold; 0: no limit */
   size_t journal_size;          /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */

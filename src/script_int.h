@@ -46,6 +46,15 @@ typedef struct script_ctx {
   char where[200];   /* "file:line" where the budget ran out */
 } script_ctx_t;
 
+/* The bytes a provision's Lua state holds, counted by its allocator, and
+ * its cap. One per state: a pool thread closing a retired state touches
+ * only that state's counter. */
+typedef struct script_heap {
+  size_t used;
+  size_t limit; /* 0: no limit */
+  bool refused; /* an allocation failed because of the limit (reset per run) */
+} script_heap_t;
+
 struct script_rule {
   int view_ref;     /* registry ref of the view function */
   int defaults_ref; /* registry ref of {{name, value}, ...} sorted, or LUA_NOREF */
@@ -55,8 +64,10 @@ struct script_rule {
 
 struct script {
   lua_State *L;
+  script_heap_t heap;
   char *name; /* the provision's name, for the journal and the metrics */
   size_t name_len;
+  char *file;            /* "name.lua", or "(default)": how the watchdog names it */
   script_ctx_t main_ctx; /* budget for what runs on the main thread */
   int refs;
   script_opts_t opts;

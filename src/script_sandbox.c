@@ -82,6 +82,46 @@ static void wrap_coroutines(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* xpcall rebuilt on pcall. Lua calls a message handler before it unwinds,
+ * from inside the function that raised: when that is the count hook
+ * (the budget ran out where no yield is possible), hooks are off while the
+ * handler runs, so no budget could stop a handler that loops, and the
+ * server froze for good. Here the handler is called after pcall returned,
+ * as ordinary code of the request, under its budget. Provisions have no
+ * debug library, so the handler could not inspect the raising stack
+ * anyway. It gets one argument and gives one result, as in Lua; when it
+ * raises itself, xpcall returns false and "error in error handling: " with
+ * its error, where Lua would call the handler again on its own error. */
+static const char xpcall_source[] =
+    "local pcall, select, type, error = ...\n"
+    "local function finish(handler, ok, ...)\n"
+    "  if ok then return true, ... end\n"
+    "  local hok, v = pcall(handler, (...))\n"
+    "  if hok then return false, v end\n"
+    "  if type(v) == 'string' or type(v) == 'number' then\n"
+    "    return false, 'error in error handling: ' .. v\n"
+    "  end\n"
+    "  return false, 'error in error handling'\n"
+    "end\n"
+    "return function(...)\n"
+    "  local f, handler = ...\n"
+    "  if type(handler) ~= 'function' then\n"
+    "    local got = select('#', ...) < 2 and 'no value' or type(handler)\n"
+    "    error(\"bad argument #2 to 'xpcall' (function expected, got \" .. got .. ')', 2)\n"
+    "  end\n"
+    "  return finish(handler, pcall(f, select(3, ...)))\n"
+    "end\n";
+
+static void replace_xpcall(lua_State *L) {
+  if (luaL_loadbufferx(L, xpcall_source, sizeof xpcall_source - 1, "=xpcall", "t") != LUA_OK)
+    lua_error(L);
+  static const char *const upvalues[] = {"pcall", "select", "type", "error"};
+  for (size_t i = 0; i < sizeof upvalues / sizeof upvalues[0]; i++)
+    lua_getglobal(L, upvalues[i]);
+  lua_call(L, 4, 1);
+  lua_setglobal(L, "xpcall");
+}
+
 /* setmetatable without __gc: Lua runs finalizers with hooks off, so no
  * budget could stop one that loops, and lua_close would hang on it. */
 static int setmetatable_no_gc(lua_State *L) {
@@ -250,6 +290,7 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   open_lib(L, LUA_OSLIBNAME, luaopen_os);
 
   wrap_coroutines(L);
+  replace_xpcall(L);
 
   lua_pushglobaltable(L);
   lua_pushnil(L);

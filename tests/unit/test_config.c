@@ -69,6 +69,32 @@ TEST(access_log_and_token_options) {
   ASSERT_EQ(parse(&c, "--admin-token", "\x7f", NULL), CONFIG_USAGE);
 }
 
+TEST(lua_memory_limit) {
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 256 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "0", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 0);
+  ASSERT_EQ(parse(&c, "--max-lua-memory=1M", NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 1 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "2G", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, (size_t)2 << 30);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "1023k", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err,
+                "h1mock: --max-lua-memory: '1023k' is not 0 or a size of at least 1M (e.g. 64M)");
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "lots", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "", NULL), CONFIG_USAGE);
+  setenv("H1MOCK_MAX_LUA_MEMORY", "64M", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 64 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "8M", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 8 << 20);
+  setenv("H1MOCK_MAX_LUA_MEMORY", "1", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "H1MOCK_MAX_LUA_MEMORY: '1' is not 0 or a size of at least 1M");
+  unsetenv("H1MOCK_MAX_LUA_MEMORY");
+}
+
 TEST(environment_feeds_the_new_options) {
   setenv("H1MOCK_JOURNAL_SIZE", "5", 1);
   setenv("H1MOCK_ADMIN_TOKEN", "from-env", 1);
@@ -244,4 +270,4 @@ UNIT_MAIN(observability_defaults, journal_options, access_log_and_token_options,
           environment_feeds_the_new_options,
           admin_exposure_needs_a_non_loopback_address_and_no_token,
           admin_open_and_token_file_options, token_file_text, take_secrets_scrubs_the_environment,
-          take_secrets_reads_the_token_file)
+          take_secrets_reads_the_token_file, lua_memory_limit)
