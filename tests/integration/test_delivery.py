@@ -435,10 +435,29 @@ def instructions(stage, name):
     return [args for instr, args in stage[2] if instr == name]
 
 
+def install_list(*options):
+    """The packages deps/install.sh would install with these options."""
+    res = subprocess.run([str(INSTALL), "--list", *options], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
 def runtime_packages():
-    m = re.search(r'--runtime\)\s*packages="([^"]+)"', INSTALL.read_text())
-    assert m, "deps/install.sh has no --runtime package list"
-    return m.group(1).split()
+    return install_list("--runtime")
+
+
+def package_of(path):
+    """The Debian package that owns path (or the file a link of it names)."""
+    for candidate in (path, os.path.realpath(path), "/usr" + str(path)):
+        res = subprocess.run(["dpkg", "-S", str(candidate)], capture_output=True, text=True)
+        if res.returncode == 0:
+            return res.stdout.split(":")[0]
+    return None
+
+
+needs_dpkg = pytest.mark.skipif(not (shutil.which("dpkg") and shutil.which("pkg-config")),
+                                reason="dpkg or pkg-config missing")
 
 
 def test_dockerfile_has_two_bookworm_slim_stages():
@@ -461,7 +480,7 @@ def test_build_stage_runs_install_sh_and_the_ci_meson_commands():
     build = dockerfile_stages()[0]
     runs = instructions(build, "RUN")
     steps = [step.strip() for run in runs for step in run.split("&&")]
-    assert "deps/install.sh" in steps
+    assert "deps/install.sh --build" in steps
     setup = [s for s in steps if s.startswith("meson setup ")]
     assert len(setup) == 1
     words = setup[0].split()
@@ -469,7 +488,7 @@ def test_build_stage_runs_install_sh_and_the_ci_meson_commands():
     assert set(words[3:]) <= {"-Dbuildtype=release"}, "options that CI does not use: " + setup[0]
     assert "meson compile -C %s" % plain in steps
     assert "meson test -C %s --suite unit --print-errorlogs" % plain in steps
-    order = [steps.index("deps/install.sh"), steps.index(setup[0]),
+    order = [steps.index("deps/install.sh --build"), steps.index(setup[0]),
              steps.index("meson compile -C %s" % plain)]
     assert order == sorted(order)
     # the sources arrive after the dependency layer, before the build
@@ -487,8 +506,15 @@ def test_runtime_stage_is_small_non_root_and_healthchecked():
     assert len(copies) == 3
     runs = " && ".join(instructions(runtime, "RUN"))
     assert "/tmp/install.sh --runtime" in runs
-    assert re.search(r"rm -rf /tmp/install.sh /var/lib/apt/lists/\*", runs)
     assert "meson" not in runs
+    # apt's caches leave in the layer that filled them: a later RUN could
+    # only hide them (on a base without Docker's apt clean-up, 98 MB)
+    install = [r for r in instructions(runtime, "RUN") if "/tmp/install.sh --runtime" in r]
+    assert len(install) == 1
+    steps = [step.strip() for step in install[0].split("&&")]
+    assert steps[0] == "/tmp/install.sh --runtime"
+    assert "apt-get clean" in steps
+    assert "rm -rf /tmp/install.sh /var/lib/apt/lists/*" in steps
     user = instructions(runtime, "USER")
     assert len(user) == 1
     uid = user[0].split(":")[0]
@@ -521,15 +547,71 @@ def test_runtime_packages_hold_every_library_the_binary_links():
         if path is None and lib.startswith("ld-linux"):
             path = "/lib64/" + lib
         assert path, "ldd does not resolve " + lib
-        owner = None
-        for candidate in (path, os.path.realpath(path), "/usr" + path):
-            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if res.returncode == 0:
-                owner = res.stdout.split(":")[0]
-                break
+        owner = package_of(path)
         assert owner, "no package owns " + path
         assert owner in packages | {"libc6"}, \
             "%s comes from %s, which deps/install.sh --runtime does not install" % (lib, owner)
+
+
+def test_build_stage_cleans_apt_in_the_install_layer():
+    runs = instructions(dockerfile_stages()[0], "RUN")
+    install = [r for r in runs if "deps/install.sh" in r]
+    assert len(install) == 1
+    steps = [step.strip() for step in install[0].split("&&")]
+    assert steps == ["deps/install.sh --build", "apt-get clean", "rm -rf /var/lib/apt/lists/*"]
+
+
+def test_install_sets_build_is_in_the_default_and_lacks_the_test_toolchain():
+    build, default = set(install_list("--build")), set(install_list())
+    runtime = set(install_list("--runtime"))
+    assert build < default
+    assert {"build-essential", "meson", "ninja-build", "pkg-config", "python3"} <= build
+    for tool in ("python3-pytest", "clang", "clang-format", "docker-compose", "shellcheck",
+                 "curl", "podman"):
+        assert tool not in build, tool
+    assert {"liblua5.4-0", "libuv1", "curl"} == runtime
+    assert not runtime & {"meson", "build-essential", "python3"}
+    # options add to the default set, and combine
+    assert set(install_list("--containers")) == default | {
+        "podman", "runc", "netavark", "aardvark-dns", "iptables", "mmdebstrap"}
+    assert {"wrk", "nginx"} <= set(install_list("--bench", "--containers"))
+    assert set(install_list("--build", "--runtime")) == build | runtime
+
+
+@needs_dpkg
+def test_build_set_holds_what_meson_build_reads():
+    """Every dependency() of meson.build, the llhttp sources' folder and the
+    python of the embed scripts come from a package of the --build set: a
+    library added to the build lands in the Docker build stage too."""
+    build = set(install_list("--build"))
+    meson = (ROOT / "meson.build").read_text()
+    names = re.findall(r"dependency\('([^']+)'", meson)
+    assert {"lua5.4", "libuv"} <= set(names)
+    for name in names:
+        res = subprocess.run(["pkg-config", "--path", name], capture_output=True, text=True)
+        assert res.returncode == 0, "pkg-config does not know %s: %s" % (name, res.stderr)
+        owner = package_of(res.stdout.strip())
+        assert owner in build, "%s comes from %s, not in deps/install.sh --build" % (name, owner)
+    options = (ROOT / "meson_options.txt").read_text()
+    for option in ("llhttp_dir", "llhttp_include"):
+        folder = re.search(r"option\('%s'.*?value : '([^']+)'" % option, options, re.S).group(1)
+        assert package_of(folder) in build, folder
+    for tool in ("meson", "ninja"):
+        assert package_of(shutil.which(tool)) in build, tool
+    # the compiler (gcc through build-essential) and the embed scripts' python3
+    assert {"build-essential", "python3"} <= build
+
+
+def test_install_sh_refuses_an_unknown_option_and_installs_nothing():
+    res = subprocess.run([str(INSTALL), "--list", "--nope"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert "install.sh: unknown option '--nope' (try --help)" in res.stderr
+    res = subprocess.run([str(INSTALL), "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for option in ("--build", "--runtime", "--bench", "--containers", "--list"):
+        assert "deps/install.sh %s" % option in res.stdout, option
+    assert "set -eu" not in res.stdout
 
 
 def test_dockerignore_keeps_build_dirs_and_git_out_but_not_the_sources():
