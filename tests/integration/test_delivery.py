@@ -1,11 +1,16 @@
 """Delivery: the container image, the docker-compose CI example and the helm
 charts (docker/, deps/entrypoint.sh, helm/).
 
-No docker engine and no Kubernetes run here, so the image is never built and
-the charts are never installed. What can be proved without them is:
-- the Dockerfile builds with deps/install.sh and the meson commands of
-  tests/run-all.sh, and its runtime stage installs the packages that hold
-  every library the binary links;
+The image is built and the compose example run for real, under podman, by
+tests/containers/run.sh (once per tests/run-all.sh, not here). No Kubernetes
+runs here, so the charts are never installed. What this file proves without
+a container engine is:
+- the Dockerfile builds with deps/install.sh --build and the meson commands
+  of tests/run-all.sh, the --build set holds every package meson.build
+  reads, and the runtime stage installs the packages that hold every
+  library the binary links and cleans apt's caches in the same layer;
+- deps/install.sh's package sets and options; the container test skips with
+  a reason where podman is missing;
 - the entrypoint, run outside a container (H1MOCK_BIN and its directories
   from the environment), maps the image's arguments and variables to
   h1mock's options, picks /config or /app/provision, execs h1mock and
@@ -43,10 +48,12 @@ SUT = ROOT / "docker" / "sut.sh"
 ENTRYPOINT = ROOT / "deps" / "entrypoint.sh"
 INSTALL = ROOT / "deps" / "install.sh"
 RUN_ALL = ROOT / "tests" / "run-all.sh"
+CONTAINER_TEST = ROOT / "tests" / "containers" / "run.sh"
+SUT_DOCKERFILE = ROOT / "docker" / "sut.Dockerfile"
 CHART = ROOT / "helm" / "h1mock"
 CT_CHART = ROOT / "helm" / "ct-h1mock"
 CT_TEST = CT_CHART / "files" / "ct-test.sh"
-SCRIPTS = [ENTRYPOINT, SUT, CT_TEST]
+SCRIPTS = [ENTRYPOINT, SUT, CT_TEST, INSTALL, CONTAINER_TEST, RUN_ALL]
 # Variables the entrypoint or the scripts read; none may leak in from the
 # environment the tests run in.
 SCRIPT_VARS = {"TRAFFIC_PORT", "ADMIN_PORT", "VERBOSE", "IPV6", "MOCK_URL", "MOCK_ADMIN_URL",
@@ -665,6 +672,11 @@ def test_compose_file_is_valid():
     assert sorted((p["published"], p["target"]) for p in mock["ports"]) == [(8000, 8000),
                                                                             (8074, 8074)]
     assert sut["depends_on"] == {"h1mock": {"condition": "service_healthy"}}
+    # built here from Debian's curl: the example pulls nothing from a registry
+    assert Path(sut["build"]["context"]) == COMPOSE.parent
+    assert COMPOSE.parent / sut["build"]["dockerfile"] == SUT_DOCKERFILE
+    for name, service in cfg["services"].items():
+        assert "build" in service and service["image"].endswith(":local"), name
     assert sut["entrypoint"] == ["/bin/sh", "/sut/sut.sh"]
     assert "%s:/sut/sut.sh:ro" % SUT in sut["volumes"]
     assert "%s:%s:ro" % (ROOT / "provisions", sut["environment"]["PROVISIONS"]) in sut["volumes"]
@@ -689,6 +701,78 @@ def test_compose_config_refuses_a_broken_file(tmp_path):
     res = compose_config(broken)
     assert res.returncode != 0
     assert "service_happy" in res.stderr
+
+
+def test_sut_image_is_curl_on_the_images_base():
+    lines = [l.strip() for l in SUT_DOCKERFILE.read_text().splitlines()
+             if l.strip() and not l.lstrip().startswith("#")]
+    base = dockerfile_stages()[1][0]
+    assert lines[0] == "FROM " + base
+    assert sum(l.startswith("FROM ") for l in lines) == 1
+    text = " ".join(lines)
+    assert re.search(r"apt-get install -y -q --no-install-recommends curl\b", text)
+    assert "apt-get clean" in text and "rm -rf /var/lib/apt/lists/*" in text
+    user = [l.split()[1] for l in lines if l.startswith("USER ")]
+    assert user and user[0].split(":")[0] != "0"
+
+
+# --------------------------------------------------------------------------
+# the container test (tests/containers/run.sh)
+# --------------------------------------------------------------------------
+
+def test_run_all_runs_the_container_test_once_and_not_when_quick():
+    runall = RUN_ALL.read_text()
+    assert runall.count("tests/containers/run.sh >") == 1
+    loop_end = runall.index("\ndone\n", runall.index("for b in $builds"))
+    assert runall.index("tests/containers/run.sh >") > loop_end, "inside the builds loop"
+    quick = re.search(r'if \[ "\$\{1:-\}" = "--quick" \]; then\n(.*?)\nfi', runall, re.S)
+    assert quick and 'containers=""' in quick.group(1)
+    assert re.search(r'^echo "\$passed passed, \$failed failed, \$skipped skipped"$', runall,
+                     re.M)
+
+
+def test_container_test_skips_with_its_reason_without_podman(tmp_path):
+    """Where podman is missing, the test says so, counts one skip and
+    changes nothing (no temp folder, no lock taken)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "pwd"):  # what the script needs before its checks
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), bin_dir / tool)
+    before = set(os.listdir(tmp_path))
+    res = subprocess.run(["/bin/sh", str(CONTAINER_TEST)], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL,
+                         env=dict(clean_env(), PATH=str(bin_dir), TMPDIR=str(tmp_path)))
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines == [
+        "containers: skipped: podman is not installed (deps/install.sh --containers installs"
+        " what this test needs)",
+        "0 passed, 0 failed, 1 skipped"]
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_containers_conf_holds_what_podman_needs_here():
+    conf = (ROOT / "tests" / "containers" / "containers.conf").read_text()
+    sections, current = {}, None
+    for line in conf.splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        else:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    assert sections["containers"]["default_ulimits"] == "[]"
+    assert sections["engine"]["cgroup_manager"] == '"cgroupfs"'
+    text = CONTAINER_TEST.read_text()
+    assert 'CONTAINERS_CONF="$ROOT/tests/containers/containers.conf"' in text
+    assert "--runtime runc" in text  # crun refuses this machine's hybrid cgroups
+    # private storage and networks under the temp folder: nothing under /etc
+    for flag in ("--root", "--runroot", "--tmpdir", "--network-config-dir"):
+        assert re.search(r'%s "\$tmp/' % flag, text), flag
+    assert not re.search(r"(>|tee|cp|mv|rm -rf)\s+\S*/etc/", text)
 
 
 def compose_services():
