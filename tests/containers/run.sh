@@ -17,9 +17,10 @@
 # Nothing outside a temporary folder changes: podman's storage, run state,
 # networks and API socket live there, its settings come from
 # tests/containers/containers.conf (CONTAINERS_CONF), nothing under /etc is
-# written. What netavark adds to the host (its firewall chains, IP
-# forwarding, /run/containers/networks) is undone when it was not there
-# before. Runs take a lock: two at once would share netavark's subnet.
+# written. What podman and netavark add to the host (firewall chains, IP
+# forwarding, /run/containers/networks, podman's blob cache, run folders and
+# the /run/netns mount) is undone when it was not there before. Runs take a
+# lock: two at once would share netavark's subnet.
 #
 #   tests/containers/run.sh       (as root, as CI runs it; after deps/install.sh --containers)
 # Elsewhere it skips where podman cannot start a container.
@@ -60,7 +61,7 @@ show() { # log file: its last lines, indented, when something went wrong
   tail -n "${2:-30}" "$1" | sed 's/^/    /'
 }
 
-for tool in podman runc mmdebstrap docker-compose iptables-save flock timeout; do
+for tool in podman runc mmdebstrap docker-compose iptables-save flock timeout mountpoint; do
   command -v "$tool" >/dev/null 2>&1 ||
     skip "$tool is not installed (deps/install.sh --containers installs what this test needs)"
 done
@@ -98,6 +99,12 @@ had_run_networks=false
 had_chains=false
 iptables-save 2>/dev/null | grep -q NETAVARK && had_chains=true
 forward=$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo 1)
+# Folders podman, runc and libmount make whatever --root says: removed
+# afterwards when empty (and /run/netns unmounted), if this test made them.
+made_dirs=""
+for d in /run/netns /run/runc /run/mount /var/lib/containers/cache /var/lib/containers; do
+  [ -e "$d" ] || made_dirs="$made_dirs $d"
+done
 
 cleanup() {
   if [ -n "$compose_up" ]; then
@@ -121,6 +128,16 @@ cleanup() {
       rm -rf /run/containers/networks
       rmdir /run/containers 2>/dev/null
     fi
+    case "$made_dirs" in # podman 4.3's blob cache ignores --root
+      *" /var/lib/containers/cache"*) rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb ;;
+    esac
+    for d in $made_dirs; do
+      # podman mounts /run/netns on itself (shared, as `ip netns` does)
+      if [ "$d" = /run/netns ] && mountpoint -q "$d" && [ -z "$(ls -A "$d")" ]; then
+        umount "$d"
+      fi
+      rmdir "$d" 2>/dev/null
+    done
   fi
   if grep -q " $tmp/" /proc/mounts; then
     say "warning: mounts left under $tmp, not removed"
