@@ -2,8 +2,9 @@
 # Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
 # test suite against both: C unit tests and the pytest integration tests;
 # then, once, the container test (tests/containers/run.sh: the image and the
-# compose example under podman). Ends with one line "N passed, N failed,
-# N skipped" summed over every suite.
+# compose example under podman). Prints "N skipped" (over every suite),
+# then ends with one line "N passed, N failed" summed over every suite, the
+# line CI reads.
 #
 #   tests/run-all.sh            both builds and the container test
 #   tests/run-all.sh --quick    the plain build only, no container test
@@ -102,5 +103,6 @@ if [ -n "$containers" ]; then
 fi
 
 [ "$failed" -gt 0 ] && status=1
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$skipped skipped"
+echo "$passed passed, $failed failed"
 exit $status
