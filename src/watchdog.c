@@ -58,8 +58,8 @@ static void watch(void *arg) {
     double s = (double)busy / 1e9;
     /* The path is what a client sent: escaped so it cannot forge a line. */
     buf_t esc = BUF_INIT;
-    const char *path = text_escape_str(&esc, seen.path, strlen(seen.path), sizeof seen.path,
-                                       TEXT_ESCAPE_VALUE);
+    const char *path =
+        text_escape_str(&esc, seen.path, strlen(seen.path), sizeof seen.path, TEXT_ESCAPE_VALUE);
     if (seen.load)
       log_warn("the loop has been busy for %.1f s loading provision %s", s, seen.provision);
     else if (seen.rule[0])
