@@ -6,6 +6,11 @@
  * pauses parsing; other connections keep flowing. Responses are queued in
  * one output buffer and written with uv_try_write, falling back to uv_write
  * (with reading of further requests held back) when the socket is full.
+ *
+ * A response with a streamed body (http_response_t.stream) goes out one
+ * piece per uv_write: the next piece is asked for when the previous one is
+ * written, so the event loop serves other connections between pieces and a
+ * slow reader holds about two pieces in memory, not the whole body.
  */
 #ifndef H1MOCK_CONN_H
 #define H1MOCK_CONN_H
