@@ -18,6 +18,7 @@ typedef struct config {
   size_t max_body;
   double header_timeout;     /* seconds to receive a whole request head */
   double idle_timeout;       /* seconds a keep-alive connection may sit idle */
+  size_t max_connections;    /* traffic connections; 0: from the open-files limit */
   int64_t max_instructions;  /* Lua VM instructions per request or load */
   size_t journal_size;       /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes; /* body bytes kept per journal entry */
@@ -28,6 +29,17 @@ typedef struct config {
   int first_file;
 } config_t;
 
+/* Descriptors the default --max-connections leaves for what is not a
+ * connection: stdio, the loop's own, the listeners, the watcher, the
+ * store's log, provision files read by the thread pool. */
+#define CONFIG_FILES_RESERVE 64
+/* Connections the admin port takes, outside --max-connections, so that a
+ * flood on the traffic port never locks operators out. */
+#define CONFIG_ADMIN_CONNECTIONS 64
+/* Bounds of --max-connections. */
+#define CONFIG_MIN_CONNECTIONS 1
+#define CONFIG_MAX_CONNECTIONS 10000000
+
 enum config_result {
   CONFIG_RUN,   /* start the server (or run --check) */
   CONFIG_EXIT,  /* --help or --version was printed: exit 0 */
@@ -37,6 +49,11 @@ enum config_result {
 /* Fills `c` from defaults, then the environment, then argv (the command
  * line wins). Prints --help / --version itself. */
 enum config_result config_parse(config_t *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The default --max-connections for an open-files limit of `nofile`: what
+ * is left after CONFIG_FILES_RESERVE and the admin port's connections, at
+ * least 16 (an fd limit that low is met with 503s, not a refusal to start). */
+size_t config_default_connections(uint64_t nofile);
 
 /* True when `address` (an IP literal) is a loopback address: 127.0.0.0/8,
  * ::1 or ::ffff:127.x.y.z. */

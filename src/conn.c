@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -394,24 +395,22 @@ static void conn_process(conn_t *c) {
   flush(c);
 }
 
-int conn_accept(conn_env_t *env, uv_stream_t *server) {
+int conn_open(conn_env_t *env, int fd) {
   conn_t *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    return UV_ENOMEM;
-  c->env = env;
-  int rc = uv_tcp_init(env->loop, &c->tcp);
+  int rc = c ? uv_tcp_init(env->loop, &c->tcp) : UV_ENOMEM;
   if (rc) {
     free(c);
+    close(fd);
     return rc;
   }
+  c->env = env;
   c->next = env->head;
   if (env->head)
     env->head->prev = c;
   env->head = c;
   env->count++;
-  /* Accept first, even when we cannot serve: libuv stops reporting new
-   * connections on a listener until the pending one is taken. */
-  if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp))) {
+  if ((rc = uv_tcp_open(&c->tcp, fd))) {
+    close(fd); /* not the handle's: closing the handle leaves it open */
     conn_close(c);
     return rc;
   }

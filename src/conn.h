@@ -46,6 +46,7 @@ typedef struct conn_env {
   size_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
+  size_t max_connections; /* the listener refuses more than this (it checks `count`) */
   conn_dispatch_fn dispatch;
   void (*abandon)(void *pending); /* the connection of a pending answer closed */
   conn_complete_fn complete;
@@ -56,8 +57,10 @@ typedef struct conn_env {
   conn_t *head; /* every open connection */
 } conn_env_t;
 
-/* Accepts one pending connection on `server`. Returns 0 or a libuv error. */
-int conn_accept(conn_env_t *env, uv_stream_t *server);
+/* Serves the accepted socket `fd` (non-blocking) as a new connection. The
+ * connection owns fd from now on, also on failure (it is closed). Returns
+ * 0 or a libuv error. */
+int conn_open(conn_env_t *env, int fd);
 
 /* Applies the header, idle and linger timeouts; call about once a second. */
 void conn_sweep(conn_env_t *env);
