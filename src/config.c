@@ -59,6 +59,9 @@ static const struct option_def options[] = {
      "time allowed to send a request head (default 30); then 408"},
     {"idle-timeout", OPT_SECONDS, OFF(idle_timeout), "SECONDS",
      "an idle keep-alive connection is closed after this (default 60)"},
+    {"body-timeout", OPT_SECONDS, OFF(body_timeout), "SECONDS",
+     "time allowed for a request body, counted from the end of its head (default 60); then "
+     "408"},
     {"max-connections", OPT_CONNECTIONS, OFF(max_connections), "N",
      "traffic connections open at once; more get 503 (default: the open-files limit minus "
      "128: 64 for files, 64 for the admin port's own connections)"},
@@ -288,6 +291,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .max_body = 1 << 20,
       .header_timeout = 30,
       .idle_timeout = 60,
+      .body_timeout = 60,
       .max_instructions = 100000000,
       .journal_size = 10000,
       .journal_body_bytes = 64 * 1024,

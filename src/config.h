@@ -18,6 +18,7 @@ typedef struct config {
   size_t max_body;
   double header_timeout;     /* seconds to receive a whole request head */
   double idle_timeout;       /* seconds a keep-alive connection may sit idle */
+  double body_timeout;       /* seconds from the end of a head to the end of its body */
   size_t max_connections;    /* traffic connections; 0: from the open-files limit */
   int64_t max_instructions;  /* Lua VM instructions per request or load */
   size_t journal_size;       /* requests the journal keeps; 0: no journal */

@@ -34,6 +34,7 @@ struct conn {
   uint64_t started_ns;   /* when the current request was dispatched */
   uint64_t last_ms;      /* last byte received or sent */
   uint64_t request_ms;   /* first byte of the request being received, 0 when none */
+  uint64_t body_ms;      /* end of the head of a request whose body is arriving, 0 when none */
   uint64_t linger_until; /* closing: give up draining the client at this time */
   bool busy;             /* a request is being answered (pending) */
   bool writing;
@@ -299,6 +300,7 @@ static void complete_request(conn_t *c) {
     env->complete(env->ctx, c->peer, req, &c->resp, uv_hrtime() - c->started_ns);
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
+  c->body_ms = 0;
 }
 
 static void on_done(void *data) {
@@ -361,8 +363,12 @@ static void conn_process(conn_t *c) {
     c->rpos += used;
     if (http_in_take_continue(c->in))
       buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    if (st == HTTP_IN_MORE)
+    if (st == HTTP_IN_MORE) {
+      /* The body's time (--body-timeout) runs from the end of the head. */
+      if (c->body_ms == 0 && http_in_head_done(c->in))
+        c->body_ms = uv_now(env->loop);
       break;
+    }
     if (st == HTTP_IN_ERROR) {
       answer_error(c);
       break;
@@ -443,8 +449,8 @@ int conn_open(conn_env_t *env, int fd) {
   return 0;
 }
 
-static void time_out(conn_t *c) {
-  answer_and_close(c, 408, "the request was not received in time");
+static void time_out(conn_t *c, const char *text) {
+  answer_and_close(c, 408, text);
   flush(c);
 }
 
@@ -466,9 +472,14 @@ void conn_sweep(conn_env_t *env) {
       continue;
     } else if (c->request_ms && !http_in_head_done(c->in) &&
                now - c->request_ms >= env->header_timeout_ms) {
-      time_out(c);
+      time_out(c, "the request head was not received in time");
+    } else if (c->body_ms) {
+      /* A whole time for the body, however it trickles: restarting a timer
+       * on every byte would let one byte a minute hold a connection. */
+      if (now - c->body_ms >= env->body_timeout_ms)
+        time_out(c, "the request body was not received in time");
     } else if (now - c->last_ms >= env->idle_timeout_ms) {
-      /* Idle between requests, or a body that stopped arriving. */
+      /* Idle between requests, or a head that stopped arriving. */
       conn_close(c);
     }
   }

@@ -46,6 +46,7 @@ typedef struct conn_env {
   size_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
+  uint64_t body_timeout_ms;
   size_t max_connections; /* the listener refuses more than this (it checks `count`) */
   conn_dispatch_fn dispatch;
   void (*abandon)(void *pending); /* the connection of a pending answer closed */
@@ -62,7 +63,8 @@ typedef struct conn_env {
  * 0 or a libuv error. */
 int conn_open(conn_env_t *env, int fd);
 
-/* Applies the header, idle and linger timeouts; call about once a second. */
+/* Applies the header, body, idle and linger timeouts; call about once a
+ * second. */
 void conn_sweep(conn_env_t *env);
 
 /* Closes idle connections now and the others after their current response;

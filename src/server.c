@@ -362,6 +362,7 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
       .max_body = cfg->max_body,
       .header_timeout_ms = (uint64_t)(cfg->header_timeout * 1000),
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
+      .body_timeout_ms = (uint64_t)(cfg->body_timeout * 1000),
       .dispatch = dispatch,
       .abandon = abandon,
       .complete = on_complete,

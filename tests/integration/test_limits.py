@@ -1,16 +1,18 @@
-"""Connection limits and running out of file descriptors.
+"""Connection limits, running out of file descriptors, and the body timeout.
 
 --max-connections bounds the traffic port; the admin port has 64 of its
 own. The surplus is accepted, answered 503 with Connection: close, and
 closed; a log line says so at most once a minute per port. Out of file
 descriptors, the server answers 503 the same way (a spare descriptor makes
-room to accept) and serves again once descriptors free up.
+room to accept) and serves again once descriptors free up. A request body
+must arrive whole within --body-timeout seconds of the end of its head.
 """
 
 import re
 import resource
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -144,6 +146,12 @@ def test_bad_max_connections_exit_2(tmp_path, value):
                   "--max-connections: '%s' is not a number of connections (1 to 10000000)" % value)
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_bad_body_timeout_exit_2(tmp_path, value):
+    assert_exit_2(run_h1mock(["--body-timeout", value], provisions=tmp_path),
+                  "--body-timeout: '%s' is not a number of seconds (> 0)" % value)
+
+
 def test_max_connections_from_the_environment(h1mock):
     srv = h1mock(APP, env={"H1MOCK_MAX_CONNECTIONS": "5"})
     srv.wait_log(r"connections: up to 5 on the traffic port")
@@ -151,7 +159,7 @@ def test_max_connections_from_the_environment(h1mock):
 
 def test_help_explains_the_connection_options():
     out = subprocess.run([BIN, "--help"], capture_output=True, check=True).stdout.decode()
-    assert "--max-connections N" in out, out
+    assert "--max-connections N" in out and "--body-timeout SECONDS" in out, out
 
 
 # ------------------------------------------------------------ descriptors
@@ -227,3 +235,58 @@ def test_out_of_descriptors_is_logged_answered_503_and_recovers(limited):
     finally:
         for s in held:
             s.close()
+
+
+# ----------------------------------------------------------- body timeout
+
+
+def trickle(srv, total, interval, budget):
+    """Sends a POST head announcing `total` body bytes, then one byte every
+    `interval` seconds; stops at the first byte the server answers with, or
+    after `budget` seconds. Returns (what the server sent, seconds from the
+    end of the head, body bytes sent)."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
+        t0 = time.monotonic()
+        sent = 0
+        s.settimeout(interval)
+        while sent < total and time.monotonic() - t0 < budget:
+            try:
+                first = s.recv(65536)
+            except socket.timeout:
+                try:
+                    s.sendall(b"x")
+                except (BrokenPipeError, ConnectionResetError):
+                    return b"", time.monotonic() - t0, sent
+                sent += 1
+                continue
+            return first + read_until_closed(s), time.monotonic() - t0, sent
+        if sent == total:  # the whole body went: its answer
+            s.settimeout(5)
+            return s.recv(65536), time.monotonic() - t0, sent
+        return b"", time.monotonic() - t0, sent
+    finally:
+        s.close()
+
+
+def test_a_trickling_body_gets_408_after_the_body_timeout(h1mock):
+    srv = h1mock(APP, "--body-timeout", "1")
+    # One byte every 0.3 s never lets the idle timeout (60 s) fire; only a
+    # time for the whole body stops it. The budget is far above the timeout.
+    answer, elapsed, sent = trickle(srv, 100, 0.3, 8)
+    assert answer.startswith(b"HTTP/1.1 408 "), (answer, elapsed, sent)
+    assert b"\r\nConnection: close\r\n" in answer
+    assert b"request body was not received in time" in answer
+    assert sent < 100
+    # Other connections were not affected.
+    assert http("GET", srv.url + "/hello").text == "hello"
+
+
+def test_a_body_within_the_timeout_is_served(h1mock):
+    srv = h1mock(APP, "--body-timeout", "5")
+    answer, _, sent = trickle(srv, 4, 0.2, 8)
+    assert sent == 4
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"got 4"), answer
+    r = http("POST", srv.url + "/upload", data=b"x" * 1000)
+    assert r.text == "got 1000"

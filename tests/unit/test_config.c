@@ -110,8 +110,10 @@ TEST(connection_options) {
   config_t c;
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
   ASSERT_EQ(c.max_connections, 0); /* derived from the open-files limit at start */
-  ASSERT_EQ(parse(&c, "--max-connections", "1", NULL), CONFIG_RUN);
+  ASSERT(c.body_timeout == 60);
+  ASSERT_EQ(parse(&c, "--max-connections", "1", "--body-timeout=0.5"), CONFIG_RUN);
   ASSERT_EQ(c.max_connections, 1);
+  ASSERT(c.body_timeout == 0.5);
   ASSERT_EQ(parse(&c, "--max-connections=10000000", NULL, NULL), CONFIG_RUN);
   ASSERT_EQ(c.max_connections, 10000000);
   ASSERT_EQ(parse(&c, "--max-connections", "0", NULL), CONFIG_USAGE);
@@ -120,6 +122,8 @@ TEST(connection_options) {
   ASSERT_EQ(parse(&c, "--max-connections", "10000001", NULL), CONFIG_USAGE);
   ASSERT_EQ(parse(&c, "--max-connections", "+5", NULL), CONFIG_USAGE);
   ASSERT_EQ(parse(&c, "--max-connections", "5k", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--body-timeout", "0", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --body-timeout: '0' is not a number of seconds (> 0)");
 }
 
 TEST(default_connections_leave_room_for_files_and_the_admin_port) {
