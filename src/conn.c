@@ -142,17 +142,13 @@ static void flush(conn_t *c) {
        * buffer for the responses that come meanwhile. */
       buf_t rest = c->wbuf;
       buf_reset(&rest);
-      if (sent == 0) {
-        c->wbuf = c->out; /* nothing went: hand over the whole buffer */
-        c->out = rest;
-      } else if (buf_append(&rest, c->out.data + sent, c->out.len - sent)) {
+      if (buf_append(&rest, c->out.data + sent, c->out.len - sent)) {
         c->wbuf = rest;
         conn_close(c); /* a truncated response would lie about its length */
         return;
-      } else {
-        c->wbuf = rest;
-        buf_reset(&c->out);
       }
+      c->wbuf = rest;
+      buf_reset(&c->out);
       b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
       c->wreq.data = c;
       if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
