@@ -4,8 +4,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static bool is_host_char(char c) {
          c == '.' || c == '_';
 }
 
-/* "[v6]" with anything after it in `rest`; 0 or the message. */
+/* "[v6]", leaving `rest` after the "]"; NULL or the message. */
 static const char *parse_ipv6(const char *a, size_t n, http_client_url_t *u, const char **rest) {
   const char *close = memchr(a, ']', n);
   if (close == NULL)
