@@ -59,7 +59,8 @@ static const struct option_def options[] = {
     {"idle-timeout", OPT_SECONDS, OFF(idle_timeout), "SECONDS",
      "an idle keep-alive connection is closed after this (default 60)"},
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
-     "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
+     "Lua instructions a request (or a load) may run before it is stopped, counting pattern "
+     "matching and string building at one per step or byte (default 100000000)"},
     {"journal-size", OPT_ENTRIES, OFF(journal_size), "N",
      "requests kept in the journal (GET /app/v1/requests; default 10000, 0 turns it off); "
      "a small request takes a few hundred bytes"},

@@ -1,9 +1,13 @@
 /* test_pattern.c - unit tests for the step-counted pattern matcher
- * (src/pattern.c).
+ * (src/pattern.c) and the string functions built on it
+ * (src/script_string.c).
  *
- * Besides the cases one by one, differential tests run thousands of
+ * Besides the cases one by one, two differential tests run thousands of
  * generated patterns and subjects through this matcher and through the
- * real Lua 5.4 library the binary links, against string.find.
+ * real Lua 5.4 library the binary links: once at the C level against
+ * string.find, once at the Lua level (find, match, gmatch, gsub with every
+ * kind of replacement) between a state with Lua's string library and one
+ * with h1mock's.
  */
 #include "unit.h"
 
@@ -16,6 +20,8 @@
 
 #include "buf.h"
 #include "pattern.h"
+/* The private header of the script*.c files, for script_string_open. */
+#include "script_int.h"
 
 #define FAIL_AT(line, ...)                                                                        \
   do {                                                                                            \
@@ -534,9 +540,247 @@ TEST(test_differential_malformed) {
   lua_close(L);
 }
 
+/* A Lua state with h1mock's string functions over the standard ones, and
+ * no budget context (so nothing is charged). */
+static lua_State *our_state(void) {
+  lua_State *L = luaL_newstate();
+  *(void **)lua_getextraspace(L) = NULL;
+  luaL_openlibs(L);
+  script_string_open(L);
+  return L;
+}
+
+/* Runs the probe of every string function on (s, p, init) and returns its
+ * report (on L's stack). */
+static const char probe_src[] =
+    "local s, p, init = ...\n"
+    "local function show(...)\n"
+    "  local t = table.pack(...)\n"
+    "  for i = 1, t.n do\n"
+    "    t[i] = type(t[i]) == 'string' and string.format('%q', t[i]) or tostring(t[i])\n"
+    "  end\n"
+    "  return table.concat(t, ',', 1, t.n)\n"
+    "end\n"
+    "local out = {}\n"
+    "local function try(name, f, ...)\n"
+    "  local r = table.pack(pcall(f, ...))\n"
+    "  out[#out + 1] = name .. '=' .. (r[1] and show(table.unpack(r, 2, r.n))\n"
+    "                                    or ('error: ' .. tostring(r[2])))\n"
+    "end\n"
+    "try('find', string.find, s, p, init)\n"
+    "try('findplain', string.find, s, p, init, true)\n"
+    "try('match', string.match, s, p, init)\n"
+    "try('method', function() return s:match(p) end)\n"
+    "try('gmatch', function()\n"
+    "  local t = {}\n"
+    "  for a, b in string.gmatch(s, p, init) do\n"
+    "    t[#t + 1] = show(a, b)\n"
+    "    if #t > 40 then break end\n"
+    "  end\n"
+    "  return table.concat(t, ';')\n"
+    "end)\n"
+    "try('gsub', string.gsub, s, p, '<%0>')\n"
+    "try('gsub1', string.gsub, s, p, '%1%%')\n"
+    "try('gsubf', string.gsub, s, p, function(a, b) return a and (a .. '|' .. tostring(b)) end)\n"
+    "try('gsubt', string.gsub, s, p, {a = 'A', b = false, [1] = 'one', [2] = 2})\n"
+    "try('gsubn', string.gsub, s, p, '[%0]', init)\n"
+    "return table.concat(out, '\\n')\n";
+
+static void probe(lua_State *L, buf_t *out, const char *p, size_t plen, const char *s, size_t n,
+                  lua_Integer init) {
+  if (luaL_loadbuffer(L, probe_src, sizeof probe_src - 1, "=probe") != LUA_OK)
+    UNIT_FAIL("probe: %s", lua_tostring(L, -1));
+  lua_pushlstring(L, s, n);
+  lua_pushlstring(L, p, plen);
+  lua_pushinteger(L, init);
+  if (lua_pcall(L, 3, 1, 0) != LUA_OK)
+    UNIT_FAIL("probe: %s", lua_tostring(L, -1));
+  buf_reset(out);
+  size_t len;
+  const char *r = lua_tolstring(L, -1, &len);
+  buf_append(out, r, len);
+  buf_putc(out, '\0');
+  lua_pop(L, 1);
+}
+
+TEST(test_differential_string_functions) {
+  lua_State *ref = luaL_newstate(), *our = our_state();
+  luaL_openlibs(ref);
+  buf_t pat = BUF_INIT, s = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+  int compared = 0;
+  for (int i = 0; i < 3000; i++) {
+    gen_pattern(&pat);
+    gen_subject(&s);
+    lua_Integer init = rnd(3) == 0 ? (lua_Integer)rnd(20) - 10 : 1;
+    const char *sp = s.data ? s.data : "", *pp = pat.data ? pat.data : "";
+    probe(ref, &b, pp, pat.len, sp, s.len, init);
+    if (strstr(b.data, "too complex"))
+      continue;
+    probe(our, &a, pp, pat.len, sp, s.len, init);
+    compared++;
+    if (strcmp(a.data, b.data) != 0)
+      UNIT_FAIL("pattern \"%s\" subject \"%s\" init %lld:\n--- ours\n%s\n--- Lua\n%s", pp, sp,
+                (long long)init, a.data, b.data);
+  }
+  ASSERT(compared > 2900);
+  buf_free(&pat);
+  buf_free(&s);
+  buf_free(&a);
+  buf_free(&b);
+  lua_close(ref);
+  lua_close(our);
+}
+
+/* Chunks run in both states must give the same text: argument handling,
+ * errors, replacement forms, table.concat and string.rep. */
+static void same_at(lua_State *ref, lua_State *our, const char *code, int line) {
+  lua_State *states[2] = {ref, our};
+  char *got[2];
+  for (int i = 0; i < 2; i++) {
+    lua_State *L = states[i];
+    if (luaL_loadstring(L, code) != LUA_OK)
+      FAIL_AT(line, "load: %s", lua_tostring(L, -1));
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK)
+      lua_pushfstring(L, "error: %s", lua_tostring(L, -1));
+    got[i] = strdup(luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 2);
+  }
+  if (strcmp(got[0], got[1]) != 0)
+    FAIL_AT(line, "%s\n  Lua:  %s\n  ours: %s", code, got[0], got[1]);
+  free(got[0]);
+  free(got[1]);
+}
+#define SAME(code) same_at(ref, our, code, __LINE__)
+
+TEST(test_argument_semantics_match_lua) {
+  lua_State *ref = luaL_newstate(), *our = our_state();
+  luaL_openlibs(ref);
+  SAME("return table.concat({string.find('hello', 'l', -2)}, ',')");
+  SAME("return table.concat({string.find('hello', 'l', -100)}, ',')");
+  SAME("return tostring(string.find('hello', 'l', 10))");
+  SAME("return table.concat({string.find('hello', '', 6)}, ',')");
+  SAME("return tostring(string.find('hello', '', 7))");
+  SAME("return table.concat({string.find('a.b', '.', 1, true)}, ',')");
+  SAME("return table.concat({string.find('a(b', '(', 1, true)}, ',')");
+  SAME("return table.concat({string.find('a)b', ')')}, ',')"); /* plain: no specials */
+  SAME("return table.concat({string.find(12345, 34)}, ',')");  /* numbers as strings */
+  SAME("return string.find('abc', 'b', 1.5)");
+  SAME("return string.find()");
+  SAME("return string.find('abc')");
+  SAME("return string.match('abc', '%')");
+  SAME("return string.match('key = value', '(%w+)%s*=%s*(%w+)')");
+  SAME("return select('#', string.match('abc', '()b()'))");
+  SAME("local t = {} for k, v in string.gmatch('a=1, b=2', '(%w+)=(%w+)') do t[#t+1] = k..v end "
+       "return table.concat(t, ';')");
+  SAME("local t = {} for w in ('one two  three'):gmatch('%a+') do t[#t+1] = w end "
+       "return table.concat(t, ';')");
+  SAME("local t = {} for w in string.gmatch('abcabc', 'b', 3) do t[#t+1] = w end return #t");
+  SAME("local t = {} for w in string.gmatch('abc', '', -1) do t[#t+1] = w end return #t");
+  SAME("local t = {} for w in string.gmatch('^a^a', '^a') do t[#t+1] = w end return #t");
+  SAME("return string.gmatch('abc')");
+  SAME("return select(2, string.gsub('abc', '', '-'))");
+  SAME("return (string.gsub('abc', '', '-'))");
+  SAME("return (string.gsub('abc', 'b*', '-'))");
+  SAME("return (string.gsub('hello world', '(o)', '%1%1', 1))");
+  SAME("return (string.gsub('hello world', 'o', 'O', 0))");
+  SAME("return (string.gsub('hello world', 'o', 'O', -1))");
+  SAME("return (string.gsub('hello', '^h', 'H'))");
+  SAME("return (string.gsub('hhh', '^h', 'H'))");
+  SAME("return (string.gsub('abc', '%w', '%0%0'))");
+  SAME("return (string.gsub('abc', '%w', '%%'))");
+  SAME("return (string.gsub('abc', '()b', '%1'))");
+  SAME("return (string.gsub('abc', 'b', 7))");
+  SAME("return string.gsub('abc', 'b', '%')");
+  SAME("return string.gsub('abc', 'b', '%x')");
+  SAME("return string.gsub('abc', 'b', '%2')");
+  SAME("return string.gsub('abc', '(b)', '%2')");
+  SAME("return string.gsub('abc', 'b')");
+  SAME("return string.gsub('abc', 'b', true)");
+  SAME("return string.gsub('abc', 'b', {b = {}})");
+  SAME("return string.gsub('abc', 'b', function() return {} end)");
+  SAME("return (string.gsub('abc', '%w', {a = 1, b = false}))");
+  SAME("return (string.gsub('abc', '%w', function(c) if c == 'b' then return nil end "
+       "return c:upper() end))");
+  SAME("return (string.gsub('$1,000', '[$,]', ''))");
+  SAME("return (string.gsub('x = 1', '%s*=%s*', '='))");
+  SAME("return string.rep('ab', 3, ',')");
+  SAME("return string.rep('ab', 0)");
+  SAME("return string.rep('ab', -1)");
+  SAME("return string.rep()");
+  SAME("return string.rep('x', 1.5)");
+  SAME("return ('x'):rep(3)");
+  SAME("return table.concat({1, 2, 'a'}, '-')");
+  SAME("return table.concat({1, 2, 3}, '-', 2)");
+  SAME("return table.concat({1, 2, 3}, '-', 2, 3)");
+  SAME("return table.concat({1, 2, 3}, '-', 3, 2)");
+  SAME("return table.concat({}, '-')");
+  SAME("return table.concat({1, {}, 3})");
+  SAME("return table.concat({1, nil, 3}, ',', 1, 3)");
+  SAME("return table.concat(5)");
+  SAME("return table.concat()");
+  SAME("return table.concat({'a'}, {})");
+  SAME("return table.concat(setmetatable({}, {__index = function(_, i) return 'x' .. i end, "
+       "__len = function() return 3 end}), ',')");
+  SAME("return table.concat(setmetatable({}, {__index = function(_, i) return i end}), ',')");
+  SAME("return table.concat({'a', 'b'}, ',', math.maxinteger - 1, math.maxinteger)");
+  SAME("return table.concat(setmetatable({}, {__index = {}}))");
+  SAME("return ('Hello'):lower() .. string.upper('Hello') .. string.reverse('abc')");
+  SAME("return ('hello'):sub(2) .. ('hello'):sub(-3, -2) .. ('hello'):sub(4, 2) .. 'x'");
+  SAME("return string.lower()");
+  SAME("return string.upper({})");
+  SAME("return string.sub('abc')");
+  SAME("return string.sub('abc', 'x')");
+  SAME("return string.sub('abc', 1, 1.5)");
+  SAME("return table.concat(table.move({1, 2, 3}, 1, 3, 2), ',')");
+  SAME("return table.concat(table.move({1, 2, 3}, 2, 3, 1), ',')");
+  SAME("return table.concat(table.move({1, 2, 3}, 1, 3, 1, {}), ',')");
+  SAME("return table.concat(table.move({1, 2, 3}, 3, 1, 1, {9}), ',')");
+  SAME("return table.move()");
+  SAME("return table.move({}, 1)");
+  SAME("return table.move({}, 1, 2, 'x')");
+  SAME("return table.move(1, 1, 2, 1)");
+  SAME("return table.move({}, 1, 2, 1, 5)");
+  SAME("return table.move({}, -1, math.maxinteger, 1)");
+  SAME("return table.move({}, 1, 2, math.maxinteger)");
+  SAME("return type(table.move(setmetatable({}, {__index = {}}), 1, 2, 1, {}))");
+  SAME("return type(table.move(setmetatable({}, {__index = {}}), 1, 2, 1))");
+  lua_close(ref);
+  lua_close(our);
+}
+
+TEST(test_like_function) {
+  lua_State *L = luaL_newstate();
+  *(void **)lua_getextraspace(L) = NULL;
+  luaL_openlibs(L);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "unused");
+  /* h1mock.like is added to the runtime module; a stand-in module will do. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_newtable(L);
+  lua_setfield(L, -2, "h1mock");
+  lua_pop(L, 1);
+  script_string_open_runtime(L);
+  static const char code[] =
+      "local like = require('h1mock').like\n"
+      "local r = {}\n"
+      "local function add(a, b) r[#r + 1] = tostring(a) .. ' ' .. tostring(b) end\n"
+      "add(like('London', 'LOND', 1000))\n"
+      "add(like('ada', '^[AB]', 1000))\n"
+      "add(like('Cyd', '^[ab]', 1000))\n"
+      "add(like('abc', '[a', 1000))\n"
+      "add(like(('a'):rep(25), ('a*'):rep(10) .. 'b', 100000))\n"
+      "return table.concat(r, ';')\n";
+  if (luaL_loadstring(L, code) || lua_pcall(L, 0, 1, 0))
+    UNIT_FAIL("%s", lua_tostring(L, -1));
+  ASSERT_STR_EQ(lua_tostring(L, -1), "true nil;true nil;false nil;nil malformed pattern (missing "
+                                     "']');nil steps");
+  lua_close(L);
+}
+
 UNIT_MAIN(test_literals_and_dot, test_classes, test_sets, test_anchors, test_quantifiers,
           test_captures, test_backreferences, test_balance_and_frontier, test_caseless,
           test_malformed_patterns, test_embedded_zeros, test_no_anchor_flag,
           test_budget_stops_backtracking, test_steps_are_proportional,
           test_long_pattern_needs_no_stack, test_differential_against_lua_find,
-          test_differential_malformed)
+          test_differential_malformed, test_differential_string_functions,
+          test_argument_semantics_match_lua, test_like_function)
