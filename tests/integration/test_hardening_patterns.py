@@ -1,15 +1,17 @@
 """Issue #12 point 1: time spent inside C functions counts against the
-budget (README, "The instruction budget").
+budget (README, "The instruction budget" and "The REST API").
 
 Lua's own pattern matcher backtracks without bound, and string.rep,
 table.concat and json build strings of any size in one call the count hook
 never sees. Here each of those is driven past any sane cost; the request must
-end promptly (the budget's 500 for a provision)
+end promptly (a 400 for the REST filter, the budget's 500 for a provision)
 while other connections keep being served. Every request has a client
 timeout, so on a server without the fix these tests fail instead of hanging.
 """
 
+import json
 import threading
+import time
 
 import pytest
 
@@ -50,6 +52,56 @@ def while_running(srv, path, other):
         t.join(TIMEOUT + 5)
     assert "e" not in box, "no answer to %s: %r" % (path, box.get("e"))
     return box["r"], meanwhile
+
+
+# --------------------------------------------------------------------------
+# the REST API's _like filter
+# --------------------------------------------------------------------------
+
+def like_attack_query(field="name"):
+    # twelve `a*` and a tail that is not there: seconds to minutes for Lua
+    return "%s_like=%sb" % (field, "a*" * 12)
+
+
+def test_like_attack_answers_400_while_others_are_served(h1mock):
+    srv = h1mock()
+    doc = http("POST", srv.url + "/api/people", json={"name": "a" * 30}, timeout=TIMEOUT).json()
+    r, meanwhile = while_running(srv, "/api/people?" + like_attack_query(), "/health")
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == {
+        "message": "name_like: the pattern takes too many steps to match; simplify it"}
+    assert meanwhile.status_code == 200
+    # Nothing else changed: the data is there, other filters still work.
+    assert get(srv, "/api/people").json() == [doc]
+    assert get(srv, "/api/people?name_like=^A%2B$").json() == [doc]
+    assert get(srv, "/api/people?name_like=b").json() == []
+
+
+def test_like_names_the_parameter_that_is_too_costly(h1mock):
+    srv = h1mock()
+    http("POST", srv.url + "/api/people", json={"name": "ada", "bio": "a" * 40},
+         timeout=TIMEOUT)
+    r = get(srv, "/api/people?name_like=ad&" + like_attack_query("bio"))
+    assert r.status_code == 400
+    assert r.json()["message"].startswith("bio_like: ")
+
+
+def test_like_is_caseless_and_keeps_lua_pattern_syntax(h1mock):
+    srv = h1mock()
+    for name in ["Ada", "bob", "Cyd", "d[x"]:
+        http("POST", srv.url + "/api/people", json={"name": name}, timeout=TIMEOUT)
+
+    def like(q):
+        return [d["name"] for d in get(srv, "/api/people?name_like=" + q).json()]
+
+    assert like("^[AB]") == ["Ada", "bob"]
+    assert like("^[ab]") == ["Ada", "bob"]
+    assert like("%5EC") == ["Cyd"]  # ^C
+    assert like("D$") == ["Cyd"]
+    assert like("Z$") == []
+    assert like("%25u%25l%25l$") == ["Ada", "bob", "Cyd"]  # %u%l%l$: letters, either case
+    assert like("[x") == ["d[x"]  # a malformed pattern is plain text
 
 
 # --------------------------------------------------------------------------
