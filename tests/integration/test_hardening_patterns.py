@@ -54,6 +54,19 @@ def while_running(srv, path, other):
     return box["r"], meanwhile
 
 
+def assert_stopped_by_budget(h1mock, views, path, at):
+    """Starts a server on `views`, runs GET `path` with GET /ok beside it,
+    and checks the budget's 500 and log line (naming the line of `views`
+    that holds `at`) and that the server keeps serving. Returns the server."""
+    srv = h1mock(views)
+    r, meanwhile = while_running(srv, path, "/ok")
+    assert r.status_code == 500, (r.status_code, r.text[:200])
+    assert meanwhile.status_code == 200
+    srv.wait_log(BUDGET_LINE.format(path=path, line=line_of(views, at)))
+    assert get(srv, "/ok").text == "ok"
+    return srv
+
+
 # --------------------------------------------------------------------------
 # the REST API's _like filter
 # --------------------------------------------------------------------------
@@ -145,13 +158,8 @@ end
     ("/comparator", "s:find(p) return x < y"),
 ])
 def test_pattern_past_the_budget_is_stopped_like_a_loop(h1mock, path, at):
-    srv = h1mock(PATTERN_VIEWS)
-    r, meanwhile = while_running(srv, path, "/ok")
-    assert r.status_code == 500, (r.status_code, r.text[:200])
-    assert meanwhile.status_code == 200
-    srv.wait_log(BUDGET_LINE.format(path=path, line=line_of(PATTERN_VIEWS, at)))
-    # The server keeps serving, and the same view can run again.
-    assert get(srv, "/ok").text == "ok"
+    srv = assert_stopped_by_budget(h1mock, PATTERN_VIEWS, path, at)
+    # The same view can run again.
     assert get(srv, path).status_code == 500
 
 
@@ -230,12 +238,7 @@ end
     ("/json_decode", "json.decode(text)"), ("/gsub_grow", ':gsub("x"'),
 ])
 def test_big_builders_are_stopped_by_the_budget(h1mock, path, at):
-    srv = h1mock(BUILDER_VIEWS)
-    r, meanwhile = while_running(srv, path, "/ok")
-    assert r.status_code == 500, (r.status_code, r.text[:200])
-    assert meanwhile.status_code == 200
-    srv.wait_log(BUDGET_LINE.format(path=path, line=line_of(BUILDER_VIEWS, at)))
-    assert get(srv, "/ok").text == "ok"
+    assert_stopped_by_budget(h1mock, BUILDER_VIEWS, path, at)
 
 
 def test_budget_charge_scales_with_max_instructions(h1mock):

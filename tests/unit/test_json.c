@@ -20,14 +20,6 @@
 /* U+FFFD as UTF-8, what the encoder writes for ill-formed bytes. */
 #define R "\xEF\xBF\xBD"
 
-#define FAIL_AT(line, ...)                                                                        \
-  do {                                                                                            \
-    fprintf(stderr, "  %s:%d: ", __FILE__, line);                                                 \
-    fprintf(stderr, __VA_ARGS__);                                                                 \
-    fputc('\n', stderr);                                                                          \
-    exit(1);                                                                                      \
-  } while (0)
-
 /* json.encode/decode charge the budget of the script context in the
  * state's extra space; these states run no provision and carry none. */
 static void no_context(lua_State *L) { *(void **)lua_getextraspace(L) = NULL; }

@@ -23,14 +23,6 @@
 /* The private header of the script*.c files, for script_string_open. */
 #include "script_int.h"
 
-#define FAIL_AT(line, ...)                                                                        \
-  do {                                                                                            \
-    fprintf(stderr, "  %s:%d: ", __FILE__, line);                                                 \
-    fprintf(stderr, __VA_ARGS__);                                                                 \
-    fputc('\n', stderr);                                                                          \
-    exit(1);                                                                                      \
-  } while (0)
-
 /* ---- the C API ----------------------------------------------------------- */
 
 static pattern_t *compile_at(const char *pat, size_t len, unsigned flags, char *err, size_t errlen,
