@@ -3,24 +3,50 @@
 # Idempotent: apt-get runs only when a package is missing, so CI and the
 # Dockerfile can call it unconditionally.
 #
-#   deps/install.sh           build + test dependencies
-#   deps/install.sh --bench   also wrk and nginx with the Lua module
-#   deps/install.sh --runtime only what the built binary needs (Docker runtime stage)
+#   deps/install.sh              build + test dependencies
+#   deps/install.sh --build      only what compiling and the unit tests need (Docker build stage)
+#   deps/install.sh --runtime    only what the built binary needs (Docker runtime stage)
+#   deps/install.sh --bench      also wrk and nginx with the Lua module
+#   deps/install.sh --containers also podman, runc and mmdebstrap (tests/containers/run.sh)
+#   deps/install.sh --list ...   print the packages of the other options, install nothing
+# --bench and --containers add to the build + test set; options combine.
 set -eu
 
-packages="build-essential pkg-config meson ninja-build
-  liblua5.4-dev libuv1-dev node-llhttp
-  python3 python3-pytest python3-requests python3-yaml python3-jsonschema curl
-  clang libclang-rt-14-dev clang-format docker-compose shellcheck"
+# One list per purpose. A library the build needs goes in $build only: the
+# default set and --build both take it from there.
+build="build-essential pkg-config meson ninja-build
+  liblua5.4-dev libuv1-dev node-llhttp python3"
+test="python3-pytest python3-requests python3-yaml python3-jsonschema curl
+  clang libclang-rt-14-dev clang-format docker-compose shellcheck iproute2"
+runtime="liblua5.4-0 libuv1 curl"
+bench="wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq"
+# podman with Debian's own network stack (netavark + aardvark-dns, and the
+# iptables it drives); runc because crun refuses hybrid cgroup hierarchies;
+# mmdebstrap makes the base image from Debian's packages.
+containers="podman runc netavark aardvark-dns iptables mmdebstrap"
 
+base=""
+extra=""
+list=""
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages="$packages wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq" ;;
-    --runtime) packages="liblua5.4-0 libuv1 curl" ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --build) base="$base $build" ;;
+    --runtime) base="$base $runtime" ;;
+    --bench) extra="$extra $bench" ;;
+    --containers) extra="$extra $containers" ;;
+    --list) list=yes ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
+# No --build/--runtime: the full development set; extras add to it.
+packages="${base:-$build $test}$extra"
+
+if [ -n "$list" ]; then
+  # shellcheck disable=SC2086 # one package a line
+  printf '%s\n' $packages | sort -u
+  exit 0
+fi
 
 missing=""
 for p in $packages; do

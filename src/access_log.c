@@ -102,20 +102,7 @@ void access_log_free(access_log_t *a) {
 
 /* A field of the text format: one token whatever the bytes. */
 static void text_field(buf_t *out, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  size_t ok_upto = 0; /* bytes before this are part of a valid UTF-8 run */
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x80 && i >= ok_upto)
-      ok_upto = i + text_utf8_valid(s + i, n - i, NULL);
-    bool keep = c >= 0x80 ? i < ok_upto : c > 0x20 && c < 0x7f && c != '\\' && c != '"';
-    if (keep) {
-      buf_putc(out, (char)c);
-    } else {
-      char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-      buf_append(out, esc, 4);
-    }
-  }
+  text_escape(out, s, n, SIZE_MAX, TEXT_ESCAPE_FIELD);
 }
 
 int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us,

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "journal.h"
+#include "log.h"
 #include "metrics.h"
 #include "provision.h"
 #include "store.h"
@@ -29,6 +31,8 @@ static store_t *store;
 static journal_t *journal;
 static const char *token;
 static size_t token_len;
+static bool open_to_all;
+static bool told_of_refusal;
 
 void admin_set_store(store_t *s) { store = s; }
 
@@ -38,6 +42,8 @@ void admin_set_token(const char *t) {
   token = t;
   token_len = t ? strlen(t) : 0;
 }
+
+void admin_set_open(bool open) { open_to_all = open; }
 
 static void json_answer(http_response_t *resp, int status, const char *body, size_t len) {
   http_response_simple(resp, status, "application/json", body, len);
@@ -263,6 +269,7 @@ static void metrics_call(const http_request_t *req, http_response_t *resp) {
       .provision = active ? script_name(active) : NULL,
       .journal_dropped = journal_dropped_total(journal),
       .lua_memory_bytes = active ? script_memory(active) : 0,
+      .lua_memory_limit = active ? script_memory_limit(active) : 0,
       .store = store,
   };
   buf_t body = BUF_INIT;
@@ -306,14 +313,29 @@ static const char *refusal(const http_request_t *req) {
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,
                                   void **pending) {
-  (void)ctx, (void)remote;
+  (void)ctx;
   *pending = NULL;
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
+  /* Probes and scrapers come from other hosts and carry no token. */
+  bool for_all = path_is(req, "/healthz") || path_is(req, "/metrics");
   const char *why;
-  if (token && !path_is(req, "/healthz") && !path_is(req, "/metrics") &&
-      (why = refusal(req)) != NULL) {
+  if (token && !for_all && (why = refusal(req)) != NULL) {
     result_answer(resp, 401, why);
     http_response_header(resp, "WWW-Authenticate", 16, "Bearer realm=\"h1mock admin\"", 27);
+    return SCRIPT_DONE;
+  }
+  /* Protected mode, as Redis has it: without a token, posting Lua code
+   * that then runs here is for this host's users only, unless asked for. */
+  if (!token && !open_to_all && !for_all && !config_is_loopback(remote)) {
+    if (!told_of_refusal)
+      log_warn("admin: refused a call from %s: without a token the admin API answers loopback "
+               "peers only (--admin-token, --admin-token-file or --admin-open)",
+               remote);
+    told_of_refusal = true;
+    result_answer(resp, 403,
+                  "failed: without a token this admin API answers calls from this host only: "
+                  "start h1mock with --admin-token or --admin-token-file, or with --admin-open "
+                  "to allow unauthenticated admin calls from other hosts");
     return SCRIPT_DONE;
   }
   if (path_is(req, "/metrics")) {

@@ -19,6 +19,10 @@ void admin_set_journal(struct journal *j);
  * must outlive the server. */
 void admin_set_token(const char *token);
 
+/* Without a token, admin calls from peers that are not loopback get 403
+ * (/healthz and /metrics excepted) unless `open` is true (--admin-open). */
+void admin_set_open(bool open);
+
 /* The admin dispatcher (conn_dispatch_fn); always answers at once. */
 enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                   http_response_t *resp, script_done_fn done, void *data,

@@ -3,16 +3,22 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
 #include "access_log.h"
 #include "journal.h"
+#include "log.h"
+
+extern char **environ;
 
 enum opt_kind {
   OPT_PORT,
@@ -24,7 +30,12 @@ enum opt_kind {
   OPT_ENTRIES,    /* 0..JOURNAL_MAX_SIZE */
   OPT_ACCESS_LOG, /* off|text|json */
   OPT_TOKEN,      /* visible ASCII, what a Bearer header can carry */
+  OPT_LUA_MEMORY, /* a size, 0 or at least LUA_MEMORY_MIN */
 };
+
+/* A Lua state with h1mock's runtime loaded holds about 100k: below this a
+ * limit would refuse every provision, the built-in default included. */
+#define LUA_MEMORY_MIN ((size_t)1 << 20)
 
 struct option_def {
   const char *name; /* without the leading "--" */
@@ -45,7 +56,8 @@ static const struct option_def options[] = {
      "directory of provisions; 'initial' is loaded at start (default ./provisions)"},
     {"state-dir", OPT_STRING, OFF(state_dir), "DIR",
      "where posted provisions are stored when the provisions directory is read-only "
-     "(default /tmp/h1mock-state)"},
+     "(default /tmp/h1mock-state); made 0700 when absent, refused when it is a link, another "
+     "user's, or writable by group or others"},
     {"max-provision-bytes", OPT_SIZE, OFF(max_provision_bytes), "SIZE",
      "largest provision the admin API accepts (default 1M); larger gets 413"},
     {"data-dir", OPT_STRING, OFF(data_dir), "DIR",
@@ -61,6 +73,9 @@ static const struct option_def options[] = {
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
      "Lua instructions a request (or a load) may run before it is stopped, counting pattern "
      "matching and string building at one per step or byte (default 100000000)"},
+    {"max-lua-memory", OPT_LUA_MEMORY, OFF(max_lua_memory), "SIZE",
+     "memory each provision's Lua state may hold (default 256M, 0: no limit); an allocation "
+     "past it fails: the request gets 500, a provision that needs more is refused"},
     {"journal-size", OPT_ENTRIES, OFF(journal_size), "N",
      "requests kept in the journal (GET /app/v1/requests; default 10000, 0 turns it off); "
      "a small request takes a few hundred bytes"},
@@ -72,10 +87,19 @@ static const struct option_def options[] = {
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",
-     "admin calls (all but /healthz and /metrics) need 'Authorization: Bearer TOKEN'"},
+     "admin calls (all but /healthz and /metrics) need 'Authorization: Bearer TOKEN'; "
+     "ps shows a command line: prefer --admin-token-file or H1MOCK_ADMIN_TOKEN"},
+    {"admin-token-file", OPT_STRING, OFF(admin_token_file), "FILE",
+     "the admin token is the first line of FILE (read at start); not with --admin-token"},
+    {"admin-open", OPT_FLAG, OFF(admin_open), NULL,
+     "without a token, answer admin calls from every host; by default only loopback peers "
+     "get them (others: 403), while /healthz and /metrics answer everyone"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define TOKEN_MAX_TEXT XSTR(CONFIG_TOKEN_MAX)
 
 static void print_help(void) {
   printf("Usage: h1mock [OPTION]...\n"
@@ -159,6 +183,19 @@ static int parse_bool(const char *s, bool *out) {
   return -EINVAL;
 }
 
+/* Why `t` cannot be a bearer token, or NULL when it can be one. The reason
+ * never quotes the token. */
+static const char *token_problem(const char *t, size_t len) {
+  if (len == 0)
+    return "the value is empty";
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
+      return "the token must be printable ASCII without spaces (a header value carries it)";
+  if (len > CONFIG_TOKEN_MAX)
+    return "the token is longer than " TOKEN_MAX_TEXT " characters";
+  return NULL;
+}
+
 /* Stores `value` into the option; on a bad value writes the reason. */
 static int set_option(config_t *c, const struct option_def *o, const char *value,
                       const char *source, char *err, size_t errlen) {
@@ -196,6 +233,16 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
       return -EINVAL;
     }
     return 0;
+  case OPT_LUA_MEMORY: {
+    size_t v;
+    if (parse_size(value, &v) || (v != 0 && v < LUA_MEMORY_MIN)) {
+      snprintf(err, errlen, "h1mock: %s: '%s' is not 0 or a size of at least 1M (e.g. 64M)",
+               source, value);
+      return -EINVAL;
+    }
+    *(size_t *)field = v;
+    return 0;
+  }
   case OPT_SECONDS: {
     errno = 0;
     double v = strtod(value, &end);
@@ -236,21 +283,15 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
              source, value);
     return -EINVAL;
   }
-  case OPT_TOKEN:
-    for (const char *p = value; *p; p++)
-      if (*p < 0x21 || *p > 0x7e) {
-        snprintf(err, errlen,
-                 "h1mock: %s: the token must be printable ASCII without spaces (a header "
-                 "value carries it)",
-                 source);
-        return -EINVAL;
-      }
-    if (*value == '\0') {
-      snprintf(err, errlen, "h1mock: %s: the value is empty", source);
+  case OPT_TOKEN: {
+    const char *why = token_problem(value, strlen(value));
+    if (why) {
+      snprintf(err, errlen, "h1mock: %s: %s", source, why);
       return -EINVAL;
     }
     *(const char **)field = value;
     return 0;
+  }
   }
   return -EINVAL;
 }
@@ -274,6 +315,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .header_timeout = 30,
       .idle_timeout = 60,
       .max_instructions = 100000000,
+      .max_lua_memory = (size_t)256 << 20,
       .journal_size = 10000,
       .journal_body_bytes = 64 * 1024,
       .journal_max_bytes = (size_t)256 << 20,
@@ -287,6 +329,15 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
     if (v != NULL && set_option(c, &options[i], v, name, err, errlen))
       return CONFIG_USAGE;
   }
+  if (c->admin_token && c->admin_token_file) {
+    snprintf(err, errlen,
+             "h1mock: H1MOCK_ADMIN_TOKEN and H1MOCK_ADMIN_TOKEN_FILE are both set: give the "
+             "admin token one way");
+    return CONFIG_USAGE;
+  }
+  /* A token given on the command line, either way, replaces one from the
+   * environment, given either way. */
+  bool argv_token = false, argv_token_file = false;
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -337,10 +388,113 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
     }
     if (set_option(c, o, value, source, err, errlen))
       return CONFIG_USAGE;
+    argv_token |= o->offset == OFF(admin_token);
+    argv_token_file |= o->offset == OFF(admin_token_file);
   }
+  if (argv_token && argv_token_file) {
+    snprintf(err, errlen,
+             "h1mock: --admin-token and --admin-token-file are both given: give the admin token "
+             "one way");
+    return CONFIG_USAGE;
+  }
+  if (argv_token)
+    c->admin_token_file = NULL;
+  if (argv_token_file)
+    c->admin_token = NULL;
   if (c->access_log < 0)
     c->access_log = c->verbose ? ACCESS_LOG_TEXT : ACCESS_LOG_OFF;
   return CONFIG_RUN;
+}
+
+int config_token_from_text(const char *text, size_t len, char *out, const char **why) {
+  const char *nl = memchr(text, '\n', len);
+  size_t n = nl ? (size_t)(nl - text) : len;
+  if (n > 0 && text[n - 1] == '\r')
+    n--;
+  *why = n == 0 ? "its first line is empty" : token_problem(text, n);
+  if (*why)
+    return -EINVAL;
+  memcpy(out, text, n);
+  out[n] = '\0';
+  return 0;
+}
+
+/* Reads the token of `path` into out[CONFIG_TOKEN_MAX + 1]. */
+static int read_token_file(const char *path, char *out, char *err, size_t errlen) {
+  char text[CONFIG_TOKEN_MAX + 2]; /* a token, CR, LF: enough to tell one that is too long */
+  size_t len = 0;
+  struct stat st;
+  int rc = 0;
+  /* O_NONBLOCK: a FIFO put there must be refused, not waited on. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    rc = -errno;
+    snprintf(err, errlen, "h1mock: admin token file '%s': cannot read it: %s", path,
+             strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc = -EINVAL;
+    snprintf(err, errlen, "h1mock: admin token file '%s': not a regular file", path);
+    goto out;
+  }
+  while (len < sizeof text) {
+    ssize_t n = read(fd, text + len, sizeof text - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = -errno;
+      snprintf(err, errlen, "h1mock: admin token file '%s': cannot read it: %s", path,
+               strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  const char *why;
+  if ((rc = config_token_from_text(text, len, out, &why))) {
+    snprintf(err, errlen, "h1mock: admin token file '%s': %s", path, why);
+    goto out;
+  }
+  /* Not refused: Docker and Kubernetes mount secrets 0444/0644 inside a
+   * container, where no other user is. */
+  if (st.st_mode & S_IROTH)
+    log_warn("admin token file %s can be read by every user (mode %04o): on a shared host, "
+             "chmod o-r it",
+             path, (unsigned)(st.st_mode & 07777));
+out:
+  explicit_bzero(text, sizeof text);
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+/* Removes every NAME=... entry from the environment and zeroes its bytes:
+ * unsetenv alone leaves them in the memory that /proc/<pid>/environ shows. */
+static void scrub_env(const char *name) {
+  size_t n = strlen(name), nfound = 0;
+  char *found[16];
+  for (char **e = environ; e && *e && nfound < sizeof found / sizeof found[0]; e++)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+      found[nfound++] = *e;
+  unsetenv(name); /* first: it finds the entries by their name */
+  for (size_t i = 0; i < nfound; i++)
+    explicit_bzero(found[i], strlen(found[i]));
+}
+
+int config_take_secrets(config_t *c, char *err, size_t errlen) {
+  int rc = 0;
+  if (c->admin_token_file && !c->check) {
+    rc = read_token_file(c->admin_token_file, c->token_buf, err, errlen);
+    c->admin_token = rc == 0 ? c->token_buf : NULL;
+  } else if (c->admin_token && c->admin_token != c->token_buf) {
+    /* It may point into the environment, about to be zeroed. */
+    memmove(c->token_buf, c->admin_token, strlen(c->admin_token) + 1);
+    c->admin_token = c->token_buf;
+  }
+  scrub_env("H1MOCK_ADMIN_TOKEN");
+  return rc;
 }
 
 bool config_is_loopback(const char *address) {
@@ -355,5 +509,5 @@ bool config_is_loopback(const char *address) {
 }
 
 bool config_admin_exposed(const config_t *c) {
-  return c->admin_token == NULL && !config_is_loopback(c->address);
+  return c->admin_token == NULL && c->admin_open && !config_is_loopback(c->address);
 }

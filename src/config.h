@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Longest admin token accepted, from any source (a request head holds it). */
+#define CONFIG_TOKEN_MAX 4096
+
 typedef struct config {
   int port;
   int admin_port;
@@ -16,16 +19,20 @@ typedef struct config {
   const char *data_dir;       /* NULL: the store lives in memory only */
   bool verbose;
   size_t max_body;
-  double header_timeout;     /* seconds to receive a whole request head */
-  double idle_timeout;       /* seconds a keep-alive connection may sit idle */
-  int64_t max_instructions;  /* Lua VM instructions per request or load */
-  size_t journal_size;       /* requests the journal keeps; 0: no journal */
-  size_t journal_body_bytes; /* body bytes kept per journal entry */
-  size_t journal_max_bytes;  /* memory the journal may hold; 0: no limit */
-  int access_log;            /* enum access_log_format; -1 until resolved */
-  const char *admin_token;   /* NULL: the admin API is open */
-  bool check;                /* --check: validate the files in argv[first_file..] */
+  double header_timeout;        /* seconds to receive a whole request head */
+  double idle_timeout;          /* seconds a keep-alive connection may sit idle */
+  int64_t max_instructions;     /* Lua VM instructions per request or load */
+  size_t max_lua_memory;        /* bytes each provision's Lua state may hold; 0: no limit */
+  size_t journal_size;          /* requests the journal keeps; 0: no journal */
+  size_t journal_body_bytes;    /* body bytes kept per journal entry */
+  size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
+  int access_log;               /* enum access_log_format; -1 until resolved */
+  const char *admin_token;      /* NULL: no token (see admin_open) */
+  const char *admin_token_file; /* read by config_take_secrets */
+  bool admin_open;              /* without a token, answer admin calls from every peer */
+  bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
+  char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
 
 enum config_result {
@@ -38,12 +45,27 @@ enum config_result {
  * line wins). Prints --help / --version itself. */
 enum config_result config_parse(config_t *c, int argc, char **argv, char *err, size_t errlen);
 
+/* Makes the admin token the process's own, once, after config_parse and
+ * before any thread starts or any provision loads: reads the token file
+ * (unless c->check), copies the token into c->token_buf (c->admin_token then
+ * points there), and removes H1MOCK_ADMIN_TOKEN from the environment, its
+ * bytes zeroed too, so that /proc/<pid>/environ and code the process runs
+ * later cannot read it. Returns 0, or -errno with "h1mock: ..." (naming the
+ * file) in err. */
+int config_take_secrets(config_t *c, char *err, size_t errlen);
+
+/* The token in the first line of a token file's `text` (a trailing CR
+ * dropped), copied into out[CONFIG_TOKEN_MAX + 1]. Returns 0, or -EINVAL
+ * with *why saying what is wrong with it (never quoting it). */
+int config_token_from_text(const char *text, size_t len, char *out, const char **why);
+
 /* True when `address` (an IP literal) is a loopback address: 127.0.0.0/8,
  * ::1 or ::ffff:127.x.y.z. */
 bool config_is_loopback(const char *address);
 
-/* True when the admin API is reachable from other hosts without a token:
- * worth a warning, since it runs posted Lua code. */
+/* True when the admin API answers other hosts without a token (no token,
+ * --admin-open, a non-loopback address): worth a warning, since it runs
+ * posted Lua code. Without --admin-open only loopback peers get answers. */
 bool config_admin_exposed(const config_t *c);
 
 #endif

@@ -2,11 +2,17 @@
  *
  * http_in turns bytes into requests with llhttp and enforces the limits that
  * keep a mock safe on a shared network: head size (431), target length (414),
- * body size (413), Host on HTTP/1.1 (400), and llhttp's strict framing rules,
- * which refuse the request-smuggling shapes (Content-Length with
- * Transfer-Encoding, two Content-Lengths). Everything a request holds is
- * copied into buffers owned by the http_in, so the caller may reuse its read
- * buffer as soon as http_in_feed returns.
+ * body size (413), and strict RFC 9112 framing, so that a proxy in front
+ * cannot read a request differently (request smuggling). llhttp refuses
+ * Content-Length with Transfer-Encoding and two Content-Lengths; http_in
+ * adds what llhttp 8.1 lets through outside its strict build (which would
+ * also refuse UTF-8 targets): chunk data not followed by CRLF, non-token
+ * header names, bare LF or CR line ends, obsolete line folding, no Host on
+ * HTTP/1.1 or more than one, an invalid Host, Transfer-Encoding in HTTP/1.0
+ * or not ending in chunked (400), another coding before chunked (501), and
+ * versions other than 1.0 and 1.1 (505; HTTP/0.9 400). Everything a request
+ * holds is copied into buffers owned by the http_in, so the caller may reuse
+ * its read buffer as soon as http_in_feed returns.
  *
  * http_response_* serialize an answer: the status line, the headers a view
  * set (validated), and the framing headers the server owns.
@@ -48,7 +54,8 @@ typedef struct http_request {
   size_t raw_path_len;
   const char *query; /* raw, without the "?"; "" when absent */
   size_t query_len;
-  const http_header_t *headers;
+  const http_header_t *headers; /* values without surrounding whitespace; the Host of
+                                  an absolute-form target is its host[:port] */
   size_t nheaders;
   const char *body;
   size_t body_len;
@@ -86,12 +93,14 @@ const http_request_t *http_in_request(const http_in_t *in);
 /* Forgets the current request and gets ready for the next one. */
 void http_in_next(http_in_t *in);
 
-/* After HTTP_IN_ERROR: the status to answer (400, 413, 414, 417, 431) and a
- * one-line explanation for the body. */
+/* After HTTP_IN_ERROR: the status to answer (400, 413, 414, 417, 431, 501,
+ * 505) and a one-line explanation for the body, which quotes no request
+ * bytes. */
 int http_in_error(const http_in_t *in, const char **text);
 
 /* After HTTP_IN_ERROR: the refused request when its head was read whole
- * (a body over the limit, an unmet Expect), with an empty body; else NULL. */
+ * (a body over the limit, an unmet Expect, a framing rule its headers
+ * break), with an empty body; else NULL. */
 const http_request_t *http_in_refused(const http_in_t *in);
 
 /* Percent-decodes n bytes of src into dst (room for n bytes); with

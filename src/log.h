@@ -2,7 +2,9 @@
  *
  * Lines are written with a single write(2) so that they never interleave,
  * and a message holding newlines (a Lua traceback) is indented after its
- * first line so that each event still starts at column 0.
+ * first line so that each event still starts at column 0. Any thread may
+ * log (the watchdog's does): the only shared state is the verbose flag,
+ * set before threads start.
  */
 #ifndef H1MOCK_LOG_H
 #define H1MOCK_LOG_H

@@ -18,6 +18,7 @@
 #include "script.h"
 #include "server.h"
 #include "store.h"
+#include "watchdog.h"
 
 /* Loads each file offline as the server would; prints "file: ok (N rules)"
  * or "file:line: message". */
@@ -47,7 +48,10 @@ static int check_files(const config_t *cfg, int argc, char **argv) {
       *slash = '\0';
     else
       snprintf(dir, sizeof dir, ".");
-    script_opts_t opts = {.loop = NULL, .dir = dir, .max_instructions = cfg->max_instructions};
+    script_opts_t opts = {.loop = NULL,
+                          .dir = dir,
+                          .max_instructions = cfg->max_instructions,
+                          .max_memory = cfg->max_lua_memory};
     script_t *s;
     char err[2048];
     /* Lua shortens long chunk names in messages; load under the base name
@@ -86,6 +90,12 @@ int main(int argc, char **argv) {
   case CONFIG_RUN: break;
   }
   log_set_verbose(cfg.verbose);
+  /* Before anything else runs: no provision (not even --check's) may find
+   * the token in the environment. */
+  if (config_take_secrets(&cfg, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
   if (cfg.check)
     return check_files(&cfg, argc, argv);
   metrics_init();
@@ -98,6 +108,10 @@ int main(int argc, char **argv) {
   }
   if (!S_ISDIR(st.st_mode)) {
     fprintf(stderr, "h1mock: provisions directory '%s' is not a directory\n", cfg.provisions);
+    return 1;
+  }
+  if (provision_check_state_dir(cfg.provisions, cfg.state_dir, err, sizeof err)) {
+    fprintf(stderr, "h1mock: %s\n", err);
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -120,6 +134,7 @@ int main(int argc, char **argv) {
   script_journal_attach(journal);
   admin_set_journal(journal);
   admin_set_token(cfg.admin_token);
+  admin_set_open(cfg.admin_open);
   if (cfg.data_dir)
     log_info("store: documents are kept in %s", cfg.data_dir);
 
@@ -135,10 +150,19 @@ int main(int argc, char **argv) {
     store_close(store);
     return 1;
   }
-  script_opts_t opts = {
-      .loop = loop, .dir = cfg.provisions, .max_instructions = cfg.max_instructions};
+  watchdog_t *watchdog = NULL;
+  int wrc = watchdog_start(WATCHDOG_THRESHOLD_MS, &watchdog);
+  if (wrc)
+    log_warn("no watchdog thread (%s): a request that holds the loop is not reported",
+             uv_strerror(wrc));
+  script_opts_t opts = {.loop = loop,
+                        .dir = cfg.provisions,
+                        .max_instructions = cfg.max_instructions,
+                        .max_memory = cfg.max_lua_memory,
+                        .watchdog = watchdog};
   if (provision_init(&opts, cfg.state_dir)) {
     fprintf(stderr, "h1mock: out of memory while loading the provision\n");
+    watchdog_stop(watchdog);
     return 1;
   }
   log_info("h1mock %s ready (provisions in %s)", H1MOCK_VERSION, cfg.provisions);
@@ -148,6 +172,7 @@ int main(int argc, char **argv) {
   uv_walk(loop, close_any, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
+  watchdog_stop(watchdog);
   server_free(server);
   script_journal_attach(NULL);
   journal_free(journal);

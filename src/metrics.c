@@ -225,6 +225,9 @@ int metrics_render(buf_t *out, const metrics_gauges_t *g) {
 
   head(out, "h1mock_lua_memory_bytes", "gauge", "Memory of the active provision's Lua state.");
   buf_printf(out, "h1mock_lua_memory_bytes %zu\n", g ? g->lua_memory_bytes : 0);
+  head(out, "h1mock_lua_memory_limit_bytes", "gauge",
+       "Memory each provision's Lua state may hold (--max-lua-memory; 0: no limit).");
+  buf_printf(out, "h1mock_lua_memory_limit_bytes %zu\n", g ? g->lua_memory_limit : 0);
 
   int64_t now = text_now_us();
   head(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -39,6 +39,7 @@ typedef struct metrics_gauges {
   const char *provision;     /* the active provision's name, or NULL */
   uint64_t journal_dropped;  /* since the start */
   size_t lua_memory_bytes;   /* of the active provision's Lua state */
+  size_t lua_memory_limit;   /* each state's limit, --max-lua-memory (0: none) */
   const struct store *store; /* documents per collection, or NULL */
 } metrics_gauges_t;
 

@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "text.h"
 #include "metrics.h"
+#include "safedir.h"
+#include "text.h"
 
 /* What the admin listing shows per name, and how to recognise our own
  * writes when the watcher reports them. */
@@ -258,30 +259,18 @@ static void result(provision_result_t *res, int status, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int mkdir_p(const char *dir) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s", dir);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-      return -errno;
-    *p = '/';
-  }
-  return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -errno : 0;
-}
-
-/* Writes dir/name.lua so that a reader sees the old file or the new one,
- * never a part: a temp file beside it, fsync, rename, fsync of the dir. */
-static int write_atomically(const char *dir, const char *name, const char *text, size_t len,
-                            struct stat *st) {
-  char tmp[4096], path[4096];
-  snprintf(path, sizeof path, "%s/%s.lua", dir, name);
-  snprintf(tmp, sizeof tmp, "%s/.%s.lua.tmp-%ld", dir, name, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+/* Writes name.lua into the directory `dfd` so that a reader sees the old
+ * file or the new one, never a part: a temp file beside it, fsync, rename,
+ * fsync of the dir. The temp file is always a new one (safedir_create): a
+ * link planted at its name is never written through. */
+static int write_atomically(int dfd, const char *dir, const char *name, const char *text,
+                            size_t len, struct stat *st) {
+  char tmp[PROVISION_NAME_MAX + 40], file[PROVISION_NAME_MAX + 8];
+  snprintf(file, sizeof file, "%s.lua", name);
+  snprintf(tmp, sizeof tmp, ".%s.lua.tmp-%ld", name, (long)getpid());
+  int fd = safedir_create(dfd, dir, tmp, 0644);
   if (fd < 0)
-    return -errno;
+    return fd;
   int rc = 0;
   for (size_t off = 0; off < len;) {
     ssize_t n = write(fd, text + off, len - off);
@@ -297,22 +286,28 @@ static int write_atomically(const char *dir, const char *name, const char *text,
     rc = -errno;
   if (close(fd) != 0 && rc == 0)
     rc = -errno;
-  if (rc == 0 && rename(tmp, path) != 0)
+  if (rc == 0 && renameat(dfd, tmp, dfd, file) != 0)
     rc = -errno;
   if (rc) {
-    unlink(tmp);
+    unlinkat(dfd, tmp, 0);
     return rc;
   }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return stat(path, st) == 0 ? 0 : -errno;
+  fsync(dfd);
+  return fstatat(dfd, file, st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+}
+
+int provision_check_state_dir(const char *dir, const char *state_dir, char *err, size_t errlen) {
+  if (access(dir, W_OK) == 0)
+    return 0;
+  int fd = safedir_open(state_dir, err, errlen);
+  if (fd < 0)
+    return fd;
+  close(fd);
+  return 0;
 }
 
 /* A validated provision on its way to disk. The loop thread owns every
- * field but `rc` and `st`, which the threadpool writes. */
+ * field but `rc`, `why` and `st`, which the threadpool writes. */
 struct post_job {
   uv_work_t work;
   char name[PROVISION_NAME_MAX + 1];
@@ -321,6 +316,7 @@ struct post_job {
   script_t *s;
   double ms;
   int rc;
+  char why[1024]; /* what rc means, when a refused state dir says more than errno */
   struct stat st;
   provision_finish_fn finish; /* NULL once abandoned */
   void *arg;
@@ -359,10 +355,17 @@ static void post_next(void) {
 
 static void post_write(uv_work_t *w) {
   struct post_job *j = w->data;
-  j->rc = P.read_only ? mkdir_p(j->dir) : 0;
-  if (j->rc == 0)
-    j->rc =
-        write_atomically(j->dir, j->name, j->text.data ? j->text.data : "", j->text.len, &j->st);
+  /* The state dir is checked again on each write: it may have been
+   * removed (and taken by someone else) since the start. */
+  int dfd = P.read_only ? safedir_open(j->dir, j->why, sizeof j->why)
+                        : open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    j->rc = P.read_only ? dfd : -errno;
+    return;
+  }
+  j->rc = write_atomically(dfd, j->dir, j->name, j->text.data ? j->text.data : "", j->text.len,
+                           &j->st);
+  close(dfd);
 }
 
 static void post_written(uv_work_t *w, int status) {
@@ -372,8 +375,9 @@ static void post_written(uv_work_t *w, int status) {
     j->rc = status;
   if (j->rc) {
     script_release(j->s);
-    log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, strerror(-j->rc));
-    result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, strerror(-j->rc));
+    const char *why = j->why[0] ? j->why : strerror(-j->rc);
+    log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, why);
+    result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, why);
   } else {
     struct entry *e = entry_for(j->name);
     if (e) {
@@ -557,6 +561,11 @@ static bool same_file(const struct stat *a, const struct stat *b) {
 void provision_file_changed(const char *file) {
   char name[PROVISION_NAME_MAX + 1], path[4096];
   if (provision_name(file, strlen(file), name))
+    return;
+  /* A post of this name is on the threadpool: the file may already be its
+   * new one while `own` still describes the previous write (the directory's
+   * fsync can outlast the watcher's delay). That post activates it. */
+  if (post_writing && !P.read_only && strcmp(post_writing->name, name) == 0)
     return;
   snprintf(path, sizeof path, "%s/%s", P.dir, file);
   struct stat st;

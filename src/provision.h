@@ -27,6 +27,12 @@
  * 0, or -ENOMEM. */
 int provision_init(const script_opts_t *opts, const char *state_dir);
 
+/* When the provisions directory `dir` is read-only, posted provisions will
+ * go to `state_dir`: creates it (0700), or refuses it when it is a link,
+ * another user's, or writable by others (safedir_open), so that the start
+ * can stop on it. Returns 0, or -errno with the reason in err. */
+int provision_check_state_dir(const char *dir, const char *state_dir, char *err, size_t errlen);
+
 /* The provision serving now (borrowed: retain it to keep it). */
 script_t *provision_active(void);
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "script_int.h"
 #include "script_json.h"
+#include "watchdog.h"
 
 time_t script_started_at(void) {
   static time_t started;
@@ -88,8 +89,10 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   /* Read the line now: after a hook yields, Lua points at the instruction
-   * before, which can be on an earlier line. */
-  if (lua_getinfo(L, "Sl", ar))
+   * before, which can be on an earlier line. Only where the budget ran out
+   * first: after a kill that could only raise, every instruction raises
+   * again, in whatever code (xpcall's, say) the error unwinds through. */
+  if (!ctx->killed && lua_getinfo(L, "Sl", ar))
     snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
   budget_spent(L, ctx);
 }
@@ -113,26 +116,92 @@ void script_charge(lua_State *L, int64_t cost) {
     return;
   }
   ctx->budget = 0;
-  /* The C function itself has no line: name the Lua code that called it. */
-  where(L, ctx->where, sizeof ctx->where);
+  /* The C function itself has no line: name the Lua code that called it
+   * (only where the budget ran out first, as count_hook does). */
+  if (!ctx->killed)
+    where(L, ctx->where, sizeof ctx->where);
   budget_spent(L, ctx);
 }
 
-/* The error value of a failed thread, as a message. */
-static const char *error_text(lua_State *co, int status) {
-  if (status == LUA_ERRMEM)
-    return "out of memory";
-  const char *msg = lua_tostring(co, -1);
-  if (msg)
-    return msg;
-  if (luaL_callmeta(co, -1, "__tostring") && lua_type(co, -1) == LUA_TSTRING)
-    return lua_tostring(co, -1);
-  return lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
+/* The allocator of every provision's state: realloc, counted, refused past
+ * the limit. Lua never needs a shrinking call to fail, and when a growing
+ * one fails it runs an emergency full collection (even after
+ * collectgarbage("stop")) and tries once more before it raises
+ * "not enough memory". */
+static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  script_heap_t *h = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    h->used -= old;
+    return NULL;
+  }
+  /* used <= limit holds: only growth is refused, and it starts at 0. */
+  if (h->limit && nsize > old && nsize - old > h->limit - h->used) {
+    h->refused = true;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (p)
+    h->used = h->used - old + nsize;
+  return p;
+}
+
+/* Every call into Lua is protected, so this is a bug of h1mock's; Lua
+ * aborts when it returns. Said in the log, not only on a bare stderr. */
+static int on_panic(lua_State *L) {
+  log_error("Lua panic (an unprotected call into Lua): %s",
+            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+  return 0;
+}
+
+/* Why an allocation failed, as a sentence: the limit when it was the cause. */
+static const char *memory_text(const script_t *s, char *out, size_t n) {
+  size_t lim = s->heap.limit;
+  if (lim == 0 || !s->heap.refused) {
+    snprintf(out, n, "not enough memory");
+    return out;
+  }
+  char size[32];
+  if (lim % (1u << 30) == 0)
+    snprintf(size, sizeof size, "%zuG", lim >> 30);
+  else if (lim % (1u << 20) == 0)
+    snprintf(size, sizeof size, "%zuM", lim >> 20);
+  else if (lim % (1u << 10) == 0)
+    snprintf(size, sizeof size, "%zuk", lim >> 10);
+  else
+    snprintf(size, sizeof size, "%zu", lim);
+  snprintf(out, n,
+           "not enough memory: the provision's Lua state reached its limit "
+           "(--max-lua-memory %s)",
+           size);
+  return out;
+}
+
+/* The error value of a failed thread, as a message. Strings and numbers are
+ * read as they are (converted here, not by Lua: no allocation); any other
+ * value is named by its type and where it was raised. Its __tostring is
+ * provision code and is not run, as at request time. */
+static void error_text(lua_State *co, char *out, size_t n) {
+  int isnum;
+  if (lua_type(co, -1) == LUA_TSTRING) {
+    snprintf(out, n, "%s", lua_tostring(co, -1));
+  } else if (lua_type(co, -1) == LUA_TNUMBER) {
+    lua_Integer i = lua_tointegerx(co, -1, &isnum);
+    if (isnum)
+      snprintf(out, n, LUA_INTEGER_FMT, i);
+    else
+      snprintf(out, n, LUA_NUMBER_FMT, lua_tonumber(co, -1));
+  } else {
+    char at[300];
+    where(co, at, sizeof at);
+    snprintf(out, n, "%s: (error object is a %s value)", at, luaL_typename(co, -1));
+  }
 }
 
 /* Runs the function under `nargs` arguments on top of L's stack in a fresh
- * thread under the load budget. Pops them. Returns 0 or -EINVAL with the
- * message in err. */
+ * thread under the load budget. Pops them. Returns 0, -EINVAL or -ENOMEM
+ * with the message in err. Raises only on a memory error of its own. */
 static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   lua_State *L = s->L;
   lua_State *co = lua_newthread(L);
@@ -141,7 +210,11 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   script_ctx_t ctx = {.kind = CTX_LOAD, .thread = co, .budget = s->opts.max_instructions};
   set_ctx(co, &ctx);
   int nres, rc = 0;
+  s->heap.refused = false;
+  watchdog_enter(s->opts.watchdog, NULL, NULL, 0, NULL, s->file);
   int st = lua_resume(co, L, nargs, &nres);
+  watchdog_leave(s->opts.watchdog);
+  char at[300];
   if (ctx.killed) {
     /* Whether our thread yielded or a coroutine of the file's raised, the
      * budget is what stopped it. */
@@ -149,58 +222,41 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
              ctx.where, (long long)s->opts.max_instructions);
     rc = -EINVAL;
   } else if (st == LUA_YIELD) {
-    char at[300];
     where(co, at, sizeof at);
     snprintf(err, errlen, "%s: %s", at,
              ctx.sleeping ? "sleep() is only allowed inside a request"
                           : "coroutine.yield() outside a coroutine");
     rc = -EINVAL;
+  } else if (st == LUA_ERRMEM) {
+    char what[200];
+    where(co, at, sizeof at);
+    snprintf(err, errlen, "%s: %s", at, memory_text(s, what, sizeof what));
+    rc = -ENOMEM;
   } else if (st != LUA_OK) {
-    snprintf(err, errlen, "%s", error_text(co, st));
-    rc = st == LUA_ERRMEM ? -ENOMEM : -EINVAL;
+    error_text(co, err, errlen);
+    rc = -EINVAL;
   }
   set_ctx(co, NULL);
   lua_pop(L, 1); /* the thread */
   return rc;
 }
 
-/* `rest` is a global in every provision, like `store`: the embedded
- * lua/rest.lua. */
-static int open_rest(lua_State *L, char *err, size_t errlen) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "h1mock.rest");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    snprintf(err, errlen, "the embedded REST module failed: %s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return -EINVAL;
-  }
-  lua_setglobal(L, "rest");
-  return 0;
-}
+struct load_args {
+  script_t *s;
+  const char *chunkname, *source;
+  size_t len;
+  char *err;
+  size_t errlen;
+  int rc;
+};
 
-int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
-                script_t **out, char *err, size_t errlen) {
-  int rc = -ENOMEM;
-  script_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    goto fail;
-  s->refs = 1;
-  s->opts = *opts;
-  if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
-    goto fail;
-  size_t nlen = strlen(chunkname);
-  if (nlen > 4 && strcmp(chunkname + nlen - 4, ".lua") == 0)
-    nlen -= 4;
-  if ((s->name = strndup(chunkname, nlen)) == NULL)
-    goto fail;
-  s->name_len = nlen;
-  s->opts.dir = s->dir;
-  if ((s->router = router_new()) == NULL || (s->L = luaL_newstate()) == NULL)
-    goto fail;
-  lua_State *L = s->L;
-  set_ctx(L, NULL);
-  /* Threads copy the hook of the main thread when they are created. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+/* Builds the state and loads the provision into it; run under lua_pcall,
+ * since opening the libraries can raise a memory error once the state has
+ * a limit. A provision's own failure is reported in args->rc and err. */
+static int load_protected(lua_State *L) {
+  struct load_args *a = lua_touserdata(L, 1);
+  script_t *s = a->s;
+  lua_settop(L, 0);
   /* Requests make short-lived garbage: generational mode suits them, and
    * switching now, on an empty heap, costs nothing (after the load it
    * meant a full collection of everything loaded). */
@@ -216,16 +272,26 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   script_app_open(L, s);
   script_store_open(L);
   script_journal_open(L);
-  if ((rc = open_rest(L, err, errlen)))
-    goto fail;
+  /* `rest` is a global in every provision, like `store`: the embedded
+   * lua/rest.lua. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "h1mock.rest");
+  lua_call(L, 1, 1);
+  lua_setglobal(L, "rest");
 
   char name[300];
-  snprintf(name, sizeof name, "@%s", chunkname);
-  int st = luaL_loadbufferx(L, source, len, name, "t");
+  snprintf(name, sizeof name, "@%s", a->chunkname);
+  int st = luaL_loadbufferx(L, a->source, a->len, name, "t");
+  if (st == LUA_ERRMEM) {
+    char what[200];
+    snprintf(a->err, a->errlen, "%s: %s", a->chunkname, memory_text(s, what, sizeof what));
+    a->rc = -ENOMEM;
+    return 0;
+  }
   if (st != LUA_OK) {
-    snprintf(err, errlen, "%s", st == LUA_ERRMEM ? "out of memory" : lua_tostring(L, -1));
-    rc = st == LUA_ERRMEM ? -ENOMEM : -EINVAL;
-    goto fail;
+    snprintf(a->err, a->errlen, "%s", lua_tostring(L, -1));
+    a->rc = -EINVAL;
+    return 0;
   }
   /* From here on provision code can run on the main thread too (finalizers
    * during a collection, metamethods while h1mock reads results): give it
@@ -233,8 +299,8 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   s->main_ctx.kind = CTX_MAIN;
   s->main_ctx.budget = s->opts.max_instructions;
   set_ctx(L, &s->main_ctx);
-  if ((rc = run_loading(s, 0, err, errlen)))
-    goto fail;
+  if ((a->rc = run_loading(s, 0, a->err, a->errlen)))
+    return 0;
   /* The file has defined its globals; from here on a typo is an error. */
   script_sandbox_guard(L);
   lua_pushglobaltable(L);
@@ -242,16 +308,69 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   lua_rawget(L, -2);
   lua_remove(L, -2);
   if (!lua_isfunction(L, -1)) {
-    snprintf(err, errlen, "%s: defines no registerRules() function", chunkname);
-    rc = -EINVAL;
-    goto fail;
+    snprintf(a->err, a->errlen, "%s: defines no registerRules() function", a->chunkname);
+    a->rc = -EINVAL;
+    return 0;
   }
   s->loading = true;
-  rc = run_loading(s, 0, err, errlen);
+  a->rc = run_loading(s, 0, a->err, a->errlen);
   s->loading = false;
+  lua_settop(L, 0);
+  return 0;
+}
+
+int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
+                script_t **out, char *err, size_t errlen) {
+  int rc = -ENOMEM;
+  char what[200];
+  err[0] = '\0';
+  script_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    goto fail;
+  s->refs = 1;
+  s->opts = *opts;
+  s->heap.limit = opts->max_memory;
+  if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
+    goto fail;
+  size_t nlen = strlen(chunkname);
+  if (nlen > 4 && strcmp(chunkname + nlen - 4, ".lua") == 0)
+    nlen -= 4;
+  if ((s->name = strndup(chunkname, nlen)) == NULL || (s->file = malloc(nlen + 5)) == NULL)
+    goto fail;
+  s->name_len = nlen;
+  snprintf(s->file, nlen + 5, "%s.lua", s->name);
+  s->opts.dir = s->dir;
+  if ((s->router = router_new()) == NULL)
+    goto fail;
+  if ((s->L = lua_newstate(heap_alloc, &s->heap)) == NULL) {
+    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
+    goto fail;
+  }
+  lua_State *L = s->L;
+  lua_atpanic(L, on_panic);
+  set_ctx(L, NULL);
+  /* Threads copy the hook of the main thread when they are created. */
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+
+  struct load_args a = {s, chunkname, source, len, err, errlen, 0};
+  s->heap.refused = false;
+  lua_pushcfunction(L, load_protected);
+  lua_pushlightuserdata(L, &a);
+  int st = lua_pcall(L, 1, 0, 0);
+  if (st == LUA_ERRMEM) {
+    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
+    rc = -ENOMEM;
+  } else if (st != LUA_OK) {
+    /* Only h1mock's own runtime runs before the provision. */
+    snprintf(err, errlen, "%s: the embedded runtime failed: %s", chunkname,
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+    rc = -EINVAL;
+  } else {
+    rc = a.rc;
+  }
+  lua_settop(L, 0);
   if (rc)
     goto fail;
-  lua_settop(L, 0);
   *out = s;
   return 0;
 
@@ -279,7 +398,10 @@ int script_load_default(const script_opts_t *opts, script_t **out, char *err, si
       continue;
     int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
     char *name = rc == 0 ? strdup(builtin) : NULL;
-    if (rc == 0 && name == NULL) {
+    char *file = rc == 0 ? strdup(builtin) : NULL;
+    if (rc == 0 && (name == NULL || file == NULL)) {
+      free(name);
+      free(file);
       script_release(*out);
       *out = NULL;
       snprintf(err, errlen, "out of memory");
@@ -287,7 +409,9 @@ int script_load_default(const script_opts_t *opts, script_t **out, char *err, si
     }
     if (rc == 0) {
       free((*out)->name);
+      free((*out)->file);
       (*out)->name = name;
+      (*out)->file = file;
       (*out)->name_len = sizeof builtin - 1;
     }
     return rc;
@@ -312,6 +436,7 @@ static void free_script(uv_work_t *w, int status) {
   script_t *s = w->data;
   free(s->dir);
   free(s->name);
+  free(s->file);
   free(s);
 }
 
@@ -351,8 +476,19 @@ size_t script_rule_count(const script_t *s) { return router_count(s->router); }
 
 const char *script_name(const script_t *s) { return s->name; }
 
-size_t script_memory(const script_t *s) {
-  return (size_t)lua_gc(s->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(s->L, LUA_GCCOUNTB, 0);
+size_t script_memory(const script_t *s) { return s->heap.used; }
+
+size_t script_memory_limit(const script_t *s) { return s->heap.limit; }
+
+/* A new pooled call's thread and request slot, pinned in the registry;
+ * under lua_pcall, as both allocate. */
+static int new_call_thread(lua_State *L) {
+  script_call_t *c = lua_touserdata(L, 1);
+  c->co = lua_newthread(L);
+  c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);
+  c->req_slot = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
 }
 
 static script_call_t *call_get(script_t *s) {
@@ -363,10 +499,15 @@ static script_call_t *call_get(script_t *s) {
     if ((c = calloc(1, sizeof *c)) == NULL)
       return NULL;
     lua_State *L = s->L;
-    c->co = lua_newthread(L);
-    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pushboolean(L, 0);
-    c->req_slot = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, new_call_thread);
+    lua_pushlightuserdata(L, c);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      /* The thread, if made, is garbage; the slot, if taken, a leak of
+       * one registry entry in a state that is out of memory anyway. */
+      lua_settop(L, 0);
+      free(c);
+      return NULL;
+    }
     set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
     c->s = s;
@@ -415,6 +556,11 @@ static const char *method_of(const script_call_t *c) {
   return m ? m : "?";
 }
 
+/* The request's decoded path for a log line, escaped into `scratch`. */
+static const char *log_path(const script_call_t *c, buf_t *scratch) {
+  return text_escape_str(scratch, c->req->path, c->req->path_len, LOG_PATH_MAX, TEXT_ESCAPE_VALUE);
+}
+
 static void fail_plain(script_call_t *c, int code, enum call_stage next) {
   script_error_page(c->resp, code, c->err_desc[0] ? c->err_desc : NULL);
   c->handled_error = true;
@@ -449,8 +595,14 @@ static const char *endpoint_of(const script_call_t *c) {
 /* The provision failed in the current stage: log it, answer 500 (through
  * the 500 handler when the view or a before hook failed). */
 static void stage_failed(script_call_t *c, const char *what) {
-  log_error("%s %.*s: %s '%s' failed: %s", method_of(c), (int)c->req->path_len, c->req->path,
-            stage_name(c), endpoint_of(c), what);
+  buf_t path = BUF_INIT, msg = BUF_INIT;
+  /* The path and the message may quote what the client sent (a decoded
+   * %0a, a header value): escaped, so that they cannot forge a log line. */
+  log_error("%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path), stage_name(c),
+            endpoint_of(c),
+            text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  buf_free(&path);
+  buf_free(&msg);
   c->err_desc[0] = '\0';
   snprintf(c->err_msg, sizeof c->err_msg, "%.399s", what);
   if (c->stage == STAGE_VIEW || c->stage == STAGE_BEFORE)
@@ -461,22 +613,18 @@ static void stage_failed(script_call_t *c, const char *what) {
 
 /* Runs f(c, values...) on the main state under lua_pcall, with the `n`
  * values on top of the main stack as arguments. Returns LUA_OK, or an error
- * status with the message (a string) left on the main stack. */
+ * status for step_failed (the error value, if any, on the main stack). */
 static int protect(script_call_t *c, lua_CFunction f, int n, int nresults) {
   script_t *s = c->s;
   lua_State *L = s->L;
   script_rearm(L, &s->main_ctx, s->opts.max_instructions);
+  s->heap.refused = false;
   if (!lua_checkstack(L, 3))
-    return LUA_ERRMEM;
+    return LUA_ERRMEM; /* step_failed reads no error value for this status */
   lua_pushcfunction(L, f);
   lua_pushlightuserdata(L, c);
   lua_rotate(L, -(n + 2), 2);
-  int st = lua_pcall(L, n + 1, nresults, 0);
-  if (st != LUA_OK && lua_type(L, -1) != LUA_TSTRING) {
-    lua_pop(L, 1);
-    lua_pushstring(L, st == LUA_ERRMEM ? "out of memory" : "error while handling the result");
-  }
-  return st;
+  return lua_pcall(L, n + 1, nresults, 0);
 }
 
 static script_call_t *call_arg(lua_State *L) {
@@ -686,53 +834,82 @@ static void finish(script_call_t *c, bool notify) {
     done(data);
 }
 
-/* After a protected step failed: its message is on the main stack. */
-static void step_failed(script_call_t *c) {
+/* A step failed for the reason `what` (a C string: pushing a Lua string
+ * could itself fail); the main stack is emptied. */
+static void step_failed_with(script_call_t *c, const char *what) {
+  stage_failed(c, what);
+  lua_settop(c->s->L, 0);
+}
+
+/* After a protected step failed with status `st`: its error value is on
+ * the main stack. */
+static void step_failed(script_call_t *c, int st) {
   lua_State *L = c->s->L;
-  stage_failed(c, lua_tostring(L, -1));
+  char what[200];
+  if (st == LUA_ERRMEM)
+    step_failed_with(c, memory_text(c->s, what, sizeof what));
+  else
+    step_failed_with(c, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                       : "error while handling the result");
+}
+
+/* The request's thread ran out of memory: the log and the 500 say where
+ * and why. Its stack is released first, and the garbage it leaves (often
+ * close to the limit) is collected now rather than at the next failing
+ * allocation. */
+static void memory_failed(script_call_t *c) {
+  lua_State *L = c->s->L, *co = c->co;
+  char at[300], what[200], msg[520];
+  where(co, at, sizeof at);
+  snprintf(msg, sizeof msg, "%s: %s", at, memory_text(c->s, what, sizeof what));
+  lua_resetthread(co);
+  lua_settop(co, 0); /* resetthread leaves the error value there */
   lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  step_failed_with(c, msg);
 }
 
 /* Runs stages until the request is answered or sleeps. `resuming` continues
  * a thread that slept. */
-static enum script_status run(script_call_t *c, bool resuming) {
+static enum script_status run_stages(script_call_t *c, bool resuming) {
   lua_State *L = c->s->L, *co = c->co;
   for (;;) {
-    int nargs = 0;
+    int nargs = 0, pst;
     if (resuming) {
       resuming = false;
-      if (protect(c, request_global_step, 0, 0) != LUA_OK) {
+      if ((pst = protect(c, request_global_step, 0, 0)) != LUA_OK) {
         lua_resetthread(co);
-        step_failed(c);
+        step_failed(c, pst);
         continue;
       }
     } else {
       if (c->stage == STAGE_DONE)
         return SCRIPT_DONE;
-      if (protect(c, stage_setup, 0, LUA_MULTRET) != LUA_OK) {
-        step_failed(c);
+      if ((pst = protect(c, stage_setup, 0, LUA_MULTRET)) != LUA_OK) {
+        step_failed(c, pst);
         continue;
       }
       int n = lua_gettop(L);
       if (n == 0)
         continue;
       if (!lua_checkstack(co, n)) {
-        lua_settop(L, 0);
-        lua_pushliteral(L, "out of memory");
-        step_failed(c);
+        step_failed_with(c, "not enough memory");
         continue;
       }
       lua_xmove(L, co, n);
       nargs = n - 1;
     }
     int nres = 0;
+    c->s->heap.refused = false;
     int st = lua_resume(co, L, nargs, &nres);
     if (st == LUA_YIELD && c->ctx.sleeping)
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
-      log_error("%s %.*s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
-                method_of(c), (int)c->req->path_len, c->req->path, stage_name(c), endpoint_of(c),
-                c->ctx.where, (long long)c->s->opts.max_instructions);
+      buf_t path = BUF_INIT;
+      log_error("%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+                method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
+                (long long)c->s->opts.max_instructions);
+      buf_free(&path);
       lua_resetthread(co);
       c->err_desc[0] = '\0';
       fail_plain(c, 500, STAGE_DONE);
@@ -740,16 +917,17 @@ static enum script_status run(script_call_t *c, bool resuming) {
     }
     if (st == LUA_YIELD) {
       lua_resetthread(co);
-      lua_pushliteral(L, "coroutine.yield() outside a coroutine");
-      step_failed(c);
+      step_failed_with(c, "coroutine.yield() outside a coroutine");
       continue;
     }
-    int pst;
+    if (st == LUA_ERRMEM) {
+      memory_failed(c);
+      continue;
+    }
     if (st == LUA_OK) {
       if (!lua_checkstack(L, nres + 3)) {
         lua_settop(co, 0);
-        lua_pushliteral(L, "out of memory");
-        step_failed(c);
+        step_failed_with(c, "not enough memory");
         continue;
       }
       lua_xmove(co, L, nres);
@@ -760,10 +938,21 @@ static enum script_status run(script_call_t *c, bool resuming) {
       lua_resetthread(co);
     }
     if (pst != LUA_OK)
-      step_failed(c);
+      step_failed(c, pst);
     lua_settop(L, 0);
     lua_settop(co, 0);
   }
+}
+
+/* run_stages, with the watchdog told which request keeps the loop busy:
+ * one call of this is one event of the loop. */
+static enum script_status run(script_call_t *c, bool resuming) {
+  const script_t *s = c->s;
+  watchdog_enter(s->opts.watchdog, method_of(c), c->req->path, c->req->path_len,
+                 c->rule >= 0 ? s->rules[c->rule].endpoint : NULL, s->file);
+  enum script_status st = run_stages(c, resuming);
+  watchdog_leave(s->opts.watchdog);
+  return st;
 }
 
 static void append_allow(http_response_t *resp, uint64_t allowed) {
@@ -808,6 +997,9 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   *out = c;
   http_response_reset(resp);
   if (c == NULL) {
+    log_error("%s %.*s: no memory for a Lua thread in provision %s",
+              http_method_name(req->method) ? http_method_name(req->method) : "?",
+              (int)req->path_len, req->path, s->file);
     script_error_page(resp, 503, "out of memory");
     return SCRIPT_DONE;
   }

@@ -42,9 +42,11 @@ void script_journal_attach(struct journal *j);
 typedef struct script_call script_call_t;
 
 typedef struct script_opts {
-  uv_loop_t *loop;          /* for sleep(); NULL when checking offline */
-  const char *dir;          /* where require() finds modules; NULL: embedded only */
-  int64_t max_instructions; /* per request, and for the load itself */
+  uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
+  const char *dir;           /* where require() finds modules; NULL: embedded only */
+  int64_t max_instructions;  /* per request, and for the load itself */
+  size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
+  struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -68,8 +70,9 @@ size_t script_rule_count(const script_t *s);
  * built-in default. */
 const char *script_name(const script_t *s);
 
-/* Bytes in use by the provision's Lua state. */
+/* Bytes in use by the provision's Lua state, and its limit (0: none). */
 size_t script_memory(const script_t *s);
+size_t script_memory_limit(const script_t *s);
 
 /* Called when a pending request has its response in the http_response_t
  * given to script_dispatch. */

@@ -251,7 +251,12 @@ static int log_at(lua_State *L, enum log_level level, const char *fn) {
   /* Re-raised from here so the message carries the caller's file:line. */
   if (lua_pcall(L, n, 1, 0) != LUA_OK)
     return luaL_error(L, "%s: %s", fn, lua_tostring(L, -1));
-  log_msg(level, "%s", lua_tostring(L, -1));
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  /* A provision logs what clients sent: escaped like h1mock's own lines. */
+  buf_t b = BUF_INIT;
+  log_msg(level, "%s", text_escape_str(&b, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  buf_free(&b);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "router.h"
 #include "script.h"
+#include "text.h"
 
 /* The count hook runs every HOOK_EVERY VM instructions: often enough to
  * stop a loop quickly, rare enough to cost nothing measurable. */
@@ -18,6 +19,12 @@
  * event loop (and is resumed at once), so one busy view cannot starve the
  * other connections while it works towards its budget. */
 #define SLICE_INSTRUCTIONS 2000000
+
+/* What a log line quotes at most, escaped (text_escape): a request's path,
+ * and a message from the provision (an error with its traceback, log.*,
+ * print), either of which may carry bytes a client sent. */
+#define LOG_PATH_MAX 512
+#define LOG_MESSAGE_MAX (16 * 1024)
 
 /* Registry keys (addresses of these are unique light userdata keys). */
 extern const char script_key_response_mt;  /* metatable of Response objects */
@@ -39,6 +46,15 @@ typedef struct script_ctx {
   char where[200];   /* "file:line" where the budget ran out */
 } script_ctx_t;
 
+/* The bytes a provision's Lua state holds, counted by its allocator, and
+ * its cap. One per state: a pool thread closing a retired state touches
+ * only that state's counter. */
+typedef struct script_heap {
+  size_t used;
+  size_t limit; /* 0: no limit */
+  bool refused; /* an allocation failed because of the limit (reset per run) */
+} script_heap_t;
+
 struct script_rule {
   int view_ref;     /* registry ref of the view function */
   int defaults_ref; /* registry ref of {{name, value}, ...} sorted, or LUA_NOREF */
@@ -48,8 +64,10 @@ struct script_rule {
 
 struct script {
   lua_State *L;
+  script_heap_t heap;
   char *name; /* the provision's name, for the journal and the metrics */
   size_t name_len;
+  char *file;            /* "name.lua", or "(default)": how the watchdog names it */
   script_ctx_t main_ctx; /* budget for what runs on the main thread */
   int refs;
   script_opts_t opts;

@@ -82,6 +82,46 @@ static void wrap_coroutines(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* xpcall rebuilt on pcall. Lua calls a message handler before it unwinds,
+ * from inside the function that raised: when that is the count hook
+ * (the budget ran out where no yield is possible), hooks are off while the
+ * handler runs, so no budget could stop a handler that loops, and the
+ * server froze for good. Here the handler is called after pcall returned,
+ * as ordinary code of the request, under its budget. Provisions have no
+ * debug library, so the handler could not inspect the raising stack
+ * anyway. It gets one argument and gives one result, as in Lua; when it
+ * raises itself, xpcall returns false and "error in error handling: " with
+ * its error, where Lua would call the handler again on its own error. */
+static const char xpcall_source[] =
+    "local pcall, select, type, error = ...\n"
+    "local function finish(handler, ok, ...)\n"
+    "  if ok then return true, ... end\n"
+    "  local hok, v = pcall(handler, (...))\n"
+    "  if hok then return false, v end\n"
+    "  if type(v) == 'string' or type(v) == 'number' then\n"
+    "    return false, 'error in error handling: ' .. v\n"
+    "  end\n"
+    "  return false, 'error in error handling'\n"
+    "end\n"
+    "return function(...)\n"
+    "  local f, handler = ...\n"
+    "  if type(handler) ~= 'function' then\n"
+    "    local got = select('#', ...) < 2 and 'no value' or type(handler)\n"
+    "    error(\"bad argument #2 to 'xpcall' (function expected, got \" .. got .. ')', 2)\n"
+    "  end\n"
+    "  return finish(handler, pcall(f, select(3, ...)))\n"
+    "end\n";
+
+static void replace_xpcall(lua_State *L) {
+  if (luaL_loadbufferx(L, xpcall_source, sizeof xpcall_source - 1, "=xpcall", "t") != LUA_OK)
+    lua_error(L);
+  static const char *const upvalues[] = {"pcall", "select", "type", "error"};
+  for (size_t i = 0; i < sizeof upvalues / sizeof upvalues[0]; i++)
+    lua_getglobal(L, upvalues[i]);
+  lua_call(L, 4, 1);
+  lua_setglobal(L, "xpcall");
+}
+
 /* setmetatable without __gc: Lua runs finalizers with hooks off, so no
  * budget could stop one that loops, and lua_close would hang on it. */
 static int setmetatable_no_gc(lua_State *L) {
@@ -90,6 +130,26 @@ static int setmetatable_no_gc(lua_State *L) {
     if (lua_rawget(L, 2) != LUA_TNIL)
       return luaL_error(L, "setmetatable: __gc finalizers are not available to provisions");
     lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* os.getenv without the admin API's settings: a provision (posted by
+ * whoever may post) must not learn the token, and nil is what it gets for a
+ * variable that is not set, so provisions that probe keep working. Names are
+ * case-sensitive on Linux: exactly this prefix is hidden. */
+#define HIDDEN_ENV_PREFIX "H1MOCK_ADMIN"
+
+static int getenv_public(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  if (len >= sizeof HIDDEN_ENV_PREFIX - 1 &&
+      memcmp(name, HIDDEN_ENV_PREFIX, sizeof HIDDEN_ENV_PREFIX - 1) == 0) {
+    lua_pushnil(L);
+    return 1;
   }
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -111,7 +171,11 @@ static int print_to_log(lua_State *L) {
     (void)len;
   }
   luaL_pushresult(&b);
-  log_info("%s", lua_tostring(L, -1));
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  buf_t line = BUF_INIT;
+  log_info("%s", text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  buf_free(&line);
   return 0;
 }
 
@@ -226,6 +290,7 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   open_lib(L, LUA_OSLIBNAME, luaopen_os);
 
   wrap_coroutines(L);
+  replace_xpcall(L);
 
   lua_pushglobaltable(L);
   lua_pushnil(L);
@@ -249,6 +314,9 @@ void script_sandbox_open(lua_State *L, const char *dir) {
     lua_getfield(L, -2, keep[i]);
     lua_setfield(L, -2, keep[i]);
   }
+  lua_getfield(L, -2, "getenv");
+  lua_pushcclosure(L, getenv_public, 1);
+  lua_setfield(L, -2, "getenv");
   lua_setfield(L, -3, "os");
   lua_pop(L, 1);
 

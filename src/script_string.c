@@ -312,9 +312,9 @@ static int str_rep(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_optlstring(L, 3, "", &seplen);
   if (n > 0) {
-    /* Each repetition counts one byte more than it writes: Lua loops n
-     * times even when the string and the separator are empty. */
-    size_t unit = len + seplen + 1;
+    /* A repetition costs at least one: Lua loops n times even when the
+     * string and the separator are empty. */
+    size_t unit = len + seplen > 0 ? len + seplen : 1;
     size_t total = (uint64_t)n > SIZE_MAX / unit ? SIZE_MAX : unit * (size_t)n;
     script_charge(L, script_bytes_cost(total));
   }

@@ -201,9 +201,12 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
     return rc;
   }
   if (config_admin_exposed(cfg))
-    log_warn("the admin API listens on %s without --admin-token: anyone who can reach it can "
-             "post provisions, which run Lua code here",
+    log_warn("the admin API listens on %s without --admin-token, and --admin-open lets anyone "
+             "who can reach it post provisions, which run Lua code here",
              cfg->address);
+  else if (cfg->admin_token == NULL && !config_is_loopback(cfg->address))
+    log_info("admin API: no token, so only loopback peers may call it (others get 403; "
+             "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
   if (access_log_open(loop, cfg->access_log, STDOUT_FILENO, &s->access_log))
     log_error("out of memory: no access log");
   http_date_update();

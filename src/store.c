@@ -78,6 +78,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "safedir.h"
 
 #define LOG_NAME "store.log"
 #define SNAP_NAME "store.snapshot"
@@ -589,9 +590,10 @@ static int compact(store_t *s) {
   const char *step = "creating " TMP_NAME;
   bool renamed = false;
   int rc = 0;
-  int fd = openat(s->dirfd, TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* A new file, never one reached through a link planted at its name. */
+  int fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644);
   if (fd < 0) {
-    rc = -errno;
+    rc = fd;
     goto out;
   }
   step = "writing " TMP_NAME;
@@ -957,18 +959,23 @@ static int map_file(int fd, const unsigned char **m, uint64_t *size) {
   return 0;
 }
 
+/* Why openat(..., O_NOFOLLOW) failed with rc, in words. */
+static const char *open_error(int rc) {
+  return rc == -ELOOP ? "it is a symbolic link, which the store does not follow" : strerror(-rc);
+}
+
 static int load_snapshot(store_t *s, uint64_t *snap_seq, char *err, size_t errlen) {
   const unsigned char *m = NULL;
   uint64_t size = 0, off = 0, count = 0;
   bool end = false;
   int rc = 0;
   *snap_seq = 0;
-  int fd = openat(s->dirfd, SNAP_NAME, O_RDONLY | O_CLOEXEC);
+  int fd = openat(s->dirfd, SNAP_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;
     rc = -errno;
-    seterr(err, errlen, "cannot open %s/%s: %s", s->dir, SNAP_NAME, strerror(errno));
+    seterr(err, errlen, "cannot open %s/%s: %s", s->dir, SNAP_NAME, open_error(rc));
     return rc;
   }
   if ((rc = map_file(fd, &m, &size))) {
@@ -1160,14 +1167,16 @@ static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
     seterr(err, errlen, "cannot open %s: %s", dir, strerror(errno));
     return rc;
   }
-  s->logfd = openat(s->dirfd, LOG_NAME, O_RDWR | O_CLOEXEC);
+  /* Records go into the log itself, never through a link put in its place. */
+  s->logfd = openat(s->dirfd, LOG_NAME, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (s->logfd < 0 && errno == ENOENT) {
-    s->logfd = openat(s->dirfd, LOG_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s->logfd =
+        openat(s->dirfd, LOG_NAME, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     created = true;
   }
   if (s->logfd < 0) {
     rc = -errno;
-    seterr(err, errlen, "cannot open %s/%s: %s", dir, LOG_NAME, strerror(errno));
+    seterr(err, errlen, "cannot open %s/%s: %s", dir, LOG_NAME, open_error(rc));
     return rc;
   }
   /* Two writers appending to one log would interleave records. */

@@ -174,6 +174,64 @@ int text_utf8_lossy(buf_t *out, const char *s, size_t n) {
   return 0;
 }
 
+static bool keeps_ascii(unsigned char c, enum text_escape how) {
+  if (c < 0x20 || c == 0x7f)
+    return how == TEXT_ESCAPE_MESSAGE && (c == '\n' || c == '\t');
+  switch (how) {
+  case TEXT_ESCAPE_FIELD: return c != ' ' && c != '"' && c != '\\';
+  case TEXT_ESCAPE_VALUE: return c != '\\';
+  default: return true;
+  }
+}
+
+int text_escape(buf_t *out, const char *s, size_t n, size_t max, enum text_escape how) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)s;
+  bool cut = n > max;
+  if (cut) {
+    /* Cut before a UTF-8 sequence rather than through it. */
+    n = max;
+    for (size_t k = 0; k < 3 && n > 0 && (p[n] & 0xC0) == 0x80; k++)
+      n--;
+  }
+  if (buf_reserve(out, n * 4 + 3)) /* worst case: every byte becomes \xHH */
+    return -ENOMEM;
+  char *o = out->data + out->len;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    size_t k = 0;
+    if (c >= 0x80) {
+      bool partial;
+      k = seq_len(p + i, n - i, &partial);
+    } else if (keeps_ascii(c, how)) {
+      k = 1;
+    }
+    if (k > 0) {
+      memcpy(o, p + i, k);
+      o += k;
+      i += k;
+      continue;
+    }
+    char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    memcpy(o, esc, 4);
+    o += 4;
+    i++;
+  }
+  if (cut) {
+    memcpy(o, "...", 3);
+    o += 3;
+  }
+  out->len = (size_t)(o - out->data);
+  return 0;
+}
+
+const char *text_escape_str(buf_t *b, const char *s, size_t n, size_t max, enum text_escape how) {
+  buf_reset(b);
+  if (text_escape(b, s, n, max, how) || buf_putc(b, '\0'))
+    return "";
+  return b->data;
+}
+
 int64_t text_now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

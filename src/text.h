@@ -32,6 +32,26 @@ int text_json_string(buf_t *out, const char *s, size_t n);
  * by U+FFFD (as UTF-8), for text formats that must be UTF-8. */
 int text_utf8_lossy(buf_t *out, const char *s, size_t n);
 
+/* How text_escape treats printable ASCII, newlines and tabs. Every mode
+ * writes other control bytes, DEL and bytes that are not part of valid UTF-8
+ * as "\xHH", so the text cannot end a line, start a terminal escape, or make
+ * a UTF-8 reader fail. */
+enum text_escape {
+  TEXT_ESCAPE_FIELD,   /* one token: ' ', '"' and '\\' escaped too (access log fields) */
+  TEXT_ESCAPE_VALUE,   /* one line: '\\' escaped too, so "\x0a" in the output is unambiguous
+                          (what a client sent, quoted in a log line) */
+  TEXT_ESCAPE_MESSAGE, /* lines of text: LF and TAB stay, '\\' stays (a Lua error with its
+                          traceback, a provision's log line) */
+};
+
+/* Appends at most `max` bytes of s[0..n), escaped as `how` says, then "..."
+ * when s was longer. 0 or -ENOMEM. */
+int text_escape(buf_t *out, const char *s, size_t n, size_t max, enum text_escape how);
+
+/* The same into `b` (emptied first), NUL-terminated, for a "%s" of a log
+ * line: returns b's text, or "" when out of memory. The caller frees b. */
+const char *text_escape_str(buf_t *b, const char *s, size_t n, size_t max, enum text_escape how);
+
 /* Wall-clock time, microseconds since the epoch. */
 int64_t text_now_us(void);
 

@@ -184,14 +184,47 @@ def h1mock(tmp_path):
         return srv
 
     yield factory
+    stop_checked(servers)
+
+
+def stop_checked(servers):
+    """Stops each server. Under the ASan+UBSan build a report on stderr is a
+    failure of the test that provoked it, even when every response looked
+    right."""
     reports = []
     for srv in servers:
         srv.stop()
         if SANITIZER_REPORT.search(srv.log):
             reports.append(srv.log)
-    # Under the ASan+UBSan build a report on stderr is a failure of the test
-    # that provoked it, even when every response looked right.
     assert not reports, "sanitizer report:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def make_readonly():
+    """make_readonly(dir): chmod 0555; when that does not stop writes (root),
+    the immutable attribute (chattr +i) does; else the test is skipped."""
+    undo = []
+
+    def mk(path):
+        path = str(path)
+        os.chmod(path, 0o555)
+        undo.append(("chmod", path))
+        if os.access(path, os.W_OK):
+            try:
+                p = subprocess.run(["chattr", "+i", path], capture_output=True, timeout=10)
+                if p.returncode == 0:
+                    undo.append(("chattr", path))
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if os.access(path, os.W_OK):
+            pytest.skip("cannot make %s read-only for this user (root?)" % path)
+
+    yield mk
+    for kind, path in reversed(undo):
+        if kind == "chattr":
+            subprocess.run(["chattr", "-i", path], capture_output=True, timeout=10)
+        else:
+            os.chmod(path, 0o755)
 
 
 def http(method, url, **kw):
@@ -288,3 +321,63 @@ def header(headers, name):
         if n == name.lower():
             return v
     return None
+
+
+# --------------------------------------------------------------------------
+# a second host: network namespaces
+# --------------------------------------------------------------------------
+# A peer that is not loopback needs an address of another host. This
+# machine's own network addresses are not for test traffic, so such tests run
+# h1mock in a network namespace of its own (unshare --net), whose loopback
+# interface also carries NS_V4 (TEST-NET-1, RFC 5737) and, where IPv6 works,
+# NS_V6 (the documentation prefix). Clients join it with nsenter; a client
+# that connects to NS_V4 there has NS_V4 as its source address. No packet
+# leaves the namespace. Root (CAP_SYS_ADMIN) is needed.
+
+NS_V4 = "192.0.2.1"
+NS_V6 = "2001:db8::1"
+_NS_SETUP = ("ip link set lo up && ip addr add %s/32 dev lo && "
+             "{ ip -6 addr add %s/128 dev lo 2>/dev/null || true; } && exec \"$@\""
+             % (NS_V4, NS_V6))
+_NS_PROBLEM = []
+
+
+def netns_problem():
+    """None when in_netns works here, else why not (for pytest.skip)."""
+    if not _NS_PROBLEM:
+        import shutil
+        why = next(("%s is not installed" % t for t in ("unshare", "nsenter", "ip", "curl")
+                    if shutil.which(t) is None), None)
+        if why is None:
+            res = subprocess.run(in_netns(["true"]), capture_output=True, text=True, timeout=20)
+            if res.returncode != 0:
+                why = "cannot make a network namespace here: %s" % res.stderr.strip()
+        _NS_PROBLEM.append(why)
+    return _NS_PROBLEM[0]
+
+
+def in_netns(cmd):
+    """`cmd` run (exec'd: same PID) in a new network namespace with NS_V4 on lo."""
+    return ["unshare", "--net", "sh", "-c", _NS_SETUP, "sh", *cmd]
+
+
+def ns_run(pid, cmd, env=None, timeout=30):
+    """Runs `cmd` in the network namespace of process `pid`."""
+    return subprocess.run(["nsenter", "--net=/proc/%d/ns/net" % pid, *cmd], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ns_curl(pid, method, url, source, body=None, headers=()):
+    """(status, body) of one request made with curl from address `source`
+    in the network namespace of process `pid`."""
+    cmd = ["curl", "-sS", "--noproxy", "*", "--max-time", "10", "-o", "-",
+           "-w", "\n%{http_code}", "--interface", source, "-X", method]
+    for h in headers:
+        cmd += ["-H", h]
+    if body is not None:
+        cmd += ["--data-binary", body]
+    res = ns_run(pid, cmd + [url])
+    assert res.returncode == 0, res.stderr
+    text, _, status = res.stdout.rpartition("\n")
+    return int(status), text

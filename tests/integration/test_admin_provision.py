@@ -669,34 +669,6 @@ def test_writable_dir_posts_stored_in_provisions_dir(h1mock, tmp_path):
 # read-only provisions dir: the state dir
 # --------------------------------------------------------------------------
 
-@pytest.fixture
-def make_readonly():
-    """make_readonly(dir): chmod 0555; when that does not stop writes (root),
-    the immutable attribute (chattr +i) does; else the test is skipped."""
-    undo = []
-
-    def mk(path):
-        path = str(path)
-        os.chmod(path, 0o555)
-        undo.append(("chmod", path))
-        if os.access(path, os.W_OK):
-            try:
-                p = subprocess.run(["chattr", "+i", path], capture_output=True, timeout=10)
-                if p.returncode == 0:
-                    undo.append(("chattr", path))
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        if os.access(path, os.W_OK):
-            pytest.skip("cannot make %s read-only for this user (root?)" % path)
-
-    yield mk
-    for kind, path in reversed(undo):
-        if kind == "chattr":
-            subprocess.run(["chattr", "-i", path], capture_output=True, timeout=10)
-        else:
-            os.chmod(path, 0o755)
-
-
 def plain_dir(base):
     d = base / "ro-provisions"
     d.mkdir()

@@ -1,8 +1,9 @@
 """--admin-token / H1MOCK_ADMIN_TOKEN: every admin call except /healthz and
 /metrics needs "Authorization: Bearer <token>"; a refused call is a 401
-with WWW-Authenticate and changes nothing. Without a token, a non-loopback
-admin address is warned about at start (tests bind loopback only: the
-decision itself is unit-tested in tests/unit/test_config.c)."""
+with WWW-Authenticate and changes nothing. Without a token and with
+--admin-open, a non-loopback admin address is warned about at start (the
+decision is unit-tested in tests/unit/test_config.c; other hosts' calls in
+test_admin_protected.py, the token file in test_secrets.py)."""
 
 import socket
 import subprocess

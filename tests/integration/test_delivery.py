@@ -1,11 +1,16 @@
 """Delivery: the container image, the docker-compose CI example and the helm
 charts (docker/, deps/entrypoint.sh, helm/).
 
-No docker engine and no Kubernetes run here, so the image is never built and
-the charts are never installed. What can be proved without them is:
-- the Dockerfile builds with deps/install.sh and the meson commands of
-  tests/run-all.sh, and its runtime stage installs the packages that hold
-  every library the binary links;
+The image is built and the compose example run for real, under podman, by
+tests/containers/run.sh (once per tests/run-all.sh, not here). No Kubernetes
+runs here, so the charts are never installed. What this file proves without
+a container engine is:
+- the Dockerfile builds with deps/install.sh --build and the meson commands
+  of tests/run-all.sh, the --build set holds every package meson.build
+  reads, and the runtime stage installs the packages that hold every
+  library the binary links and cleans apt's caches in the same layer;
+- deps/install.sh's package sets and options; the container test skips with
+  a reason where podman is missing;
 - the entrypoint, run outside a container (H1MOCK_BIN and its directories
   from the environment), maps the image's arguments and variables to
   h1mock's options, picks /config or /app/provision, execs h1mock and
@@ -35,7 +40,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Server, body_of, http, wait_until
+from conftest import (BIN, NS_V4, ROOT, Server, body_of, http, in_netns, netns_problem, ns_run,
+                      wait_until)
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -43,10 +49,12 @@ SUT = ROOT / "docker" / "sut.sh"
 ENTRYPOINT = ROOT / "deps" / "entrypoint.sh"
 INSTALL = ROOT / "deps" / "install.sh"
 RUN_ALL = ROOT / "tests" / "run-all.sh"
+CONTAINER_TEST = ROOT / "tests" / "containers" / "run.sh"
+SUT_DOCKERFILE = ROOT / "docker" / "sut.Dockerfile"
 CHART = ROOT / "helm" / "h1mock"
 CT_CHART = ROOT / "helm" / "ct-h1mock"
 CT_TEST = CT_CHART / "files" / "ct-test.sh"
-SCRIPTS = [ENTRYPOINT, SUT, CT_TEST]
+SCRIPTS = [ENTRYPOINT, SUT, CT_TEST, INSTALL, CONTAINER_TEST, RUN_ALL]
 # Variables the entrypoint or the scripts read; none may leak in from the
 # environment the tests run in.
 SCRIPT_VARS = {"TRAFFIC_PORT", "ADMIN_PORT", "VERBOSE", "IPV6", "MOCK_URL", "MOCK_ADMIN_URL",
@@ -137,12 +145,13 @@ class Entrypoint:
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout)
 
-    def start(self, *args, **env):
-        """Starts h1mock through the entrypoint on loopback; ports 0 unless given."""
+    def start(self, *args, wrap=(), **env):
+        """Starts h1mock through the entrypoint on loopback; ports 0 unless given.
+        `wrap` goes in front of the command (in_netns: a namespace of its own)."""
         env.setdefault("H1MOCK_ADDRESS", "127.0.0.1")
         env.setdefault("TRAFFIC_PORT", 0)
         env.setdefault("ADMIN_PORT", 0)
-        proc = subprocess.Popen([str(ENTRYPOINT), *args], env=self.env(**env),
+        proc = subprocess.Popen([*wrap, str(ENTRYPOINT), *args], env=self.env(**env),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         srv = Server(proc, self.provisions)
@@ -435,10 +444,29 @@ def instructions(stage, name):
     return [args for instr, args in stage[2] if instr == name]
 
 
+def install_list(*options):
+    """The packages deps/install.sh would install with these options."""
+    res = subprocess.run([str(INSTALL), "--list", *options], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
 def runtime_packages():
-    m = re.search(r'--runtime\)\s*packages="([^"]+)"', INSTALL.read_text())
-    assert m, "deps/install.sh has no --runtime package list"
-    return m.group(1).split()
+    return install_list("--runtime")
+
+
+def package_of(path):
+    """The Debian package that owns path (or the file a link of it names)."""
+    for candidate in (path, os.path.realpath(path), "/usr" + str(path)):
+        res = subprocess.run(["dpkg", "-S", str(candidate)], capture_output=True, text=True)
+        if res.returncode == 0:
+            return res.stdout.split(":")[0]
+    return None
+
+
+needs_dpkg = pytest.mark.skipif(not (shutil.which("dpkg") and shutil.which("pkg-config")),
+                                reason="dpkg or pkg-config missing")
 
 
 def test_dockerfile_has_two_bookworm_slim_stages():
@@ -461,7 +489,7 @@ def test_build_stage_runs_install_sh_and_the_ci_meson_commands():
     build = dockerfile_stages()[0]
     runs = instructions(build, "RUN")
     steps = [step.strip() for run in runs for step in run.split("&&")]
-    assert "deps/install.sh" in steps
+    assert "deps/install.sh --build" in steps
     setup = [s for s in steps if s.startswith("meson setup ")]
     assert len(setup) == 1
     words = setup[0].split()
@@ -469,7 +497,7 @@ def test_build_stage_runs_install_sh_and_the_ci_meson_commands():
     assert set(words[3:]) <= {"-Dbuildtype=release"}, "options that CI does not use: " + setup[0]
     assert "meson compile -C %s" % plain in steps
     assert "meson test -C %s --suite unit --print-errorlogs" % plain in steps
-    order = [steps.index("deps/install.sh"), steps.index(setup[0]),
+    order = [steps.index("deps/install.sh --build"), steps.index(setup[0]),
              steps.index("meson compile -C %s" % plain)]
     assert order == sorted(order)
     # the sources arrive after the dependency layer, before the build
@@ -487,8 +515,15 @@ def test_runtime_stage_is_small_non_root_and_healthchecked():
     assert len(copies) == 3
     runs = " && ".join(instructions(runtime, "RUN"))
     assert "/tmp/install.sh --runtime" in runs
-    assert re.search(r"rm -rf /tmp/install.sh /var/lib/apt/lists/\*", runs)
     assert "meson" not in runs
+    # apt's caches leave in the layer that filled them: a later RUN could
+    # only hide them (on a base without Docker's apt clean-up, 98 MB)
+    install = [r for r in instructions(runtime, "RUN") if "/tmp/install.sh --runtime" in r]
+    assert len(install) == 1
+    steps = [step.strip() for step in install[0].split("&&")]
+    assert steps[0] == "/tmp/install.sh --runtime"
+    assert "apt-get clean" in steps
+    assert "rm -rf /tmp/install.sh /var/lib/apt/lists/*" in steps
     user = instructions(runtime, "USER")
     assert len(user) == 1
     uid = user[0].split(":")[0]
@@ -521,15 +556,71 @@ def test_runtime_packages_hold_every_library_the_binary_links():
         if path is None and lib.startswith("ld-linux"):
             path = "/lib64/" + lib
         assert path, "ldd does not resolve " + lib
-        owner = None
-        for candidate in (path, os.path.realpath(path), "/usr" + path):
-            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if res.returncode == 0:
-                owner = res.stdout.split(":")[0]
-                break
+        owner = package_of(path)
         assert owner, "no package owns " + path
         assert owner in packages | {"libc6"}, \
             "%s comes from %s, which deps/install.sh --runtime does not install" % (lib, owner)
+
+
+def test_build_stage_cleans_apt_in_the_install_layer():
+    runs = instructions(dockerfile_stages()[0], "RUN")
+    install = [r for r in runs if "deps/install.sh" in r]
+    assert len(install) == 1
+    steps = [step.strip() for step in install[0].split("&&")]
+    assert steps == ["deps/install.sh --build", "apt-get clean", "rm -rf /var/lib/apt/lists/*"]
+
+
+def test_install_sets_build_is_in_the_default_and_lacks_the_test_toolchain():
+    build, default = set(install_list("--build")), set(install_list())
+    runtime = set(install_list("--runtime"))
+    assert build < default
+    assert {"build-essential", "meson", "ninja-build", "pkg-config", "python3"} <= build
+    for tool in ("python3-pytest", "clang", "clang-format", "docker-compose", "shellcheck",
+                 "curl", "podman"):
+        assert tool not in build, tool
+    assert {"liblua5.4-0", "libuv1", "curl"} == runtime
+    assert not runtime & {"meson", "build-essential", "python3"}
+    # options add to the default set, and combine
+    assert set(install_list("--containers")) == default | {
+        "podman", "runc", "netavark", "aardvark-dns", "iptables", "mmdebstrap"}
+    assert {"wrk", "nginx"} <= set(install_list("--bench", "--containers"))
+    assert set(install_list("--build", "--runtime")) == build | runtime
+
+
+@needs_dpkg
+def test_build_set_holds_what_meson_build_reads():
+    """Every dependency() of meson.build, the llhttp sources' folder and the
+    python of the embed scripts come from a package of the --build set: a
+    library added to the build lands in the Docker build stage too."""
+    build = set(install_list("--build"))
+    meson = (ROOT / "meson.build").read_text()
+    names = re.findall(r"dependency\('([^']+)'", meson)
+    assert {"lua5.4", "libuv"} <= set(names)
+    for name in names:
+        res = subprocess.run(["pkg-config", "--path", name], capture_output=True, text=True)
+        assert res.returncode == 0, "pkg-config does not know %s: %s" % (name, res.stderr)
+        owner = package_of(res.stdout.strip())
+        assert owner in build, "%s comes from %s, not in deps/install.sh --build" % (name, owner)
+    options = (ROOT / "meson_options.txt").read_text()
+    for option in ("llhttp_dir", "llhttp_include"):
+        folder = re.search(r"option\('%s'.*?value : '([^']+)'" % option, options, re.S).group(1)
+        assert package_of(folder) in build, folder
+    for tool in ("meson", "ninja"):
+        assert package_of(shutil.which(tool)) in build, tool
+    # the compiler (gcc through build-essential) and the embed scripts' python3
+    assert {"build-essential", "python3"} <= build
+
+
+def test_install_sh_refuses_an_unknown_option_and_installs_nothing():
+    res = subprocess.run([str(INSTALL), "--list", "--nope"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert "install.sh: unknown option '--nope' (try --help)" in res.stderr
+    res = subprocess.run([str(INSTALL), "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for option in ("--build", "--runtime", "--bench", "--containers", "--list"):
+        assert "deps/install.sh %s" % option in res.stdout, option
+    assert "set -eu" not in res.stdout
 
 
 def test_dockerignore_keeps_build_dirs_and_git_out_but_not_the_sources():
@@ -583,6 +674,11 @@ def test_compose_file_is_valid():
     assert sorted((p["published"], p["target"]) for p in mock["ports"]) == [(8000, 8000),
                                                                             (8074, 8074)]
     assert sut["depends_on"] == {"h1mock": {"condition": "service_healthy"}}
+    # built here from Debian's curl: the example pulls nothing from a registry
+    assert Path(sut["build"]["context"]) == COMPOSE.parent
+    assert COMPOSE.parent / sut["build"]["dockerfile"] == SUT_DOCKERFILE
+    for name, service in cfg["services"].items():
+        assert "build" in service and service["image"].endswith(":local"), name
     assert sut["entrypoint"] == ["/bin/sh", "/sut/sut.sh"]
     assert "%s:/sut/sut.sh:ro" % SUT in sut["volumes"]
     assert "%s:%s:ro" % (ROOT / "provisions", sut["environment"]["PROVISIONS"]) in sut["volumes"]
@@ -607,6 +703,80 @@ def test_compose_config_refuses_a_broken_file(tmp_path):
     res = compose_config(broken)
     assert res.returncode != 0
     assert "service_happy" in res.stderr
+
+
+def test_sut_image_is_curl_on_the_images_base():
+    lines = [l.strip() for l in SUT_DOCKERFILE.read_text().splitlines()
+             if l.strip() and not l.lstrip().startswith("#")]
+    base = dockerfile_stages()[1][0]
+    assert lines[0] == "FROM " + base
+    assert sum(l.startswith("FROM ") for l in lines) == 1
+    text = " ".join(lines)
+    assert re.search(r"apt-get install -y -q --no-install-recommends curl\b", text)
+    assert "apt-get clean" in text and "rm -rf /var/lib/apt/lists/*" in text
+    user = [l.split()[1] for l in lines if l.startswith("USER ")]
+    assert user and user[0].split(":")[0] != "0"
+
+
+# --------------------------------------------------------------------------
+# the container test (tests/containers/run.sh)
+# --------------------------------------------------------------------------
+
+def test_run_all_runs_the_container_test_once_and_not_when_quick():
+    runall = RUN_ALL.read_text()
+    assert runall.count("tests/containers/run.sh >") == 1
+    loop_end = runall.index("\ndone\n", runall.index("for b in $builds"))
+    assert runall.index("tests/containers/run.sh >") > loop_end, "inside the builds loop"
+    quick = re.search(r'if \[ "\$\{1:-\}" = "--quick" \]; then\n(.*?)\nfi', runall, re.S)
+    assert quick and 'containers=""' in quick.group(1)
+    # CI reads the last line: exactly "N passed, N failed".
+    assert runall.rstrip().splitlines()[-2:] == ['echo "$passed passed, $failed failed"',
+                                                 "exit $status"]
+    assert re.search(r'^echo "\$skipped skipped"$', runall, re.M)
+
+
+def test_container_test_skips_with_its_reason_without_podman(tmp_path):
+    """Where podman is missing, the test says so, counts one skip and
+    changes nothing (no temp folder, no lock taken)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "pwd"):  # what the script needs before its checks
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), bin_dir / tool)
+    before = set(os.listdir(tmp_path))
+    res = subprocess.run(["/bin/sh", str(CONTAINER_TEST)], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL,
+                         env=dict(clean_env(), PATH=str(bin_dir), TMPDIR=str(tmp_path)))
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines == [
+        "containers: skipped: podman is not installed (deps/install.sh --containers installs"
+        " what this test needs)",
+        "0 passed, 0 failed, 1 skipped"]
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_containers_conf_holds_what_podman_needs_here():
+    conf = (ROOT / "tests" / "containers" / "containers.conf").read_text()
+    sections, current = {}, None
+    for line in conf.splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        else:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    assert sections["containers"]["default_ulimits"] == "[]"
+    assert sections["engine"]["cgroup_manager"] == '"cgroupfs"'
+    text = CONTAINER_TEST.read_text()
+    assert 'CONTAINERS_CONF="$ROOT/tests/containers/containers.conf"' in text
+    assert "--runtime runc" in text  # crun refuses this machine's hybrid cgroups
+    # private storage and networks under the temp folder: nothing under /etc
+    for flag in ("--root", "--runroot", "--tmpdir", "--network-config-dir"):
+        assert re.search(r'%s "\$tmp/' % flag, text), flag
+    assert not re.search(r"(>|tee|cp|mv|rm -rf)\s+\S*/etc/", text)
 
 
 def compose_services():
@@ -645,6 +815,58 @@ def test_compose_steps_pass_against_h1mock_started_as_compose_does(entrypoint, t
     # the provision it posted is the one serving now
     r = http("GET", srv.url + "/app/v1/foo/bar")
     assert r.status_code == 200 and r.json()["resultData"] == "answering a get"
+
+
+def test_image_compose_and_charts_open_the_admin_api_explicitly():
+    """Without a token, h1mock's admin API answers loopback peers only; the
+    image, the compose file and the charts are used from other containers,
+    so each states that it opens it."""
+    runtime = dockerfile_stages()[1]
+    assert "H1MOCK_ADMIN_OPEN=1" in instructions(runtime, "ENV")
+    assert compose_services()["h1mock"]["environment"]["H1MOCK_ADMIN_OPEN"] == "1"
+    assert load_yaml(CHART / "values.yaml")["service"]["adminOpen"] is True
+    assert load_yaml(CT_CHART / "values.yaml")["erp"]["service"]["adminOpen"] is True
+    text = (CHART / "templates" / "deployment.yaml").read_text()
+    assert re.search(r'- name: H1MOCK_ADMIN_OPEN\s*\n\s*value: {{ ternary "1" "0" '
+                     r'.Values.service.adminOpen \| quote }}', text)
+    assert "service.adminOpen" in (CHART / "templates" / "NOTES.txt").read_text()
+
+
+@pytest.mark.skipif(netns_problem() is not None, reason=str(netns_problem()))
+def test_compose_settings_let_the_sut_provision_the_mock_from_another_host(tmp_path):
+    """h1mock started as compose starts it, in a network namespace where the
+    sut's calls come from another address (as from another container): the
+    steps pass, and fail with 403 without the compose file's choice."""
+    services = compose_services()
+    mock, sut = services["h1mock"], services["sut"]
+    for opened in (True, False):
+        base = tmp_path / ("opened" if opened else "closed")
+        base.mkdir()
+        ep = Entrypoint(base)
+        shutil.copytree(ROOT / "provisions", ep.provisions, symlinks=True)
+        env = {k: v for k, v in mock["environment"].items()
+               if opened or k != "H1MOCK_ADMIN_OPEN"}
+        try:
+            # the compose ports, free in a namespace of its own; all addresses
+            srv = ep.start(wrap=in_netns([]), H1MOCK_ADDRESS="0.0.0.0", **env)
+            assert (srv.port, srv.admin_port) == (int(env["TRAFFIC_PORT"]),
+                                                  int(env["ADMIN_PORT"]))
+            check = mock["healthcheck"]["test"]
+            res = ns_run(srv.proc.pid, [str(ENTRYPOINT), *check[2:]], env=ep.env())
+            assert res.returncode == 0, res.stderr
+            sut_env = dict(sut["environment"])
+            sut_env.update(MOCK_URL="http://%s:%d" % (NS_V4, srv.port),
+                           MOCK_ADMIN_URL="http://%s:%d" % (NS_V4, srv.admin_port),
+                           PROVISIONS=ROOT / "provisions", WAIT_SECONDS=10)
+            res = ns_run(srv.proc.pid, ["sh", str(SUT)], env=clean_env(**sut_env), timeout=90)
+            if opened:
+                assert res.returncode == 0, res.stdout + res.stderr + srv.log
+                assert res.stdout.splitlines()[-1] == "sut: ok"
+            else:
+                assert res.returncode == 1, res.stdout
+                assert "sut: FAILED: provision foo-bar: status 403, expected 201" in res.stderr
+        finally:
+            ep.stop_all()
 
 
 def test_sut_uses_the_admin_token(h1mock):
@@ -1013,6 +1235,9 @@ def test_helm_renders_ct_with_two_aliases(helm_charts):
     token = values["payments"]["service"]["adminToken"]["value"]
     assert base64.b64decode(secret["data"][ref["key"]]).decode() == token
     assert env_of(pay["spec"]["containers"][0])["H1MOCK_JOURNAL_SIZE"] == "1000"
+    # the test pod provisions both from another pod
+    assert env_of(erp["spec"]["containers"][0])["H1MOCK_ADMIN_OPEN"] == "1"
+    assert env_of(pay["spec"]["containers"][0])["H1MOCK_ADMIN_OPEN"] == "1"
 
     test = docs[("Pod", "rel-ct-h1mock-test")]
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -1031,10 +1256,11 @@ def test_helm_values_reach_the_container(helm_charts):
                   "--set", "service.verbosity.enabled=true", "--set", "journal.size=1000000",
                   "--set", "service.adminToken.existingSecret=mine",
                   "--set", "service.traffic_port=9000", "--set", "service.name=My_Mock",
-                  "--set", "podAnnotations.team=qa")
+                  "--set", "podAnnotations.team=qa", "--set", "service.adminOpen=false")
     dep = docs[("Deployment", "my-mock")]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     env = env_of(c)
+    assert env["H1MOCK_ADMIN_OPEN"] == "0"
     assert env["H1MOCK_ADDRESS"] == "::"
     assert env["H1MOCK_VERBOSE"] == "1"
     assert env["H1MOCK_JOURNAL_SIZE"] == "1000000"

@@ -117,6 +117,7 @@ EXPECTED = {
     "h1mock_journal_dropped_total": "counter",
     "h1mock_store_documents": "gauge",
     "h1mock_lua_memory_bytes": "gauge",
+    "h1mock_lua_memory_limit_bytes": "gauge",
     "process_resident_memory_bytes": "gauge",
     "process_start_time_seconds": "gauge",
     "h1mock_uptime_seconds": "gauge",
@@ -128,6 +129,7 @@ def test_every_family_is_declared_and_typed(h1mock):
     fams = metrics(srv)
     assert {k: v["type"] for k, v in fams.items()} == EXPECTED
     assert value(fams, "h1mock_lua_memory_bytes") > 10000
+    assert value(fams, "h1mock_lua_memory_limit_bytes") == 256 * 1024 * 1024
     assert value(fams, "process_resident_memory_bytes") > 1000000
     assert abs(value(fams, "process_start_time_seconds") - time.time()) < 60
     assert 0 <= value(fams, "h1mock_uptime_seconds") < 60

@@ -109,7 +109,11 @@ def test_links_point_to_headings_and_files():
 def test_quick_start_commands_and_no_docs_folder():
     assert ("deps/install.sh && (test -d build || meson setup build) && meson compile -C build"
             " && build/h1mock\n") in TEXT
-    assert "deps/install.sh && tests/run-all.sh\n" in TEXT
+    test_command = "deps/install.sh --containers && tests/run-all.sh"
+    assert test_command + "\n" in TEXT
+    # CI runs exactly the README's test command
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == test_command
     assert "docs/" not in TEXT
     assert not (ROOT / "docs").exists()
 

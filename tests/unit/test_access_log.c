@@ -1,5 +1,6 @@
 /* test_access_log.c - the access log's text and JSON lines. */
 #include "../../src/access_log.h"
+#include "../../src/text.h"
 #include "unit.h"
 
 static const char *line(enum access_log_format f, const char *path, const char *endpoint) {
@@ -31,4 +32,36 @@ TEST(access_log_lines) {
                   "\"endpoint\":null}\n");
 }
 
-UNIT_MAIN(access_log_lines)
+static const char *escaped(const char *s, size_t n, size_t max, enum text_escape how) {
+  static char out[256];
+  buf_t b = BUF_INIT;
+  ASSERT_EQ(text_escape(&b, s, n, max, how), 0);
+  snprintf(out, sizeof out, "%.*s", (int)b.len, b.data);
+  buf_free(&b);
+  return out;
+}
+
+#define ESC(s, max, how) escaped(s, sizeof s - 1, max, how)
+
+TEST(text_escape_modes) {
+  const char s[] = "a b\"\\\n\t\r\x1b[2J\x7f\x00\xff caf\xc3\xa9";
+  ASSERT_STR_EQ(ESC(s, SIZE_MAX, TEXT_ESCAPE_FIELD),
+                "a\\x20b\\x22\\x5c\\x0a\\x09\\x0d\\x1b[2J\\x7f\\x00\\xff\\x20caf\xc3\xa9");
+  ASSERT_STR_EQ(ESC(s, SIZE_MAX, TEXT_ESCAPE_VALUE),
+                "a b\"\\x5c\\x0a\\x09\\x0d\\x1b[2J\\x7f\\x00\\xff caf\xc3\xa9");
+  ASSERT_STR_EQ(ESC(s, SIZE_MAX, TEXT_ESCAPE_MESSAGE),
+                "a b\"\\\n\t\\x0d\\x1b[2J\\x7f\\x00\\xff caf\xc3\xa9");
+  /* Bounded: "..." marks the cut, which never splits a UTF-8 sequence. */
+  ASSERT_STR_EQ(ESC("abcdef", 4, TEXT_ESCAPE_VALUE), "abcd...");
+  ASSERT_STR_EQ(ESC("ab\xc3\xa9z", 3, TEXT_ESCAPE_VALUE), "ab...");
+  ASSERT_STR_EQ(ESC("ab\xc3\xa9z", 4, TEXT_ESCAPE_VALUE), "ab\xc3\xa9...");
+  ASSERT_STR_EQ(ESC("abc", 3, TEXT_ESCAPE_VALUE), "abc");
+  ASSERT_STR_EQ(ESC("", 0, TEXT_ESCAPE_VALUE), "");
+  /* The C-string form for log lines. */
+  buf_t b = BUF_INIT;
+  ASSERT_STR_EQ(text_escape_str(&b, "x\ny", 3, 10, TEXT_ESCAPE_VALUE), "x\\x0ay");
+  ASSERT_STR_EQ(text_escape_str(&b, "z", 1, 10, TEXT_ESCAPE_VALUE), "z");
+  buf_free(&b);
+}
+
+UNIT_MAIN(access_log_lines, text_escape_modes)

@@ -1,7 +1,9 @@
 /* test_config.c - the observability options (journal, access log, admin
  * token) as config_parse reads them, and when the admin port is worth a
  * warning. */
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../../src/access_log.h"
 #include "../../src/config.h"
@@ -67,6 +69,32 @@ TEST(access_log_and_token_options) {
   ASSERT_EQ(parse(&c, "--admin-token", "\x7f", NULL), CONFIG_USAGE);
 }
 
+TEST(lua_memory_limit) {
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 256 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "0", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 0);
+  ASSERT_EQ(parse(&c, "--max-lua-memory=1M", NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 1 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "2G", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, (size_t)2 << 30);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "1023k", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err,
+                "h1mock: --max-lua-memory: '1023k' is not 0 or a size of at least 1M (e.g. 64M)");
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "lots", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "", NULL), CONFIG_USAGE);
+  setenv("H1MOCK_MAX_LUA_MEMORY", "64M", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 64 << 20);
+  ASSERT_EQ(parse(&c, "--max-lua-memory", "8M", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_lua_memory, 8 << 20);
+  setenv("H1MOCK_MAX_LUA_MEMORY", "1", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "H1MOCK_MAX_LUA_MEMORY: '1' is not 0 or a size of at least 1M");
+  unsetenv("H1MOCK_MAX_LUA_MEMORY");
+}
+
 TEST(environment_feeds_the_new_options) {
   setenv("H1MOCK_JOURNAL_SIZE", "5", 1);
   setenv("H1MOCK_ADMIN_TOKEN", "from-env", 1);
@@ -93,7 +121,10 @@ TEST(admin_exposure_needs_a_non_loopback_address_and_no_token) {
   ASSERT(!config_is_loopback("::2"));
   ASSERT(!config_is_loopback("::ffff:10.0.0.1"));
   ASSERT(!config_is_loopback("not an address"));
+  /* Without --admin-open, other hosts get 403: nothing is exposed. */
   config_t c = {.address = "0.0.0.0"};
+  ASSERT(!config_admin_exposed(&c));
+  c.admin_open = true;
   ASSERT(config_admin_exposed(&c));
   c.address = "::";
   ASSERT(config_admin_exposed(&c));
@@ -106,6 +137,137 @@ TEST(admin_exposure_needs_a_non_loopback_address_and_no_token) {
   ASSERT(!config_admin_exposed(&c));
 }
 
+TEST(admin_open_and_token_file_options) {
+  unsetenv("H1MOCK_ADMIN_TOKEN");
+  unsetenv("H1MOCK_ADMIN_TOKEN_FILE");
+  unsetenv("H1MOCK_ADMIN_OPEN");
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT(!c.admin_open);
+  ASSERT(c.admin_token_file == NULL);
+  ASSERT_EQ(parse(&c, "--admin-open", NULL, NULL), CONFIG_RUN);
+  ASSERT(c.admin_open);
+  ASSERT_EQ(parse(&c, "--admin-token-file", "/run/secrets/t", NULL), CONFIG_RUN);
+  ASSERT_STR_EQ(c.admin_token_file, "/run/secrets/t");
+  ASSERT(c.admin_token == NULL);
+  ASSERT_EQ(parse(&c, "--admin-token-file", "", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --admin-token-file: the value is empty");
+  /* One way on one level; the command line replaces the environment. */
+  ASSERT_EQ(parse(&c, "--admin-token=a", "--admin-token-file=f", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --admin-token and --admin-token-file are both given: give the "
+                     "admin token one way");
+  setenv("H1MOCK_ADMIN_TOKEN", "env-token", 1);
+  setenv("H1MOCK_ADMIN_TOKEN_FILE", "env-file", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "H1MOCK_ADMIN_TOKEN and H1MOCK_ADMIN_TOKEN_FILE are both set");
+  ASSERT(strstr(err, "env-token") == NULL);
+  unsetenv("H1MOCK_ADMIN_TOKEN_FILE");
+  ASSERT_EQ(parse(&c, "--admin-token-file", "f", NULL), CONFIG_RUN);
+  ASSERT_STR_EQ(c.admin_token_file, "f");
+  ASSERT(c.admin_token == NULL);
+  unsetenv("H1MOCK_ADMIN_TOKEN");
+  setenv("H1MOCK_ADMIN_TOKEN_FILE", "env-file", 1);
+  ASSERT_EQ(parse(&c, "--admin-token", "t", NULL), CONFIG_RUN);
+  ASSERT_STR_EQ(c.admin_token, "t");
+  ASSERT(c.admin_token_file == NULL);
+  unsetenv("H1MOCK_ADMIN_TOKEN_FILE");
+  setenv("H1MOCK_ADMIN_OPEN", "yes", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT(c.admin_open);
+  ASSERT_EQ(parse(&c, "--admin-open=0", NULL, NULL), CONFIG_RUN);
+  ASSERT(!c.admin_open);
+}
+
+static const char *token_of(const char *text, size_t len) {
+  static char out[CONFIG_TOKEN_MAX + 1];
+  const char *why = NULL;
+  memset(out, 'x', sizeof out);
+  if (config_token_from_text(text, len, out, &why) != 0)
+    return why;
+  ASSERT(why == NULL);
+  return out;
+}
+
+#define TOKEN_OF(s) token_of(s, sizeof s - 1)
+
+TEST(token_file_text) {
+  ASSERT_STR_EQ(TOKEN_OF("s3cret"), "s3cret");
+  ASSERT_STR_EQ(TOKEN_OF("s3cret\n"), "s3cret");
+  ASSERT_STR_EQ(TOKEN_OF("s3cret\r\n"), "s3cret");
+  ASSERT_STR_EQ(TOKEN_OF("s3cret\nsecond line ignored\n"), "s3cret");
+  ASSERT_STR_EQ(TOKEN_OF(""), "its first line is empty");
+  ASSERT_STR_EQ(TOKEN_OF("\n"), "its first line is empty");
+  ASSERT_STR_EQ(TOKEN_OF("\r\ns3cret\n"), "its first line is empty");
+  const char *bad = "the token must be printable ASCII without spaces (a header value carries it)";
+  ASSERT_STR_EQ(TOKEN_OF("two words\n"), bad);
+  ASSERT_STR_EQ(TOKEN_OF(" s3cret\n"), bad);
+  ASSERT_STR_EQ(TOKEN_OF("s3cret \n"), bad);
+  ASSERT_STR_EQ(TOKEN_OF("s3\tcret"), bad);
+  ASSERT_STR_EQ(TOKEN_OF("s3\0cret"), bad);
+  ASSERT_STR_EQ(TOKEN_OF("caf\xc3\xa9"), bad);
+  ASSERT_STR_EQ(TOKEN_OF("s3cret\r\r\n"), bad);
+  static char longest[CONFIG_TOKEN_MAX + 2];
+  memset(longest, 'a', sizeof longest);
+  ASSERT_EQ(strlen(token_of(longest, CONFIG_TOKEN_MAX)), CONFIG_TOKEN_MAX);
+  ASSERT_STR_EQ(token_of(longest, CONFIG_TOKEN_MAX + 1),
+                "the token is longer than 4096 characters");
+}
+
+/* The token leaves the environment, and its bytes the memory that
+ * /proc/<pid>/environ shows; other variables stay. */
+TEST(take_secrets_scrubs_the_environment) {
+  static char entry[] = "H1MOCK_ADMIN_TOKEN=from-env";
+  static char other[] = "H1MOCK_ADMIN_TOKENX=stays";
+  ASSERT_EQ(putenv(entry), 0);
+  ASSERT_EQ(putenv(other), 0);
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_STR_EQ(c.admin_token, "from-env");
+  ASSERT(c.admin_token == c.token_buf);
+  ASSERT(getenv("H1MOCK_ADMIN_TOKEN") == NULL);
+  for (size_t i = 0; i < sizeof entry; i++)
+    ASSERT_EQ(entry[i], 0);
+  ASSERT_STR_EQ(getenv("H1MOCK_ADMIN_TOKENX"), "stays");
+  /* A token from the command line is copied too; the environment's is
+   * scrubbed all the same. */
+  static char entry2[] = "H1MOCK_ADMIN_TOKEN=ignored";
+  ASSERT_EQ(putenv(entry2), 0);
+  ASSERT_EQ(parse(&c, "--admin-token", "from-flag", NULL), CONFIG_RUN);
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_STR_EQ(c.admin_token, "from-flag");
+  ASSERT(getenv("H1MOCK_ADMIN_TOKEN") == NULL);
+  ASSERT_EQ(entry2[0], 0);
+}
+
+TEST(take_secrets_reads_the_token_file) {
+  char path[] = "/tmp/h1mock-token-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT(fd >= 0);
+  ASSERT_EQ(write(fd, "filed-token\r\n", 13), 13);
+  close(fd);
+  config_t c;
+  ASSERT_EQ(parse(&c, "--admin-token-file", path, NULL), CONFIG_RUN);
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_STR_EQ(c.admin_token, "filed-token");
+  /* --check does not need it: a missing file is no error there. */
+  ASSERT_EQ(unlink(path), 0);
+  ASSERT_EQ(parse(&c, "--admin-token-file", path, NULL), CONFIG_RUN);
+  c.check = true;
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT(c.admin_token == NULL);
+  c.check = false;
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), -ENOENT);
+  ASSERT_CONTAINS(err, "h1mock: admin token file '/tmp/h1mock-token-");
+  ASSERT_CONTAINS(err, "': cannot read it: No such file or directory");
+  ASSERT(c.admin_token == NULL);
+  ASSERT_EQ(parse(&c, "--admin-token-file", "/tmp", NULL), CONFIG_RUN);
+  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), -EINVAL);
+  ASSERT_STR_EQ(err, "h1mock: admin token file '/tmp': not a regular file");
+}
+
 UNIT_MAIN(observability_defaults, journal_options, access_log_and_token_options,
           environment_feeds_the_new_options,
-          admin_exposure_needs_a_non_loopback_address_and_no_token)
+          admin_exposure_needs_a_non_loopback_address_and_no_token,
+          admin_open_and_token_file_options, token_file_text, take_secrets_scrubs_the_environment,
+          take_secrets_reads_the_token_file, lua_memory_limit)

@@ -12,14 +12,20 @@ static enum http_in_status feed_all(http_in_t *in, const char *s, size_t *used) 
   return http_in_feed(in, s, strlen(s), used);
 }
 
-static int error_of(const char *raw, const char **text) {
+/* A parser fed the whole of `raw`, which must give `want`; it stays valid
+ * until the next call. */
+static http_in_t *fed(const char *raw, enum http_in_status want) {
   static http_in_t *in;
   if (in)
     http_in_free(in);
   in = http_in_new(MAX_BODY);
   size_t used;
-  ASSERT_EQ(feed_all(in, raw, &used), HTTP_IN_ERROR);
-  return http_in_error(in, text);
+  ASSERT_EQ(feed_all(in, raw, &used), want);
+  return in;
+}
+
+static int error_of(const char *raw, const char **text) {
+  return http_in_error(fed(raw, HTTP_IN_ERROR), text);
 }
 
 TEST(parses_a_simple_get) {
@@ -301,6 +307,175 @@ TEST(started_tracks_a_partial_head) {
   http_in_free(in);
 }
 
+/* Feeds `raw` whole, then again one byte per feed: both must give `status`.
+ * Returns the error text of the whole-feed run. */
+static const char *refused(const char *raw, int status) {
+  static char text[160];
+  const char *t;
+  ASSERT_EQ(error_of(raw, &t), status);
+  snprintf(text, sizeof text, "%s", t);
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used, n = strlen(raw), i = 0;
+  enum http_in_status st = HTTP_IN_MORE;
+  for (; i < n && st == HTTP_IN_MORE; i++)
+    st = http_in_feed(in, raw + i, 1, &used);
+  ASSERT_EQ(st, HTTP_IN_ERROR);
+  ASSERT_EQ(http_in_error(in, &t), status);
+  http_in_free(in);
+  return text;
+}
+
+/* The request `raw` gives, fed whole; it stays valid until the next call. */
+static const http_request_t *parsed(const char *raw) {
+  return http_in_request(fed(raw, HTTP_IN_REQUEST));
+}
+
+#define TE_HEAD "POST / HTTP/1.1\r\nHost: h\r\n"
+
+TEST(chunk_data_must_end_in_crlf) {
+  ASSERT_CONTAINS(refused(TE_HEAD "Transfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n"
+                                  "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                          400),
+                  "CRLF");
+  refused(TE_HEAD "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\rX0\r\n\r\n", 400);
+  refused(TE_HEAD "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", 400);
+  /* The check follows the CRLF across feeds. */
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, TE_HEAD "Transfer-Encoding: chunked\r\n\r\n3\r\nabc", &used),
+            HTTP_IN_MORE);
+  ASSERT_EQ(feed_all(in, "\r", &used), HTTP_IN_MORE);
+  ASSERT_EQ(feed_all(in, "X0\r\n\r\n", &used), HTTP_IN_ERROR);
+  http_in_free(in);
+  /* A good body split everywhere still parses (byte at a time). */
+  in = http_in_new(MAX_BODY);
+  const char *raw = TE_HEAD "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  size_t n = strlen(raw);
+  for (size_t i = 0; i + 1 < n; i++)
+    ASSERT_EQ(http_in_feed(in, raw + i, 1, &used), HTTP_IN_MORE);
+  ASSERT_EQ(http_in_feed(in, raw + n - 1, 1, &used), HTTP_IN_REQUEST);
+  ASSERT_MEM_EQ(http_in_request(in)->body, http_in_request(in)->body_len, "abcde");
+  http_in_free(in);
+}
+
+TEST(header_names_must_be_tokens) {
+  ASSERT_CONTAINS(refused("GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400), "token");
+  refused("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400);
+  refused("GET / HTTP/1.1\r\nHost: h\r\nX-A\t: x\r\n\r\n", 400);
+  refused("GET / HTTP/1.1\r\nHost: h\r\nCaf\xc3\xa9: x\r\n\r\n", 400);
+  /* The head arrived whole: the refused request is still shown (journal). */
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET /r HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", &used),
+            HTTP_IN_ERROR);
+  const http_request_t *r = http_in_refused(in);
+  ASSERT(r != NULL);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/r");
+  http_in_free(in);
+}
+
+TEST(one_valid_host) {
+  ASSERT_CONTAINS(refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400), "more than one");
+  refused("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 400);
+  const char *bad[] = {"a b", "a/b", "a@b", "a:8x", "[::1", "[]", "a:1:2", "a%zz", "\"a\""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char raw[128];
+    snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+    ASSERT_CONTAINS(refused(raw, 400), "Host");
+  }
+  const char *good[] = {"",      "a",  "a.b-c_d~e:8080", "127.0.0.1:1", "[::1]:80", "[v1.x:y]",
+                        "a%20b", "x:", "!$&'()*+,;=",    "EXAMPLE.com"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char raw[128];
+    snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: %s \r\n\r\n", good[i]);
+    const http_header_t *h = http_request_header(parsed(raw), "host");
+    ASSERT_MEM_EQ(h->value, h->value_len, good[i]); /* the trailing space is not kept */
+  }
+}
+
+TEST(absolute_form_authority_is_the_host) {
+  const http_request_t *r = parsed("GET http://t.example:81/x?q HTTP/1.1\r\nHost: h\r\n\r\n");
+  const http_header_t *h = http_request_header(r, "host");
+  ASSERT_MEM_EQ(h->value, h->value_len, "t.example:81");
+  ASSERT_EQ(r->nheaders, 1);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/x");
+  /* HTTP/1.0 may leave Host out: the target's authority becomes one. */
+  r = parsed("GET HTTP://[::1]:8 HTTP/1.0\r\nAccept: *\r\n\r\n");
+  ASSERT_EQ(r->nheaders, 2);
+  h = http_request_header(r, "host");
+  ASSERT_MEM_EQ(h->value, h->value_len, "[::1]:8");
+  ASSERT_MEM_EQ(r->path, r->path_len, "/");
+  refused("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+  refused("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+  refused("GET http://a b/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+  /* Still a Host header on HTTP/1.1 (RFC 9112 3.2). */
+  refused("GET http://h/ HTTP/1.1\r\n\r\n", 400);
+}
+
+TEST(transfer_encoding_rules) {
+  ASSERT_CONTAINS(refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+                  "HTTP/1.0");
+  ASSERT_CONTAINS(refused(TE_HEAD "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+                  "chunked");
+  refused(TE_HEAD "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501);
+  refused(TE_HEAD "Transfer-Encoding: identity;q=1 , CHUNKED\r\n\r\n0\r\n\r\n", 501);
+  refused(TE_HEAD "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400);
+  refused(TE_HEAD "Transfer-Encoding: gzip\r\n\r\n", 400);
+  refused(TE_HEAD "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+          400);
+  /* Letter case and whitespace do not matter; empty list elements are skipped. */
+  const char *ok[] = {"Chunked", " chunked ", "chunKED  ", ", chunked"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char raw[160];
+    snprintf(raw, sizeof raw, TE_HEAD "Transfer-Encoding: %s\r\n\r\n2\r\nhi\r\n0\r\n\r\n", ok[i]);
+    const http_request_t *r = parsed(raw);
+    ASSERT_MEM_EQ(r->body, r->body_len, "hi");
+  }
+}
+
+TEST(versions_other_than_1x_are_refused) {
+  ASSERT_CONTAINS(refused("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505), "HTTP/2.0");
+  refused("GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505);
+  refused("GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505);
+  refused("GET / HTTP/9.9\r\n\r\n", 505);
+  ASSERT_CONTAINS(refused("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 400), "HTTP/0.9");
+  refused("GET /\r\n\r\n", 400);
+  refused("GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400);
+  ASSERT_EQ(parsed("GET / HTTP/1.0\r\n\r\n")->http_minor, 0);
+}
+
+TEST(line_ends_are_crlf_and_nothing_folds) {
+  ASSERT_CONTAINS(refused("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400), "folding");
+  refused("GET / HTTP/1.1\r\nHost: h\r\nX:\r\n\tb\r\n\r\n", 400);
+  refused("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400);
+  ASSERT_CONTAINS(refused("GET / HTTP/1.1\nHost: h\r\n\r\n", 400), "LF");
+  refused("GET / HTTP/1.1\r\nHost: h\r\n\n", 400);
+  refused("GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 400);
+  refused("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400);
+  refused("GET /\r HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+  /* Empty lines before the request line are skipped (RFC 9112 2.2), and
+   * bytes of the body are not the head's. */
+  ASSERT_MEM_EQ(parsed("\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n")->path, 2, "/x");
+  const http_request_t *r =
+      parsed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n\n \r\r");
+  ASSERT_MEM_EQ(r->body, r->body_len, "\n \r\r");
+}
+
+TEST(pipelined_request_after_a_body_is_scanned_afresh) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  const char *raw = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi\r\n"
+                    "GET /b HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n";
+  size_t used, n = strlen(raw);
+  ASSERT_EQ(http_in_feed(in, raw, n, &used), HTTP_IN_REQUEST);
+  http_in_next(in);
+  size_t used2;
+  ASSERT_EQ(http_in_feed(in, raw + used, n - used, &used2), HTTP_IN_ERROR);
+  const char *text;
+  ASSERT_EQ(http_in_error(in, &text), 400);
+  ASSERT_CONTAINS(text, "folding");
+  http_in_free(in);
+}
+
 static char *render(http_response_t *r, int method, bool keep, bool http10) {
   buf_t out = BUF_INIT;
   ASSERT_EQ(http_response_write(r, method, keep, http10, &out), 0);
@@ -430,4 +605,8 @@ UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
           no_content_statuses_have_no_length_or_body,
           connection_header_follows_keep_alive_and_version,
           view_headers_are_checked_and_framing_is_ours, custom_reason_phrase_is_used,
-          percent_decoding_keeps_malformed_escapes, method_names_and_numbers_round_trip)
+          percent_decoding_keeps_malformed_escapes, method_names_and_numbers_round_trip,
+          chunk_data_must_end_in_crlf, header_names_must_be_tokens, one_valid_host,
+          absolute_form_authority_is_the_host, transfer_encoding_rules,
+          versions_other_than_1x_are_refused, line_ends_are_crlf_and_nothing_folds,
+          pipelined_request_after_a_body_is_scanned_afresh)

@@ -60,7 +60,8 @@ static void well_formed(const char *text) {
 TEST(every_metric_has_help_and_type) {
   metrics_init();
   metrics_request(HTTP_GET, 200, "answer_get", 10, 40000);
-  char *t = render(&(metrics_gauges_t){.provision = "foo-bar", .lua_memory_bytes = 1234});
+  char *t = render(&(metrics_gauges_t){
+      .provision = "foo-bar", .lua_memory_bytes = 1234, .lua_memory_limit = 1 << 20});
   well_formed(t);
   static const char *const families[][2] = {
       {"h1mock_requests_total", "counter"},       {"h1mock_request_duration_seconds", "histogram"},
@@ -68,7 +69,7 @@ TEST(every_metric_has_help_and_type) {
       {"h1mock_provision_active_info", "gauge"},  {"h1mock_journal_dropped_total", "counter"},
       {"h1mock_store_documents", "gauge"},        {"h1mock_lua_memory_bytes", "gauge"},
       {"process_resident_memory_bytes", "gauge"}, {"process_start_time_seconds", "gauge"},
-      {"h1mock_uptime_seconds", "gauge"},
+      {"h1mock_uptime_seconds", "gauge"},         {"h1mock_lua_memory_limit_bytes", "gauge"},
   };
   for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
     char want[160];
@@ -78,6 +79,7 @@ TEST(every_metric_has_help_and_type) {
     ASSERT_CONTAINS(t, want);
   }
   ASSERT_EQ(sample(t, "h1mock_lua_memory_bytes"), 1234);
+  ASSERT_EQ(sample(t, "h1mock_lua_memory_limit_bytes"), 1 << 20);
   ASSERT_EQ(sample(t, "h1mock_provision_active_info{name=\"foo-bar\"}"), 1);
   ASSERT(sample(t, "process_resident_memory_bytes") > 0);
   ASSERT(sample(t, "process_start_time_seconds") > 1.6e9);

@@ -867,6 +867,51 @@ TEST(test_compaction) {
   cleanup_dirs();
 }
 
+/* A link planted at the temporary snapshot's name: compaction writes a new
+ * file of its own, never the link's target. */
+TEST(test_compaction_never_writes_through_a_link) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 4096);
+  append_bytes(path("victim"), "precious", 8);
+  ASSERT_EQ(symlink(path("victim"), path(TMP)), 0);
+  char v[300];
+  memset(v, 'v', sizeof v - 1);
+  v[sizeof v - 1] = '\0';
+  for (int i = 0; i < 40; i++) { /* 40 x 300 bytes: past the 4096 of the threshold */
+    char id[16];
+    snprintf(id, sizeof id, "%d", i);
+    ASSERT_EQ(put(s, "c", id, v), 0);
+  }
+  ASSERT(file_size(path(LOG)) < 4096); /* it compacted */
+  ASSERT_EQ(file_size(path("victim")), 8);
+  struct stat st;
+  ASSERT_EQ(lstat(path(SNAP), &st), 0);
+  ASSERT(S_ISREG(st.st_mode));
+  ASSERT_EQ(lstat(path(TMP), &st), -1);
+  store_close(s);
+  s = open_at(dir, 0);
+  ASSERT_EQ(count(s, "c"), 40);
+  store_close(s);
+  cleanup_dirs();
+}
+
+/* A link in place of the log (or the snapshot) is refused at open, not
+ * followed: records would be appended to whatever it points to. */
+TEST(test_log_or_snapshot_link_refused) {
+  const char *dir = mkdir_tmp();
+  char err[512] = "";
+  ASSERT_EQ(symlink(path("elsewhere"), path(LOG)), 0); /* dangling: would be created */
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -ELOOP);
+  ASSERT_CONTAINS(err, "store.log: it is a symbolic link, which the store does not follow");
+  ASSERT_EQ(file_size(path("elsewhere")), -1);
+  ASSERT_EQ(unlink(path(LOG)), 0);
+  append_bytes(path("snap"), "x", 1);
+  ASSERT_EQ(symlink(path("snap"), path(SNAP)), 0);
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -ELOOP);
+  ASSERT_CONTAINS(err, "store.snapshot: it is a symbolic link");
+  cleanup_dirs();
+}
+
 /* "put A, delete A, put A, put B" over an empty snapshot gives "A, B"; the
  * same records replayed over that state would give "B, A". */
 static void write_order_case(const char *dir) {
@@ -1115,5 +1160,6 @@ UNIT_MAIN(test_put_get, test_replace_keeps_position, test_delete, test_list_offs
           test_random_model, test_persist_roundtrip, test_creates_dir, test_lock,
           test_torn_tail_truncated, test_torn_tail_payload_zeroed, test_torn_tail_garbage,
           test_corrupt_middle, test_snapshot_damaged, test_compaction,
+          test_compaction_never_writes_through_a_link, test_log_or_snapshot_link_refused,
           test_crash_after_rename_before_truncate, test_crash_before_rename, test_missing_records,
           test_write_failure, test_persist_random, test_kill9, test_uuid)
