@@ -64,7 +64,7 @@ TEST(a_long_event_is_reported_once_while_it_runs) {
   ASSERT_CONTAINS(logged(), " s in POST /x: no rule matched, provision (default)\n");
   watchdog_leave(w);
   /* A decoded path may hold a newline or an escape: one line, escaped. */
-  watchdog_enter(w, "GET", "/a\nFAKE \x1b[31m", 15, "a", "a.lua");
+  watchdog_enter(w, "GET", "/a\nFAKE \x1b[31m", 13, "a", "a.lua");
   wait_for("busy for", 3);
   ASSERT_CONTAINS(logged(), " s in GET /a\\x0aFAKE \\x1b[31m: rule 'a' of provision a.lua\n");
   watchdog_leave(w);
