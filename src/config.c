@@ -78,7 +78,8 @@ static const struct option_def options[] = {
      "traffic connections open at once; more get 503 (default: the open-files limit minus "
      "128: 64 for files, 64 for the admin port's own connections)"},
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
-     "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
+     "Lua instructions a request (or a load) may run before it is stopped, counting pattern "
+     "matching and string building at one per step or byte (default 100000000)"},
     {"max-lua-memory", OPT_LUA_MEMORY, OFF(max_lua_memory), "SIZE",
      "memory each provision's Lua state may hold (default 256M, 0: no limit); an allocation "
      "past it fails: the request gets 500, a provision that needs more is refused"},

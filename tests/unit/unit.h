@@ -22,13 +22,17 @@
 
 #define TEST(name) static void name(void)
 
-#define UNIT_FAIL(...)                                                                            \
+/* Fails the test with a message, naming `line` of this file: a helper that
+ * takes __LINE__ as an argument reports its caller's line. */
+#define FAIL_AT(line, ...)                                                                        \
   do {                                                                                            \
-    fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                             \
+    fprintf(stderr, "  %s:%d: ", __FILE__, line);                                                 \
     fprintf(stderr, __VA_ARGS__);                                                                 \
     fputc('\n', stderr);                                                                          \
     exit(1);                                                                                      \
   } while (0)
+
+#define UNIT_FAIL(...) FAIL_AT(__LINE__, __VA_ARGS__)
 
 #define ASSERT(cond)                                                                              \
   do {                                                                                            \
