@@ -61,6 +61,33 @@ launch_h1mock() {
     [ -n "$h1_admin" ] || die "$name did not log 'admin on 127.0.0.1:PORT' within ${launch_wait:-10} s"
 }
 
+# end_run STATUS LOG...: the end of a script's EXIT trap: after a failure,
+# the last lines of each LOG that is not empty; then $tmp goes, and the
+# script exits with STATUS
+# shellcheck disable=SC2154  # removes the caller's tmp
+end_run() {
+    local status=$1 log
+    shift
+    if [ "$status" -ne 0 ]; then
+        for log in "$@"; do
+            if [ -s "$log" ]; then
+                say "last lines of $(basename "$(dirname "$log")")/$(basename "$log"):"
+                tail -n 20 "$log" >&2
+            fi
+        done
+    fi
+    rm -rf "$tmp"
+    exit "$status"
+}
+
+on_exit() { # FUNCTION: runs at the exit, also after Ctrl-C, SIGTERM or SIGHUP
+    # shellcheck disable=SC2064  # the function's name is meant to be fixed now
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+}
+
 stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
     pid=$1
     [ -n "$pid" ] || return 0

@@ -134,21 +134,9 @@ cleanup() {
     stop "$cg_h1"
     stop "$cg_ngx"
     stop "$idle_pid"
-    if [ "$status" -ne 0 ]; then
-        for log in "$tmp"/*.log "$tmp"/nginx*/error.log "$tmp"/nginx*/stderr.log; do
-            if [ -s "$log" ]; then
-                say "last lines of ${log#"$tmp"/}:"
-                tail -n 20 "$log" >&2
-            fi
-        done
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp"/*.log "$tmp"/nginx*/error.log "$tmp"/nginx*/stderr.log
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 # ---------------------------------------------------------------- servers
 mkdir -p "$tmp/provisions"
