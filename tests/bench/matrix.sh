@@ -26,7 +26,8 @@
 #
 # Environment:
 #   H1MOCK_BIN          binary to measure                   (default build/h1mock)
-#   BENCH_SECONDS       measured wrk run, s                 (default 5)
+#   BENCH_SECONDS       measured wrk run, s                 (default 4)
+#   BENCH_ROUNDS        wrk runs per server and row, alternating (default 2)
 #   BENCH_WARMUP        warm-up before each, s              (default 1)
 #   BENCH_CONNECTIONS   wrk connections                     (default 50)
 #   BENCH_ROWS          rows to run                         (default: all of the above)
@@ -48,7 +49,8 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 bin=${H1MOCK_BIN:-build/h1mock}
-seconds=${BENCH_SECONDS:-5}
+seconds=${BENCH_SECONDS:-4}
+rounds=${BENCH_ROUNDS:-2}
 warmup=${BENCH_WARMUP:-1}
 conns=${BENCH_CONNECTIONS:-50}
 all_rows="get pipeline upload journal rest idle held instructions"
@@ -77,6 +79,7 @@ fill_chunk=20000
 # ---------------------------------------------------------------- checks
 posint() { case $2 in '' | *[!0-9]* | 0) die "$1 must be a positive integer (got '$2')" ;; esac }
 posint BENCH_SECONDS "$seconds"
+posint BENCH_ROUNDS "$rounds"
 posint BENCH_IDLE "$idle_n"
 posint BENCH_CG_WARMUP "$cg_warm"
 posint BENCH_CG_REQUESTS "$cg_n"
@@ -270,9 +273,9 @@ start_nginx() { # DIR: sets ngx_pid ngx_port
 
 # ---------------------------------------------------------------- measuring
 
-# wrk_run NAME PID URL [SCRIPT [ARG...]]: a warm-up and a measured run; sets
-# r_rps r_cpu r_wait (% of the run the server waited for its core) r_note,
-# and the r_* of wrk_figures
+# wrk_run NAME PID URL [SCRIPT [ARG...]]: a warm-up (unless do_warm is 0)
+# and a measured run; sets r_rps r_cpu r_wait (% of the run the server
+# waited for its core) r_note, and the r_* of wrk_figures
 wrk_run() {
     local name=$1 pid=$2 url=$3
     shift 3
@@ -283,7 +286,7 @@ wrk_run() {
     else
         script=("$url")
     fi
-    if [ "$warmup" -gt 0 ]; then
+    if [ "$warmup" -gt 0 ] && [ "${do_warm:-1}" = 1 ]; then
         wrk_ -t"$threads" -c"$conns" -d"${warmup}s" "${script[@]}" "$@" >/dev/null
     fi
     say "$name: ${seconds}s"
@@ -305,9 +308,6 @@ wrk_run() {
     [ -z "$bad" ] || r_note="$r_note non-2xx=$bad"
     errs=$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' "$tmp/wrk.$name")
     [ -z "$errs" ] || r_note="$r_note socket-errors($errs)"
-    if awk -v w="$r_wait" 'BEGIN { exit !(w >= 5) }'; then
-        r_note="$r_note $name-waited-${r_wait}%"
-    fi
 }
 
 # The table: one line per row, kept in $tmp/rows as
@@ -318,15 +318,33 @@ add_row() {
 }
 : >"$tmp/rows"
 
-# wrk_pair KEY LABEL H1-URL NGINX-URL [SCRIPT [ARG...]]: the same wrk run on
-# both servers, then a row of requests/s and CPU us/request
+# wrk_pair KEY LABEL PID-A URL-A PID-B URL-B [SCRIPT [ARG...]]: the same
+# wrk run on server A (h1mock) and B, BENCH_ROUNDS times, alternating so
+# that a slow moment of the machine hits both; then a row of the summed
+# figures: requests/s and server CPU us per request of each
 wrk_pair() {
-    local key=$1 label=$2 h1_url=$3 ngx_url=$4
-    shift 4
-    wrk_run "h1mock-$key" "$h1_pid" "$h1_url" "$@"
-    local a_rps=$r_rps a_cpu=$r_cpu note=$r_note
-    wrk_run "nginx-$key" "$ngx_pid" "$ngx_url" "$@"
-    add_row "$key" "$label" req/s "$a_rps" "$r_rps" "$a_cpu" "$r_cpu" "$note$r_note"
+    local key=$1 label=$2 a_pid=$3 a_url=$4 b_pid=$5 b_url=$6 round
+    shift 6
+    local a_reqs=0 a_cpu=0 b_reqs=0 b_cpu=0 note='' waited=0
+    for round in $(seq "$rounds"); do
+        do_warm=$([ "$round" = 1 ] && echo 1 || echo 0)
+        wrk_run "$key-a$round" "$a_pid" "$a_url" "$@"
+        a_reqs=$((a_reqs + r_reqs)) a_cpu=$(awk -v a="$a_cpu" -v c="$r_cpu" -v n="$r_reqs" 'BEGIN { print a + c * n }')
+        note="$note$r_note" waited=$(awk -v a="$waited" -v b="$r_wait" 'BEGIN { print (b > a) ? b : a }')
+        wrk_run "$key-b$round" "$b_pid" "$b_url" "$@"
+        b_reqs=$((b_reqs + r_reqs)) b_cpu=$(awk -v a="$b_cpu" -v c="$r_cpu" -v n="$r_reqs" 'BEGIN { print a + c * n }')
+        note="$note$r_note" waited=$(awk -v a="$waited" -v b="$r_wait" 'BEGIN { print (b > a) ? b : a }')
+    done
+    do_warm=1
+    # A server kept off its core by other processes: its requests/s is not
+    # comparable (CPU us per request still is).
+    if awk -v w="$waited" 'BEGIN { exit !(w >= 5) }'; then
+        note="$note waited-for-cpu-up-to-${waited}%"
+    fi
+    per_s() { awk -v r="$1" -v s="$seconds" -v k="$rounds" 'BEGIN { printf "%.0f", r / s / k }'; }
+    per_req() { awk -v c="$1" -v r="$2" 'BEGIN { printf "%.2f", c / r }'; }
+    add_row "$key" "$label" req/s "$(per_s "$a_reqs")" "$(per_s "$b_reqs")" \
+        "$(per_req "$a_cpu" "$a_reqs")" "$(per_req "$b_cpu" "$b_reqs")" "$note"
 }
 
 post_json() { # URL FILE CODE: POSTs FILE as JSON, dies unless answered CODE
@@ -430,10 +448,10 @@ h1=http://127.0.0.1:$h1_port
 ngx=http://127.0.0.1:$ngx_port
 
 if want get; then
-    wrk_pair get "static GET" "$h1$get_path" "$ngx$get_path"
+    wrk_pair get "static GET" "$h1_pid" "$h1$get_path" "$ngx_pid" "$ngx$get_path"
 fi
 if want pipeline; then
-    wrk_pair pipeline "pipelined GET, depth $depth" "$h1$get_path" "$ngx$get_path" \
+    wrk_pair pipeline "pipelined GET, depth $depth" "$h1_pid" "$h1$get_path" "$ngx_pid" "$ngx$get_path" \
         "$here/wrk-pipeline.lua" "$depth"
 fi
 if want upload; then
@@ -445,28 +463,17 @@ if want upload; then
             die "POST $u/upload answered $code '$(head -c 200 "$tmp/answer")', expected 200 and {\"bytes\":$upload_bytes}"
         fi
     done
-    wrk_pair upload "POST 1 MiB body" "$h1/upload" "$ngx/upload" "$here/wrk-upload.lua" "$upload_bytes"
+    wrk_pair upload "POST 1 MiB body" "$h1_pid" "$h1/upload" "$ngx_pid" "$ngx/upload" \
+        "$here/wrk-upload.lua" "$upload_bytes"
 fi
 if want journal; then
-    # A second h1mock without a journal; runs alternate off, on, off, on so
-    # that a slow moment of the machine hits both, and are summed.
+    # A second h1mock, without a journal, beside the main one.
     spare_h1mock h1mock-off "$tmp/h1mock-off.log" --journal-size 0
-    off_pid=$s_pid off_port=$s_port
-    on_reqs=0 off_reqs=0 on_cpu=0 off_cpu=0 note=
-    for round in 1 2; do
-        wrk_run "journal-off-$round" "$off_pid" "http://127.0.0.1:$off_port$get_path"
-        off_reqs=$((off_reqs + r_reqs)) note="$note$r_note"
-        off_cpu=$(awk -v a="$off_cpu" -v b="$r_cpu" -v n="$r_reqs" 'BEGIN { print a + b * n }')
-        wrk_run "journal-on-$round" "$h1_pid" "$h1$get_path"
-        on_reqs=$((on_reqs + r_reqs)) note="$note$r_note"
-        on_cpu=$(awk -v a="$on_cpu" -v b="$r_cpu" -v n="$r_reqs" 'BEGIN { print a + b * n }')
-    done
+    off_pid=$s_pid
+    wrk_pair journal "journal on (h1mock) / off (h1mock)" "$h1_pid" "$h1$get_path" \
+        "$off_pid" "http://127.0.0.1:$s_port$get_path"
     stop "$off_pid"
     off_pid=
-    per_s() { awk -v r="$1" -v s="$seconds" 'BEGIN { printf "%.2f", r / s / 2 }'; }
-    per_req() { awk -v c="$1" -v r="$2" 'BEGIN { printf "%.2f", c / r }'; }
-    add_row journal "journal on (h1mock) / off (h1mock)" req/s "$(per_s "$on_reqs")" "$(per_s "$off_reqs")" \
-        "$(per_req "$on_cpu" "$on_reqs")" "$(per_req "$off_cpu" "$off_reqs")" "$note"
 fi
 if want rest; then
     for level in $levels; do
@@ -480,9 +487,11 @@ if want rest; then
             >"$tmp/ids"
         lab=$(awk -v l="$level" 'BEGIN { if (l >= 1000000 && l % 1000000 == 0) printf "%dM", l / 1000000;
             else if (l >= 1000 && l % 1000 == 0) printf "%dk", l / 1000; else print l }')
-        wrk_pair "read@$lab" "REST read-by-id, $n documents" "$h1/api/items" "$ngx/api/items" \
+        wrk_pair "read@$lab" "REST read-by-id, $n documents" "$h1_pid" "$h1/api/items" \
+            "$ngx_pid" "$ngx/api/items" \
             "$here/wrk-get.lua" "$tmp/ids"
-        wrk_pair "create@$lab" "REST create, from $n documents" "$h1/api/items" "$ngx/api/items" \
+        wrk_pair "create@$lab" "REST create, from $n documents" "$h1_pid" "$h1/api/items" \
+            "$ngx_pid" "$ngx/api/items" \
             "$here/wrk-post.lua"
     done
     # leave the stores small for the rows after
@@ -570,8 +579,9 @@ mkdir -p "$results_dir"
         "$(valgrind --version 2>/dev/null || echo none)"
     printf 'host:   %s CPUs (%s); servers on CPU %s, clients on CPU %s\n' "$ncpu" \
         "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)" "$server_cpu" "$client_cpu"
-    printf 'load:   wrk -t%s -c%s keep-alive, warm-up %ss, measured %ss; callgrind %s GETs after %s\n' \
-        "$threads" "$conns" "$warmup" "$seconds" "$cg_n" "$cg_warm"
+    printf 'load:   wrk -t%s -c%s keep-alive, warm-up %ss, %s x %ss measured per server, alternating;\n' \
+        "$threads" "$conns" "$warmup" "$rounds" "$seconds"
+    printf '        callgrind %s GETs after %s\n' "$cg_n" "$cg_warm"
     [ -f "$baseline" ] && printf 'base:   ratios of %s\n' "${baseline#"$root"/}"
     echo
     printf '%-15s %-7s %10s %10s %6s %6s | %7s %7s %6s %6s | %s\n' \
