@@ -235,6 +235,9 @@ static int admin_answer(void *arg, const http_request_t *req) {
   }
   fuzz_check_response("admin", &resp, req->method);
   http_response_free(&resp);
+  /* Whatever was posted, re-activated or deleted, something serves. */
+  if (provision_active() == NULL)
+    fuzz_fail("admin", "no provision is active after %.*s", (int)req->target_len, req->target);
   return 0;
 }
 

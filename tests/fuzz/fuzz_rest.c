@@ -6,7 +6,8 @@
  *
  * The answer must come at once (the REST API never sleeps), with a status
  * below 500 (a 500 is a Lua error in rest.lua, or a query that ran past
- * the instruction budget of the server's default) and valid JSON.
+ * the instruction budget of the server's default) and valid JSON, and be
+ * the same when asked again.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -81,14 +82,35 @@ static script_t *rest_fixture(void) {
   return s;
 }
 
+static void rest_dispatch(script_t *s, const http_request_t *req, http_response_t *resp) {
+  script_call_t *call;
+  if (script_dispatch(s, req, "127.0.0.1", resp, NULL, NULL, &call) != SCRIPT_DONE)
+    fuzz_fail("rest", "the answer to %.*s is pending", (int)req->target_len, req->target);
+  fuzz_check_response("rest", resp, req->method);
+}
+
+static bool same_buf(const buf_t *a, const buf_t *b) {
+  return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* Asks twice: a GET changes nothing, so the second answer must be the
+ * first one again (a view that changed a document it was given, or state
+ * one request left behind, would show here). */
 static int rest_answer(void *arg, const http_request_t *req) {
   script_t *s = arg;
-  http_response_t resp = {0};
-  script_call_t *call;
-  if (script_dispatch(s, req, "127.0.0.1", &resp, NULL, NULL, &call) != SCRIPT_DONE)
-    fuzz_fail("rest", "the answer to %.*s is pending", (int)req->target_len, req->target);
-  fuzz_check_response("rest", &resp, req->method);
-  http_response_free(&resp);
+  http_response_t first = {0}, again = {0};
+  rest_dispatch(s, req, &first);
+  rest_dispatch(s, req, &again);
+  if (first.status != again.status || !same_buf(&first.headers, &again.headers) ||
+      !same_buf(&first.body, &again.body))
+    fuzz_fail("rest", "asked twice, %.*s answered %d then %d: %.*s / %.*s", (int)req->target_len,
+              req->target, first.status, again.status,
+              (int)(first.body.len > 500 ? 500 : first.body.len),
+              first.body.data ? first.body.data : "",
+              (int)(again.body.len > 500 ? 500 : again.body.len),
+              again.body.data ? again.body.data : "");
+  http_response_free(&first);
+  http_response_free(&again);
   return 1; /* one request per input */
 }
 
