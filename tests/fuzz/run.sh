@@ -75,11 +75,13 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 
+options="-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"
 if [ -f "$build/build.ninja" ]; then
-  meson setup "$build" --reconfigure >"$work/setup.log" 2>&1
+  # shellcheck disable=SC2086 # options is a list
+  meson setup "$build" --reconfigure $options >"$work/setup.log" 2>&1
 else
-  CC=clang meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-    >"$work/setup.log" 2>&1
+  # shellcheck disable=SC2086
+  CC=clang meson setup "$build" $options >"$work/setup.log" 2>&1
 fi
 setup=$?
 if [ "$setup" -ne 0 ] || ! meson compile -C "$build" >"$work/compile.log" 2>&1; then
@@ -88,6 +90,13 @@ if [ "$setup" -ne 0 ] || ! meson compile -C "$build" >"$work/compile.log" 2>&1; 
   failed=$((failed + 1))
   finish
 fi
+for t in $targets; do
+  if [ ! -x "$build/tests/fuzz_$t" ]; then
+    echo "not ok fuzz: $build has no fuzz_$t (set up with another compiler? remove $build)"
+    failed=$((failed + 1))
+    finish
+  fi
+done
 
 # Inputs to start from, beside the regression corpus: what each target is
 # about, so that the first minute is not spent finding the request syntax.
@@ -220,15 +229,26 @@ for t in $targets; do
     continue
   fi
   failed=$((failed + 1))
-  grep -E -A 30 '^==[0-9]+==ERROR|runtime error|^fuzz [a-z]+:|ALARM|out-of-memory' "$log" |
-    head -n 40 | sed 's/^/    /'
-  if [ -n "$found" ]; then
-    echo "not ok fuzz-$t: a finding, saved as$found"
-    echo "    reproduce with $build/tests/fuzz_$t FILE (stderr shows the server's log);"
-    echo "    fix it and commit the file: the normal suite replays it from now on"
-  else
+  pattern='^==[0-9]+==ERROR|runtime error|^fuzz [a-z]+:|ALARM|out-of-memory'
+  if [ -z "$found" ]; then
+    grep -E -A 25 "$pattern" "$log" | head -n 30 | sed 's/^/    /'
     tail -n 20 "$log" | sed 's/^/    /'
     echo "not ok fuzz-$t: the fuzzer ended with status $rc and saved no input"
+    continue
   fi
+  # Once more with stderr open: a failed check of the harness prints its
+  # reason there ("fuzz admin: status 500 ..."), which the fuzzing run
+  # closed; a sanitizer prints its report again.
+  first=$(echo "$found" | awk '{print $1}')
+  "$build/tests/fuzz_$t" -timeout="$timeout" -rss_limit_mb="$rss_mb" "$first" \
+    >"$dir/replay.log" 2>&1
+  if grep -qE "$pattern" "$dir/replay.log"; then
+    grep -E -A 25 "$pattern" "$dir/replay.log" | head -n 30 | sed 's/^/    /'
+  else
+    grep -E -A 25 "$pattern" "$log" | head -n 30 | sed 's/^/    /'
+  fi
+  echo "not ok fuzz-$t: a finding, saved as$found"
+  echo "    reproduce with $build/tests/fuzz_$t FILE (stderr shows the server's log);"
+  echo "    fix it and commit the file: the normal suite replays it from now on"
 done
 finish
