@@ -39,6 +39,8 @@
 #   BENCH_BASELINE      a saved table to compare with       (default tests/bench/matrix-baseline.txt)
 #   BENCH_SERVER_CPU    core for the servers                (default 0)
 #   BENCH_CLIENT_CPU    core for the clients                (default 1)
+#   H1MOCK_REV          the revision H1MOCK_BIN was built from, for the report
+#                       (default: this checkout's, when H1MOCK_BIN is one of its builds)
 #   NGINX_MODULES_DIR   where ndk_http_module.so and ngx_http_lua_module.so are
 set -eu
 # shellcheck source=tests/bench/lib.sh
@@ -438,6 +440,10 @@ callgrind_count() {
 }
 
 # ---------------------------------------------------------------- the run
+# The load average (1 and 5 minutes) before and after: other processes on
+# the machine make every figure of the run less comparable.
+loadavg() { awk '{ print $1 " " $2 }' /proc/loadavg; }
+load_start=$(loadavg)
 start_h1mock h1mock "$tmp/h1mock.log"
 expect_body "http://127.0.0.1:$h1_port$get_path" h1mock "$get_body"
 say "h1mock pid $h1_pid, traffic $h1_port, admin $h1_admin"
@@ -563,9 +569,16 @@ fi
 
 # ---------------------------------------------------------------- report
 h1_version=$("$bin" --version 2>&1 | head -n 1) || h1_version=unknown
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null) || rev=unknown
-dirty=$(git -C "$root" status --porcelain --untracked-files=no -- src lua meson.build 2>/dev/null | head -n 1) || dirty=
-[ -z "$dirty" ] || rev="$rev, modified"
+load_end=$(loadavg)
+case $(cd "$(dirname "$bin")" && pwd) in
+    "$root"/*)
+        rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null) || rev=unknown
+        dirty=$(git -C "$root" status --porcelain --untracked-files=no -- src lua meson.build 2>/dev/null | head -n 1) || dirty=
+        [ -z "$dirty" ] || rev="$rev, modified"
+        ;;
+    *) rev=unknown ;; # built from another tree
+esac
+rev=${H1MOCK_REV:-$rev}
 base_ratio() { # KEY COLUMN: that row's ratio in the baseline table, or "-"
     [ -f "$baseline" ] || { echo -; return; }
     awk -v k="$1" -v c="$2" '$1 == k { print $c; found = 1; exit } END { if (!found) print "-" }' "$baseline"
@@ -582,6 +595,7 @@ mkdir -p "$results_dir"
     printf 'load:   wrk -t%s -c%s keep-alive, warm-up %ss, %s x %ss measured per server, alternating;\n' \
         "$threads" "$conns" "$warmup" "$rounds" "$seconds"
     printf '        callgrind %s GETs after %s\n' "$cg_n" "$cg_warm"
+    printf 'loadavg: %s at the start, %s at the end (1 and 5 min)\n' "$load_start" "$load_end"
     [ -f "$baseline" ] && printf 'base:   ratios of %s\n' "${baseline#"$root"/}"
     echo
     printf '%-15s %-7s %10s %10s %6s %6s | %7s %7s %6s %6s | %s\n' \
