@@ -90,6 +90,9 @@ typedef struct conn_env {
   struct conn_work *pool;
   size_t pooled;
   size_t pool_low;
+  size_t taken;       /* sets connections took since the last sweep */
+  unsigned trim_wait; /* sets were freed: sweeps left before their memory goes
+                         back to the system under load; 0 when none wait */
 } conn_env_t;
 
 /* Serves the accepted socket `fd` (non-blocking) as a new connection. The
@@ -98,8 +101,9 @@ typedef struct conn_env {
 int conn_open(conn_env_t *env, int fd);
 
 /* Applies the header, body, idle and linger timeouts, and frees the work
- * sets the pool did not need since the previous sweep (then asks malloc to
- * return free pages to the system); call about once a second. */
+ * sets the pool did not need since the previous sweep; then asks malloc to
+ * return free pages to the system, once no set was taken for a sweep (or
+ * after ten sweeps of steady load); call about once a second. */
 void conn_sweep(conn_env_t *env);
 
 /* Frees the pooled work sets; call when no connection is left (after the

@@ -252,6 +252,52 @@ TEST(test_the_sweep_frees_work_sets_left_unused) {
   teardown(&f);
 }
 
+/* The pages of freed sets go back to the system (malloc_trim) at the end
+ * of a burst, a sweep in which no set was taken; under steady load only
+ * every TRIM_UNDER_LOAD (10) sweeps, since the next requests would fault
+ * them in again. */
+TEST(test_freed_memory_goes_back_after_a_burst_or_ten_sweeps_of_load) {
+  struct fixture f;
+  char got[4096];
+  setup(&f);
+  int first = f.client;
+  /* Two sets: the first connection's answer pending while the second asks. */
+  f.hold = true;
+  send_text(&f, GET);
+  spin(&f);
+  connect_client(&f);
+  send_text(&f, GET);
+  receive(&f, "\r\n\r\nok", got, sizeof got);
+  f.done(f.data);
+  spin(&f);
+  ASSERT_EQ(f.env.pooled, 2);
+  conn_sweep(&f.env); /* both taken since the last sweep: kept */
+  ASSERT_EQ(f.env.pooled, 2);
+  ASSERT_EQ(f.env.trim_wait, 0);
+  ASSERT_EQ(f.env.taken, 0);
+  /* Steady load on one connection: the other set is freed, and its memory
+   * waits for ten sweeps with requests. */
+  for (int i = 0; i < 10; i++) {
+    send_text(&f, GET);
+    receive(&f, "\r\n\r\nok", got, sizeof got);
+    ASSERT_EQ(f.env.taken, 1);
+    conn_sweep(&f.env);
+    ASSERT_EQ(f.env.pooled, 1);
+    ASSERT_EQ(f.env.trim_wait, (unsigned)(9 - i)); /* 0 after the tenth: trimmed */
+  }
+  /* A burst ends: the sweep after the first one without a request frees
+   * the last set and gives the memory back at once. */
+  send_text(&f, GET);
+  receive(&f, "\r\n\r\nok", got, sizeof got);
+  conn_sweep(&f.env);
+  ASSERT_EQ(f.env.trim_wait, 0); /* nothing freed: nothing waits */
+  conn_sweep(&f.env);
+  ASSERT_EQ(f.env.pooled, 0);
+  ASSERT_EQ(f.env.trim_wait, 0); /* freed, and no set taken: trimmed */
+  close(first);
+  teardown(&f);
+}
+
 TEST(test_a_set_used_by_a_failed_request_parses_the_next_connection_afresh) {
   struct fixture f;
   char got[4096];
@@ -303,5 +349,6 @@ UNIT_MAIN(test_phase_transitions_are_the_documented_ones,
           test_a_pending_answer_keeps_the_work_set_until_done,
           test_closing_during_a_pending_answer_abandons_it_and_keeps_the_set,
           test_the_sweep_frees_work_sets_left_unused,
+          test_freed_memory_goes_back_after_a_burst_or_ten_sweeps_of_load,
           test_a_set_used_by_a_failed_request_parses_the_next_connection_afresh,
           test_pipelined_requests_are_all_answered_before_the_set_goes_back)
