@@ -23,13 +23,17 @@
 #include "buf.h"
 #include "http.h"
 
+struct log;
+
 enum access_log_format { ACCESS_LOG_OFF, ACCESS_LOG_TEXT, ACCESS_LOG_JSON };
 
 typedef struct access_log access_log_t;
 
-/* Starts an access log writing to `fd` (stdout). Returns 0, or -ENOMEM.
- * With ACCESS_LOG_OFF, *out is NULL (every call below takes NULL). */
-int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, access_log_t **out);
+/* Starts an access log writing to `fd` (stdout); trouble with fd is told
+ * to `lg`. Returns 0, or -ENOMEM. With ACCESS_LOG_OFF, *out is NULL
+ * (every call below takes NULL). */
+int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, const struct log *lg,
+                    access_log_t **out);
 
 /* Queues the line of one answered request that started at `time_us`. */
 void access_log_request(access_log_t *a, const char *remote, const http_request_t *req,

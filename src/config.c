@@ -440,7 +440,8 @@ int config_token_from_text(const char *text, size_t len, char *out, const char *
 }
 
 /* Reads the token of `path` into out[CONFIG_TOKEN_MAX + 1]. */
-static int read_token_file(const char *path, char *out, char *err, size_t errlen) {
+static int read_token_file(const char *path, char *out, const log_t *lg, char *err,
+                           size_t errlen) {
   char text[CONFIG_TOKEN_MAX + 2]; /* a token, CR, LF: enough to tell one that is too long */
   size_t len = 0;
   struct stat st;
@@ -480,7 +481,8 @@ static int read_token_file(const char *path, char *out, char *err, size_t errlen
   /* Not refused: Docker and Kubernetes mount secrets 0444/0644 inside a
    * container, where no other user is. */
   if (st.st_mode & S_IROTH)
-    log_warn("admin token file %s can be read by every user (mode %04o): on a shared host, "
+    log_warn(lg,
+             "admin token file %s can be read by every user (mode %04o): on a shared host, "
              "chmod o-r it",
              path, (unsigned)(st.st_mode & 07777));
 out:
@@ -503,10 +505,10 @@ static void scrub_env(const char *name) {
     explicit_bzero(found[i], strlen(found[i]));
 }
 
-int config_take_secrets(config_t *c, char *err, size_t errlen) {
+int config_take_secrets(config_t *c, const log_t *lg, char *err, size_t errlen) {
   int rc = 0;
   if (c->admin_token_file && !c->check) {
-    rc = read_token_file(c->admin_token_file, c->token_buf, err, errlen);
+    rc = read_token_file(c->admin_token_file, c->token_buf, lg, err, errlen);
     c->admin_token = rc == 0 ? c->token_buf : NULL;
   } else if (c->admin_token && c->admin_token != c->token_buf) {
     /* It may point into the environment, about to be zeroed. */

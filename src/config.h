@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct log;
+
 /* Longest admin token accepted, from any source (a request head holds it). */
 #define CONFIG_TOKEN_MAX 4096
 
@@ -63,9 +65,9 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
  * (unless c->check), copies the token into c->token_buf (c->admin_token then
  * points there), and removes H1MOCK_ADMIN_TOKEN from the environment, its
  * bytes zeroed too, so that /proc/<pid>/environ and code the process runs
- * later cannot read it. Returns 0, or -errno with "h1mock: ..." (naming the
- * file) in err. */
-int config_take_secrets(config_t *c, char *err, size_t errlen);
+ * later cannot read it. A token file others may read is a warning in `lg`.
+ * Returns 0, or -errno with "h1mock: ..." (naming the file) in err. */
+int config_take_secrets(config_t *c, const struct log *lg, char *err, size_t errlen);
 
 /* The token in the first line of a token file's `text` (a trailing CR
  * dropped), copied into out[CONFIG_TOKEN_MAX + 1]. Returns 0, or -EINVAL

@@ -313,8 +313,8 @@ static void answer_and_close(conn_t *c, int status, const char *text) {
   http_response_header(&c->resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
   buf_printf(&c->resp.body, "%d %s: %s\n", status, http_reason(status), text);
   c->resp.status = status;
-  if (log_verbose())
-    log_debug("%s %s: answered %d: %s", c->env->name, c->remote, status, text);
+  if (log_verbose(c->env->log))
+    log_debug(c->env->log, "%s %s: answered %d: %s", c->env->name, c->remote, status, text);
   if (http_response_write(&c->resp, HTTP_GET, false, false, &c->out))
     conn_close(c);
   c->close_after_write = true;

@@ -43,6 +43,7 @@ typedef void (*conn_complete_fn)(void *ctx, const char *peer, const http_request
 typedef struct conn_env {
   uv_loop_t *loop;
   const char *name; /* "traffic", "admin": for log lines */
+  const struct log *log;
   size_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;

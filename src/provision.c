@@ -34,6 +34,7 @@ struct entry {
 
 static struct {
   script_opts_t opts;
+  metrics_t *metrics;
   char *dir, *state_dir;
   bool read_only;
   script_t *active;
@@ -118,9 +119,9 @@ static int load(const char *name, const char *text, size_t len, script_t **out, 
   uint64_t t0 = uv_hrtime();
   int rc = script_load(chunk, text, len, &P.opts, out, err, errlen);
   *ms = (double)(uv_hrtime() - t0) / 1e6;
-  metrics_provision_load(rc == 0);
+  metrics_provision_load(P.metrics, rc == 0);
   if (rc) {
-    log_error("provision '%s' failed to load: %s", name, err);
+    log_error(P.opts.log, "provision '%s' failed to load: %s", name, err);
     struct entry *e = entry_for(name);
     if (e) {
       free(e->error);
@@ -149,7 +150,7 @@ static void activate(const char *name, script_t *s, const char *text, size_t len
   script_t *old = P.active;
   P.active = s;
   script_release(old);
-  log_info("provision '%s' loaded: %zu rules in %.1f ms", name, script_rule_count(s),
+  log_info(P.opts.log, "provision '%s' loaded: %zu rules in %.1f ms", name, script_rule_count(s),
            ms + (double)(uv_hrtime() - t0) / 1e6);
 }
 
@@ -167,9 +168,9 @@ static int load_default(void) {
   char err[512];
   script_t *s;
   int rc = script_load_default(&P.opts, &s, err, sizeof err);
-  metrics_provision_load(rc == 0);
+  metrics_provision_load(P.metrics, rc == 0);
   if (rc) {
-    log_error("the built-in default failed to load: %s", err);
+    log_error(P.opts.log, "the built-in default failed to load: %s", err);
     return -ENOMEM;
   }
   P.active_name[0] = '\0';
@@ -200,8 +201,9 @@ static bool find_file(const char *name, char *path, size_t n, bool *in_state_dir
   return false;
 }
 
-int provision_init(const script_opts_t *opts, const char *state_dir) {
+int provision_init(const script_opts_t *opts, const char *state_dir, metrics_t *metrics) {
   P.opts = *opts;
+  P.metrics = metrics;
   P.dir = strdup(opts->dir);
   P.state_dir = strdup(state_dir);
   if (P.dir == NULL || P.state_dir == NULL)
@@ -209,26 +211,27 @@ int provision_init(const script_opts_t *opts, const char *state_dir) {
   P.opts.dir = P.dir;
   if (access(P.dir, W_OK) != 0) {
     P.read_only = true;
-    log_info("provisions directory %s is read-only: posted provisions are stored in %s", P.dir,
+    log_info(P.opts.log,
+             "provisions directory %s is read-only: posted provisions are stored in %s", P.dir,
              P.state_dir);
   }
   char path[4096];
   if (!find_file("initial", path, sizeof path, NULL)) {
-    log_info("no 'initial' provision in %s: serving the built-in default", P.dir);
+    log_info(P.opts.log, "no 'initial' provision in %s: serving the built-in default", P.dir);
     return load_default();
   }
   buf_t text = BUF_INIT;
   char err[1024];
   int rc = provision_read_file(path, &text);
   if (rc)
-    log_error("cannot read %s: %s", path, strerror(-rc));
+    log_error(P.opts.log, "cannot read %s: %s", path, strerror(-rc));
   else if (load_and_activate("initial", text.data ? text.data : "", text.len, err, sizeof err) ==
            0) {
     buf_free(&text);
     return 0;
   }
   buf_free(&text);
-  log_warn("serving the built-in default until a provision loads");
+  log_warn(P.opts.log, "serving the built-in default until a provision loads");
   return load_default();
 }
 
@@ -268,7 +271,7 @@ static int write_atomically(int dfd, const char *dir, const char *name, const ch
   char tmp[PROVISION_NAME_MAX + 40], file[PROVISION_NAME_MAX + 8];
   snprintf(file, sizeof file, "%s.lua", name);
   snprintf(tmp, sizeof tmp, ".%s.lua.tmp-%ld", name, (long)getpid());
-  int fd = safedir_create(dfd, dir, tmp, 0644);
+  int fd = safedir_create(dfd, dir, tmp, 0644, P.opts.log);
   if (fd < 0)
     return fd;
   int rc = 0;
@@ -376,7 +379,7 @@ static void post_written(uv_work_t *w, int status) {
   if (j->rc) {
     script_release(j->s);
     const char *why = j->why[0] ? j->why : strerror(-j->rc);
-    log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, why);
+    log_error(P.opts.log, "provision '%s' was not stored in %s: %s", j->name, j->dir, why);
     result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, why);
   } else {
     struct entry *e = entry_for(j->name);
@@ -472,7 +475,7 @@ void provision_delete(const char *name, provision_result_t *res) {
   } else if (unlink(path) != 0) {
     result(res, 500, "failed: cannot delete %s: %s", path, strerror(errno));
   } else {
-    log_info("provision '%s' deleted (%s)", name, path);
+    log_info(P.opts.log, "provision '%s' deleted (%s)", name, path);
     result(res, 200, "success: provision '%s' deleted", name);
   }
 }

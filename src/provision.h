@@ -21,11 +21,13 @@
 
 #define PROVISION_NAME_MAX 128
 
+struct metrics;
+
 /* Remembers the options and directories, then loads "initial"
  * (initial.lua or initial) from the provisions directory, or the built-in
  * default when there is none or it fails (logged with file:line). Returns
  * 0, or -ENOMEM. */
-int provision_init(const script_opts_t *opts, const char *state_dir);
+int provision_init(const script_opts_t *opts, const char *state_dir, struct metrics *metrics);
 
 /* When the provisions directory `dir` is read-only, posted provisions will
  * go to `state_dir`: creates it (0700), or refuses it when it is a link,

@@ -150,7 +150,10 @@ static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* Every call into Lua is protected, so this is a bug of h1mock's; Lua
  * aborts when it returns. Said in the log, not only on a bare stderr. */
 static int on_panic(lua_State *L) {
-  log_error("Lua panic (an unprotected call into Lua): %s",
+  void *heap;
+  lua_getallocf(L, &heap);
+  const script_t *s = (const script_t *)((char *)heap - offsetof(script_t, heap));
+  log_error(s->opts.log, "Lua panic (an unprotected call into Lua): %s",
             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
   return 0;
 }
@@ -262,7 +265,7 @@ static int load_protected(lua_State *L) {
    * meant a full collection of everything loaded). */
   lua_gc(L, LUA_GCGEN, 0, 0);
 
-  script_sandbox_open(L, s->dir);
+  script_sandbox_open(L, s->dir, s->opts.log);
   script_string_open(L);
   script_json_open(L);
   lua_setglobal(L, "json");
@@ -598,8 +601,8 @@ static void stage_failed(script_call_t *c, const char *what) {
   buf_t path = BUF_INIT, msg = BUF_INIT;
   /* The path and the message may quote what the client sent (a decoded
    * %0a, a header value): escaped, so that they cannot forge a log line. */
-  log_error("%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path), stage_name(c),
-            endpoint_of(c),
+  log_error(c->s->opts.log, "%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path),
+            stage_name(c), endpoint_of(c),
             text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&path);
   buf_free(&msg);
@@ -906,7 +909,8 @@ static enum script_status run_stages(script_call_t *c, bool resuming) {
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
       buf_t path = BUF_INIT;
-      log_error("%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+      log_error(c->s->opts.log,
+                "%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
                 (long long)c->s->opts.max_instructions);
       buf_free(&path);
@@ -997,7 +1001,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   *out = c;
   http_response_reset(resp);
   if (c == NULL) {
-    log_error("%s %.*s: no memory for a Lua thread in provision %s",
+    log_error(s->opts.log, "%s %.*s: no memory for a Lua thread in provision %s",
               http_method_name(req->method) ? http_method_name(req->method) : "?",
               (int)req->path_len, req->path, s->file);
     script_error_page(resp, 503, "out of memory");

@@ -23,6 +23,7 @@
 typedef struct script script_t;
 struct store;
 struct journal;
+struct log;
 
 /* The document store every provision's `store` global uses (it outlives
  * provision swaps). Set once before loading provisions. */
@@ -47,6 +48,7 @@ typedef struct script_opts {
   int64_t max_instructions;  /* per request, and for the load itself */
   size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
   struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
+  const struct log *log;     /* the provision's log and print, and its failures */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

@@ -255,7 +255,8 @@ static int log_at(lua_State *L, enum log_level level, const char *fn) {
   const char *msg = lua_tolstring(L, -1, &len);
   /* A provision logs what clients sent: escaped like h1mock's own lines. */
   buf_t b = BUF_INIT;
-  log_msg(level, "%s", text_escape_str(&b, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  log_msg(app_of(L)->opts.log, level, "%s",
+          text_escape_str(&b, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&b);
   return 0;
 }
@@ -305,7 +306,9 @@ void script_app_open(lua_State *L, script_t *s) {
       {"debug", log_debug_},  {"info", log_info_},   {"warning", log_warning_},
       {"warn", log_warning_}, {"error", log_error_}, {NULL, NULL},
   };
-  luaL_newlib(L, log_fns);
+  luaL_newlibtable(L, log_fns);
+  lua_pushlightuserdata(L, s);
+  luaL_setfuncs(L, log_fns, 1);
   lua_setglobal(L, "log");
   lua_pushcfunction(L, sleep_);
   lua_setglobal(L, "sleep");

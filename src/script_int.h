@@ -161,8 +161,9 @@ void script_journal_open(lua_State *L);
 
 /* script_sandbox.c */
 /* Opens the allowed libraries, require() over `dir` and the embedded
- * runtime, and removes what a provision must not reach. */
-void script_sandbox_open(lua_State *L, const char *dir);
+ * runtime, and removes what a provision must not reach; print() writes to
+ * `lg`. */
+void script_sandbox_open(lua_State *L, const char *dir, const struct log *lg);
 /* Makes reading an undefined global raise "unknown global 'x'". */
 void script_sandbox_guard(lua_State *L);
 

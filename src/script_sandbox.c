@@ -174,7 +174,8 @@ static int print_to_log(lua_State *L) {
   size_t len;
   const char *msg = lua_tolstring(L, -1, &len);
   buf_t line = BUF_INIT;
-  log_info("%s", text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  log_info(lua_touserdata(L, lua_upvalueindex(1)), "%s",
+           text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&line);
   return 0;
 }
@@ -279,7 +280,7 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction f) {
   lua_pop(L, 1);
 }
 
-void script_sandbox_open(lua_State *L, const char *dir) {
+void script_sandbox_open(lua_State *L, const char *dir, const log_t *lg) {
   open_lib(L, LUA_GNAME, luaopen_base);
   open_lib(L, LUA_LOADLIBNAME, luaopen_package);
   open_lib(L, LUA_COLIBNAME, luaopen_coroutine);
@@ -300,7 +301,8 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   lua_getfield(L, -1, "load");
   lua_pushcclosure(L, load_text, 1);
   lua_setfield(L, -2, "load");
-  lua_pushcfunction(L, print_to_log);
+  lua_pushlightuserdata(L, (void *)lg);
+  lua_pushcclosure(L, print_to_log, 1);
   lua_setfield(L, -2, "print");
   lua_getfield(L, -1, "setmetatable");
   lua_pushcclosure(L, setmetatable_no_gc, 1);

@@ -13,6 +13,7 @@ struct watcher {
   uv_timer_t settle;
   char pending[PROVISION_NAME_MAX + 8]; /* the last .lua file that changed */
   bool data_swapped;                    /* a ConfigMap "..data" swap was seen */
+  const log_t *log;
   int open_handles;
 };
 
@@ -35,7 +36,7 @@ static void on_event(uv_fs_event_t *h, const char *file, int events, int status)
   (void)events;
   watcher_t *w = h->data;
   if (status < 0) {
-    log_warn("watching %s: %s", provision_dir(), uv_strerror(status));
+    log_warn(w->log, "watching %s: %s", provision_dir(), uv_strerror(status));
     return;
   }
   if (file == NULL)
@@ -52,10 +53,11 @@ static void on_event(uv_fs_event_t *h, const char *file, int events, int status)
   uv_timer_start(&w->settle, on_settled, WATCHER_SETTLE_MS, 0);
 }
 
-int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out) {
+int watcher_start(uv_loop_t *loop, const char *dir, const log_t *lg, watcher_t **out) {
   watcher_t *w = calloc(1, sizeof *w);
   if (w == NULL)
     return UV_ENOMEM;
+  w->log = lg;
   uv_fs_event_init(loop, &w->event);
   uv_timer_init(loop, &w->settle);
   w->event.data = w->settle.data = w;

@@ -15,10 +15,11 @@
 #define WATCHER_SETTLE_MS 200
 
 typedef struct watcher watcher_t;
+struct log;
 
-/* Starts watching `dir`. Returns 0 or a libuv error (the server then runs
- * without watching and says so). */
-int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out);
+/* Starts watching `dir`; trouble is told to `lg`. Returns 0 or a libuv
+ * error (the server then runs without watching and says so). */
+int watcher_start(uv_loop_t *loop, const char *dir, const struct log *lg, watcher_t **out);
 
 /* Stops watching; the memory goes when the handles have closed. */
 void watcher_stop(watcher_t *w);
