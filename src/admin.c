@@ -197,7 +197,8 @@ static void store_call(admin_t *a, const http_request_t *req, http_response_t *r
     }
     size_t stored;
     char err[512];
-    int rc = script_store_seed(coll, clen, req->body, req->body_len, &stored, err, sizeof err);
+    int rc = script_store_seed(a->o.store, coll, clen, req->body, req->body_len, &stored, err,
+                               sizeof err);
     if (rc == 0)
       buf_printf(&msg, "success: %zu documents stored in '%.*s'", stored, (int)clen, coll);
     else

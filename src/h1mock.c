@@ -64,9 +64,7 @@ static void take_down(h1mock_t *h) {
   watchdog_stop(h->watchdog);
   server_free(h->server);
   admin_free(h->admin);
-  script_journal_attach(NULL);
   journal_free(h->journal);
-  script_store_attach(NULL);
   store_close(h->store);
   metrics_free(h->metrics);
   free(h);
@@ -102,15 +100,12 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
     snprintf(err, errlen, "h1mock: %s", why);
     goto fail;
   }
-  script_store_attach(h->store);
   h->journal = journal_new(cfg->journal_size, cfg->journal_body_bytes, cfg->journal_max_bytes);
   if (h->journal == NULL) {
-    snprintf(err, errlen, "h1mock: out of memory for a journal of %zu entries",
-             cfg->journal_size);
+    snprintf(err, errlen, "h1mock: out of memory for a journal of %zu entries", cfg->journal_size);
     rc = -ENOMEM;
     goto fail;
   }
-  script_journal_attach(h->journal);
   admin_opts_t aopts = {.store = h->store,
                         .journal = h->journal,
                         .metrics = h->metrics,
@@ -143,7 +138,9 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                         .max_instructions = cfg->max_instructions,
                         .max_memory = cfg->max_lua_memory,
                         .watchdog = h->watchdog,
-                        .log = &h->log};
+                        .log = &h->log,
+                        .store = h->store,
+                        .journal = h->journal};
   h->provisions = true;
   if ((rc = provision_init(&opts, cfg->state_dir, h->metrics))) {
     snprintf(err, errlen, "h1mock: out of memory while loading the provision");

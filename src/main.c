@@ -23,8 +23,8 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
   store_t *store = NULL;
   store_opts_t sopts = {.data_dir = NULL, .log = log};
   char serr[256];
-  if (store_open(&sopts, &store, serr, sizeof serr) == 0)
-    script_store_attach(store);
+  if (store_open(&sopts, &store, serr, sizeof serr) != 0)
+    store = NULL; /* the provisions' store calls then raise */
   for (int i = cfg->first_file; i < argc; i++) {
     const char *path = argv[i];
     buf_t text = BUF_INIT;
@@ -47,7 +47,8 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
                           .dir = dir,
                           .max_instructions = cfg->max_instructions,
                           .max_memory = cfg->max_lua_memory,
-                          .log = log};
+                          .log = log,
+                          .store = store};
     script_t *s;
     char err[2048];
     /* Lua shortens long chunk names in messages; load under the base name
@@ -66,7 +67,6 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
     }
     buf_free(&text);
   }
-  script_store_attach(NULL);
   store_close(store);
   return failed ? 1 : 0;
 }

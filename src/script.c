@@ -273,8 +273,8 @@ static int load_protected(lua_State *L) {
   script_string_open_runtime(L);
   script_request_open(L);
   script_app_open(L, s);
-  script_store_open(L);
-  script_journal_open(L);
+  script_store_open(L, s->opts.store);
+  script_journal_open(L, s->opts.journal);
   /* `rest` is a global in every provision, like `store`: the embedded
    * lua/rest.lua. */
   lua_getglobal(L, "require");

@@ -25,20 +25,12 @@ struct store;
 struct journal;
 struct log;
 
-/* The document store every provision's `store` global uses (it outlives
- * provision swaps). Set once before loading provisions. */
-void script_store_attach(struct store *s);
-
-/* Stores every object of a JSON array into collection `coll` of the
- * attached store, keeping a string "_id" or giving a new UUID (admin
- * seeding). Returns 0, or -EINVAL/-ENOMEM/-EIO with a sentence in err;
- * *stored says how many went in before a failure. */
-int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
-                      char *err, size_t errlen);
-
-/* The request journal every provision's `journal` global reads (NULL:
- * journal.count answers 0 and journal.find nothing). */
-void script_journal_attach(struct journal *j);
+/* Stores every object of a JSON array into collection `coll` of `store`,
+ * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
+ * or -EINVAL/-ENOMEM/-EIO with a sentence in err; *stored says how many
+ * went in before a failure. */
+int script_store_seed(struct store *store, const char *coll, size_t clen, const char *text,
+                      size_t len, size_t *stored, char *err, size_t errlen);
 
 typedef struct script_call script_call_t;
 
@@ -49,6 +41,8 @@ typedef struct script_opts {
   size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
   struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
   const struct log *log;     /* the provision's log and print, and its failures */
+  struct store *store;       /* what the `store` global reaches (NULL: it raises) */
+  struct journal *journal;   /* what the `journal` global reads (NULL: finds nothing) */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

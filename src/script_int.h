@@ -153,11 +153,13 @@ void script_string_open(lua_State *L);
  * lua/rest.lua's `_like` filter. */
 void script_string_open_runtime(lua_State *L);
 
-/* script_store.c: the `store` global over the shared store */
-void script_store_open(lua_State *L);
+/* script_store.c: the `store` global over `store`, shared by every
+ * provision of a server (it outlives provision swaps) */
+void script_store_open(lua_State *L, struct store *store);
 
-/* script_journal.c: the `journal` global over the request journal */
-void script_journal_open(lua_State *L);
+/* script_journal.c: the `journal` global over the request journal (NULL:
+ * an empty one) */
+void script_journal_open(lua_State *L, struct journal *journal);
 
 /* script_sandbox.c */
 /* Opens the allowed libraries, require() over `dir` and the embedded
