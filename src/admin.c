@@ -93,7 +93,6 @@ void admin_abandon(void *pending) {
 static enum script_status provision_call(admin_t *a, const http_request_t *req,
                                          http_response_t *resp, script_done_fn done, void *data,
                                          void **pending) {
-  (void)a; /* the provisions are reached through their module until they are an object */
   const char *given = req->path + sizeof PROVISION_PATH;
   size_t len = req->path_len - sizeof PROVISION_PATH;
   char name[PROVISION_NAME_MAX + 1];
@@ -117,7 +116,8 @@ static enum script_status provision_call(admin_t *a, const http_request_t *req,
       return SCRIPT_DONE;
     }
     *w = (struct admin_wait){resp, done, data, NULL};
-    w->job = provision_post(name, req->body, req->body_len, &res, post_finished, w);
+    w->job =
+        provision_post(a->o.provision, name, req->body, req->body_len, &res, post_finished, w);
     if (w->job) {
       *pending = w;
       return SCRIPT_PENDING;
@@ -126,8 +126,8 @@ static enum script_status provision_call(admin_t *a, const http_request_t *req,
     break;
   }
   case HTTP_GET:
-  case HTTP_HEAD: provision_get(name, &res); break;
-  case HTTP_DELETE: provision_delete(name, &res); break;
+  case HTTP_HEAD: provision_activate(a->o.provision, name, &res); break;
+  case HTTP_DELETE: provision_delete(a->o.provision, name, &res); break;
   default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return SCRIPT_DONE;
   }
   result_answer(resp, res.status, res.message);
@@ -296,7 +296,7 @@ static void metrics_call(admin_t *a, const http_request_t *req, http_response_t 
     method_not_allowed(resp, "GET, HEAD");
     return;
   }
-  script_t *active = provision_active();
+  script_t *active = provision_active(a->o.provision);
   metrics_gauges_t g = {
       .provision = active ? script_name(active) : NULL,
       .journal_dropped = journal_dropped_total(a->o.journal),
@@ -390,7 +390,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
   } else if (path_is(req, PROVISION_PATH) || (read && path_is(req, PROVISION_PATH "/"))) {
     if (read) {
       buf_t body = BUF_INIT;
-      provision_list(&body);
+      provision_list(a->o.provision, &body);
       json_answer(resp, 200, body.data, body.len);
       buf_free(&body);
     } else {

@@ -9,13 +9,15 @@
 struct journal;
 struct log;
 struct metrics;
+struct provision;
 struct store;
 
 /* What the admin API answers about and with; everything outlives it. */
 typedef struct admin_opts {
-  struct store *store;     /* what /app/v1/store shows, seeds and resets (NULL: no store) */
-  struct journal *journal; /* what /app/v1/requests reads and clears (NULL: disabled) */
-  struct metrics *metrics; /* what /metrics renders */
+  struct store *store;         /* what /app/v1/store shows, seeds and resets (NULL: no store) */
+  struct journal *journal;     /* what /app/v1/requests reads and clears (NULL: disabled) */
+  struct metrics *metrics;     /* what /metrics renders */
+  struct provision *provision; /* what /app/v1/provision lists, posts, activates, deletes */
   const struct log *log;
   /* With a token, every admin call but /healthz and /metrics needs
    * "Authorization: Bearer <token>" (401 otherwise). NULL: none. */

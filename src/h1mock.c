@@ -27,9 +27,9 @@ struct h1mock {
   store_t *store;
   journal_t *journal;
   watchdog_t *watchdog; /* NULL when its thread could not start */
+  provision_t *provision;
   admin_t *admin;
   server_t *server;
-  bool provisions; /* the provisions were started: they are shut down too */
 };
 
 /* Refuses a provisions directory that is missing or not a directory. */
@@ -57,13 +57,13 @@ static void close_any(uv_handle_t *h, void *arg) {
 /* Frees what was made, in the reverse order; handles go with the loop's
  * last turns, so the parts that own handles are freed after those. */
 static void take_down(h1mock_t *h) {
-  if (h->provisions)
-    provision_shutdown();
+  provision_close(h->provision);
   uv_walk(h->loop, close_any, NULL);
   uv_run(h->loop, UV_RUN_DEFAULT);
   watchdog_stop(h->watchdog);
   server_free(h->server);
   admin_free(h->admin);
+  provision_free(h->provision);
   journal_free(h->journal);
   store_close(h->store);
   metrics_free(h->metrics);
@@ -106,9 +106,30 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
     rc = -ENOMEM;
     goto fail;
   }
+  if (cfg->data_dir)
+    log_info(&h->log, "store: documents are kept in %s", cfg->data_dir);
+  int wrc = watchdog_start(WATCHDOG_THRESHOLD_MS, &h->log, &h->watchdog);
+  if (wrc)
+    log_warn(&h->log, "no watchdog thread (%s): a request that holds the loop is not reported",
+             uv_strerror(wrc));
+  provision_opts_t popts = {.script = {.loop = loop,
+                                       .dir = cfg->provisions,
+                                       .max_instructions = cfg->max_instructions,
+                                       .max_memory = cfg->max_lua_memory,
+                                       .watchdog = h->watchdog,
+                                       .log = &h->log,
+                                       .store = h->store,
+                                       .journal = h->journal},
+                            .state_dir = cfg->state_dir,
+                            .metrics = h->metrics};
+  if ((rc = provision_new(&popts, &h->provision))) {
+    snprintf(err, errlen, "h1mock: out of memory");
+    goto fail;
+  }
   admin_opts_t aopts = {.store = h->store,
                         .journal = h->journal,
                         .metrics = h->metrics,
+                        .provision = h->provision,
                         .log = &h->log,
                         .token = cfg->admin_token,
                         .open = cfg->admin_open};
@@ -117,32 +138,17 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
     rc = -ENOMEM;
     goto fail;
   }
-  if (cfg->data_dir)
-    log_info(&h->log, "store: documents are kept in %s", cfg->data_dir);
-
   server_opts_t vopts = {.loop = loop,
                          .cfg = cfg,
                          .log = &h->log,
                          .metrics = h->metrics,
                          .journal = h->journal,
                          .admin = h->admin,
+                         .provision = h->provision,
                          .access_fd = io->access_fd};
   if ((rc = server_start(&vopts, &h->server, err, errlen)))
     goto fail;
-  int wrc = watchdog_start(WATCHDOG_THRESHOLD_MS, &h->log, &h->watchdog);
-  if (wrc)
-    log_warn(&h->log, "no watchdog thread (%s): a request that holds the loop is not reported",
-             uv_strerror(wrc));
-  script_opts_t opts = {.loop = loop,
-                        .dir = cfg->provisions,
-                        .max_instructions = cfg->max_instructions,
-                        .max_memory = cfg->max_lua_memory,
-                        .watchdog = h->watchdog,
-                        .log = &h->log,
-                        .store = h->store,
-                        .journal = h->journal};
-  h->provisions = true;
-  if ((rc = provision_init(&opts, cfg->state_dir, h->metrics))) {
+  if ((rc = provision_start(h->provision))) {
     snprintf(err, errlen, "h1mock: out of memory while loading the provision");
     goto fail;
   }

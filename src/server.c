@@ -61,6 +61,7 @@ struct server {
   const log_t *log;
   metrics_t *metrics;
   admin_t *admin_api;
+  provision_t *provision;
   journal_t *journal;
   access_log_t *access_log;
   bool stopping;
@@ -217,6 +218,20 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
     }
   }
 }
+
+/* The traffic port's dispatcher: the active provision answers. */
+static enum script_status traffic_answer(void *ctx, const http_request_t *req, const char *remote,
+                                         http_response_t *resp, script_done_fn done, void *data,
+                                         void **pending) {
+  server_t *s = ctx;
+  script_call_t *call;
+  enum script_status st =
+      script_dispatch(provision_active(s->provision), req, remote, resp, done, data, &call);
+  *pending = call;
+  return st;
+}
+
+static void traffic_abandon(void *pending) { script_abandon(pending); }
 
 /* The admin port's dispatcher: the admin API of this server. */
 static enum script_status admin_answer(void *ctx, const http_request_t *req, const char *remote,
@@ -463,11 +478,11 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   s->log = o->log;
   s->metrics = o->metrics;
   s->admin_api = o->admin;
+  s->provision = o->provision;
   s->traffic.fd = s->admin.fd = -1;
   s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->journal = journal_enabled(o->journal) ? o->journal : NULL;
-  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, provision_dispatch_abandon,
-           s);
+  init_env(&s->traffic.env, loop, cfg, "traffic", traffic_answer, traffic_abandon, s);
   init_env(&s->admin.env, loop, cfg, "admin", admin_answer, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
@@ -504,7 +519,7 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_async_init(loop, &s->stop, on_stop);
   s->stop.data = s;
-  int wrc = watcher_start(loop, cfg->provisions, s->log, &s->watcher);
+  int wrc = watcher_start(loop, s->provision, s->log, &s->watcher);
   if (wrc)
     log_warn(s->log, "cannot watch %s (%s): provisions reload only through the admin API",
              cfg->provisions, uv_strerror(wrc));

@@ -21,16 +21,18 @@ struct admin;
 struct journal;
 struct log;
 struct metrics;
+struct provision;
 
 /* What a server is made of; everything outlives it. */
 typedef struct server_opts {
   uv_loop_t *loop;
   const config_t *cfg;
   const struct log *log;
-  struct metrics *metrics; /* counts every traffic request answered */
-  struct journal *journal; /* records them (NULL or disabled: none) */
-  struct admin *admin;     /* answers on the admin port */
-  int access_fd;           /* where the access log (cfg->access_log) is written */
+  struct metrics *metrics;     /* counts every traffic request answered */
+  struct journal *journal;     /* records them (NULL or disabled: none) */
+  struct admin *admin;         /* answers on the admin port */
+  struct provision *provision; /* answers traffic; the watcher reloads it */
+  int access_fd;               /* where the access log (cfg->access_log) is written */
 } server_opts_t;
 
 /* Raises the soft open-files limit to the hard one, binds both ports and
