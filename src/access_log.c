@@ -142,7 +142,8 @@ int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us
 }
 
 void access_log_request(access_log_t *a, const char *remote, const http_request_t *req,
-                        const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+                        const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                        uint64_t duration_us) {
   if (a == NULL)
     return;
   const char *method = http_method_name(req->method);
@@ -150,8 +151,8 @@ void access_log_request(access_log_t *a, const char *remote, const http_request_
               req->method != HTTP_HEAD;
   access_log_format(&a->pending, a->format, time_us, remote, method ? method : "?", req->path,
                     req->path_len, resp->status, body ? resp->body.len : 0, duration_us,
-                    resp->matched ? resp->endpoint.data : NULL,
-                    resp->matched ? resp->endpoint.len : 0);
+                    origin->matched ? origin->endpoint.data : NULL,
+                    origin->matched ? origin->endpoint.len : 0);
   if (a->pending.len >= FLUSH_AT)
     flush(a);
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
+#include "script.h"
 #include "store.h"
 #include "text.h"
 
@@ -72,7 +73,7 @@ static bool path_is(const http_request_t *req, const char *path) {
 /* A POST whose provision is being written: answered when it is stored. */
 struct admin_wait {
   http_response_t *resp;
-  script_done_fn done;
+  conn_done_fn done;
   void *data;
   void *job;
 };
@@ -90,9 +91,9 @@ void admin_abandon(void *pending) {
   free(w);
 }
 
-static enum script_status provision_call(admin_t *a, const http_request_t *req,
-                                         http_response_t *resp, script_done_fn done, void *data,
-                                         void **pending) {
+static enum conn_status provision_call(admin_t *a, const http_request_t *req,
+                                       http_response_t *resp, conn_done_fn done, void *data,
+                                       void **pending) {
   const char *given = req->path + sizeof PROVISION_PATH;
   size_t len = req->path_len - sizeof PROVISION_PATH;
   char name[PROVISION_NAME_MAX + 1];
@@ -105,7 +106,7 @@ static enum script_status provision_call(admin_t *a, const http_request_t *req,
     buf_putc(&msg, '\0');
     result_answer(resp, 400, msg.data);
     buf_free(&msg);
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   provision_result_t res;
   switch (req->method) {
@@ -113,14 +114,14 @@ static enum script_status provision_call(admin_t *a, const http_request_t *req,
     struct admin_wait *w = malloc(sizeof *w);
     if (w == NULL) {
       result_answer(resp, 500, "failed: out of memory");
-      return SCRIPT_DONE;
+      return CONN_DONE;
     }
     *w = (struct admin_wait){resp, done, data, NULL};
     w->job =
         provision_post(a->o.provision, name, req->body, req->body_len, &res, post_finished, w);
     if (w->job) {
       *pending = w;
-      return SCRIPT_PENDING;
+      return CONN_PENDING;
     }
     free(w);
     break;
@@ -128,10 +129,10 @@ static enum script_status provision_call(admin_t *a, const http_request_t *req,
   case HTTP_GET:
   case HTTP_HEAD: provision_activate(a->o.provision, name, &res); break;
   case HTTP_DELETE: provision_delete(a->o.provision, name, &res); break;
-  default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return SCRIPT_DONE;
+  default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return CONN_DONE;
   }
   result_answer(resp, res.status, res.message);
-  return SCRIPT_DONE;
+  return CONN_DONE;
 }
 
 static int list_collection(void *arg, const char *name, size_t len, size_t count) {
@@ -342,9 +343,9 @@ static const char *refusal(const admin_t *a, const http_request_t *req) {
   return NULL;
 }
 
-enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
-                                  http_response_t *resp, script_done_fn done, void *data,
-                                  void **pending) {
+enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
+                                http_response_t *resp, conn_done_fn done, void *data,
+                                void **pending) {
   admin_t *a = ctx;
   *pending = NULL;
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
@@ -354,7 +355,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
   if (a->o.token && !for_all && (why = refusal(a, req)) != NULL) {
     result_answer(resp, 401, why);
     http_response_header(resp, "WWW-Authenticate", 16, "Bearer realm=\"h1mock admin\"", 27);
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   /* Protected mode, as Redis has it: without a token, posting Lua code
    * that then runs here is for this host's users only, unless asked for. */
@@ -369,7 +370,7 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
                   "failed: without a token this admin API answers calls from this host only: "
                   "start h1mock with --admin-token or --admin-token-file, or with --admin-open "
                   "to allow unauthenticated admin calls from other hosts");
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   if (path_is(req, "/metrics")) {
     metrics_call(a, req, resp);
@@ -414,5 +415,5 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     buf_free(&msg);
     buf_free(&body);
   }
-  return SCRIPT_DONE;
+  return CONN_DONE;
 }

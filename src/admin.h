@@ -33,10 +33,12 @@ typedef struct admin admin_t;
 admin_t *admin_new(const admin_opts_t *o);
 void admin_free(admin_t *a);
 
-/* The admin dispatcher (conn_dispatch_fn; ctx is the admin_t). */
-enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
-                                  http_response_t *resp, script_done_fn done, void *data,
-                                  void **pending);
+/* Answers an admin call, now (CONN_DONE) or later (CONN_PENDING: a post
+ * being stored), as a conn_dispatch_fn does; the admin port has no
+ * origin to fill. */
+enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
+                                http_response_t *resp, conn_done_fn done, void *data,
+                                void **pending);
 /* conn_env's abandon for the admin port. */
 void admin_abandon(void *pending);
 

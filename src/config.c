@@ -14,8 +14,6 @@
 
 #include <arpa/inet.h>
 
-#include "access_log.h"
-#include "journal.h"
 #include "log.h"
 
 extern char **environ;
@@ -27,7 +25,7 @@ enum opt_kind {
   OPT_SIZE,
   OPT_SECONDS,
   OPT_COUNT,
-  OPT_ENTRIES,     /* 0..JOURNAL_MAX_SIZE */
+  OPT_ENTRIES,     /* 0..CONFIG_MAX_JOURNAL_SIZE */
   OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
   OPT_ACCESS_LOG,  /* off|text|json */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
@@ -273,9 +271,9 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
   case OPT_ENTRIES: {
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
-    if (*value < '0' || *value > '9' || errno || *end || v > JOURNAL_MAX_SIZE) {
+    if (*value < '0' || *value > '9' || errno || *end || v > CONFIG_MAX_JOURNAL_SIZE) {
       snprintf(err, errlen, "h1mock: %s: '%s' is not a number of entries (0 to %d)", source, value,
-               JOURNAL_MAX_SIZE);
+               CONFIG_MAX_JOURNAL_SIZE);
       return -EINVAL;
     }
     *(size_t *)field = (size_t)v;
@@ -376,7 +374,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
         snprintf(err, errlen, "h1mock: --check needs at least one FILE");
         return CONFIG_USAGE;
       }
-      c->access_log = ACCESS_LOG_OFF;
+      c->access_log = CONFIG_ACCESS_LOG_OFF;
       return CONFIG_RUN;
     }
     if (strncmp(a, "--", 2) != 0) {
@@ -422,7 +420,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
   if (argv_token_file)
     c->admin_token = NULL;
   if (c->access_log < 0)
-    c->access_log = c->verbose ? ACCESS_LOG_TEXT : ACCESS_LOG_OFF;
+    c->access_log = c->verbose ? CONFIG_ACCESS_LOG_TEXT : CONFIG_ACCESS_LOG_OFF;
   return CONFIG_RUN;
 }
 

@@ -30,7 +30,7 @@ typedef struct config {
   size_t journal_size;          /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
-  int access_log;               /* enum access_log_format; -1 until resolved */
+  int access_log;               /* enum config_access_log; -1 until resolved */
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */
@@ -38,6 +38,12 @@ typedef struct config {
   int first_file;
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
+
+/* --access-log's formats. */
+enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_ACCESS_LOG_JSON };
+
+/* The most entries --journal-size takes. */
+#define CONFIG_MAX_JOURNAL_SIZE 10000000
 
 /* Descriptors the default --max-connections leaves for what is not a
  * connection: stdio, the loop's own, the listeners, the watcher, the

@@ -664,9 +664,6 @@ void http_response_reset(http_response_t *r) {
   buf_reset(&r->body);
   buf_shrink(&r->body, 256 * 1024);
   r->has_content_type = r->has_server = r->has_date = false;
-  r->matched = false;
-  buf_reset(&r->endpoint);
-  buf_reset(&r->provision);
 }
 
 void http_response_free(http_response_t *r) {
@@ -674,8 +671,6 @@ void http_response_free(http_response_t *r) {
   buf_free(&r->reason);
   buf_free(&r->headers);
   buf_free(&r->body);
-  buf_free(&r->endpoint);
-  buf_free(&r->provision);
 }
 
 static bool is_tchar(unsigned char c) {

@@ -158,13 +158,6 @@ typedef struct http_response {
   bool has_content_type;
   bool has_server;
   bool has_date;
-  /* Who answered, for the journal, the metrics and the access log: the
-   * traffic dispatcher sets these once the answer is final. `endpoint` is
-   * the matched rule's endpoint (empty, and `matched` false, when no rule
-   * matched); `provision` the name of the provision that served. */
-  bool matched;
-  buf_t endpoint;
-  buf_t provision;
   /* Set instead of `body` for a streamed body; the response owns it until
    * the connection takes it (reset and free close it). */
   http_stream_t *stream;

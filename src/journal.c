@@ -115,13 +115,14 @@ static char *put(char *p, const void *s, size_t n) {
 }
 
 void journal_record(journal_t *j, const char *remote, const http_request_t *req,
-                    const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+                    const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                    uint64_t duration_us) {
   if (j == NULL || j->size == 0)
     return;
   size_t rlen = strlen(remote);
   size_t blen = req->body_len < j->body_bytes ? req->body_len : j->body_bytes;
-  size_t elen = resp->matched ? resp->endpoint.len : 0;
-  size_t plen = resp->provision.len;
+  size_t elen = origin->matched ? origin->endpoint.len : 0;
+  size_t plen = origin->provision.len;
   size_t hlen = 0;
   for (size_t i = 0; i < req->nheaders; i++)
     hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
@@ -157,7 +158,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   e->body_bytes = req->body_len;
   e->status = (int16_t)resp->status;
   e->method = (uint8_t)req->method;
-  e->matched = resp->matched;
+  e->matched = origin->matched;
   e->truncated = blen < req->body_len;
   e->remote_len = (uint32_t)rlen;
   e->path_len = (uint32_t)req->path_len;
@@ -170,8 +171,8 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   p = put(p, remote, rlen);
   p = put(p, req->path, req->path_len);
   p = put(p, req->query, req->query_len);
-  p = put(p, resp->endpoint.data, elen);
-  p = put(p, resp->provision.data, plen);
+  p = put(p, origin->endpoint.data, elen);
+  p = put(p, origin->provision.data, plen);
   for (size_t i = 0; i < req->nheaders; i++) {
     const http_header_t *h = &req->headers[i];
     uint32_t len[2] = {(uint32_t)h->name_len, (uint32_t)h->value_len};

@@ -88,8 +88,8 @@ int provision_list(provision_t *p, buf_t *out) {
     buf_puts(out, first ? "{\"name\":" : ",{\"name\":");
     first = false;
     text_json_string(out, e->name, strlen(e->name));
-    buf_printf(out, ",\"active\":%s,\"file\":",
-               strcmp(e->name, p->active_name) == 0 ? "true" : "false");
+    buf_printf(
+        out, ",\"active\":%s,\"file\":", strcmp(e->name, p->active_name) == 0 ? "true" : "false");
     if (stored)
       text_json_string(out, path, strlen(path));
     else

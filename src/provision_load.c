@@ -70,8 +70,8 @@ int provision_load_default(provision_t *p) {
 }
 
 /* Loads `text` as `name` and makes it active when it loaded. */
-static int load_and_swap(provision_t *p, const char *name, const char *text, size_t len,
-                         char *err, size_t errlen) {
+static int load_and_swap(provision_t *p, const char *name, const char *text, size_t len, char *err,
+                         size_t errlen) {
   script_t *s;
   double ms;
   int rc = provision_load(p, name, text, len, &s, &ms, err, errlen);
@@ -142,7 +142,8 @@ void provision_file_changed(provision_t *p, const char *file) {
 
 void provision_data_swapped(provision_t *p) {
   char path[4096];
-  if (p->active_name[0] == '\0' || !provision_find_file(p, p->active_name, path, sizeof path, NULL))
+  if (p->active_name[0] == '\0' ||
+      !provision_find_file(p, p->active_name, path, sizeof path, NULL))
     return;
   buf_t text = BUF_INIT;
   char err[1024];

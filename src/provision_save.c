@@ -87,8 +87,8 @@ static void post_write(uv_work_t *w) {
     j->rc = j->state_dir ? dfd : -errno;
     return;
   }
-  j->rc = provision_write_file(dfd, j->dir, j->name, j->text.data ? j->text.data : "",
-                               j->text.len, j->log, &j->st);
+  j->rc = provision_write_file(dfd, j->dir, j->name, j->text.data ? j->text.data : "", j->text.len,
+                               j->log, &j->st);
   close(dfd);
 }
 

@@ -542,6 +542,7 @@ static void call_put(script_call_t *c) {
   lua_settop(c->co, 0);
   c->req = NULL;
   c->resp = NULL;
+  c->origin = NULL;
   c->done = NULL;
   c->next_free = s->free_calls;
   s->free_calls = c;
@@ -818,15 +819,14 @@ static int stage_error(lua_State *L) {
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
 static void note_origin(script_call_t *c) {
-  http_response_t *r = c->resp;
-  buf_reset(&r->endpoint);
-  buf_reset(&r->provision);
-  r->matched = c->rule >= 0;
-  if (r->matched) {
+  origin_t *o = c->origin;
+  origin_reset(o);
+  o->matched = c->rule >= 0;
+  if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
-    buf_append(&r->endpoint, e, strlen(e));
+    buf_append(&o->endpoint, e, strlen(e));
   }
-  buf_append(&r->provision, c->s->name, c->s->name_len);
+  buf_append(&o->provision, c->s->name, c->s->name_len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -995,8 +995,8 @@ static void redirect_slash(script_call_t *c) {
 }
 
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **out) {
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **out) {
   script_call_t *c = call_get(s);
   *out = c;
   http_response_reset(resp);
@@ -1009,6 +1009,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   }
   c->req = req;
   c->resp = resp;
+  c->origin = origin;
   c->done = done;
   c->data = data;
   c->remote = remote_addr;

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "origin.h"
 
 typedef struct script script_t;
 struct store;
@@ -76,14 +77,14 @@ typedef void (*script_done_fn)(void *data);
 
 enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
-/* Answers `req` into `resp` and notes in it which endpoint (if any) and
- * which provision answered. SCRIPT_DONE: the response is ready now.
+/* Answers `req` into `resp` and notes in `origin` which endpoint (if any)
+ * and which provision answered. SCRIPT_DONE: the response is ready now.
  * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
- * until then `req`, `resp` and `remote_addr` must stay valid, unless
- * script_abandon(*call) is called first. */
+ * until then `req`, `resp`, `origin` and `remote_addr` must stay valid,
+ * unless script_abandon(*call) is called first. */
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **call);
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **call);
 
 /* The connection of a pending request went away: its view is stopped and
  * `done` will not be called. */

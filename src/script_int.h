@@ -98,6 +98,7 @@ struct script_call {
   router_match_t match;
   int rule; /* index into s->rules, or -1 */
   http_response_t *resp;
+  origin_t *origin;
   script_done_fn done;
   void *data;
   enum call_stage stage;

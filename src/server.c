@@ -220,39 +220,40 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
 }
 
 /* The traffic port's dispatcher: the active provision answers. */
-static enum script_status traffic_answer(void *ctx, const http_request_t *req, const char *remote,
-                                         http_response_t *resp, script_done_fn done, void *data,
-                                         void **pending) {
+static enum conn_status traffic_answer(void *ctx, const http_request_t *req, const char *remote,
+                                       http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                       void *data, void **pending) {
   server_t *s = ctx;
   script_call_t *call;
-  enum script_status st =
-      script_dispatch(provision_active(s->provision), req, remote, resp, done, data, &call);
+  enum script_status st = script_dispatch(provision_active(s->provision), req, remote, resp,
+                                          origin, done, data, &call);
   *pending = call;
-  return st;
+  return st == SCRIPT_PENDING ? CONN_PENDING : CONN_DONE;
 }
 
 static void traffic_abandon(void *pending) { script_abandon(pending); }
 
 /* The admin port's dispatcher: the admin API of this server. */
-static enum script_status admin_answer(void *ctx, const http_request_t *req, const char *remote,
-                                       http_response_t *resp, script_done_fn done, void *data,
-                                       void **pending) {
+static enum conn_status admin_answer(void *ctx, const http_request_t *req, const char *remote,
+                                     http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                     void *data, void **pending) {
   server_t *s = ctx;
+  (void)origin;
   return admin_dispatch(s->admin_api, req, remote, resp, done, data, pending);
 }
 
 /* After each traffic response: the metrics, the journal, the access log. */
 static void on_complete(void *ctx, const char *peer, const http_request_t *req,
-                        const http_response_t *resp, uint64_t ns) {
+                        const http_response_t *resp, const origin_t *origin, uint64_t ns) {
   server_t *s = ctx;
   metrics_request(s->metrics, req->method, resp->status,
-                  resp->matched ? resp->endpoint.data : NULL, resp->endpoint.len, ns);
+                  origin->matched ? origin->endpoint.data : NULL, origin->endpoint.len, ns);
   if (s->journal == NULL && s->access_log == NULL)
     return;
   uint64_t us = ns / 1000;
   int64_t started = text_now_us() - (int64_t)us;
-  journal_record(s->journal, peer, req, resp, started, us);
-  access_log_request(s->access_log, peer, req, resp, started, us);
+  journal_record(s->journal, peer, req, resp, origin, started, us);
+  access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
 static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
@@ -504,7 +505,10 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   else if (cfg->admin_token == NULL && !config_is_loopback(cfg->address))
     log_info(s->log, "admin API: no token, so only loopback peers may call it (others get 403; "
                      "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
-  if (access_log_open(loop, cfg->access_log, o->access_fd, s->log, &s->access_log))
+  enum access_log_format format = cfg->access_log == CONFIG_ACCESS_LOG_JSON   ? ACCESS_LOG_JSON
+                                  : cfg->access_log == CONFIG_ACCESS_LOG_TEXT ? ACCESS_LOG_TEXT
+                                                                              : ACCESS_LOG_OFF;
+  if (access_log_open(loop, format, o->access_fd, s->log, &s->access_log))
     log_error(s->log, "out of memory: no access log");
   http_date_update();
   uv_timer_init(loop, &s->sweep);
