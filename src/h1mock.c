@@ -27,6 +27,7 @@ struct h1mock {
   store_t *store;
   journal_t *journal;
   watchdog_t *watchdog; /* NULL when its thread could not start */
+  script_runtime_t *runtime;
   provision_t *provision;
   admin_t *admin;
   server_t *server;
@@ -64,6 +65,7 @@ static void take_down(h1mock_t *h) {
   server_free(h->server);
   admin_free(h->admin);
   provision_free(h->provision);
+  script_runtime_free(h->runtime); /* after the last state closed */
   journal_free(h->journal);
   store_close(h->store);
   metrics_free(h->metrics);
@@ -83,7 +85,8 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
   h->log = log_make(io->log_fd, cfg->verbose);
   h->started_us = text_now_us();
   int rc;
-  if ((h->metrics = metrics_new(h->started_us)) == NULL) {
+  if ((h->metrics = metrics_new(h->started_us)) == NULL ||
+      (h->runtime = script_runtime_new()) == NULL) {
     snprintf(err, errlen, "h1mock: out of memory");
     rc = -ENOMEM;
     goto fail;
@@ -119,7 +122,9 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .watchdog = h->watchdog,
                                        .log = &h->log,
                                        .store = h->store,
-                                       .journal = h->journal},
+                                       .journal = h->journal,
+                                       .runtime = h->runtime,
+                                       .started_at = h->started_us / 1000000},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};
   if ((rc = provision_new(&popts, &h->provision))) {

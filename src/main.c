@@ -24,7 +24,8 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
   store_opts_t sopts = {.data_dir = NULL, .log = log};
   char serr[256];
   if (store_open(&sopts, &store, serr, sizeof serr) != 0)
-    store = NULL; /* the provisions' store calls then raise */
+    store = NULL;                                   /* the provisions' store calls then raise */
+  script_runtime_t *runtime = script_runtime_new(); /* NULL: each load compiles it */
   for (int i = cfg->first_file; i < argc; i++) {
     const char *path = argv[i];
     buf_t text = BUF_INIT;
@@ -48,7 +49,8 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
                           .max_instructions = cfg->max_instructions,
                           .max_memory = cfg->max_lua_memory,
                           .log = log,
-                          .store = store};
+                          .store = store,
+                          .runtime = runtime};
     script_t *s;
     char err[2048];
     /* Lua shortens long chunk names in messages; load under the base name
@@ -67,6 +69,7 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
     }
     buf_free(&text);
   }
+  script_runtime_free(runtime);
   store_close(store);
   return failed ? 1 : 0;
 }

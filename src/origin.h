@@ -15,7 +15,7 @@
 #include "buf.h"
 
 typedef struct origin {
-  bool matched;    /* a rule matched: `endpoint` is its endpoint (else empty) */
+  bool matched; /* a rule matched: `endpoint` is its endpoint (else empty) */
   buf_t endpoint;
   buf_t provision; /* the name of the provision that answered ("" when none did) */
 } origin_t;

@@ -35,6 +35,13 @@ int script_store_seed(struct store *store, const char *coll, size_t clen, const 
 
 typedef struct script_call script_call_t;
 
+/* What the provisions of one server share for their loads: the embedded
+ * runtime compiled once. NULL when out of memory. */
+typedef struct script_runtime script_runtime_t;
+script_runtime_t *script_runtime_new(void);
+/* After the last load that used it (NULL: nothing). */
+void script_runtime_free(script_runtime_t *rt);
+
 typedef struct script_opts {
   uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
   const char *dir;           /* where require() finds modules; NULL: embedded only */
@@ -44,6 +51,8 @@ typedef struct script_opts {
   const struct log *log;     /* the provision's log and print, and its failures */
   struct store *store;       /* what the `store` global reaches (NULL: it raises) */
   struct journal *journal;   /* what the `journal` global reads (NULL: finds nothing) */
+  script_runtime_t *runtime; /* shared by the loads (NULL: each compiles the runtime itself) */
+  int64_t started_at;        /* h1mock.started_at, seconds since the epoch (0: the load's time) */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

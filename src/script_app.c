@@ -276,7 +276,7 @@ static int sleep_(lua_State *L) {
     return luaL_error(L, "sleep: not allowed inside a coroutine the provision created");
   if (!lua_isyieldable(L))
     return luaL_error(L, "sleep: cannot sleep inside a metamethod or a function called from C");
-  script_sleep_start((script_call_t *)ctx, sec);
+  ctx->sleep(ctx, sec);
   return lua_yield(L, 0);
 }
 
@@ -312,12 +312,4 @@ void script_app_open(lua_State *L, script_t *s) {
   lua_setglobal(L, "log");
   lua_pushcfunction(L, sleep_);
   lua_setglobal(L, "sleep");
-}
-
-void script_app_free(script_t *s) {
-  for (size_t i = 0; i < s->nrules; i++)
-    free(s->rules[i].endpoint);
-  free(s->rules);
-  free(s->before);
-  free(s->after);
 }
