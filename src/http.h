@@ -108,6 +108,10 @@ const http_request_t *http_in_refused(const http_in_t *in);
  * escapes are copied as they are. Returns the decoded length. */
 size_t http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space);
 
+/* True when the n bytes of `name` are `want` in any letter case (header
+ * names). */
+bool http_name_is(const char *name, size_t n, const char *want);
+
 /* Finds a request header by case-insensitive name; NULL when absent. */
 const http_header_t *http_request_header(const http_request_t *r, const char *name);
 
