@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "http_client.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,6 +29,10 @@ struct h1mock {
   journal_t *journal;
   watchdog_t *watchdog; /* NULL when its thread could not start */
   script_runtime_t *runtime;
+  /* Outbound HTTP for the provisions, once their binding exists: made
+   * here on `loop`, handed to the scripts in script_opts_t, freed (before
+   * the loop's last turns, which close its connections) in take_down. */
+  http_client_t *client;
   provision_t *provision;
   admin_t *admin;
   server_t *server;
@@ -59,6 +64,7 @@ static void close_any(uv_handle_t *h, void *arg) {
  * last turns, so the parts that own handles are freed after those. */
 static void take_down(h1mock_t *h) {
   provision_close(h->provision);
+  http_client_free(h->client);
   uv_walk(h->loop, close_any, NULL);
   uv_run(h->loop, UV_RUN_DEFAULT);
   watchdog_stop(h->watchdog);

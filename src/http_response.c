@@ -156,8 +156,8 @@ int http_response_header(http_response_t *r, const char *name, size_t nlen, cons
   for (size_t i = 0; i < vlen; i++)
     if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
       return -EINVAL;
-  if (http_name_is(name, nlen, "content-length") || http_name_is(name, nlen, "transfer-encoding") ||
-      http_name_is(name, nlen, "connection"))
+  if (http_name_is(name, nlen, "content-length") ||
+      http_name_is(name, nlen, "transfer-encoding") || http_name_is(name, nlen, "connection"))
     return 0;
   if (http_name_is(name, nlen, "content-type"))
     r->has_content_type = true;

@@ -49,7 +49,8 @@ static bool fits_uuid(const char *s) {
 static bool fits_int(const conv_t *c, const char *s, size_t n) {
   size_t digits = n - (c->sign && n && s[0] == '-');
   int64_t v;
-  if ((c->fixed && digits != c->fixed) || (n && s[0] == '-' && !c->sign) || !router_parse_i64(s, n, &v))
+  if ((c->fixed && digits != c->fixed) || (n && s[0] == '-' && !c->sign) ||
+      !router_parse_i64(s, n, &v))
     return false;
   return !(c->has_min && v < c->imin) && !(c->has_max && v > c->imax);
 }
@@ -196,7 +197,8 @@ static void at_end(search_t *S, uint32_t node) {
     accept(S, ri);
   /* Rules that would match with one more "/": the path matches those with
    * strict_slashes false; the others make it a redirect candidate. */
-  uint32_t c = nd->nstatic ? router_stab_find(r, node, S->p, 0, router_seg_hash(node, S->p, 0)) : NONE;
+  uint32_t c =
+      nd->nstatic ? router_stab_find(r, node, S->p, 0, router_seg_hash(node, S->p, 0)) : NONE;
   for (uint32_t ri = c != NONE ? r->nodes[c].first_rule : NONE; ri != NONE;
        ri = r->rules[ri].next) {
     if (r->rules[ri].strict)
@@ -220,7 +222,8 @@ static void walk(search_t *S, uint32_t node, size_t pos) {
   }
   size_t e = seg_end(S, pos);
   if (nd->nstatic) {
-    uint32_t c = router_stab_find(r, node, S->p + pos, e - pos, router_seg_hash(node, S->p + pos, e - pos));
+    uint32_t c =
+        router_stab_find(r, node, S->p + pos, e - pos, router_seg_hash(node, S->p + pos, e - pos));
     if (c != NONE)
       walk(S, c, e + 1);
   }

@@ -145,8 +145,8 @@ static void classify_arg(arg_t *a) {
       fe++;
     if (q == dot && fe == end) {
       a->type = A_FLOAT;
-      a->f =
-          router_decimal_value(neg, s + neg, (size_t)(dot - s - neg), dot + 1, (size_t)(end - dot - 1));
+      a->f = router_decimal_value(neg, s + neg, (size_t)(dot - s - neg), dot + 1,
+                                  (size_t)(end - dot - 1));
     }
   }
   if (a->type == A_BAD && !memchr(s, '-', n))
@@ -272,7 +272,8 @@ static int parse_args(parsed_t *pr, piece_t *pc, const char *cname, size_t cnlen
         seen |= 1u << param;
     }
     if (!ok)
-      return router_parse_fail(pr, "bad argument '%.*s' for %.*s", (int)a.rawlen, a.raw, (int)cnlen, cname);
+      return router_parse_fail(pr, "bad argument '%.*s' for %.*s", (int)a.rawlen, a.raw,
+                               (int)cnlen, cname);
   }
   if (c->kind == ROUTER_CONV_ANY && c->nwords == 0)
     return router_parse_fail(pr, "converter 'any' needs at least one word");
@@ -347,7 +348,8 @@ static int parse_var(parsed_t *pr, size_t *at, piece_t *pc) {
   if (!paren || paren > colon)
     return parse_args(pr, pc, cname, cnlen, rule + colon, 0);
   if (rule[colon - 1] != ')')
-    return router_parse_fail(pr, "unexpected text after the arguments of '%.*s'", (int)cnlen, cname);
+    return router_parse_fail(pr, "unexpected text after the arguments of '%.*s'", (int)cnlen,
+                             cname);
   return parse_args(pr, pc, cname, cnlen, rule + paren + 1, colon - 1 - (paren + 1));
 }
 
