@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
-# test suite against both: C unit tests and the pytest integration tests;
+# Checks the format and the module layers, builds h1mock twice (plain
+# -Werror, and ASan+UBSan) and runs the whole test suite against both: C
+# unit tests and the pytest integration tests;
 # then, once, the container test (tests/containers/run.sh: the image and the
 # compose example under podman). Prints "N skipped" (over every suite),
 # then ends with one line "N passed, N failed" summed over every suite, the
@@ -49,6 +50,15 @@ log=$(mktemp)
 if ! tests/check-format.sh >"$log" 2>&1; then status=1; fi
 grep -E '^not ok' "$log" || true
 tail -n 1 "$log" | sed "s|^|format: |"
+count "$log"
+rm -f "$log"
+
+# So are the calls between modules: a cycle or a call up a layer
+# (docs/ARCHITECTURE.md) fails the run.
+log=$(mktemp)
+if ! /usr/bin/python3 tests/check-layers.py --quiet >"$log" 2>&1; then status=1; fi
+grep -E '^not ok' "$log" || true
+tail -n 1 "$log" | sed "s|^|layers: |"
 count "$log"
 rm -f "$log"
 
