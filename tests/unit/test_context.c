@@ -62,9 +62,8 @@ static void setup(side_t *s, const char *name, bool verbose) {
   s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   s->access_fd = open(s->access_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   ASSERT(s->log_fd >= 0 && s->access_fd >= 0);
-  char *argv[] = {"h1mock",    "--port",        "0",      "--admin-port", "0",
-                  "--address", "127.0.0.1",     "--provisions", s->dir,   "--access-log",
-                  "text",      "--verbose"};
+  char *argv[] = {"h1mock",    "--port",       "0",    "--admin-port", "0",    "--address",
+                  "127.0.0.1", "--provisions", s->dir, "--access-log", "text", "--verbose"};
   int argc = (int)(sizeof argv / sizeof argv[0]) - (verbose ? 0 : 1);
   char err[512];
   ASSERT_EQ(config_parse(&s->cfg, argc, argv, err, sizeof err), CONFIG_RUN);
@@ -236,8 +235,8 @@ TEST(a_failed_start_leaves_the_other_serving) {
   snprintf(b.dir, sizeof b.dir, "%s", a.dir);
   char port[16];
   snprintf(port, sizeof port, "%d", a.port);
-  char *argv[] = {"h1mock", "--port", port, "--admin-port", "0", "--address", "127.0.0.1",
-                  "--provisions", b.dir};
+  char *argv[] = {"h1mock",    "--port",    port,           "--admin-port", "0",
+                  "--address", "127.0.0.1", "--provisions", b.dir};
   char err[512];
   ASSERT_EQ(config_parse(&b.cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err),
             CONFIG_RUN);
