@@ -21,7 +21,8 @@ typedef struct h1mock_io {
   int access_fd; /* the access log, when cfg->access_log asks for one (stdout) */
 } h1mock_io_t;
 
-/* Starts a server on `loop` as `cfg` says: checks the directories, opens
+/* Starts a server on `loop`, which is the server's alone (taking it down
+ * closes every handle on it), as `cfg` says: checks the directories, opens
  * the store and the journal, binds both ports, starts the watchdog, the
  * directory watcher and loads the initial provision, then logs "ready".
  * `cfg` must outlive the server. Returns 0, or a negative errno or libuv
@@ -32,7 +33,7 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
 
 /* Asks the server to stop as SIGTERM does: it stops accepting, finishes
  * the requests in flight and closes; uv_run(loop) then returns. Safe from
- * any thread. */
+ * any thread, until uv_run(loop) has returned. */
 void h1mock_stop(h1mock_t *h);
 
 /* After uv_run(loop) returned: closes every handle left on the loop, runs
