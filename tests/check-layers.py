@@ -17,6 +17,9 @@ functions.
 
     tests/check-layers.py            the graph, then "N passed, N failed"
     tests/check-layers.py --quiet    only what is wrong, and that line
+    tests/check-layers.py --src DIR  checks the sources in DIR instead of src/
+                                     (tests/integration/test_layers.py plants
+                                     faults in a copy)
 """
 
 import os
@@ -99,7 +102,15 @@ IDENT = re.compile(r"(?<![.>\w])[a-z_]\w*\b")  # not a member (.x, ->x)
 
 
 def main():
-    quiet = "--quiet" in sys.argv[1:]
+    global SRC
+    args = sys.argv[1:]
+    quiet = "--quiet" in args
+    if "--src" in args:
+        i = args.index("--src")
+        if i + 1 >= len(args) or not os.path.isdir(args[i + 1]):
+            print("check-layers.py: --src needs a directory", file=sys.stderr)
+            return 2
+        SRC = args[i + 1]
     files = sorted(f for f in os.listdir(SRC) if f.endswith((".c", ".h")))
     problems = []
     texts, mods = {}, {}
