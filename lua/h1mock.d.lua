@@ -39,7 +39,8 @@
 -- Shared types
 ---------------------------------------------------------------------------
 
----A status: an integer 100-999, or a string with a reason of your choice ("201 Made It").
+---A status: an integer 200-999, or a string with a reason of your choice ("201 Made It").
+---1xx (101 included) is refused: it would announce a second response that never comes.
 ---@alias h1mock.Status integer|string
 
 ---Header values are sent as text; numbers and booleans are converted.
@@ -296,15 +297,16 @@ function Headers.remove(name) end
 
 ---A response, as make_response, jsonify and redirect build it and after_request hooks
 ---receive it. Change it, then return it.
+---Assigning a field a value of the wrong type raises at the assignment's line.
 ---@class h1mock.Response
----@field status_code integer the status, read/write (a `"201 Made It"` string is accepted)
+---@field status_code integer the status 200-999, read/write (`"201 Made It"` is accepted)
 ---@field status string the status line text, `"201 Created"`; `"299 FINE"` sets code and reason
 ---@field data string the body
----@field headers h1mock.Headers may be replaced by a plain header table
----@field content_type string? the Content-Type
----@field mimetype string? the Content-Type without parameters
----@field is_json boolean whether the body is JSON by its Content-Type
----@field json any the decoded body
+---@field headers h1mock.Headers assigning a plain header table replaces it with its lines
+---@field content_type string? the Content-Type; assigning sets it as given, nil removes it
+---@field mimetype string? Content-Type without parameters; `"text/plain"` sets it with a charset
+---@field is_json boolean whether the body is JSON by its Content-Type (read-only)
+---@field json any the decoded body (read-only)
 local Response = {}
 
 ---The body.
