@@ -21,7 +21,7 @@
 #include "watchdog.h"
 
 /* Loads each file offline as the server would; prints "file: ok (N rules)"
- * or "file:line: message". */
+ * ("1 rule") or "file:line: message". */
 static int check_files(const config_t *cfg, int argc, char **argv) {
   int failed = 0;
   /* A throw-away store in memory: provisions may seed it at load time. */
@@ -65,7 +65,8 @@ static int check_files(const config_t *cfg, int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", path, err);
       failed++;
     } else {
-      printf("%s: ok (%zu rules)\n", path, script_rule_count(s));
+      size_t n = script_rule_count(s);
+      printf("%s: ok (%zu rule%s)\n", path, n, n == 1 ? "" : "s");
       script_release(s);
     }
     buf_free(&text);

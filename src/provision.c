@@ -149,8 +149,8 @@ static void activate(const char *name, script_t *s, const char *text, size_t len
   script_t *old = P.active;
   P.active = s;
   script_release(old);
-  log_info("provision '%s' loaded: %zu rules in %.1f ms", name, script_rule_count(s),
-           ms + (double)(uv_hrtime() - t0) / 1e6);
+  log_info("provision '%s' loaded: %zu rule%s in %.1f ms", name, script_rule_count(s),
+           script_rule_count(s) == 1 ? "" : "s", ms + (double)(uv_hrtime() - t0) / 1e6);
 }
 
 static int load_and_activate(const char *name, const char *text, size_t len, char *err,

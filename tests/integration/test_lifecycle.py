@@ -83,7 +83,7 @@ def entry(doc, name):
     return found[0]
 
 
-LOAD_RX = r"^%s INFO provision '%s' loaded: (\d+) rules in \d+(?:\.\d+)? ms$"
+LOAD_RX = r"^%s INFO provision '%s' loaded: (\d+) rules? in \d+(?:\.\d+)? ms$"
 FAIL_RX = r"^%s ERROR provision '%s' failed to load: (.+)$"
 
 
