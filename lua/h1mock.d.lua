@@ -526,9 +526,10 @@ rest = {}
 function rest.mount(prefix) end
 
 ---@class h1mock.Health
----@field name "h1mock"
----@field version string
----@field uptime integer seconds
+---@field name string `APP_NAME` when set, else `"h1mock"`
+---@field version string `APP_VERSION` when set, else h1mock's version
+---@field uptime string `"0 hrs 2 mins 5 secs"`
+---@field uptime_seconds integer the same in seconds
 ---@field database {total_resources_count: integer, resources: {name: string, count: integer}[]}
 ---@field status "pass"
 

@@ -443,7 +443,17 @@ local function uptime()
   return math.tointeger(s) or floor(s)
 end
 
+-- APP_NAME and APP_VERSION as python-flask-mock-rest-api reads them; an
+-- empty or unset variable leaves h1mock's own name and version.
+local function setting(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
+end
+
 -- The body of GET /health (also a view: app.get("/health", rest.health)).
+-- `uptime` is the original's text ("0 hrs 0 mins 3 secs"), `uptime_seconds`
+-- the same as an integer.
 function M.health()
   local resources, total = array(), 0
   for _, name in ipairs(store.collections()) do
@@ -451,10 +461,12 @@ function M.health()
     total = total + n
     resources[#resources + 1] = {name = name, count = n}
   end
+  local s = uptime()
   return {
-    name = "h1mock",
-    version = require("h1mock").version,
-    uptime = uptime(),
+    name = setting("APP_NAME", "h1mock"),
+    version = setting("APP_VERSION", require("h1mock").version),
+    uptime = format("%d hrs %d mins %d secs", s // 3600, s % 3600 // 60, s % 60),
+    uptime_seconds = s,
     database = {total_resources_count = total, resources = resources},
     status = "pass",
   }
@@ -481,7 +493,7 @@ local PAGE = [[
 <!doctype html>
 <html lang=en>
 <meta charset=utf-8>
-<title>h1mock %s</title>
+<title>%s %s</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}.status{color:#2a7d2a;font-weight:bold}
@@ -489,7 +501,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{padding:.3em 1em;border-bottom
 td.n{text-align:right}pre{background:#f4f4f4;padding:1em;overflow:auto}code{background:#f4f4f4}
 .muted{color:#777}
 </style>
-<h1>h1mock</h1>
+<h1>%s</h1>
 <p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>pass</span>
 &middot; <a href="/health">/health</a></p>
 <h2>Resources</h2>
@@ -536,7 +548,8 @@ function M.home(prefix)
     end
     local host = request.host ~= "" and request.host or "localhost:8000"
     local base = escape("http://" .. host) .. p
-    local page = format(PAGE, escape(h.version), escape(h.version), duration(h.uptime), h.uptime,
+    local page = format(PAGE, escape(h.name), escape(h.version), escape(h.name), escape(h.version),
+                        duration(h.uptime_seconds), h.uptime_seconds,
                         rows, p, base, base, base, base, base, base)
     return page, 200, {["Content-Type"] = "text/html; charset=utf-8"}
   end

@@ -6,7 +6,6 @@ conventions on lists, GET /health, the home page and the 404 guide
 import json
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -14,7 +13,8 @@ from conftest import BIN, http, wait_until
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 BAD = {"message": "Unable to process request."}
-HEALTH_KEYS = {"name", "version", "uptime", "database", "status"}
+HEALTH_KEYS = {"name", "version", "uptime", "uptime_seconds", "database", "status"}
+UPTIME = re.compile(r"^(\d+) hrs (\d|[1-5]\d) mins (\d|[1-5]\d) secs$")
 
 
 # --------------------------------------------------------------------------
@@ -444,9 +444,13 @@ def health(srv):
     doc = ok_json(r)
     assert set(doc) == HEALTH_KEYS, doc
     assert set(doc["database"]) == {"total_resources_count", "resources"}, doc
-    assert doc["name"] == "h1mock" and doc["status"] == "pass", doc
-    assert isinstance(doc["uptime"], int) and doc["uptime"] >= 0, doc
-    assert re.match(r"^\d+\.\d+\.\d+", doc["version"]), doc
+    assert doc["status"] == "pass", doc
+    # the original's text form, and the integer seconds it stands for
+    m = UPTIME.match(doc["uptime"])
+    assert m, doc
+    assert isinstance(doc["uptime_seconds"], int) and doc["uptime_seconds"] >= 0, doc
+    h, mi, se = (int(x) for x in m.groups())
+    assert h * 3600 + mi * 60 + se == doc["uptime_seconds"], doc
     for res in doc["database"]["resources"]:
         assert set(res) == {"name", "count"}, doc
     return doc
@@ -455,6 +459,8 @@ def health(srv):
 def test_health_empty(srv):
     r = call(srv, "GET", "/health")
     doc = health(srv)
+    assert doc["name"] == "h1mock", doc  # without APP_NAME: h1mock's own
+    assert re.match(r"^\d+\.\d+\.\d+", doc["version"]), doc
     assert doc["database"] == {"total_resources_count": 0, "resources": []}
     assert '"resources":[]' in r.text  # an array, not {}
     # the version is the binary's
@@ -486,11 +492,25 @@ def test_health_counts_follow_creates_and_deletes(srv):
 
 
 def test_health_uptime_counts_seconds(srv):
-    first = health(srv)["uptime"]
+    first = health(srv)["uptime_seconds"]
     assert first < 60
-    time.sleep(1.2)
-    second = health(srv)["uptime"]
-    assert second >= first + 1 and second <= first + 5, (first, second)
+    second = wait_until(lambda: health(srv)["uptime_seconds"] > first and health(srv),
+                        what="a second of uptime")["uptime_seconds"]
+    assert second <= first + 5, (first, second)
+
+
+def test_health_reports_app_name_and_version(h1mock):
+    # python-flask-mock-rest-api's variables, honoured when set
+    srv = h1mock(env={"APP_NAME": "orders-mock", "APP_VERSION": "2.3.4-rc1"})
+    doc = health(srv)
+    assert (doc["name"], doc["version"]) == ("orders-mock", "2.3.4-rc1"), doc
+    page = call(srv, "GET", "/").text
+    assert "<title>orders-mock 2.3.4-rc1</title>" in page and "<h1>orders-mock</h1>" in page
+    # the Server header stays h1mock's own
+    assert call(srv, "GET", "/health").headers["Server"].startswith("h1mock/")
+    # one of them set, or set empty: the other is h1mock's
+    doc = health(h1mock(env={"APP_VERSION": "9", "APP_NAME": ""}))
+    assert doc["name"] == "h1mock" and doc["version"] == "9", doc
 
 
 def test_home_page_shows_health_and_resources(srv):
