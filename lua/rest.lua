@@ -8,7 +8,7 @@
 -- they survive provision swaps. Every document carries its id as `_id`
 -- (a v4 UUID given at creation). Listing follows json-server's query
 -- conventions: field=value filters (field_ne, field_gte, field_lte,
--- field_like too), q full text, _sort/_order, _page/_limit, _start/_end,
+-- field_like too; a field no document has is ignored), q full text, _sort/_order, _page/_limit, _start/_end,
 -- with X-Total-Count and Link headers.
 --
 -- rest.health() is the body of GET /health and rest.home(prefix) makes the
@@ -179,6 +179,25 @@ local function parse_filters(req)
   return filters
 end
 
+-- The filters whose field some document has: a parameter about a field
+-- none has (?api_key=secret) is not about the documents at all, and is
+-- ignored as python-flask-mock-rest-api ignores every parameter. A dotted
+-- name counts by its first segment, or whole when a key holds the dot.
+local function known_filters(filters, items)
+  local kept = {}
+  for _, f in ipairs(filters) do
+    local name = f.field
+    local first = name:match("^[^.]*")
+    for _, doc in ipairs(items) do
+      if doc[name] ~= nil or doc[first] ~= nil then
+        kept[#kept + 1] = f
+        break
+      end
+    end
+  end
+  return kept
+end
+
 local function has_text(v, q, depth)
   local t = type(v)
   if t == "string" then return find(lower(v), q, 1, true) ~= nil end
@@ -333,8 +352,13 @@ local function list(req, coll)
   local q = req.args.q
   if q == "" then q = nil end
   local sort = parse_sort(req)
+  local items
+  if #filters > 0 then
+    items = store.list(coll)
+    filters = known_filters(filters, items)
+  end
 
-  if #filters == 0 and not q and not sort then
+  if items == nil and not q and not sort then
     -- nothing to look at: let the store cut the page
     local total = store.count(coll)
     local offset, limit, headers = paging(req, total)
@@ -343,7 +367,7 @@ local function list(req, coll)
     return store.list(coll, {offset = offset, limit = limit}), 200, headers
   end
 
-  local items = store.list(coll)
+  items = items or store.list(coll)
   if #filters > 0 or q then
     local kept = {}
     q = q and lower(q)

@@ -274,10 +274,30 @@ def test_filter_field_equals(srv):
     assert names(listing(srv, "people", "score=2.5")) == ["eve"]
     assert names(listing(srv, "people", "city=london")) == ["Cyd"]       # exact, case counts
     assert listing(srv, "people", "city=Rome") == []
-    assert listing(srv, "people", "nofield=1") == []
+    # a field no document has is no filter: ignored, as the original ignores the query
+    assert names(listing(srv, "people", "nofield=1")) == names(PEOPLE)
     assert listing(srv, "people", "tags=math") == []                     # arrays match nothing
     assert names(listing(srv, "people", "name=bob+")) == []              # '+' is a space
     assert names(listing(srv, "people", "city=New%20York")) == []
+
+
+def test_parameters_about_no_field_are_ignored(srv):
+    created = people(srv)
+    # python-flask-mock-rest-api ignores the query: a client's api_key must not empty the list
+    assert listing(srv, "people", "api_key=secret") == created
+    assert listing(srv, "people", "api_key=secret&token=x&nofield_ne=1&x_like=y") == created
+    assert names(listing(srv, "people", "api_key=secret&city=Paris")) == ["bob", "eve"]
+    # a field one document has is a field: the others do not match
+    assert names(listing(srv, "people", "score=2.5&api_key=1")) == ["eve"]
+    # dotted names count by their first segment
+    assert listing(srv, "people", "nothing.deeper=1") == created
+    assert listing(srv, "people", "address.nothing=1") == []
+    # paging and sorting still apply
+    r = call(srv, "GET", "/api/people?api_key=secret&_limit=2&_sort=name")
+    assert names(ok_json(r)) == ["Cyd", "ada"]
+    assert r.headers["X-Total-Count"] == str(len(PEOPLE))
+    # an empty collection lists nothing whatever the query
+    assert listing(srv, "nobody", "api_key=secret") == []
 
 
 def test_filters_and_across_keys_or_within_a_key(srv):
