@@ -49,10 +49,12 @@ local function escape(s)
   return (s:gsub("[<>&\"]", {["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;"}))
 end
 
--- 404 for an unknown path; a 405 (e.g. POST /health) keeps its status and Allow.
-function help(e)
+-- 404 for an unknown path. A 405 (e.g. POST /health) keeps h1mock's short
+-- page, which names the method and the allowed ones: the guide is about
+-- paths that have no rule.
+function help()
   local page = guide:format(escape(request.method), escape(request.path))
-  return page, e.code == 405 and 405 or 404, {["Content-Type"] = "text/html; charset=utf-8"}
+  return page, 404, {["Content-Type"] = "text/html; charset=utf-8"}
 end
 
 function registerRules()
@@ -60,5 +62,4 @@ function registerRules()
   app.get("/health", rest.health)
   app.get("/", rest.home("/api"))
   app.register_error_handler(404, help)
-  app.register_error_handler(405, help)
 end

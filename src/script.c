@@ -955,7 +955,9 @@ static enum script_status run(script_call_t *c, bool resuming) {
   return st;
 }
 
-static void append_allow(http_response_t *resp, uint64_t allowed) {
+/* The methods of `allowed` as an Allow header value, "GET, HEAD, OPTIONS";
+ * returns its length. */
+static size_t allow_value(uint64_t allowed, char *value, size_t size) {
   /* GET implies HEAD (set by the router's caller); OPTIONS is always served. */
   allowed |= 1ULL << HTTP_OPTIONS;
   const char *names[64];
@@ -969,11 +971,29 @@ static void append_allow(http_response_t *resp, uint64_t allowed) {
       names[j] = names[j - 1];
       names[j - 1] = t;
     }
-  char value[512];
   size_t len = 0;
-  for (size_t i = 0; i < n && len < sizeof value - 32; i++)
-    len += (size_t)snprintf(value + len, sizeof value - len, "%s%s", i ? ", " : "", names[i]);
+  value[0] = '\0';
+  for (size_t i = 0; i < n && len < size - 32; i++)
+    len += (size_t)snprintf(value + len, size - len, "%s%s", i ? ", " : "", names[i]);
+  return len;
+}
+
+static void append_allow(http_response_t *resp, uint64_t allowed) {
+  char value[512];
+  size_t len = allow_value(allowed, value, sizeof value);
   http_response_header(resp, "Allow", 5, value, len);
+}
+
+/* A 405 says which method was refused and which ones the URL takes, on
+ * the default page and in the error handler's e.description: the full
+ * "no rule" guide of a 404 would send the reader to write a rule that
+ * exists already. */
+static void method_not_allowed(script_call_t *c) {
+  char value[512];
+  allow_value(c->match.allowed, value, sizeof value);
+  snprintf(c->err_desc, sizeof c->err_desc, "This URL does not accept %s; it accepts %.300s.",
+           method_of(c), value);
+  http_error(c, 405);
 }
 
 static void redirect_slash(script_call_t *c) {
@@ -1025,7 +1045,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
       append_allow(resp, c->match.allowed);
       c->stage = STAGE_AFTER;
     } else {
-      http_error(c, 405);
+      method_not_allowed(c);
       if (c->stage == STAGE_AFTER)
         append_allow(resp, c->match.allowed);
     }

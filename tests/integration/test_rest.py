@@ -575,14 +575,25 @@ def test_other_paths_get_the_404_guide(srv, path):
 
 
 def test_wrong_method_on_default_routes_is_405_with_allow(srv):
+    # a short page naming the method and the allowed ones, not the "no rule" guide
+    # (#16 point 9): the path has rules, for other methods
     r = call(srv, "POST", "/health", raw=b"{}")
     assert r.status_code == 405
     assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
-    assert "app.add_url_rule" in r.text
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "app.add_url_rule" not in r.text
+    assert "<title>405 Method Not Allowed</title>" in r.text
+    assert "This URL does not accept POST; it accepts GET, HEAD, OPTIONS." in r.text
+    assert len(r.content) < 300
     r = call(srv, "POST", "/api/users/abc", {"a": 1})
     assert r.status_code == 405
     assert r.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    assert "This URL does not accept POST; it accepts DELETE, GET, HEAD, OPTIONS, PATCH, PUT." \
+        in r.text
+    assert "app.add_url_rule" not in r.text
     assert listing(srv, "users") == []
+    # 404s keep the guide
+    assert "app.add_url_rule" in call(srv, "POST", "/nowhere").text
 
 
 # --------------------------------------------------------------------------
