@@ -567,8 +567,16 @@ void provision_file_changed(const char *file) {
    * fsync can outlast the watcher's delay). That post activates it. */
   if (post_writing && !P.read_only && strcmp(post_writing->name, name) == 0)
     return;
-  snprintf(path, sizeof path, "%s/%s", P.dir, file);
   struct stat st;
+  if (strcmp(file, name) == 0) {
+    /* NAME without ".lua": NAME.lua wins, as at start (find_file). */
+    snprintf(path, sizeof path, "%s/%s.lua", P.dir, name);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+      log_info("%s/%s changed, but %s.lua is there too and wins: not loaded", P.dir, file, name);
+      return;
+    }
+  }
+  snprintf(path, sizeof path, "%s/%s", P.dir, file);
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return; /* deleted, or not a file: nothing to serve */
   struct entry *e = entry_for(name);
