@@ -32,6 +32,7 @@ enum opt_kind {
   OPT_ENTRIES,     /* 0..JOURNAL_MAX_SIZE */
   OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
   OPT_ACCESS_LOG,  /* off|text|json */
+  OPT_DEFAULT,     /* rest|help */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
   OPT_LUA_MEMORY,  /* a size, 0 or at least LUA_MEMORY_MIN */
 };
@@ -58,6 +59,10 @@ static const struct option_def options[] = {
      "such as localhost: resolved once at start, every address it has is listened on"},
     {"provisions", OPT_STRING, OFF(provisions), "DIR",
      "directory of provisions; 'initial' is loaded at start (default ./provisions)"},
+    {"default", OPT_DEFAULT, OFF(default_mode), "rest|help",
+     "what the built-in default serves when the provisions directory has no 'initial': "
+     "'rest' (default) the REST API under /api, /health, a home page at / and a guide for "
+     "other paths; 'help' the guide (404) for every path, as the Flask-based h1mock did"},
     {"state-dir", OPT_STRING, OFF(state_dir), "DIR",
      "where posted provisions are stored when the provisions directory is read-only "
      "(default /tmp/h1mock-state); made 0700 when absent, refused when it is a link, another "
@@ -118,7 +123,8 @@ static void print_help(void) {
          "An HTTP/1.1 mock server whose answers are written in Lua (Flask-style rules).\n"
          "It serves the provision 'initial' from the provisions directory, or a built-in\n"
          "default: a REST API under /api, GET /health, a home page at /, and a 404 page\n"
-         "that explains how to write a provision for every other path.\n"
+         "that explains how to write a provision for every other path (with --default\n"
+         "help: that page for every path).\n"
          "\n"
          "Options (each also as an environment variable H1MOCK_<OPTION>, e.g. H1MOCK_PORT;\n"
          "the command line wins):\n");
@@ -303,6 +309,15 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
         return *(int *)field = i, 0;
     snprintf(err, errlen, "h1mock: %s: '%s' is not an access log format (off, text or json)",
              source, value);
+    return -EINVAL;
+  }
+  case OPT_DEFAULT: {
+    static const char *const names[] = {"rest", "help"};
+    for (int i = 0; i < 2; i++)
+      if (strcasecmp(value, names[i]) == 0)
+        return *(int *)field = i, 0;
+    snprintf(err, errlen, "h1mock: %s: '%s' is not what the default serves (rest or help)", source,
+             value);
     return -EINVAL;
   }
   case OPT_TOKEN: {

@@ -31,6 +31,7 @@ typedef struct config {
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
   int access_log;               /* enum access_log_format; -1 until resolved */
+  int default_mode;             /* enum config_default: what serves without an initial */
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */
@@ -49,6 +50,13 @@ typedef struct config {
 /* Bounds of --max-connections. */
 #define CONFIG_MIN_CONNECTIONS 1
 #define CONFIG_MAX_CONNECTIONS 10000000
+
+/* --default: what the built-in default serves when there is no initial
+ * provision. */
+enum config_default {
+  CONFIG_DEFAULT_REST, /* the REST API, /health, a home page, the guide for other paths */
+  CONFIG_DEFAULT_HELP, /* the guide for every path (the Flask-based h1mock's) */
+};
 
 enum config_result {
   CONFIG_RUN,   /* start the server (or run --check) */

@@ -214,7 +214,8 @@ int provision_init(const script_opts_t *opts, const char *state_dir) {
   }
   char path[4096];
   if (!find_file("initial", path, sizeof path, NULL)) {
-    log_info("no 'initial' provision in %s: serving the built-in default", P.dir);
+    log_info("no 'initial' provision in %s: serving the built-in default%s", P.dir,
+             P.opts.default_help ? " (--default help: the guide page for every path)" : "");
     return load_default();
   }
   buf_t text = BUF_INIT;

@@ -396,7 +396,11 @@ int script_load_default(const script_opts_t *opts, script_t **out, char *err, si
   for (const struct script_embedded *e = script_embedded; e->name; e++) {
     if (strcmp(e->name, "h1mock.default") != 0)
       continue;
-    int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
+    /* The help mode is a mode of the same module (lua/default.lua). */
+    static const char help[] = "require(\"h1mock.default\").serve(\"help\")\n";
+    int rc = opts->default_help
+                 ? script_load("default.lua", help, sizeof help - 1, opts, out, err, errlen)
+                 : script_load("default.lua", e->text, e->len, opts, out, err, errlen);
     char *name = rc == 0 ? strdup(builtin) : NULL;
     char *file = rc == 0 ? strdup(builtin) : NULL;
     if (rc == 0 && (name == NULL || file == NULL)) {

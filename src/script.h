@@ -47,6 +47,7 @@ typedef struct script_opts {
   int64_t max_instructions;  /* per request, and for the load itself */
   size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
   struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
+  bool default_help;         /* the built-in default is the guide alone (--default help) */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -58,7 +59,9 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
 /* The name the built-in default provision goes by (journal, metrics, admin). */
 #define SCRIPT_DEFAULT_NAME "(default)"
 
-/* Loads the built-in default provision (404 help page for every path). */
+/* Loads the built-in default provision: the REST API, /health, a home page
+ * and a 404 guide for other paths; the guide for every path when
+ * opts->default_help. */
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
 
 void script_retain(script_t *s);

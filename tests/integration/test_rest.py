@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, http, wait_until
+from conftest import BIN, assert_exit_2, http, run_h1mock, wait_until
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 BAD = {"message": "Unable to process request."}
@@ -594,6 +594,55 @@ def test_wrong_method_on_default_routes_is_405_with_allow(srv):
     assert listing(srv, "users") == []
     # 404s keep the guide
     assert "app.add_url_rule" in call(srv, "POST", "/nowhere").text
+
+
+# --------------------------------------------------------------------------
+# --default help: the Flask-based h1mock's behaviour without an initial
+# --------------------------------------------------------------------------
+
+def assert_help_page(r, method, path):
+    assert r.status_code == 404, (method, path, r.status_code)
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<code>%s %s</code>" % (method, path) in r.text
+    assert "app.add_url_rule" in r.text and "/app/v1/provision" in r.text
+    assert "started with <code>--default help</code>" in r.text
+    assert "Out of the box h1mock serves" not in r.text
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_default_help_answers_every_path_with_the_guide(h1mock, how):
+    srv = h1mock(None, "--default", "help") if how == "option" else \
+        h1mock(None, env={"H1MOCK_DEFAULT": "HELP"})
+    srv.wait_log(r"serving the built-in default \(--default help: the guide page for every "
+                 r"path\)")
+    for method, path in [("GET", "/"), ("GET", "/health"), ("GET", "/api/users"),
+                         ("GET", "/app/v1/foo/bar"), ("DELETE", "/api/users/1"),
+                         ("PATCH", "/x")]:
+        assert_help_page(call(srv, method, path), method, path)
+    r = call(srv, "POST", "/api/users", {"name": "ada"})
+    assert_help_page(r, "POST", "/api/users")
+    assert http("GET", srv.admin_url + "/app/v1/store/users").json() == []  # nothing stored
+    # a provision still takes over as usual
+    r = http("POST", srv.admin_url + "/app/v1/provision/mine",
+             data='function registerRules() app.get("/", function() return "mine" end) end')
+    assert r.status_code == 201, r.text
+    assert call(srv, "GET", "/").text == "mine"
+
+
+def test_default_rest_is_the_default_and_initial_wins(h1mock):
+    srv = h1mock(None, "--default", "rest")
+    assert call(srv, "GET", "/health").status_code == 200
+    srv = h1mock('function registerRules() app.get("/", function() return "own" end) end',
+                 "--default", "help")
+    assert call(srv, "GET", "/").text == "own"
+    assert "started with" not in srv.log and "--default help" not in srv.log
+
+
+def test_default_bad_value_exits_2(tmp_path):
+    res = run_h1mock(["--default", "json"], provisions=tmp_path)
+    assert_exit_2(res, "h1mock: --default: 'json' is not what the default serves (rest or help)")
+    res = run_h1mock([], env={"H1MOCK_DEFAULT": "x"}, provisions=tmp_path)
+    assert_exit_2(res, "h1mock: H1MOCK_DEFAULT: 'x' is not what the default serves")
 
 
 # --------------------------------------------------------------------------
