@@ -596,6 +596,38 @@ def test_wrong_method_on_default_routes_is_405_with_allow(srv):
     assert "app.add_url_rule" in call(srv, "POST", "/nowhere").text
 
 
+def test_differences_from_python_flask_mock_rest_api_as_documented(srv):
+    """Each h1mock row of the README's table "From python-flask-mock-rest-api"."""
+    a = create(srv, "users", {"name": "ada"})
+    b = create(srv, "users", {"name": "bob"})
+    # HEAD: the GET answer without its body
+    head = call(srv, "HEAD", "/api/users")
+    assert head.status_code == 200 and head.content == b""
+    # OPTIONS: 200, empty, Allow
+    r = call(srv, "OPTIONS", "/api/users")
+    assert (r.status_code, r.content, r.headers["Allow"]) == (200, b"", "GET, HEAD, OPTIONS, POST")
+    # a trailing slash is the same path
+    assert listing(srv, "users/") == [a, b]
+    # PATCH merges
+    assert ok_json(call(srv, "PATCH", "/api/users/" + a["_id"], {"age": 36}))["age"] == 36
+    # arrays of objects create each; other bodies are a 400
+    assert len(create(srv, "tags", [{"t": 1}, {"t": 2}])) == 2
+    for raw in (b"[1]", b'"s"', b"3"):
+        assert_bad(call(srv, "POST", "/api/users", raw=raw, headers={"Content-Type":
+                                                                    "application/json"}))
+    # any Content-Type is read as JSON
+    r = call(srv, "POST", "/api/users", raw=b'{"name": "cyd"}',
+             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    cyd = ok_json(r)
+    # a target over 8 KiB is 414; a long id is 404
+    assert call(srv, "GET", "/api/users/" + "x" * 9000).status_code == 414
+    assert_missing(call(srv, "GET", "/api/users/" + "x" * 2000), "x" * 2000)
+    # a replaced document keeps its place
+    call(srv, "PUT", "/api/users/" + a["_id"], {"name": "ada2"})
+    assert names(listing(srv, "users")) == ["ada2", "bob", "cyd"]
+    assert listing(srv, "users")[2] == cyd
+
+
 # --------------------------------------------------------------------------
 # --default help: the Flask-based h1mock's behaviour without an initial
 # --------------------------------------------------------------------------
