@@ -78,6 +78,8 @@ function M.serve(mode)
     return page, 404, {["Content-Type"] = "text/html; charset=utf-8"}
   end
   function registerRules()
+    -- a browser page of any origin may call the default, unless --cors says otherwise
+    app.cors(require("h1mock").cors_option or "*")
     if mode == "rest" then
       rest.mount("/api")
       app.get("/health", rest.health)

@@ -204,6 +204,20 @@ function app.before_request(hook) end
 ---@overload fun(self: h1mock.App, hook: h1mock.AfterHook)
 function app.after_request(hook) end
 
+---Options of app.cors.
+---@class h1mock.CorsOptions
+---@field origins? string|string[] `"*"` (the default) or origins such as `"http://localhost:3000"`
+---@field methods? string|string[] a preflight's allowed methods; default: the path's own
+---@field headers? string|string[] a preflight's allowed headers; default: those it asks for
+---@field max_age? integer seconds a browser may keep a preflight's answer (default 600)
+---@field credentials? boolean Allow-Credentials with origins (default true; never with `"*"`)
+
+---This provision's CORS, whatever --cors says: `false` or `"off"`, `"*"`, one origin, or
+---options. At the top level or in registerRules().
+---@param cors false|string|h1mock.CorsOptions
+---@overload fun(self: h1mock.App, cors: false|string|h1mock.CorsOptions)
+function app.cors(cors) end
+
 ---------------------------------------------------------------------------
 -- request
 ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "access_log.h"
 #include "journal.h"
 #include "log.h"
+#include "text.h"
 
 extern char **environ;
 
@@ -33,6 +34,7 @@ enum opt_kind {
   OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
   OPT_ACCESS_LOG,  /* off|text|json */
   OPT_DEFAULT,     /* rest|help */
+  OPT_CORS,        /* off|*|an origin */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
   OPT_LUA_MEMORY,  /* a size, 0 or at least LUA_MEMORY_MIN */
 };
@@ -63,6 +65,10 @@ static const struct option_def options[] = {
      "what the built-in default serves when the provisions directory has no 'initial': "
      "'rest' (default) the REST API under /api, /health, a home page at / and a guide for "
      "other paths; 'help' the guide (404) for every path, as the Flask-based h1mock did"},
+    {"cors", OPT_CORS, OFF(cors), "off|*|ORIGIN",
+     "CORS for browser pages of other origins: off, * (any origin) or one origin such as "
+     "http://localhost:3000; default: * for the built-in default, off for your provisions, "
+     "which can set their own with app.cors{...}"},
     {"state-dir", OPT_STRING, OFF(state_dir), "DIR",
      "where posted provisions are stored when the provisions directory is read-only "
      "(default /tmp/h1mock-state); made 0700 when absent, refused when it is a link, another "
@@ -320,6 +326,17 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
              value);
     return -EINVAL;
   }
+  case OPT_CORS:
+    if (strcasecmp(value, "off") != 0 && strcmp(value, "*") != 0 &&
+        !text_is_origin(value, strlen(value))) {
+      snprintf(err, errlen,
+               "h1mock: %s: '%s' is not off, * or an origin such as http://localhost:3000 "
+               "(scheme://host[:port], without a path)",
+               source, value);
+      return -EINVAL;
+    }
+    *(const char **)field = value;
+    return 0;
   case OPT_TOKEN: {
     const char *why = token_problem(value, strlen(value));
     if (why) {

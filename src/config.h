@@ -32,6 +32,7 @@ typedef struct config {
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
   int access_log;               /* enum access_log_format; -1 until resolved */
   int default_mode;             /* enum config_default: what serves without an initial */
+  const char *cors;             /* "off", "*" or an origin; NULL: not given (see --help) */
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */

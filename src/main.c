@@ -161,7 +161,8 @@ int main(int argc, char **argv) {
                         .max_instructions = cfg.max_instructions,
                         .max_memory = cfg.max_lua_memory,
                         .watchdog = watchdog,
-                        .default_help = cfg.default_mode == CONFIG_DEFAULT_HELP};
+                        .default_help = cfg.default_mode == CONFIG_DEFAULT_HELP,
+                        .cors = cfg.cors};
   if (provision_init(&opts, cfg.state_dir)) {
     fprintf(stderr, "h1mock: out of memory while loading the provision\n");
     watchdog_stop(watchdog);

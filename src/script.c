@@ -329,6 +329,10 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
     goto fail;
   s->refs = 1;
   s->opts = *opts;
+  const char *why;
+  cors_init(&s->cors);
+  if (opts->cors && cors_parse(&s->cors, opts->cors, &why) == -ENOMEM)
+    goto fail;
   s->heap.limit = opts->max_memory;
   if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
     goto fail;
@@ -818,7 +822,23 @@ static int stage_error(lua_State *L) {
 
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
+static size_t allow_value(uint64_t allowed, char *value, size_t size);
+
+/* The provision's CORS headers on the final answer, after the hooks:
+ * what a view or a hook set wins (cors_apply leaves such an answer). */
+static void add_cors(script_call_t *c) {
+  if (!c->s->cors.on)
+    return;
+  char allow[512];
+  bool has_rule = c->match.allowed != 0;
+  if (has_rule)
+    allow_value(c->match.allowed, allow, sizeof allow);
+  if (cors_apply(&c->s->cors, c->req, c->resp, has_rule ? allow : NULL))
+    log_error("%s: out of memory for the CORS headers", method_of(c));
+}
+
 static void note_origin(script_call_t *c) {
+  add_cors(c);
   http_response_t *r = c->resp;
   buf_reset(&r->endpoint);
   buf_reset(&r->provision);
@@ -1047,6 +1067,9 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   case ROUTER_METHOD_NOT_ALLOWED:
     if (req->method == HTTP_OPTIONS) {
       append_allow(resp, c->match.allowed);
+      /* A CORS preflight's answer: 204, its headers added at the end. */
+      if (s->cors.on && cors_is_preflight(req))
+        resp->status = 204;
       c->stage = STAGE_AFTER;
     } else {
       method_not_allowed(c);
@@ -1054,7 +1077,16 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
         append_allow(resp, c->match.allowed);
     }
     break;
-  default: http_error(c, 404); break;
+  default:
+    /* A preflight for a path without rules is let through: the request
+     * itself then gets the 404, which a page can read (with CORS). */
+    if (s->cors.on && cors_is_preflight(req)) {
+      resp->status = 204;
+      c->stage = STAGE_AFTER;
+    } else {
+      http_error(c, 404);
+    }
+    break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;

@@ -48,6 +48,8 @@ typedef struct script_opts {
   size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
   struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
   bool default_help;         /* the built-in default is the guide alone (--default help) */
+  const char *cors;          /* --cors: CORS of provisions that set none; NULL: off, and "*"
+                                for the built-in default */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

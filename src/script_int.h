@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <time.h>
 
+#include "cors.h"
 #include "router.h"
 #include "script.h"
 #include "text.h"
@@ -78,6 +79,7 @@ struct script {
   int *before, *after; /* registry refs */
   size_t nbefore, nafter;
   int handlers[600]; /* registry ref of the error handler per status, 0 none */
+  cors_t cors;       /* --cors, or what app.cors set */
   script_call_t *free_calls;
   size_t live_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */

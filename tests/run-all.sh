@@ -81,11 +81,13 @@ for b in $builds; do
     count "$log"
   done
   log="$b/integration.log"
-  if ! H1MOCK_BIN="$PWD/$b/h1mock" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+  if ! H1MOCK_BIN="$PWD/$b/h1mock" /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider \
       tests/integration >"$log" 2>&1; then
     status=1
     grep -E '^(FAILED|ERROR)' "$log" || tail -n 40 "$log"
   fi
+  # Skips say why (no IPv6 here, no browser...): never silently.
+  grep -E '^SKIPPED' "$log" | sed "s|^|$b |" || true
   tail -n 1 "$log" | sed "s|^|$b integration: |"
   count "$log"
 done

@@ -151,6 +151,7 @@ def test_tutorial_answers_what_the_readme_shows(h1mock):
     r = http("POST", srv.url + "/orders", headers={"Content-Type": "application/json"},
              data='{"item":"book","qty":2}')
     assert r.status_code == 201 and r.headers["Location"] == "/orders/1", r.headers
+    assert r.headers["Access-Control-Allow-Origin"] == "*"  # its app.cors("*")
     assert "# " + r.text.strip() in TEXT, r.text
     assert http("GET", srv.url + "/orders/1").text == r.text
     r = http("GET", srv.url + "/orders/7")
