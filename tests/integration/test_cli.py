@@ -489,28 +489,29 @@ def hosts_problem():
     return None
 
 
-def spawn_with_hosts(tmp_path, hosts, args):
-    """h1mock (same PID) in a mount namespace where /etc/hosts is `hosts`."""
+def spawn_with_hosts(tmp_path, hosts, name):
+    """h1mock (same PID) serving HELLO on --address `name`, ports 0, in a
+    mount namespace where /etc/hosts is `hosts`."""
     why = hosts_problem()
     if why:
         pytest.skip(why)
     hfile = tmp_path / "hosts"
     hfile.write_text(hosts)
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "initial.lua").write_text(HELLO)
     proc = subprocess.Popen(["unshare", "--mount", "sh", "-c",
                              'mount --bind "$0" /etc/hosts && exec "$@"', str(hfile), BIN,
-                             *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             "--address", name, "--port", "0", "--admin-port", "0",
+                             "--provisions", str(pdir)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=_env(), cwd=str(tmp_path))
     return Server(proc, tmp_path)
 
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_address_name_with_two_addresses_listens_on_both(tmp_path):
-    pdir = tmp_path / "p"
-    pdir.mkdir()
-    (pdir / "initial.lua").write_text(HELLO)
-    srv = spawn_with_hosts(tmp_path, "127.0.0.1 both.test\n::1 both.test\n",
-                           ["--address", "both.test", "--port", "0", "--admin-port", "0",
-                            "--provisions", str(pdir)])
+    srv = spawn_with_hosts(tmp_path, "127.0.0.1 both.test\n::1 both.test\n", "both.test")
     try:
         srv.wait_log(r"provision 'initial' loaded")
         ports = {}
@@ -531,12 +532,8 @@ def test_address_name_with_two_addresses_listens_on_both(tmp_path):
 def test_address_name_leaves_out_an_address_it_cannot_bind(tmp_path):
     # 192.0.2.1 (TEST-NET-1) is no address of this host: h1mock listens on
     # the other one, says so, and is then reachable from other hosts by name
-    pdir = tmp_path / "p"
-    pdir.mkdir()
-    (pdir / "initial.lua").write_text(HELLO)
     srv = spawn_with_hosts(tmp_path, "127.0.0.1 mixed.test\n192.0.2.1 mixed.test\n",
-                           ["--address", "mixed.test", "--port", "0", "--admin-port", "0",
-                            "--provisions", str(pdir)])
+                           "mixed.test")
     try:
         m = srv.wait_log(r"INFO traffic on 127\.0\.0\.1:(\d+)$")
         srv.wait_log(r"WARN traffic: cannot listen on 192\.0\.2\.1:\d+, an address of "
