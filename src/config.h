@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+struct log;
+
 /* Longest admin token accepted, from any source (a request head holds it). */
 #define CONFIG_TOKEN_MAX 4096
 
@@ -30,7 +32,7 @@ typedef struct config {
   size_t journal_size;          /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
-  int access_log;               /* enum access_log_format; -1 until resolved */
+  int access_log;               /* enum config_access_log; -1 until resolved */
   int default_mode;             /* enum config_default: what serves without an initial */
   const char *cors;             /* "off", "*" or an origin; NULL: not given (see --help) */
   const char *admin_token;      /* NULL: no token (see admin_open) */
@@ -40,6 +42,12 @@ typedef struct config {
   int first_file;
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
+
+/* --access-log's formats. */
+enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_ACCESS_LOG_JSON };
+
+/* The most entries --journal-size takes. */
+#define CONFIG_MAX_JOURNAL_SIZE 10000000
 
 /* Descriptors the default --max-connections leaves for what is not a
  * connection: stdio, the loop's own, the listeners, the watcher, the
@@ -74,9 +82,9 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
  * (unless c->check), copies the token into c->token_buf (c->admin_token then
  * points there), and removes H1MOCK_ADMIN_TOKEN from the environment, its
  * bytes zeroed too, so that /proc/<pid>/environ and code the process runs
- * later cannot read it. Returns 0, or -errno with "h1mock: ..." (naming the
- * file) in err. */
-int config_take_secrets(config_t *c, char *err, size_t errlen);
+ * later cannot read it. A token file others may read is a warning in `lg`.
+ * Returns 0, or -errno with "h1mock: ..." (naming the file) in err. */
+int config_take_secrets(config_t *c, const struct log *lg, char *err, size_t errlen);
 
 /* The token in the first line of a token file's `text` (a trailing CR
  * dropped), copied into out[CONFIG_TOKEN_MAX + 1]. Returns 0, or -EINVAL

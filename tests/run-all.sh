@@ -1,13 +1,13 @@
 #!/bin/sh
-# Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
-# test suite against both: C unit tests and the pytest integration tests;
-# then, once, a bounded libFuzzer run of every fuzz target
-# (tests/fuzz/run.sh: FUZZ_SECONDS each, 60 by default) and the container
-# test (tests/containers/run.sh: the image and the compose example under
-# podman). The C unit tests run through `meson test --suite unit`. A skip
-# that tests/expected-skips.txt does not list fails the run. Prints
-# "N skipped" (over every suite), then ends with one line "N passed, N
-# failed" summed over every suite, the line CI reads.
+# Checks the format and the module layers, builds h1mock twice (plain
+# -Werror, and ASan+UBSan) and runs the whole test suite against both: C
+# unit tests and the pytest integration tests; then, once, a bounded
+# libFuzzer run of every fuzz target (tests/fuzz/run.sh: FUZZ_SECONDS each,
+# 60 by default) and the container test (tests/containers/run.sh: the image
+# and the compose example under podman). The C unit tests run through
+# `meson test --suite unit`. A skip that tests/expected-skips.txt does not
+# list fails the run. Prints "N skipped" (over every suite), then ends with
+# one line "N passed, N failed" summed over every suite, the line CI reads.
 #
 #   tests/run-all.sh            both builds, fuzzing and the container test
 #   tests/run-all.sh --quick    the plain build only, no fuzzing, no container test
@@ -56,6 +56,15 @@ log=$(mktemp)
 if ! tests/check-format.sh >"$log" 2>&1; then status=1; fi
 grep -E '^not ok' "$log" || true
 tail -n 1 "$log" | sed "s|^|format: |"
+count "$log"
+rm -f "$log"
+
+# So are the calls between modules: a cycle or a call up a layer
+# (docs/ARCHITECTURE.md) fails the run.
+log=$(mktemp)
+if ! /usr/bin/python3 tests/check-layers.py --quiet >"$log" 2>&1; then status=1; fi
+grep -E '^not ok' "$log" || true
+tail -n 1 "$log" | sed "s|^|layers: |"
 count "$log"
 rm -f "$log"
 

@@ -106,7 +106,7 @@ def test_links_point_to_headings_and_files():
     assert listed == sections, (listed, sections)
 
 
-def test_quick_start_commands_and_no_docs_folder():
+def test_quick_start_commands_and_the_one_docs_page():
     assert ("deps/install.sh && (test -d build || meson setup build) && meson compile -C build"
             " && build/h1mock\n") in TEXT
     test_command = "deps/install.sh --containers && tests/run-all.sh"
@@ -114,8 +114,27 @@ def test_quick_start_commands_and_no_docs_folder():
     # CI runs exactly the README's test command
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == test_command
-    assert "docs/" not in TEXT
-    assert not (ROOT / "docs").exists()
+    # The README is the user's manual; docs/ holds one page for developers,
+    # the architecture, which the README's Development section points to.
+    assert sorted(p.name for p in (ROOT / "docs").iterdir()) == ["ARCHITECTURE.md"]
+    assert "(docs/ARCHITECTURE.md)" in TEXT
+
+
+def test_architecture_page_lists_the_layers_the_checker_checks():
+    """docs/ARCHITECTURE.md's layer table and tests/check-layers.py's LAYERS
+    are the same list, and the checker passes on the tree."""
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| ((?:`\w+` ?)+) \|", page, re.M)
+    documented = [re.findall(r"`(\w+)`", mods) for _, mods in rows]
+    checker = ROOT / "tests" / "check-layers.py"
+    src = checker.read_text(encoding="utf-8")
+    ns = {}
+    exec(compile(re.search(r"^LAYERS = \[.*?^\]$", src, re.M | re.S).group(0), str(checker),
+                 "exec"), ns)
+    assert documented == ns["LAYERS"]
+    p = subprocess.run(["/usr/bin/python3", str(checker), "--quiet"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.endswith("1 passed, 0 failed\n"), p.stdout
 
 
 def test_admin_table_matches_the_openapi_document():
