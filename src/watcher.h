@@ -19,12 +19,14 @@
 
 typedef struct watcher watcher_t;
 struct log;
+struct metrics;
 struct provision;
 
 /* Starts watching the directory of `p`, whose active provision the changes
- * reload; trouble is told to `lg`. Returns 0 or a libuv error (the server
- * then runs without watching and says so). */
-int watcher_start(uv_loop_t *loop, struct provision *p, const struct log *lg, watcher_t **out);
+ * reload; trouble is told to `lg`, events are counted in `m`. Returns 0 or
+ * a libuv error (the server then runs without watching and says so). */
+int watcher_start(uv_loop_t *loop, struct provision *p, const struct log *lg, struct metrics *m,
+                  watcher_t **out);
 
 /* True when a change of `file` (a base name in the directory) is one to
  * load: NAME.lua, or a NAME with no dot that is a valid provision name;

@@ -13,14 +13,13 @@ import time
 
 import pytest
 
-from conftest import BIN, body_of, header, http, read_response, wait_until
+from conftest import BIN, body_of, header, http, read_response, wait_until, watcher_quiet
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)$")
 ENTRY_KEYS = {"name", "active", "file", "loaded_at", "rules", "error"}
 NAME_RULE = "use 1 to 128 letters, digits, '.', '_' or '-'"
-QUIET = 0.7  # > the watcher's 200 ms settle time, for "nothing happens" checks
 
 
 # --------------------------------------------------------------------------
@@ -619,7 +618,7 @@ def test_delete(h1mock):
     assert_result(http("DELETE", srv.admin_url + API + "/initial.lua"), 200,
                   "success: provision 'initial' deleted")
     assert not (srv.provisions / "initial.lua").exists()
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert body_of(srv) == "bbb"
     doc = listing(srv)
     assert doc["active"] == "b"

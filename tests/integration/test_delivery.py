@@ -41,7 +41,7 @@ import pytest
 import yaml
 
 from conftest import (BIN, NS_V4, ROOT, Server, body_of, http, in_netns, netns_problem, ns_run,
-                      wait_until)
+                      wait_until, watcher_quiet)
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -377,7 +377,7 @@ def test_entrypoint_configmap_update_applies_without_restart(entrypoint):
     assert "serving the provisions of %s directly" % entrypoint.config in srv.log
     assert http("GET", srv.url + "/who").text == "cm v1"
     pid = srv.proc.pid
-    time.sleep(0.3)
+    watcher_quiet(srv)
     configmap_update(entrypoint.config, "v2", {"initial.lua": text_provision("cm v2")})
     wait_until(lambda: body_of(srv, "/who") == "cm v2", 10, 0.1, "the ConfigMap's v2 served")
     assert srv.proc.poll() is None and srv.proc.pid == pid
@@ -1363,7 +1363,7 @@ def test_helm_rendered_erp_pod_runs_locally_and_follows_its_configmap(helm_chart
     r = http("GET", srv.admin_url + "/app/v1/provision/initial")
     assert r.status_code == 200, r.text
     pid = srv.proc.pid
-    time.sleep(0.3)
+    watcher_quiet(srv)
     changed = data["initial.lua"].replace('status = "shipped"', 'status = "returned"')
     assert changed != data["initial.lua"]
     configmap_update(entrypoint.config, "v2", dict(data, **{"initial.lua": changed}))
