@@ -1,6 +1,9 @@
 """The admin provision API: POST / GET / DELETE /app/v1/provision/<name>, the list
 GET /app/v1/provision, names, sizes, read-only provisions directories and the
-state dir (contract: /tmp/h1mock-contract-3.md, "New options", "Names", "Admin API")."""
+state dir.
+
+README: "Provisions".
+"""
 
 import calendar
 import json

@@ -2,7 +2,10 @@
 built-in default and off for the user's provisions unless --cors or their
 own app.cors{...} says otherwise; preflights answered 204 with the path's
 methods; headers a provision sets itself win. The last test runs a real
-headless Chromium: a page from one origin fetches from h1mock on another."""
+headless Chromium: a page from one origin fetches from h1mock on another.
+
+README: "CORS", "Command line".
+"""
 
 import json
 import re

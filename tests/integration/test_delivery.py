@@ -23,6 +23,8 @@ a container engine is:
   the chart's provisions. With a `helm` binary (on PATH, or $HELM), the
   charts are also linted and rendered, and the rendered Deployment's
   environment is run locally, ConfigMap update included.
+
+README: "Docker and docker-compose", "Kubernetes with helm".
 """
 
 import base64

@@ -1,5 +1,8 @@
-"""abort, error handlers, views that raise / loop / return nothing
-(contract: "Return values" abort/error handler items, budget, unknown globals)."""
+"""abort, error handlers, views that raise / loop / return nothing, the
+budget, unknown globals.
+
+README: "Errors and where they show up", "Error handlers".
+"""
 
 import re
 import subprocess

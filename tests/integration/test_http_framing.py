@@ -4,6 +4,8 @@ Each shape that a front end and h1mock could frame differently (request
 smuggling) must get exactly one error response and a closed connection, and
 nothing after it may be served. Also: the Host of an absolute-form target,
 and request bytes quoted in log lines.
+
+README: "Command line".
 """
 
 import json

@@ -2,7 +2,10 @@
 (docs/ARCHITECTURE.md): it passes on src/, and fails, naming the edge, on a
 copy of src/ where a fault was planted: a call up a layer (by a function
 call, and by an #include), a cycle inside one layer, a binding file reached
-through more than its open function, a file in no module."""
+through more than its open function, a file in no module.
+
+README: "Development".
+"""
 
 import shutil
 import subprocess

@@ -1,7 +1,8 @@
 """The provision lifecycle: the watched provisions directory, Kubernetes ConfigMap
-updates, swaps that lose nothing, one log line per load
-(contract: /tmp/h1mock-contract-3.md, "Watching the provisions directory",
-"Swaps lose nothing")."""
+updates, swaps that lose nothing, one log line per load.
+
+README: "Changing the provision while it runs".
+"""
 
 import collections
 import os
@@ -558,7 +559,10 @@ def test_churn_no_request_fails(h1mock):
     admin.trust_env = False
     t0 = time.monotonic()
     try:
-        while time.monotonic() - t0 < 3.0:
+        # A count of swaps, not a time: a loaded machine swaps slower, and
+        # the test is about losing nothing, not about speed. The deadline
+        # only guards against a hang.
+        while swaps < 100 and time.monotonic() - t0 < 60.0:
             name = "v2" if last == "v1" else "v1"
             try:
                 r = admin.post(srv.admin_url + API + "/" + name, data=sources[name].encode(),
@@ -591,7 +595,7 @@ def test_churn_no_request_fails(h1mock):
     assert [st["connections"] for st in stats] == [1, 1, 1, 1], summary
     assert total["v1"] > 0 and total["v2"] > 0, summary
     assert swaps >= 100, summary
-    assert all(sum(st["bodies"].values()) >= 50 for st in stats), summary
+    assert all(sum(st["bodies"].values()) >= 10 for st in stats), summary
     # afterwards: healthy, serving the last one, one load line per swap and no more
     watcher_quiet(srv)
     assert http("GET", srv.admin_url + "/healthz").status_code == 200

@@ -1,11 +1,14 @@
-"""Guards around a provision's Lua state (issue #12): every call into Lua
+"""Guards around a provision's Lua state: every call into Lua
 protected (load errors whose value is not a string), the memory limit of each
 state (--max-lua-memory), xpcall's message handler under the request budget,
 and the watchdog that reports a request holding the loop.
 
 The tests failed on the binary before these guards (but for one, marked): by
 a hang (a client timeout fails it, and the fixture kills the server by PID),
-an abort, or a wrong answer."""
+an abort, or a wrong answer.
+
+README: "The instruction budget", "The memory limit".
+"""
 
 import re
 import threading

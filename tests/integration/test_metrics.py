@@ -1,7 +1,10 @@
 """GET /metrics on the admin port: the Prometheus text format 0.0.4, read
 here by a small parser that checks every line (HELP and TYPE before the
 samples of their family, label syntax and escapes, numeric values), and
-counters that move with the traffic."""
+counters that move with the traffic.
+
+README: "Metrics".
+"""
 
 import json
 import re

@@ -1,7 +1,11 @@
 """README.md stays true: its Lua examples load, its Python examples parse,
 its links and contents point somewhere, and the tutorial answers what the
-README says it answers."""
+README says it answers.
 
+README: "Quick start (Debian 12, from a clean clone)", "Tutorial: a mock in five minutes".
+"""
+
+import ast
 import json
 import re
 import subprocess
@@ -135,6 +139,27 @@ def test_architecture_page_lists_the_layers_the_checker_checks():
     p = subprocess.run(["/usr/bin/python3", str(checker), "--quiet"], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.endswith("1 passed, 0 failed\n"), p.stdout
+
+
+def test_every_integration_test_file_names_the_readme_headings_it_guards():
+    """Each tests/integration/test_*.py says in its docstring, on a line
+    `README: "Heading", ...`, which parts of the README its tests hold
+    true, and every heading named exists: tests are grouped by feature,
+    and a renamed section shows here."""
+    headings = set(re.findall(r"(?m)^#{2,4} (.+?)\s*$", TEXT))
+    problems = []
+    for path in sorted((ROOT / "tests" / "integration").glob("test_*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        m = re.search(r"(?m)^README: (.+)$", doc)
+        if not m:
+            problems.append("%s: no README: line in its docstring" % path.name)
+            continue
+        named = re.findall(r'"([^"]+)"', m.group(1))
+        if not named:
+            problems.append("%s: README: names no heading" % path.name)
+        problems += ["%s: no README heading %r" % (path.name, h) for h in named
+                     if h not in headings]
+    assert not problems, "\n".join(problems)
 
 
 def test_admin_table_matches_the_openapi_document():

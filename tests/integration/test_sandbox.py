@@ -1,7 +1,9 @@
-"""The Lua sandbox (contract: "Sandbox").
+"""The Lua sandbox.
 
 Each check is a Lua function in the provision that returns true or a string
 saying what is wrong; the view /check/<name> reports PASS / FAIL / ERR.
+
+README: "The sandbox".
 """
 
 import subprocess

@@ -3,7 +3,8 @@
 These tests talk to h1mock over raw sockets so that every byte the server
 sends is checked: a stray body byte after a HEAD, a missing Content-Length or
 a response out of order shows up as a parse failure of the next response.
-They follow the "Wire (HTTP/1.1)" part of the h1mock observable behaviour.
+
+README: "Command line", "Changing the provision while it runs".
 """
 
 import email.utils
