@@ -39,7 +39,8 @@
 -- Shared types
 ---------------------------------------------------------------------------
 
----A status: an integer 100-999, or a string with a reason of your choice ("201 Made It").
+---A status: an integer 200-999, or a string with a reason of your choice ("201 Made It").
+---1xx (101 included) is refused: it would announce a second response that never comes.
 ---@alias h1mock.Status integer|string
 
 ---Header values are sent as text; numbers and booleans are converted.
@@ -203,6 +204,20 @@ function app.before_request(hook) end
 ---@overload fun(self: h1mock.App, hook: h1mock.AfterHook)
 function app.after_request(hook) end
 
+---Options of app.cors.
+---@class h1mock.CorsOptions
+---@field origins? string|string[] `"*"` (the default) or origins such as `"http://localhost:3000"`
+---@field methods? string|string[] a preflight's allowed methods; default: the path's own
+---@field headers? string|string[] a preflight's allowed headers; default: those it asks for
+---@field max_age? integer seconds a browser may keep a preflight's answer (default 600)
+---@field credentials? boolean Allow-Credentials with origins (default true; never with `"*"`)
+
+---This provision's CORS, whatever --cors says: `false` or `"off"`, `"*"`, one origin, or
+---options. At the top level or in registerRules().
+---@param cors false|string|h1mock.CorsOptions
+---@overload fun(self: h1mock.App, cors: false|string|h1mock.CorsOptions)
+function app.cors(cors) end
+
 ---------------------------------------------------------------------------
 -- request
 ---------------------------------------------------------------------------
@@ -296,15 +311,16 @@ function Headers.remove(name) end
 
 ---A response, as make_response, jsonify and redirect build it and after_request hooks
 ---receive it. Change it, then return it.
+---Assigning a field a value of the wrong type raises at the assignment's line.
 ---@class h1mock.Response
----@field status_code integer the status, read/write (a `"201 Made It"` string is accepted)
+---@field status_code integer the status 200-999, read/write (`"201 Made It"` is accepted)
 ---@field status string the status line text, `"201 Created"`; `"299 FINE"` sets code and reason
 ---@field data string the body
----@field headers h1mock.Headers may be replaced by a plain header table
----@field content_type string? the Content-Type
----@field mimetype string? the Content-Type without parameters
----@field is_json boolean whether the body is JSON by its Content-Type
----@field json any the decoded body
+---@field headers h1mock.Headers assigning a plain header table replaces it with its lines
+---@field content_type string? the Content-Type; assigning sets it as given, nil removes it
+---@field mimetype string? Content-Type without parameters; `"text/plain"` sets it with a charset
+---@field is_json boolean whether the body is JSON by its Content-Type (read-only)
+---@field json any the decoded body (read-only)
 local Response = {}
 
 ---The body.
@@ -524,9 +540,10 @@ rest = {}
 function rest.mount(prefix) end
 
 ---@class h1mock.Health
----@field name "h1mock"
----@field version string
----@field uptime integer seconds
+---@field name string `APP_NAME` when set, else `"h1mock"`
+---@field version string `APP_VERSION` when set, else h1mock's version
+---@field uptime string `"0 hrs 2 mins 5 secs"`
+---@field uptime_seconds integer the same in seconds
 ---@field database {total_resources_count: integer, resources: {name: string, count: integer}[]}
 ---@field status "pass"
 

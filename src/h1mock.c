@@ -130,7 +130,9 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .store = h->store,
                                        .journal = h->journal,
                                        .runtime = h->runtime,
-                                       .started_at = h->started_us / 1000000},
+                                       .started_at = h->started_us / 1000000,
+                                       .default_help = cfg->default_mode == CONFIG_DEFAULT_HELP,
+                                       .cors = cfg->cors},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};
   if ((rc = provision_new(&popts, &h->provision))) {

@@ -328,9 +328,25 @@ static int stage_error(lua_State *L) {
   return 0;
 }
 
+static size_t allow_value(uint64_t allowed, char *value, size_t size);
+
+/* The provision's CORS headers on the final answer, after the hooks:
+ * what a view or a hook set wins (cors_apply leaves such an answer). */
+static void add_cors(script_call_t *c) {
+  if (!c->s->cors.on)
+    return;
+  char allow[512];
+  bool has_rule = c->match.allowed != 0;
+  if (has_rule)
+    allow_value(c->match.allowed, allow, sizeof allow);
+  if (cors_apply(&c->s->cors, c->req, c->resp, has_rule ? allow : NULL))
+    log_error(c->s->opts.log, "%s: out of memory for the CORS headers", method_of(c));
+}
+
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
 static void note_origin(script_call_t *c) {
+  add_cors(c);
   origin_t *o = c->origin;
   origin_reset(o);
   o->matched = c->rule >= 0;
@@ -471,7 +487,9 @@ static enum script_status run(script_call_t *c, bool resuming) {
   return st;
 }
 
-static void append_allow(http_response_t *resp, uint64_t allowed) {
+/* The methods of `allowed` as an Allow header value, "GET, HEAD, OPTIONS";
+ * returns its length. */
+static size_t allow_value(uint64_t allowed, char *value, size_t size) {
   /* GET implies HEAD (set by the router's caller); OPTIONS is always served. */
   allowed |= 1ULL << HTTP_OPTIONS;
   const char *names[64];
@@ -485,11 +503,29 @@ static void append_allow(http_response_t *resp, uint64_t allowed) {
       names[j] = names[j - 1];
       names[j - 1] = t;
     }
-  char value[512];
   size_t len = 0;
-  for (size_t i = 0; i < n && len < sizeof value - 32; i++)
-    len += (size_t)snprintf(value + len, sizeof value - len, "%s%s", i ? ", " : "", names[i]);
+  value[0] = '\0';
+  for (size_t i = 0; i < n && len < size - 32; i++)
+    len += (size_t)snprintf(value + len, size - len, "%s%s", i ? ", " : "", names[i]);
+  return len;
+}
+
+static void append_allow(http_response_t *resp, uint64_t allowed) {
+  char value[512];
+  size_t len = allow_value(allowed, value, sizeof value);
   http_response_header(resp, "Allow", 5, value, len);
+}
+
+/* A 405 says which method was refused and which ones the URL takes, on
+ * the default page and in the error handler's e.description: the full
+ * "no rule" guide of a 404 would send the reader to write a rule that
+ * exists already. */
+static void method_not_allowed(script_call_t *c) {
+  char value[512];
+  allow_value(c->match.allowed, value, sizeof value);
+  snprintf(c->err_desc, sizeof c->err_desc, "This URL does not accept %s; it accepts %.300s.",
+           method_of(c), value);
+  http_error(c, 405);
 }
 
 static void redirect_slash(script_call_t *c) {
@@ -540,14 +576,26 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   case ROUTER_METHOD_NOT_ALLOWED:
     if (req->method == HTTP_OPTIONS) {
       append_allow(resp, c->match.allowed);
+      /* A CORS preflight's answer: 204, its headers added at the end. */
+      if (s->cors.on && cors_is_preflight(req))
+        resp->status = 204;
       c->stage = STAGE_AFTER;
     } else {
-      http_error(c, 405);
+      method_not_allowed(c);
       if (c->stage == STAGE_AFTER)
         append_allow(resp, c->match.allowed);
     }
     break;
-  default: http_error(c, 404); break;
+  default:
+    /* A preflight for a path without rules is let through: the request
+     * itself then gets the 404, which a page can read (with CORS). */
+    if (s->cors.on && cors_is_preflight(req)) {
+      resp->status = 204;
+      c->stage = STAGE_AFTER;
+    } else {
+      http_error(c, 404);
+    }
+    break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;

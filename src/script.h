@@ -53,6 +53,9 @@ typedef struct script_opts {
   struct journal *journal;   /* what the `journal` global reads (NULL: finds nothing) */
   script_runtime_t *runtime; /* shared by the loads (NULL: each compiles the runtime itself) */
   int64_t started_at;        /* h1mock.started_at, seconds since the epoch (0: the load's time) */
+  bool default_help;         /* the built-in default is the guide alone (--default help) */
+  const char *cors;          /* --cors: CORS of provisions that set none; NULL: off, and "*"
+                                for the built-in default */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -64,7 +67,9 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
 /* The name the built-in default provision goes by (journal, metrics, admin). */
 #define SCRIPT_DEFAULT_NAME "(default)"
 
-/* Loads the built-in default provision (404 help page for every path). */
+/* Loads the built-in default provision: the REST API, /health, a home page
+ * and a 404 guide for other paths; the guide for every path when
+ * opts->default_help. */
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
 
 void script_retain(script_t *s);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "cors.h"
 #include "router.h"
 #include "script.h"
 #include "text.h"
@@ -91,6 +92,7 @@ struct script {
   int *before, *after; /* registry refs */
   size_t nbefore, nafter;
   int handlers[600]; /* registry ref of the error handler per status, 0 none */
+  cors_t cors;       /* --cors, or what app.cors set */
   script_call_t *free_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */
   uv_work_t closing; /* lua_close of a retired provision, off the loop */

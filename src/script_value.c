@@ -206,7 +206,8 @@ static int raw_field(lua_State *L, int t, const char *key) {
 
 static int from_response_object(lua_State *L, int idx, http_response_t *out, char *err,
                                 size_t errlen) {
-  raw_field(L, idx, "status_code");
+  /* The fields' private names (lua/h1mock.lua): their setters check them. */
+  raw_field(L, idx, "_status");
   int rc = set_status(L, -1, out, err, errlen);
   lua_pop(L, 1);
   if (rc)
@@ -220,7 +221,7 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
-  raw_field(L, idx, "data");
+  raw_field(L, idx, "_data");
   size_t n;
   const char *data = lua_tolstring(L, -1, &n);
   if (data == NULL) {
@@ -232,7 +233,7 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
-  raw_field(L, idx, "headers");
+  raw_field(L, idx, "_headers");
   if (lua_istable(L, -1)) {
     raw_field(L, -1, "_list");
     rc = lua_istable(L, -1) ? apply_headers(L, lua_gettop(L), out, err, errlen)

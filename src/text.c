@@ -271,3 +271,43 @@ void text_rfc3339_us(int64_t us, char out[TEXT_RFC3339_LEN + 1]) {
   }
   snprintf(out, TEXT_RFC3339_LEN + 1, "%.19s.%06dZ", cached, (int)frac);
 }
+
+static bool is_alpha(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static bool is_hex(char ch) {
+  return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+bool text_is_origin(const char *s, size_t n) {
+  if (n == 4 && memcmp(s, "null", 4) == 0)
+    return true;
+  if (n == 0 || !is_alpha(s[0]))
+    return false;
+  size_t i = 1;
+  while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+    i++;
+  if (n - i < 4 || memcmp(s + i, "://", 3) != 0)
+    return false;
+  i += 3;
+  size_t host = i;
+  if (s[i] == '[') { /* an IPv6 address */
+    for (i++; i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.'); i++)
+      ;
+    if (i == n || s[i] != ']' || i == host + 1)
+      return false;
+    i++;
+  } else {
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '-' || s[i] == '.'))
+      i++;
+  }
+  if (i == host)
+    return false;
+  if (i < n && s[i] == ':') {
+    size_t port = ++i;
+    while (i < n && is_digit(s[i]))
+      i++;
+    if (i == port || i - port > 5)
+      return false;
+  }
+  return i == n;
+}

@@ -52,6 +52,11 @@ int text_escape(buf_t *out, const char *s, size_t n, size_t max, enum text_escap
  * line: returns b's text, or "" when out of memory. The caller frees b. */
 const char *text_escape_str(buf_t *b, const char *s, size_t n, size_t max, enum text_escape how);
 
+/* True when s[0..n) is a web origin as a browser sends it (RFC 6454):
+ * "null", or scheme://host[:port] with a host name, an IPv4 address or a
+ * bracketed IPv6 address, and no path (not even "/"). */
+bool text_is_origin(const char *s, size_t n);
+
 /* Wall-clock time, microseconds since the epoch. */
 int64_t text_now_us(void);
 

@@ -88,7 +88,7 @@ def success_loaded(name):
 
 
 def load_lines(srv, name):
-    return re.findall(r"^%s INFO provision '%s' loaded: (\d+) rules in [0-9.]+ ms$"
+    return re.findall(r"^%s INFO provision '%s' loaded: (\d+) rules? in [0-9.]+ ms$"
                       % (TS, re.escape(name)), srv.log, re.M)
 
 
