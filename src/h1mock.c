@@ -29,9 +29,9 @@ struct h1mock {
   journal_t *journal;
   watchdog_t *watchdog; /* NULL when its thread could not start */
   script_runtime_t *runtime;
-  /* Outbound HTTP for the provisions, once their binding exists: made
-   * here on `loop`, handed to the scripts in script_opts_t, freed (before
-   * the loop's last turns, which close its connections) in take_down. */
+  /* Outbound HTTP for the provisions: made here on `loop`, handed to the
+   * scripts in script_opts_t, freed (before the loop's last turns, which
+   * close its connections) in take_down. */
   http_client_t *client;
   provision_t *provision;
   admin_t *admin;
@@ -117,6 +117,15 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
   }
   if (cfg->data_dir)
     log_info(&h->log, "store: documents are kept in %s", cfg->data_dir);
+  http_client_options_t copts = {
+      .outbound = cfg->outbound == CONFIG_OUTBOUND_OFF        ? HTTP_CLIENT_OUTBOUND_OFF
+                  : cfg->outbound == CONFIG_OUTBOUND_LOOPBACK ? HTTP_CLIENT_OUTBOUND_LOOPBACK
+                                                              : HTTP_CLIENT_OUTBOUND_ANY,
+      .max_body = cfg->client_max_body};
+  if ((rc = http_client_new(loop, &copts, &h->client))) {
+    snprintf(err, errlen, "h1mock: out of memory");
+    goto fail;
+  }
   int wrc = watchdog_start(WATCHDOG_THRESHOLD_MS, &h->log, &h->watchdog);
   if (wrc)
     log_warn(&h->log, "no watchdog thread (%s): a request that holds the loop is not reported",
@@ -130,6 +139,8 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .store = h->store,
                                        .journal = h->journal,
                                        .runtime = h->runtime,
+                                       .client = h->client,
+                                       .metrics = h->metrics,
                                        .started_at = h->started_us / 1000000},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};

@@ -11,7 +11,8 @@
 #include "text.h"
 
 /* One recorded request. Its strings follow the struct back to back in
- * this order: remote, path, query, endpoint, provision, headers, body.
+ * this order: remote, path, query, endpoint, provision, calls, headers,
+ * body.
  * Headers are packed as (u32 name length, u32 value length, name, value). */
 struct entry {
   size_t cap; /* bytes available after the struct */
@@ -19,7 +20,8 @@ struct entry {
   int64_t time_us;
   uint64_t duration_us;
   size_t body_bytes;
-  uint32_t remote_len, path_len, query_len, endpoint_len, provision_len, headers_len, body_len;
+  uint32_t remote_len, path_len, query_len, endpoint_len, provision_len, calls_len, headers_len,
+      body_len;
   int16_t status;
   uint8_t method;
   bool matched;
@@ -125,10 +127,11 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   size_t blen = req->body_len < j->body_bytes ? req->body_len : j->body_bytes;
   size_t elen = origin->matched ? origin->endpoint.len : 0;
   size_t plen = origin->provision.len;
+  size_t clen = origin->calls.len;
   size_t hlen = 0;
   for (size_t i = 0; i < req->nheaders; i++)
     hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
-  size_t need = rlen + req->path_len + req->query_len + elen + plen + hlen + blen;
+  size_t need = rlen + req->path_len + req->query_len + elen + plen + clen + hlen + blen;
 
   /* Room under the byte limit first: large bodies must not make the
    * journal the biggest thing in memory. */
@@ -169,6 +172,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   e->query_len = (uint32_t)req->query_len;
   e->endpoint_len = (uint32_t)elen;
   e->provision_len = (uint32_t)plen;
+  e->calls_len = (uint32_t)clen;
   e->headers_len = (uint32_t)hlen;
   e->body_len = (uint32_t)blen;
   char *p = e->data;
@@ -177,6 +181,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   p = put(p, req->query, req->query_len);
   p = put(p, origin->endpoint.data, elen);
   p = put(p, origin->provision.data, plen);
+  p = put(p, origin->calls.data, clen);
   for (size_t i = 0; i < req->nheaders; i++) {
     const http_header_t *h = &req->headers[i];
     uint32_t len[2] = {(uint32_t)h->name_len, (uint32_t)h->value_len};
@@ -252,6 +257,7 @@ static void view_of(const struct entry *e, journal_view_t *v) {
   v->query = p, v->query_len = e->query_len, p += e->query_len;
   v->endpoint = e->matched ? p : NULL, v->endpoint_len = e->endpoint_len, p += e->endpoint_len;
   v->provision = p, v->provision_len = e->provision_len, p += e->provision_len;
+  v->calls = p, v->calls_len = e->calls_len, p += e->calls_len;
   v->headers = p, v->headers_len = e->headers_len, p += e->headers_len;
   v->body = p, v->body_len = e->body_len;
   v->body_bytes = e->body_bytes;
@@ -413,7 +419,9 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
     buf_puts(out, "null");
   buf_puts(out, ",\"provision\":");
   text_json_string(out, v->provision, v->provision_len);
-  return buf_printf(out, ",\"duration_us\":%llu}", (unsigned long long)v->duration_us);
+  buf_puts(out, ",\"calls\":[");
+  buf_append(out, v->calls, v->calls_len);
+  return buf_printf(out, "],\"duration_us\":%llu}", (unsigned long long)v->duration_us);
 }
 
 /* ---------------------------------------------------------------- export */

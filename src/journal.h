@@ -45,7 +45,7 @@ bool journal_enabled(const journal_t *j);
 
 /* Records one answered request. `time_us` is when it started (wall clock,
  * microseconds since the epoch), `duration_us` how long the answer took;
- * the endpoint and provision come from `origin`. Out of memory, the entry
+ * the endpoint, the provision and the outbound calls come from `origin`. Out of memory, the entry
  * is dropped (and counted as dropped). */
 void journal_record(journal_t *j, const char *remote, const http_request_t *req,
                     const http_response_t *resp, const origin_t *origin, int64_t time_us,
@@ -124,6 +124,8 @@ typedef struct journal_view {
   int status;
   const char *remote, *path, *query, *provision;
   size_t remote_len, path_len, query_len, provision_len;
+  const char *calls; /* the outbound calls: JSON array elements, "" when none */
+  size_t calls_len;
   const char *endpoint; /* NULL when no rule matched */
   size_t endpoint_len;
   const char *body; /* the kept bytes */

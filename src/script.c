@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_client.h"
 #include "log.h"
 #include "script_int.h"
 #include "watchdog.h"
 
 static void sleep_start(script_ctx_t *ctx, double seconds);
+static void resume_parked(script_ctx_t *ctx);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -53,12 +55,16 @@ static script_call_t *call_get(script_t *s) {
     script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
     c->ctx.sleep = sleep_start;
+    c->ctx.resume = resume_parked;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
   script_rearm(c->co, &c->ctx, s->opts.max_instructions);
   c->ctx.slice = SLICE_INSTRUCTIONS;
   c->ctx.sleeping = false;
+  c->ctx.outbound = NULL;
+  buf_reset(&c->ctx.calls);
+  c->ctx.ncalls = 0;
   c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
@@ -339,6 +345,7 @@ static void note_origin(script_call_t *c) {
     buf_append(&o->endpoint, e, strlen(e));
   }
   buf_append(&o->provision, c->s->name, c->s->name_len);
+  buf_append(&o->calls, c->ctx.calls.data, c->ctx.calls.len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -570,6 +577,8 @@ static void wake(script_call_t *c) {
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }
 
+static void resume_parked(script_ctx_t *ctx) { wake((script_call_t *)ctx); }
+
 static void on_idle(uv_idle_t *h) {
   uv_idle_stop(h);
   wake(h->data);
@@ -610,6 +619,10 @@ void script_abandon(script_call_t *c) {
     uv_timer_stop(c->timer);
   if (c->idle)
     uv_idle_stop(c->idle);
+  if (c->ctx.outbound) {
+    http_client_cancel(c->ctx.outbound);
+    c->ctx.outbound = NULL;
+  }
   c->ctx.sleeping = false;
   lua_resetthread(c->co);
   finish(c, false);

@@ -188,6 +188,7 @@ static int load_protected(lua_State *L) {
   script_app_open(L, s);
   script_store_open(L, s->opts.store);
   script_journal_open(L, s->opts.journal);
+  script_http_open(L, s);
   /* `rest` is a global in every provision, like `store`: the embedded
    * lua/rest.lua. */
   lua_getglobal(L, "require");
@@ -360,6 +361,7 @@ static void script_free(script_t *s) {
       uv_close((uv_handle_t *)c->timer, free_handle);
     if (c->idle)
       uv_close((uv_handle_t *)c->idle, free_handle);
+    buf_free(&c->ctx.calls);
     free(c);
     c = next;
   }

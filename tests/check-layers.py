@@ -37,7 +37,7 @@ LAYERS = [
     ["admin", "conn", "watcher"],
     ["provision"],
     ["script"],
-    ["script_app", "script_request", "script_response", "script_store", "script_journal",
+    ["script_app", "script_request", "script_response", "script_store", "script_journal", "script_http",
      "script_string", "script_sandbox", "script_jsonlib"],
     ["script_value"],
     ["script_budget"],
