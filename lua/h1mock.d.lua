@@ -434,6 +434,16 @@ http = {}
 ---@return string? error
 function http.request(opts) end
 
+---The request as a proxy sends it on to `base_url` (whose path is put before the
+---request's; hop-by-hop headers dropped, Via added), and the answer as a Response to
+---return from the view, which after_request hooks then see. When the upstream fails
+---the Response is a 502 (504 on a timeout; 508 when the request came round to this
+---server). Waits as http.request does.
+---@param req h1mock.Request
+---@param base_url string `"http://host:port[/prefix]"`
+---@return h1mock.Response
+function http.forward(req, base_url) end
+
 ---Sends a call without waiting for it (a webhook); its outcome goes to the log. Returns
 ---true, or nil and a message when it could not be started.
 ---@param opts h1mock.HttpOptions
@@ -633,6 +643,7 @@ function rest.item(req, resource, id) end
 ---@field status integer
 ---@field endpoint string? nil when no rule matched
 ---@field provision string
+---@field proxied boolean --proxy answered it (no rule's path matched)
 ---@field calls h1mock.OutboundCall[] the http.request calls it made, in order (at most 64)
 ---@field duration_us integer
 

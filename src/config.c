@@ -96,6 +96,10 @@ static const struct option_def options[] = {
     {"client-max-body", OPT_SIZE, OFF(client_max_body), "SIZE",
      "largest answer body a provision's outbound call accepts (default 8M); a larger one "
      "fails the call"},
+    {"proxy", OPT_STRING, OFF(proxy), "URL",
+     "forward a request whose path no rule of the provision has (what would be a 404) to URL "
+     "(http://host:port[/prefix]), and send back its answer; hop-by-hop headers are dropped "
+     "both ways and a request that comes back round gets 508"},
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",

@@ -36,6 +36,7 @@ typedef struct config {
   bool admin_open;              /* without a token, answer admin calls from every peer */
   int outbound;                 /* enum config_outbound: where provisions may connect */
   size_t client_max_body;       /* bytes of an answer to a provision's outbound call */
+  const char *proxy;            /* requests no rule's path matches go there; NULL: 404 */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
+#include "proxy.h"
 #include "script.h"
 #include "server.h"
 #include "store.h"
@@ -33,6 +34,7 @@ struct h1mock {
    * scripts in script_opts_t, freed (before the loop's last turns, which
    * close its connections) in take_down. */
   http_client_t *client;
+  char via[PROXY_TOKEN_SIZE]; /* Via token of what this server forwards */
   provision_t *provision;
   admin_t *admin;
   server_t *server;
@@ -117,6 +119,13 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
   }
   if (cfg->data_dir)
     log_info(&h->log, "store: documents are kept in %s", cfg->data_dir);
+  const char *bad;
+  if (cfg->proxy && proxy_check_base(cfg->proxy, &bad)) {
+    snprintf(err, errlen, "h1mock: --proxy: '%s': %s", cfg->proxy, bad);
+    rc = -EINVAL;
+    goto fail;
+  }
+  proxy_token(h->via);
   http_client_options_t copts = {
       .outbound = cfg->outbound == CONFIG_OUTBOUND_OFF        ? HTTP_CLIENT_OUTBOUND_OFF
                   : cfg->outbound == CONFIG_OUTBOUND_LOOPBACK ? HTTP_CLIENT_OUTBOUND_LOOPBACK
@@ -141,6 +150,8 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .runtime = h->runtime,
                                        .client = h->client,
                                        .metrics = h->metrics,
+                                       .proxy = cfg->proxy,
+                                       .via = h->via,
                                        .started_at = h->started_us / 1000000},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};

@@ -91,6 +91,7 @@ const char *http_reason(int status) {
   case 504: return "Gateway Timeout";
   case 505: return "HTTP Version Not Supported";
   case 507: return "Insufficient Storage";
+  case 508: return "Loop Detected";
   case 511: return "Network Authentication Required";
   default: return "Unknown";
   }

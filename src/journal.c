@@ -25,6 +25,7 @@ struct entry {
   int16_t status;
   uint8_t method;
   bool matched;
+  bool proxied;
   bool truncated;
   char data[];
 };
@@ -166,6 +167,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   e->status = (int16_t)resp->status;
   e->method = (uint8_t)req->method;
   e->matched = origin->matched;
+  e->proxied = origin->proxied;
   e->truncated = blen < req->body_len;
   e->remote_len = (uint32_t)rlen;
   e->path_len = (uint32_t)req->path_len;
@@ -228,7 +230,7 @@ static bool matches(const struct entry *e, const journal_filter_t *f) {
     return false;
   if (f->status && e->status != f->status)
     return false;
-  if (f->unmatched && e->matched)
+  if (f->unmatched && (e->matched || e->proxied))
     return false;
   const char *path = e->data + e->remote_len;
   if (f->path && (e->path_len != f->path_len || memcmp(path, f->path, f->path_len) != 0))
@@ -262,6 +264,7 @@ static void view_of(const struct entry *e, journal_view_t *v) {
   v->body = p, v->body_len = e->body_len;
   v->body_bytes = e->body_bytes;
   v->body_truncated = e->truncated;
+  v->proxied = e->proxied;
 }
 
 /* The ring positions [*lo, *hi) (0 = oldest) that hold exactly the
@@ -419,7 +422,7 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
     buf_puts(out, "null");
   buf_puts(out, ",\"provision\":");
   text_json_string(out, v->provision, v->provision_len);
-  buf_puts(out, ",\"calls\":[");
+  buf_printf(out, ",\"proxied\":%s,\"calls\":[", v->proxied ? "true" : "false");
   buf_append(out, v->calls, v->calls_len);
   return buf_printf(out, "],\"duration_us\":%llu}", (unsigned long long)v->duration_us);
 }

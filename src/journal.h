@@ -66,7 +66,7 @@ void journal_range(const journal_t *j, uint64_t *first, uint64_t *last);
 typedef struct journal_filter {
   int method;     /* -1: any; -2: none (a name h1mock does not know) */
   int status;     /* 0: any */
-  bool unmatched; /* only requests no rule matched */
+  bool unmatched; /* only requests no rule matched and no proxy answered */
   bool has_since; /* only entries with seq > since */
   uint64_t since;
   bool has_limit; /* with since: the first `limit` after it; else the newest */
@@ -132,6 +132,7 @@ typedef struct journal_view {
   size_t body_len;
   size_t body_bytes; /* the whole body's length */
   bool body_truncated;
+  bool proxied;        /* --proxy answered it */
   const char *headers; /* packed; read them with journal_view_headers */
   size_t headers_len;
 } journal_view_t;

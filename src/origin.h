@@ -16,6 +16,7 @@
 
 typedef struct origin {
   bool matched; /* a rule matched: `endpoint` is its endpoint (else empty) */
+  bool proxied; /* no rule matched and --proxy answered */
   buf_t endpoint;
   buf_t provision; /* the name of the provision that answered ("" when none did) */
   /* The outbound calls the request made (http.request), as the elements
@@ -26,6 +27,7 @@ typedef struct origin {
 /* Forgets who answered (no rule, no provision); keeps the allocations. */
 static inline void origin_reset(origin_t *o) {
   o->matched = false;
+  o->proxied = false;
   buf_reset(&o->endpoint);
   buf_reset(&o->provision);
   buf_reset(&o->calls);

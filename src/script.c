@@ -18,6 +18,8 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
 #include "script_int.h"
 #include "watchdog.h"
 
@@ -70,6 +72,7 @@ static script_call_t *call_get(script_t *s) {
   c->step = 0;
   c->err_code = 0;
   c->handled_error = false;
+  c->proxied = false;
   c->ud = NULL;
   script_retain(s);
   return c;
@@ -340,6 +343,7 @@ static void note_origin(script_call_t *c) {
   origin_t *o = c->origin;
   origin_reset(o);
   o->matched = c->rule >= 0;
+  o->proxied = c->proxied;
   if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
     buf_append(&o->endpoint, e, strlen(e));
@@ -513,6 +517,51 @@ static void redirect_slash(script_call_t *c) {
   buf_free(&loc);
 }
 
+static void forwarded(void *arg, const http_client_result_t *r);
+
+/* --proxy: sends the request on; `forwarded` takes the answer. True when
+ * it is out (the call is pending); else the response is a gateway error
+ * and the request goes on to its after_request hooks. */
+static bool forward(script_call_t *c) {
+  script_t *s = c->s;
+  c->proxied = true;
+  c->stage = STAGE_AFTER;
+  c->step = 0;
+  if (proxy_loop(c->req, s->opts.via)) {
+    proxy_looped(c->resp);
+    return false;
+  }
+  const char *why = "outbound HTTP is not available here";
+  if (c->forward == NULL && (c->forward = calloc(1, sizeof *c->forward)) == NULL)
+    why = "out of memory";
+  else if (s->opts.client == NULL)
+    ;
+  else if (proxy_request(c->req, s->opts.proxy, s->opts.via, 0, c->forward))
+    why = "out of memory";
+  else if (http_client_request(s->opts.client, &c->forward->req, forwarded, c, &c->ctx.outbound) ==
+           0)
+    return true;
+  else
+    why = "the server is shutting down";
+  proxy_failed(c->resp, why);
+  return false;
+}
+
+static void forwarded(void *arg, const http_client_result_t *r) {
+  script_call_t *c = arg;
+  c->ctx.outbound = NULL;
+  if (c->s->opts.metrics)
+    metrics_http_client(c->s->opts.metrics, r->error == NULL, r->duration_us);
+  if (r->error)
+    proxy_failed(c->resp, r->error);
+  else if (proxy_response(r, c->resp))
+    proxy_failed(c->resp, "out of memory");
+  if (run(c, false) == SCRIPT_DONE) {
+    note_origin(c);
+    finish(c, true);
+  }
+}
+
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
                                    http_response_t *resp, origin_t *origin, script_done_fn done,
                                    void *data, script_call_t **out) {
@@ -554,7 +603,12 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
         append_allow(resp, c->match.allowed);
     }
     break;
-  default: http_error(c, 404); break;
+  default:
+    if (s->opts.proxy == NULL)
+      http_error(c, 404);
+    else if (forward(c))
+      return SCRIPT_PENDING;
+    break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;

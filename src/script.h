@@ -57,6 +57,8 @@ typedef struct script_opts {
   int64_t started_at;         /* h1mock.started_at, seconds since the epoch (0: the load's time) */
   struct http_client *client; /* what `http` calls go through (NULL: they fail) */
   struct metrics *metrics;    /* counts those calls (NULL: not counted) */
+  const char *proxy;          /* --proxy: where unrouted requests go (NULL: they get 404) */
+  const char *via;            /* this server's Via token (proxy.h), for forwarded requests */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

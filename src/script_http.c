@@ -25,6 +25,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "script_int.h"
 #include "text.h"
 
@@ -183,6 +184,8 @@ struct wait {
   size_t nheaders; /* in `headers` */
   buf_t body;
   buf_t record; /* the journal's `{"method":..,"url":..`, completed on the answer */
+  bool forward; /* http.forward: the answer goes to `resp`, not the fields above */
+  http_response_t resp;
 };
 
 static int wait_gc(lua_State *L) {
@@ -191,6 +194,7 @@ static int wait_gc(lua_State *L) {
   buf_free(&w->headers);
   buf_free(&w->body);
   buf_free(&w->record);
+  http_response_free(&w->resp);
   return 0;
 }
 
@@ -248,7 +252,19 @@ static void on_answer(void *arg, const http_client_result_t *r) {
   ctx->outbound = NULL;
   if (s->opts.metrics)
     metrics_http_client(s->opts.metrics, r->error == NULL, r->duration_us);
-  keep_answer(w, r);
+  if (w->forward) {
+    /* The journal needs the status or the error; the answer itself goes
+     * to the response as a proxy passes it on. */
+    http_client_result_t outcome = {
+        .error = r->error, .status = r->status, .duration_us = r->duration_us};
+    keep_answer(w, &outcome);
+    if (r->error)
+      proxy_failed(&w->resp, r->error);
+    else if (proxy_response(r, &w->resp))
+      proxy_failed(&w->resp, "out of memory");
+  } else {
+    keep_answer(w, r);
+  }
   record_call(ctx, w);
   ctx->resume(ctx);
 }
@@ -356,6 +372,62 @@ static int l_request(lua_State *L) {
   return lua_yieldk(L, 0, (lua_KContext)w, request_done);
 }
 
+/* ---- http.forward ---------------------------------------------------------- */
+
+static int forward_done(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  script_response_push(L, &((const struct wait *)k)->resp);
+  return 1;
+}
+
+/* http.forward(req, base_url): the request as a proxy sends it on, the
+ * answer as a Response (a 502, 504 or 508 of its own when it fails), for
+ * the view to return. */
+static int l_forward(lua_State *L) {
+  static const char fn[] = "http.forward";
+  script_ctx_t *ctx = waiting_ctx(L, fn);
+  struct script_req *ud = luaL_checkudata(L, 1, REQUEST_MT);
+  if (ud->call == NULL || ud->call->req == NULL)
+    return luaL_error(L, "%s: this request has ended", fn);
+  const char *base = luaL_checkstring(L, 2), *why;
+  if (proxy_check_base(base, &why))
+    return luaL_error(L, "%s: '%s': %s", fn, base, why);
+  script_t *s = script_of(L);
+  const http_request_t *req = ud->call->req;
+  struct wait *w = lua_newuserdatauv(L, sizeof *w, 0);
+  *w = (struct wait){.ctx = ctx, .s = s, .forward = true};
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &key_wait_mt);
+  lua_setmetatable(L, -2);
+  if (proxy_loop(req, s->opts.via)) {
+    proxy_looped(&w->resp);
+    return forward_done(L, LUA_OK, (lua_KContext)w);
+  }
+  /* The client copies the request: its storage may go at once. */
+  proxy_out_t *out = calloc(1, sizeof *out);
+  struct call_opts o;
+  why = "out of memory";
+  if (out && proxy_request(req, base, s->opts.via, 0, out) == 0) {
+    memset(&o, 0, sizeof o);
+    o.req = out->req;
+    if (call_head_json(&w->record, &o.req))
+      buf_reset(&w->record);
+    http_client_call_t *call;
+    why = start(s, &o, on_answer, w, &call);
+    if (why == NULL) {
+      ctx->outbound = call;
+      ctx->sleeping = true;
+    }
+  }
+  if (out)
+    proxy_out_free(out);
+  free(out);
+  if (why) {
+    proxy_failed(&w->resp, why);
+    return forward_done(L, LUA_OK, (lua_KContext)w);
+  }
+  return lua_yieldk(L, 0, (lua_KContext)w, forward_done);
+}
+
 /* resp:json(): json.decode of the body (nil and a message when it is not
  * JSON). */
 static int l_json(lua_State *L) {
@@ -458,8 +530,10 @@ void script_http_open(lua_State *L, script_t *s) {
   lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &key_wait_mt);
 
-  static const luaL_Reg fns[] = {
-      {"request", l_request}, {"request_async", l_request_async}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"request", l_request},
+                                 {"request_async", l_request_async},
+                                 {"forward", l_forward},
+                                 {NULL, NULL}};
   luaL_newlibtable(L, fns);
   lua_pushlightuserdata(L, s);
   push_json_fn(L, "encode");

@@ -126,12 +126,14 @@ struct script_call {
   void *data;
   enum call_stage stage;
   size_t step;
-  int err_code;       /* the status being handled in STAGE_HANDLER */
-  char err_desc[400]; /* abort()'s description for the page and the handler */
-  char err_msg[400];  /* what failed, for a 500 handler's e.original_exception */
-  bool handled_error; /* an error page was made: do not run handlers again */
-  uv_timer_t *timer;  /* sleep(seconds > 0) */
-  uv_idle_t *idle;    /* sleep(0) and time slices: resume on the next loop turn */
+  int err_code;              /* the status being handled in STAGE_HANDLER */
+  char err_desc[400];        /* abort()'s description for the page and the handler */
+  char err_msg[400];         /* what failed, for a 500 handler's e.original_exception */
+  bool handled_error;        /* an error page was made: do not run handlers again */
+  bool proxied;              /* --proxy answered: no rule's path matched */
+  struct proxy_out *forward; /* the request --proxy sends, while it is out */
+  uv_timer_t *timer;         /* sleep(seconds > 0) */
+  uv_idle_t *idle;           /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };
 

@@ -156,6 +156,8 @@ static int push_entry(void *arg, const journal_view_t *v) {
   if (v->endpoint)
     set_string(L, "endpoint", v->endpoint, v->endpoint_len);
   set_string(L, "provision", v->provision, v->provision_len);
+  lua_pushboolean(L, v->proxied);
+  lua_setfield(L, -2, "proxied");
   /* Made by h1mock (journal.c's "calls"), so it decodes; should it not,
    * the entry still comes, without its calls. */
   buf_reset(scratch);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "script_int.h"
 #include "watchdog.h"
 
@@ -362,6 +363,9 @@ static void script_free(script_t *s) {
     if (c->idle)
       uv_close((uv_handle_t *)c->idle, free_handle);
     buf_free(&c->ctx.calls);
+    if (c->forward)
+      proxy_out_free(c->forward);
+    free(c->forward);
     free(c);
     c = next;
   }

@@ -29,7 +29,7 @@ function slow() sleep(0.4) return "slept" end
 
 ENTRY_KEYS = {"seq", "time", "remote", "method", "path", "query", "headers", "body",
               "body_encoding", "body_truncated", "body_bytes", "status", "endpoint",
-              "provision", "calls", "duration_us"}
+              "provision", "proxied", "calls", "duration_us"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
