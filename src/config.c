@@ -100,6 +100,10 @@ static const struct option_def options[] = {
      "forward a request whose path no rule of the provision has (what would be a 404) to URL "
      "(http://host:port[/prefix]), and send back its answer; hop-by-hop headers are dropped "
      "both ways and a request that comes back round gets 508"},
+    {"record", OPT_STRING, OFF(record), "DIR",
+     "with --proxy, write every proxied exchange into DIR/recorded.lua, a provision that "
+     "answers them again without the upstream (DIR must not be the provisions directory; "
+     "at most 1000 exchanges, 16M)"},
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",

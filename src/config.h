@@ -37,6 +37,7 @@ typedef struct config {
   int outbound;                 /* enum config_outbound: where provisions may connect */
   size_t client_max_body;       /* bytes of an answer to a provision's outbound call */
   const char *proxy;            /* requests no rule's path matches go there; NULL: 404 */
+  const char *record;           /* --record: where the proxied exchanges are written */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "provision.h"
 #include "proxy.h"
+#include "record.h"
 #include "script.h"
 #include "server.h"
 #include "store.h"
@@ -35,6 +36,7 @@ struct h1mock {
    * close its connections) in take_down. */
   http_client_t *client;
   char via[PROXY_TOKEN_SIZE]; /* Via token of what this server forwards */
+  record_t *record;           /* --record; freed once the loop has ended */
   provision_t *provision;
   admin_t *admin;
   server_t *server;
@@ -77,6 +79,7 @@ static void take_down(h1mock_t *h) {
   journal_free(h->journal);
   store_close(h->store);
   metrics_free(h->metrics);
+  record_free(h->record);
   free(h);
 }
 
@@ -125,6 +128,14 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
     rc = -EINVAL;
     goto fail;
   }
+  if (cfg->record && cfg->proxy == NULL) {
+    snprintf(err, errlen, "h1mock: --record records what --proxy forwards: give --proxy URL too");
+    rc = -EINVAL;
+    goto fail;
+  }
+  if (cfg->record && (rc = record_open(loop, cfg->record, cfg->provisions, cfg->proxy, &h->log,
+                                       &h->record, err, errlen)))
+    goto fail;
   proxy_token(h->via);
   http_client_options_t copts = {
       .outbound = cfg->outbound == CONFIG_OUTBOUND_OFF        ? HTTP_CLIENT_OUTBOUND_OFF
@@ -152,6 +163,7 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .metrics = h->metrics,
                                        .proxy = cfg->proxy,
                                        .via = h->via,
+                                       .recorder = h->record,
                                        .started_at = h->started_us / 1000000},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};

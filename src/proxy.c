@@ -46,8 +46,8 @@ static bool list_has(const char *v, size_t n, const char *name, size_t nlen) {
 }
 
 bool proxy_hop_header(const char *name, size_t nlen, const http_header_t *hs, size_t n) {
-  static const char *const hop[] = {"connection", "keep-alive", "te",     "trailer",
-                                    "transfer-encoding", "upgrade", NULL};
+  static const char *const hop[] = {"connection",        "keep-alive", "te", "trailer",
+                                    "transfer-encoding", "upgrade",    NULL};
   for (int i = 0; hop[i]; i++)
     if (http_name_is(name, nlen, hop[i]))
       return true;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "record.h"
 #include "script_int.h"
 #include "watchdog.h"
 
@@ -556,6 +557,8 @@ static void forwarded(void *arg, const http_client_result_t *r) {
     proxy_failed(c->resp, r->error);
   else if (proxy_response(r, c->resp))
     proxy_failed(c->resp, "out of memory");
+  else
+    record_exchange(c->s->opts.recorder, c->req, c->resp);
   if (run(c, false) == SCRIPT_DONE) {
     note_origin(c);
     finish(c, true);

@@ -27,6 +27,7 @@ struct journal;
 struct log;
 struct http_client;
 struct metrics;
+struct record;
 
 /* Stores every object of a JSON array into collection `coll` of `store`,
  * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
@@ -59,6 +60,7 @@ typedef struct script_opts {
   struct metrics *metrics;    /* counts those calls (NULL: not counted) */
   const char *proxy;          /* --proxy: where unrouted requests go (NULL: they get 404) */
   const char *via;            /* this server's Via token (proxy.h), for forwarded requests */
+  struct record *recorder;    /* --record: where --proxy's exchanges go (NULL: nowhere) */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages

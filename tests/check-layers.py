@@ -42,7 +42,7 @@ LAYERS = [
     ["script_value"],
     ["script_budget"],
     ["router", "store", "journal", "metrics", "access_log", "http", "script_json", "watchdog",
-     "http_client", "proxy", "pattern", "safedir"],
+     "http_client", "proxy", "record", "pattern", "safedir"],
     ["config", "text", "log", "buf", "origin"],
 ]
 

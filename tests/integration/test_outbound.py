@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import assert_exit_2, http, run_h1mock, wait_until
+from test_cli import free_port
 
 
 class Upstream:
@@ -197,10 +198,7 @@ def test_every_failure_is_nil_and_a_message(h1mock, upstream):
     garbage = upstream(lambda req: b"this is not HTTP\r\n\r\n")
     big = upstream(lambda req: answer(200, body=b"x" * 5000))
     silent = upstream(lambda req: None)
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    refused_port = closed.getsockname()[1]
-    closed.close()
+    refused_port = free_port()
     srv = h1mock(CALLER, "--client-max-body", "4k")
     assert call(srv, u="http://127.0.0.1:%d/" % refused_port) == {"error": "connection refused"}
     assert call(srv, u=silent.url, t="0.3") == {"error": "timed out after 0.3 s"}

@@ -2,9 +2,9 @@
 are forwarded (README "Calling other services", "Proxying")."""
 
 import json
-import socket
 
 from conftest import http, run_h1mock, wait_until
+from test_cli import free_port
 from test_outbound import answer, upstream  # noqa: F401 - the fixture
 
 FRONT = r'''
@@ -72,11 +72,7 @@ def test_proxied_requests_are_journaled_as_such_not_as_unmatched(h1mock, upstrea
 
 def test_the_upstream_failing_is_a_502_and_a_big_answer_too(h1mock, upstream):
     big = upstream(lambda req: answer(200, body=b"y" * 3000))
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
-    srv = h1mock(FRONT, "--proxy", "http://127.0.0.1:%d" % port, "--client-max-body", "2k")
+    srv = h1mock(FRONT, "--proxy", "http://127.0.0.1:%d" % free_port(), "--client-max-body", "2k")
     r = http("GET", srv.url + "/x")
     assert r.status_code == 502
     assert r.text == "502 Bad Gateway: the upstream did not answer: connection refused\n"
@@ -87,14 +83,6 @@ def test_the_upstream_failing_is_a_502_and_a_big_answer_too(h1mock, upstream):
     # The request side is capped by --max-body before anything is sent.
     r = http("POST", srv.url + "/x", data=b"z" * 2000000)
     assert r.status_code == 413 and len(big.requests) == 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_a_proxy_pointing_at_itself_answers_508_instead_of_looping(h1mock):

@@ -3,7 +3,8 @@
 #include "../../src/proxy.h"
 #include "unit.h"
 
-#define H(n, v) {n, sizeof n - 1, v, sizeof v - 1}
+#define H(n, v)                                                                                   \
+  { n, sizeof n - 1, v, sizeof v - 1 }
 
 static const char *header_text(const http_response_t *r) {
   static char out[1024];
@@ -13,9 +14,16 @@ static const char *header_text(const http_response_t *r) {
 
 TEST(hop_by_hop_headers_are_the_fixed_ones_and_those_connection_names) {
   http_header_t hs[] = {H("Connection", "keep-alive, X-Secret ,x-other"), H("X-Secret", "s")};
-  const char *hop[] = {"Connection",        "keep-alive", "TE",           "Trailer",
-                       "Transfer-Encoding", "Upgrade",    "Proxy-Authorization",
-                       "proxy-connection",  "X-Secret",   "X-OTHER"};
+  const char *hop[] = {"Connection",
+                       "keep-alive",
+                       "TE",
+                       "Trailer",
+                       "Transfer-Encoding",
+                       "Upgrade",
+                       "Proxy-Authorization",
+                       "proxy-connection",
+                       "X-Secret",
+                       "X-OTHER"};
   for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
     if (!proxy_hop_header(hop[i], strlen(hop[i]), hs, 2))
       UNIT_FAIL("%s is hop-by-hop", hop[i]);
@@ -29,10 +37,16 @@ TEST(hop_by_hop_headers_are_the_fixed_ones_and_those_connection_names) {
 
 TEST(the_request_keeps_method_path_query_body_and_end_to_end_headers) {
   http_header_t hs[] = {H("Host", "front:8000"), H("Connection", "X-Hop"), H("X-Hop", "1"),
-                        H("Via", "1.0 someone"), H("Accept", "*/*"), H("Keep-Alive", "5")};
-  http_request_t req = {.method = HTTP_PUT, .raw_path = "/a%20b/c", .raw_path_len = 8,
-                        .query = "x=1&y", .query_len = 5, .headers = hs, .nheaders = 6,
-                        .body = "data", .body_len = 4};
+                        H("Via", "1.0 someone"), H("Accept", "*/*"),       H("Keep-Alive", "5")};
+  http_request_t req = {.method = HTTP_PUT,
+                        .raw_path = "/a%20b/c",
+                        .raw_path_len = 8,
+                        .query = "x=1&y",
+                        .query_len = 5,
+                        .headers = hs,
+                        .nheaders = 6,
+                        .body = "data",
+                        .body_len = 4};
   proxy_out_t out = {0};
   ASSERT_EQ(proxy_request(&req, "http://up:9000/base/", "h1mock-t", 1500, &out), 0);
   ASSERT_STR_EQ(out.req.url, "http://up:9000/base/a%20b/c?x=1&y");
@@ -73,11 +87,15 @@ TEST(a_request_carrying_our_token_is_a_loop) {
 }
 
 TEST(the_answer_passes_without_hop_by_hop_and_framing_headers) {
-  http_header_t hs[] = {H("Content-Type", "text/plain"), H("Connection", "close, X-Private"),
-                        H("X-Private", "p"), H("Content-Length", "2"), H("Set-Cookie", "a=1"),
-                        H("Transfer-Encoding", "chunked"), H("Set-Cookie", "b=2")};
-  http_client_result_t r = {.status = 418, .headers = hs, .nheaders = 7, .body = "hi",
-                            .body_len = 2};
+  http_header_t hs[] = {H("Content-Type", "text/plain"),
+                        H("Connection", "close, X-Private"),
+                        H("X-Private", "p"),
+                        H("Content-Length", "2"),
+                        H("Set-Cookie", "a=1"),
+                        H("Transfer-Encoding", "chunked"),
+                        H("Set-Cookie", "b=2")};
+  http_client_result_t r = {
+      .status = 418, .headers = hs, .nheaders = 7, .body = "hi", .body_len = 2};
   http_response_t resp = {0};
   ASSERT_EQ(proxy_response(&r, &resp), 0);
   ASSERT_EQ(resp.status, 418);
