@@ -3,7 +3,7 @@
 --
 -- This file is never run and is not compiled into h1mock: it only describes,
 -- with LuaLS annotations, the globals a provision gets (app, request, jsonify,
--- make_response, abort, redirect, json, log, sleep, http, store, rest, journal and
+-- make_response, abort, redirect, fault, json, log, sleep, http, store, rest, journal and
 -- the sandbox's os), so an editor completes them, shows their documentation
 -- and checks the types of their arguments. The README's "Provision
 -- reference" says the same in prose; tests/integration/test_stubs.py checks
@@ -312,6 +312,15 @@ local Response = {}
 ---@overload fun(self: h1mock.Response): string
 function Response.get_data() end
 
+---Sends the body in `chunks` pieces (1-10000, chunked coding) spread over `ms`
+---milliseconds (0-3600000), without blocking other requests; returns the response.
+---`return make_response(body, 200):dribble(10, 5000)`.
+---@param chunks integer
+---@param ms number
+---@return h1mock.Response
+---@overload fun(self: h1mock.Response, chunks: integer, ms: number): h1mock.Response
+function Response.dribble(chunks, ms) end
+
 ---Replaces the body.
 ---@param data string
 ---@overload fun(self: h1mock.Response, data: string)
@@ -380,6 +389,14 @@ function redirect(location, code) end
 ---@param description? string
 ---@overload fun(response: h1mock.Response)
 function abort(code, description) end
+
+---A Response the connection answers by misbehaving, for testing clients: "reset" (a TCP
+---reset), "empty" (closed without a byte), "random" (bytes that are not HTTP, then
+---closed), "malformed_chunk" (a valid head, then a broken chunked body). after_request
+---hooks see it like any Response; the journal records the fault.
+---@param kind "reset"|"empty"|"random"|"malformed_chunk"
+---@return h1mock.Response
+function fault(kind) end
 
 ---------------------------------------------------------------------------
 -- Provision contract, sleep, log
@@ -644,6 +661,7 @@ function rest.item(req, resource, id) end
 ---@field endpoint string? nil when no rule matched
 ---@field provision string
 ---@field proxied boolean --proxy answered it (no rule's path matched)
+---@field fault "reset"|"empty"|"random"|"malformed_chunk"|false the fault() answered (false: none); status 0 when no status line went out
 ---@field calls h1mock.OutboundCall[] the http.request calls it made, in order (at most 64)
 ---@field duration_us integer
 

@@ -26,6 +26,7 @@ struct entry {
   uint8_t method;
   bool matched;
   bool proxied;
+  uint8_t fault; /* enum http_fault */
   bool truncated;
   char data[];
 };
@@ -168,6 +169,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   e->method = (uint8_t)req->method;
   e->matched = origin->matched;
   e->proxied = origin->proxied;
+  e->fault = (uint8_t)resp->fault;
   e->truncated = blen < req->body_len;
   e->remote_len = (uint32_t)rlen;
   e->path_len = (uint32_t)req->path_len;
@@ -265,6 +267,7 @@ static void view_of(const struct entry *e, journal_view_t *v) {
   v->body_bytes = e->body_bytes;
   v->body_truncated = e->truncated;
   v->proxied = e->proxied;
+  v->fault = http_fault_name(e->fault);
 }
 
 /* The ring positions [*lo, *hi) (0 = oldest) that hold exactly the
@@ -422,7 +425,12 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
     buf_puts(out, "null");
   buf_puts(out, ",\"provision\":");
   text_json_string(out, v->provision, v->provision_len);
-  buf_printf(out, ",\"proxied\":%s,\"calls\":[", v->proxied ? "true" : "false");
+  buf_printf(out, ",\"proxied\":%s,\"fault\":", v->proxied ? "true" : "false");
+  if (v->fault)
+    buf_printf(out, "\"%s\"", v->fault);
+  else
+    buf_puts(out, "null");
+  buf_puts(out, ",\"calls\":[");
   buf_append(out, v->calls, v->calls_len);
   return buf_printf(out, "],\"duration_us\":%llu}", (unsigned long long)v->duration_us);
 }

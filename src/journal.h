@@ -133,6 +133,7 @@ typedef struct journal_view {
   size_t body_bytes; /* the whole body's length */
   bool body_truncated;
   bool proxied;        /* --proxy answered it */
+  const char *fault;   /* what fault() the view returned ("reset", ...), or NULL */
   const char *headers; /* packed; read them with journal_view_headers */
   size_t headers_len;
 } journal_view_t;

@@ -123,8 +123,8 @@ static int headers_lua(buf_t *out, const struct exchange *e) {
       break;
     if (!http_name_is(p, (size_t)(colon - p), "date")) {
       rc = buf_puts(out, first ? "{" : ", {") || record_lua_string(out, p, (size_t)(colon - p)) ||
-           buf_puts(out, ", ") ||
-           record_lua_string(out, colon + 2, (size_t)(eol - colon - 2)) || buf_putc(out, '}');
+           buf_puts(out, ", ") || record_lua_string(out, colon + 2, (size_t)(eol - colon - 2)) ||
+           buf_putc(out, '}');
       first = false;
     }
     p = eol + 2;

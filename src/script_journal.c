@@ -158,6 +158,14 @@ static int push_entry(void *arg, const journal_view_t *v) {
   set_string(L, "provision", v->provision, v->provision_len);
   lua_pushboolean(L, v->proxied);
   lua_setfield(L, -2, "proxied");
+  /* false rather than nil: the field is there, as in the admin API's
+   * JSON, and `if e.fault then` reads well. */
+  if (v->fault)
+    set_string(L, "fault", v->fault, strlen(v->fault));
+  else {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "fault");
+  }
   /* Made by h1mock (journal.c's "calls"), so it decodes; should it not,
    * the entry still comes, without its calls. */
   buf_reset(scratch);

@@ -42,7 +42,8 @@ LAYERS = [
     ["script_value"],
     ["script_budget"],
     ["router", "store", "journal", "metrics", "access_log", "http", "script_json", "watchdog",
-     "http_client", "proxy", "record", "pattern", "safedir"],
+     "http_client", "proxy", "record", "dribble", "pattern",
+     "safedir"],
     ["config", "text", "log", "buf", "origin"],
 ]
 

@@ -106,7 +106,8 @@ TEST(records_and_reads_back_one_entry) {
                 "\"query\":\"a=1\",\"headers\":{\"host\":\"mock\",\"x-tag\":\"one, two\","
                 "\"accept\":\"*/*\"},\"body\":\"{\\\"x\\\":1}\",\"body_encoding\":\"utf-8\","
                 "\"body_truncated\":false,\"body_bytes\":7,\"status\":201,"
-                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"calls\":[],"
+                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"proxied\":false,"
+                "\"fault\":null,\"calls\":[],"
                 "\"duration_us\":57}],"
                 "\"count\":1,\"skipped\":0}\n");
   buf_free(&out);
@@ -535,6 +536,7 @@ TEST(outbound_calls_are_kept_as_given) {
                   "\"calls\":[{\"method\":\"GET\"},{\"method\":\"PUT\"}],\"duration_us\"");
   ASSERT_CONTAINS(out.data, "\"seq\":2,");
   ASSERT_CONTAINS(out.data, "\"calls\":[],\"duration_us\":1}],\"count\":2");
+  ASSERT_CONTAINS(out.data, "\"proxied\":false,\"fault\":null,\"calls\":[{");
   buf_free(&out);
   origin_free(&origin);
   journal_free(j);

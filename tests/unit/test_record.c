@@ -26,7 +26,10 @@ TEST(literals_escape_what_could_end_them) {
   ASSERT_STR_EQ(lit("plain text", 10), "\"plain text\"");
   ASSERT_STR_EQ(lit("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
   ASSERT_STR_EQ(lit("]]--\n\r\t", 7), "\"]]--\\n\\r\\t\"");
-  ASSERT_STR_EQ(lit("\0" "1\x7f\xff\xc3\xa9", 6), "\"\\0001\\127\\255\\195\\169\"");
+  ASSERT_STR_EQ(lit("\0"
+                    "1\x7f\xff\xc3\xa9",
+                    6),
+                "\"\\0001\\127\\255\\195\\169\"");
   ASSERT_STR_EQ(lit("", 0), "\"\"");
 }
 
@@ -35,10 +38,17 @@ static void on_done(void *data) { *(bool *)data = true; }
 /* Serves method path?query on s: the status and the body. */
 static int serve(script_t *s, int method, const char *path, const char *query, char *body,
                  size_t n) {
-  http_request_t req = {.method = method, .http_major = 1, .http_minor = 1,
-                        .target = path, .target_len = strlen(path), .path = path,
-                        .path_len = strlen(path), .raw_path = path, .raw_path_len = strlen(path),
-                        .query = query, .query_len = strlen(query)};
+  http_request_t req = {.method = method,
+                        .http_major = 1,
+                        .http_minor = 1,
+                        .target = path,
+                        .target_len = strlen(path),
+                        .path = path,
+                        .path_len = strlen(path),
+                        .raw_path = path,
+                        .raw_path_len = strlen(path),
+                        .query = query,
+                        .query_len = strlen(query)};
   http_response_t resp = {0};
   origin_t origin = {0};
   bool done = false;
@@ -56,8 +66,11 @@ static int serve(script_t *s, int method, const char *path, const char *query, c
 
 static void add(record_t *r, int method, const char *path, const char *query, int status,
                 const char *body, size_t blen) {
-  http_request_t req = {.method = method, .path = path, .path_len = strlen(path),
-                        .query = query, .query_len = strlen(query)};
+  http_request_t req = {.method = method,
+                        .path = path,
+                        .path_len = strlen(path),
+                        .query = query,
+                        .query_len = strlen(query)};
   http_response_t resp = {.status = status};
   http_response_header(&resp, "Content-Type", 12, "text/plain", 10);
   http_response_header(&resp, "Date", 4, "Mon, 01 Jan 2024 00:00:00 GMT", 29);
@@ -80,7 +93,7 @@ TEST(the_text_replays_by_path_query_and_order) {
   add(r, HTTP_GET, "/a", "p=1", 201, "second", 6);
   add(r, HTTP_POST, "/a", "", 202, hostile, sizeof hostile - 1);
   add(r, HTTP_GET, "/we\"ird]]", "", 203, "odd path", 8);
-  add(r, HTTP_HEAD, "/a", "", 200, "", 0);    /* not recorded */
+  add(r, HTTP_HEAD, "/a", "", 200, "", 0);        /* not recorded */
   add(r, HTTP_GET, "/x/<int:n>", "", 200, "", 0); /* not a rule: not recorded */
   ASSERT_EQ(record_count(r), 5);
   buf_t text = BUF_INIT;
