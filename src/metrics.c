@@ -52,6 +52,9 @@ struct metrics {
   struct histogram client;    /* outbound calls of the provisions */
   uint64_t client_results[2]; /* error, ok */
   uint64_t loads[2];          /* failure, success */
+  uint64_t watcher_events[2]; /* ignored, queued */
+  uint64_t watcher_bursts;
+  bool watcher_pending;
   const size_t *connections;
   int64_t start_us;
 };
@@ -76,6 +79,12 @@ void metrics_free(metrics_t *m) {
 void metrics_track_connections(metrics_t *m, const size_t *count) { m->connections = count; }
 
 void metrics_provision_load(metrics_t *m, bool ok) { m->loads[ok ? 1 : 0]++; }
+
+void metrics_watcher_event(metrics_t *m, bool queued) { m->watcher_events[queued ? 1 : 0]++; }
+
+void metrics_watcher_burst(metrics_t *m) { m->watcher_bursts++; }
+
+void metrics_watcher_pending(metrics_t *m, bool pending) { m->watcher_pending = pending; }
 
 static uint32_t hash_of(int method, int status, const char *e, size_t n, bool none) {
   uint32_t h = 2166136261u ^ (uint32_t)method ^ (uint32_t)status << 8 ^ (none ? 1u << 24 : 0);
@@ -242,6 +251,19 @@ int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g) {
              (unsigned long long)m->loads[1]);
   buf_printf(out, "h1mock_provision_loads_total{result=\"failure\"} %llu\n",
              (unsigned long long)m->loads[0]);
+
+  head(out, "h1mock_watcher_events_total", "counter",
+       "Provisions directory events seen, by outcome (queued for a reload, or ignored).");
+  buf_printf(out, "h1mock_watcher_events_total{outcome=\"queued\"} %llu\n",
+             (unsigned long long)m->watcher_events[1]);
+  buf_printf(out, "h1mock_watcher_events_total{outcome=\"ignored\"} %llu\n",
+             (unsigned long long)m->watcher_events[0]);
+  head(out, "h1mock_watcher_bursts_total", "counter",
+       "Bursts of directory events handled once they settled.");
+  buf_printf(out, "h1mock_watcher_bursts_total %llu\n", (unsigned long long)m->watcher_bursts);
+  head(out, "h1mock_watcher_pending", "gauge",
+       "1 while a burst of directory events is settling, else 0.");
+  buf_printf(out, "h1mock_watcher_pending %d\n", m->watcher_pending ? 1 : 0);
 
   head(out, "h1mock_provision_active_info", "gauge", "The provision serving traffic (always 1).");
   if (g && g->provision) {

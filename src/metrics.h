@@ -42,6 +42,16 @@ void metrics_http_client(metrics_t *m, bool ok, uint64_t us);
 /* Counts one provision load, from any source. */
 void metrics_provision_load(metrics_t *m, bool ok);
 
+/* Counts one event of the provisions directory watcher: `queued` when it
+ * starts or extends a burst that will be handled, else it was ignored. */
+void metrics_watcher_event(metrics_t *m, bool queued);
+
+/* Counts one settled burst, handled (a reload, or nothing to do), and says
+ * whether a burst is settling now. Tests wait on these instead of sleeping
+ * to show that a change was seen and that nothing more will happen. */
+void metrics_watcher_burst(metrics_t *m);
+void metrics_watcher_pending(metrics_t *m, bool pending);
+
 /* Where the number of open traffic connections is read (NULL: 0); it must
  * stay valid while `m` renders. */
 void metrics_track_connections(metrics_t *m, const size_t *count);

@@ -523,7 +523,7 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_async_init(loop, &s->stop, on_stop);
   s->stop.data = s;
-  int wrc = watcher_start(loop, s->provision, s->log, &s->watcher);
+  int wrc = watcher_start(loop, s->provision, s->log, s->metrics, &s->watcher);
   if (wrc)
     log_warn(s->log, "cannot watch %s (%s): provisions reload only through the admin API",
              cfg->provisions, uv_strerror(wrc));

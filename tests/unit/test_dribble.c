@@ -26,8 +26,8 @@ static const char *drive(http_stream_t *s, uv_loop_t *loop) {
         uv_run(loop, UV_RUN_ONCE);
       continue;
     }
-    len += (size_t)snprintf(out + len, sizeof out - len, "%s%.*s", len ? "|" : "",
-                            (int)piece.len, piece.data ? piece.data : "");
+    len += (size_t)snprintf(out + len, sizeof out - len, "%s%.*s", len ? "|" : "", (int)piece.len,
+                            piece.data ? piece.data : "");
     if (rc == HTTP_STREAM_END)
       break;
     ASSERT_EQ(rc, HTTP_STREAM_MORE);
@@ -49,8 +49,8 @@ TEST(pieces_are_equal_shares_each_after_a_wait) {
   ASSERT_EQ(body.len, 0); /* taken */
   ASSERT_STR_EQ(drive(s, &loop), "012|345|6789");
   ASSERT_EQ(wakes, 3);
-  ASSERT((uv_hrtime() - t0) / 1000000 >= 85); /* three waits of 30 ms */
-  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);   /* the timer closed */
+  ASSERT((uv_hrtime() - t0) / 1000000 >= 85);  /* three waits of 30 ms */
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0); /* the timer closed */
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
