@@ -3,7 +3,7 @@
 --
 -- This file is never run and is not compiled into h1mock: it only describes,
 -- with LuaLS annotations, the globals a provision gets (app, request, jsonify,
--- make_response, abort, redirect, json, log, sleep, store, rest, journal and
+-- make_response, abort, redirect, fault, json, log, sleep, http, store, rest, journal and
 -- the sandbox's os), so an editor completes them, shows their documentation
 -- and checks the types of their arguments. The README's "Provision
 -- reference" says the same in prose; tests/integration/test_stubs.py checks
@@ -328,6 +328,15 @@ local Response = {}
 ---@overload fun(self: h1mock.Response): string
 function Response.get_data() end
 
+---Sends the body in `chunks` pieces (1-10000, chunked coding) spread over `ms`
+---milliseconds (0-3600000), without blocking other requests; returns the response.
+---`return make_response(body, 200):dribble(10, 5000)`.
+---@param chunks integer
+---@param ms number
+---@return h1mock.Response
+---@overload fun(self: h1mock.Response, chunks: integer, ms: number): h1mock.Response
+function Response.dribble(chunks, ms) end
+
 ---Replaces the body.
 ---@param data string
 ---@overload fun(self: h1mock.Response, data: string)
@@ -397,6 +406,14 @@ function redirect(location, code) end
 ---@overload fun(response: h1mock.Response)
 function abort(code, description) end
 
+---A Response the connection answers by misbehaving, for testing clients: "reset" (a TCP
+---reset), "empty" (closed without a byte), "random" (bytes that are not HTTP, then
+---closed), "malformed_chunk" (a valid head, then a broken chunked body). after_request
+---hooks see it like any Response; the journal records the fault.
+---@param kind "reset"|"empty"|"random"|"malformed_chunk"
+---@return h1mock.Response
+function fault(kind) end
+
 ---------------------------------------------------------------------------
 -- Provision contract, sleep, log
 ---------------------------------------------------------------------------
@@ -410,6 +427,62 @@ function registerRules() end
 ---time, in a coroutine the provision created and in functions called back from C.
 ---@param seconds number >= 0
 function sleep(seconds) end
+
+---------------------------------------------------------------------------
+-- http: calling other services
+---------------------------------------------------------------------------
+
+---What http.request and http.request_async send.
+---@class h1mock.HttpOptions
+---@field url string `"http://host:port/path?query"`; http:// only (https fails: "https is not supported yet")
+---@field method? string default `"GET"`
+---@field headers? table<string, string|number>
+---@field body? string|table a table is sent as JSON, with `Content-Type: application/json` unless set
+---@field timeout? number seconds for the whole call, default 10
+
+---An answer to http.request.
+---@class h1mock.HttpResponse
+---@field status integer
+---@field headers table<string, string> lower-case names, repeats joined with `", "`
+---@field header_list string[][] every `{name, value}` in order, names as received
+---@field body string
+local HttpResponse = {}
+
+---The body decoded as JSON; nil and a message when it is not JSON.
+---@return any
+---@return string? error
+function HttpResponse:json() end
+
+---Outbound HTTP/1.1 calls (--outbound decides where to; at most 256 calls in flight per
+---server).
+---@class h1mock.Http
+http = {}
+
+---Calls another service and waits for its answer; only this request waits, others are
+---served, and the wait costs no instruction budget. Only while a request runs (not at
+---load time, not in a coroutine the provision created). On failure (refused, timed
+---out, DNS, a malformed answer, a body over --client-max-body) returns nil and a message.
+---@param opts h1mock.HttpOptions
+---@return h1mock.HttpResponse?
+---@return string? error
+function http.request(opts) end
+
+---The request as a proxy sends it on to `base_url` (whose path is put before the
+---request's; hop-by-hop headers dropped, Via added), and the answer as a Response to
+---return from the view, which after_request hooks then see. When the upstream fails
+---the Response is a 502 (504 on a timeout; 508 when the request came round to this
+---server). Waits as http.request does.
+---@param req h1mock.Request
+---@param base_url string `"http://host:port[/prefix]"`
+---@return h1mock.Response
+function http.forward(req, base_url) end
+
+---Sends a call without waiting for it (a webhook); its outcome goes to the log. Returns
+---true, or nil and a message when it could not be started.
+---@param opts h1mock.HttpOptions
+---@return true?
+---@return string? error
+function http.request_async(opts) end
 
 ---Log lines on stderr, at a level. Each takes a string.format pattern and its arguments.
 ---@class h1mock.Log
@@ -604,7 +677,18 @@ function rest.item(req, resource, id) end
 ---@field status integer
 ---@field endpoint string? nil when no rule matched
 ---@field provision string
+---@field proxied boolean --proxy answered it (no rule's path matched)
+---@field fault "reset"|"empty"|"random"|"malformed_chunk"|false the fault() answered (false: none); status 0 when no status line went out
+---@field calls h1mock.OutboundCall[] the http.request calls it made, in order (at most 64)
 ---@field duration_us integer
+
+---One http.request call of a journal entry.
+---@class h1mock.OutboundCall
+---@field method string
+---@field url string
+---@field status integer? nil when the call failed
+---@field duration_us integer
+---@field error string? why it failed; nil when answered
 
 ---The requests the server received (a ring of --journal-size entries). A request is
 ---recorded after its response, so inside a view `journal.count{...} + 1` is the

@@ -262,6 +262,20 @@ end
 function setters.is_json() return "response.is_json is read-only" end
 function setters.json() return "response.json is read-only; set response.data" end
 
+-- Sends the body in `chunks` pieces spread over `ms` milliseconds (the
+-- connection paces them on the loop); returns the response, for chaining.
+function response_methods.dribble(self, chunks, ms)
+  if math.type(chunks) ~= "integer" or chunks < 1 or chunks > 10000 then
+    error("dribble: chunks must be an integer from 1 to 10000", 2)
+  end
+  if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms > 3600000 then
+    error("dribble: milliseconds must be a number from 0 to 3600000", 2)
+  end
+  rawset(self, "_dribble_chunks", chunks)
+  rawset(self, "_dribble_ms", math.floor(ms))
+  return self
+end
+
 Response.__index = function(self, key)
   local m = response_methods[key]
   if m then return bound(self, m) end

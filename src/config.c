@@ -33,6 +33,7 @@ enum opt_kind {
   OPT_ACCESS_LOG,  /* off|text|json */
   OPT_DEFAULT,     /* rest|help */
   OPT_CORS,        /* off|*|an origin */
+  OPT_OUTBOUND,    /* any|loopback|off */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
   OPT_LUA_MEMORY,  /* a size, 0 or at least LUA_MEMORY_MIN */
 };
@@ -103,6 +104,20 @@ static const struct option_def options[] = {
     {"journal-max-bytes", OPT_SIZE, OFF(journal_max_bytes), "SIZE",
      "memory the journal may hold (default 256M, 0: no limit); past it the oldest entries "
      "are dropped (and counted) even before --journal-size is reached"},
+    {"outbound", OPT_OUTBOUND, OFF(outbound), "any|loopback|off",
+     "where provisions may connect with http.request (default any); loopback: 127.0.0.0/8 "
+     "and ::1 only, checked on the resolved addresses; off: nowhere"},
+    {"client-max-body", OPT_SIZE, OFF(client_max_body), "SIZE",
+     "largest answer body a provision's outbound call accepts (default 8M); a larger one "
+     "fails the call"},
+    {"proxy", OPT_STRING, OFF(proxy), "URL",
+     "forward a request whose path no rule of the provision has (what would be a 404) to URL "
+     "(http://host:port[/prefix]), and send back its answer; hop-by-hop headers are dropped "
+     "both ways and a request that comes back round gets 508"},
+    {"record", OPT_STRING, OFF(record), "DIR",
+     "with --proxy, write every proxied exchange into DIR/recorded.lua, a provision that "
+     "answers them again without the upstream (DIR must not be the provisions directory; "
+     "at most 1000 exchanges, 16M)"},
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",
@@ -216,6 +231,25 @@ static const char *token_problem(const char *t, size_t len) {
   return NULL;
 }
 
+/* Stores the index of `value` in the NULL-terminated `names` (any letter
+ * case) into *field; else says that it is not `what`, listing the names. */
+static int set_choice(int *field, const char *const *names, const char *value, const char *source,
+                      const char *what, char *err, size_t errlen) {
+  for (int i = 0; names[i]; i++)
+    if (strcasecmp(value, names[i]) == 0)
+      return *field = i, 0;
+  char list[128] = "";
+  size_t len = 0;
+  for (int i = 0; names[i] && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                            i == 0         ? ""
+                            : names[i + 1] ? ", "
+                                           : " or ",
+                            names[i]);
+  snprintf(err, errlen, "h1mock: %s: '%s' is not %s (%s)", source, value, what, list);
+  return -EINVAL;
+}
+
 /* Stores `value` into the option; on a bad value writes the reason. */
 static int set_option(config_t *c, const struct option_def *o, const char *value,
                       const char *source, char *err, size_t errlen) {
@@ -307,13 +341,12 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     return 0;
   }
   case OPT_ACCESS_LOG: {
-    static const char *const names[] = {"off", "text", "json"};
-    for (int i = 0; i < 3; i++)
-      if (strcasecmp(value, names[i]) == 0)
-        return *(int *)field = i, 0;
-    snprintf(err, errlen, "h1mock: %s: '%s' is not an access log format (off, text or json)",
-             source, value);
-    return -EINVAL;
+    static const char *const names[] = {"off", "text", "json", NULL};
+    return set_choice((int *)field, names, value, source, "an access log format", err, errlen);
+  }
+  case OPT_OUTBOUND: {
+    static const char *const names[] = {"any", "loopback", "off", NULL};
+    return set_choice((int *)field, names, value, source, "an outbound policy", err, errlen);
   }
   case OPT_DEFAULT: {
     static const char *const names[] = {"rest", "help"};
@@ -385,6 +418,8 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .journal_body_bytes = 64 * 1024,
       .journal_max_bytes = (size_t)256 << 20,
       .access_log = -1,
+      .outbound = CONFIG_OUTBOUND_ANY,
+      .client_max_body = (size_t)8 << 20,
   };
 
   /* The command line wins: a variable whose option is given there is not

@@ -38,6 +38,10 @@ typedef struct config {
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */
+  int outbound;                 /* enum config_outbound: where provisions may connect */
+  size_t client_max_body;       /* bytes of an answer to a provision's outbound call */
+  const char *proxy;            /* requests no rule's path matches go there; NULL: 404 */
+  const char *record;           /* --record: where the proxied exchanges are written */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
@@ -45,6 +49,9 @@ typedef struct config {
 
 /* --access-log's formats. */
 enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_ACCESS_LOG_JSON };
+
+/* --outbound's policies (where http.request may connect). */
+enum config_outbound { CONFIG_OUTBOUND_ANY, CONFIG_OUTBOUND_LOOPBACK, CONFIG_OUTBOUND_OFF };
 
 /* The most entries --journal-size takes. */
 #define CONFIG_MAX_JOURNAL_SIZE 10000000

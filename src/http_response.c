@@ -91,6 +91,7 @@ const char *http_reason(int status) {
   case 504: return "Gateway Timeout";
   case 505: return "HTTP Version Not Supported";
   case 507: return "Insufficient Storage";
+  case 508: return "Loop Detected";
   case 511: return "Network Authentication Required";
   default: return "Unknown";
   }
@@ -125,6 +126,23 @@ void http_response_reset(http_response_t *r) {
   buf_reset(&r->body);
   buf_shrink(&r->body, 256 * 1024);
   r->has_content_type = r->has_server = r->has_date = false;
+  r->fault = HTTP_FAULT_NONE;
+  r->dribble_chunks = r->dribble_ms = 0;
+}
+
+static const char *const fault_names[] = {NULL, "reset", "empty", "random", "malformed_chunk"};
+
+const char *http_fault_name(int fault) {
+  return fault > 0 && fault < (int)(sizeof fault_names / sizeof fault_names[0])
+             ? fault_names[fault]
+             : NULL;
+}
+
+int http_fault_number(const char *name, size_t n) {
+  for (int i = 1; i < (int)(sizeof fault_names / sizeof fault_names[0]); i++)
+    if (strlen(fault_names[i]) == n && memcmp(fault_names[i], name, n) == 0)
+      return i;
+  return HTTP_FAULT_NONE;
 }
 
 void http_response_free(http_response_t *r) {

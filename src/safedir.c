@@ -109,3 +109,36 @@ int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, cons
       return -errno;
   }
 }
+
+int safedir_replace(int dfd, const char *dir, const char *name, const char *text, size_t len,
+                    const log_t *lg) {
+  char tmp[4200];
+  if ((size_t)snprintf(tmp, sizeof tmp, ".%s.tmp-%ld", name, (long)getpid()) >= sizeof tmp)
+    return -ENAMETOOLONG;
+  int fd = safedir_create(dfd, dir, tmp, 0644, lg);
+  if (fd < 0)
+    return fd;
+  int rc = 0;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = -errno;
+      break;
+    }
+    off += (size_t)n;
+  }
+  if (rc == 0 && fsync(fd) != 0)
+    rc = -errno;
+  if (close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0)
+    rc = -errno;
+  if (rc) {
+    unlinkat(dfd, tmp, 0);
+    return rc;
+  }
+  fsync(dfd);
+  return 0;
+}

@@ -30,4 +30,12 @@ int safedir_open(const char *path, char *err, size_t errlen);
  * descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
 int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const struct log *lg);
 
+/* Replaces the file `name` in `dfd` by the `len` bytes of `text`, so
+ * that a reader sees the old file or the new one whole: the bytes go to a
+ * new temporary file ".<name>.tmp-<pid>" (safedir_create), are fsync'd,
+ * and it is renamed over `name`; then the directory is fsync'd. Returns 0
+ * or -errno (the temporary file is removed). Thread-safe. */
+int safedir_replace(int dfd, const char *dir, const char *name, const char *text, size_t len,
+                    const struct log *lg);
+
 #endif

@@ -16,11 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_client.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "record.h"
 #include "script_int.h"
 #include "watchdog.h"
 
 static void sleep_start(script_ctx_t *ctx, double seconds);
+static void resume_parked(script_ctx_t *ctx);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -53,17 +58,22 @@ static script_call_t *call_get(script_t *s) {
     script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
     c->ctx.sleep = sleep_start;
+    c->ctx.resume = resume_parked;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
   script_rearm(c->co, &c->ctx, s->opts.max_instructions);
   c->ctx.slice = SLICE_INSTRUCTIONS;
   c->ctx.sleeping = false;
+  c->ctx.outbound = NULL;
+  buf_reset(&c->ctx.calls);
+  c->ctx.ncalls = 0;
   c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
   c->err_code = 0;
   c->handled_error = false;
+  c->proxied = false;
   c->ud = NULL;
   script_retain(s);
   return c;
@@ -350,11 +360,13 @@ static void note_origin(script_call_t *c) {
   origin_t *o = c->origin;
   origin_reset(o);
   o->matched = c->rule >= 0;
+  o->proxied = c->proxied;
   if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
     buf_append(&o->endpoint, e, strlen(e));
   }
   buf_append(&o->provision, c->s->name, c->s->name_len);
+  buf_append(&o->calls, c->ctx.calls.data, c->ctx.calls.len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -542,6 +554,53 @@ static void redirect_slash(script_call_t *c) {
   buf_free(&loc);
 }
 
+static void forwarded(void *arg, const http_client_result_t *r);
+
+/* --proxy: sends the request on; `forwarded` takes the answer. True when
+ * it is out (the call is pending); else the response is a gateway error
+ * and the request goes on to its after_request hooks. */
+static bool forward(script_call_t *c) {
+  script_t *s = c->s;
+  c->proxied = true;
+  c->stage = STAGE_AFTER;
+  c->step = 0;
+  if (proxy_loop(c->req, s->opts.via)) {
+    proxy_looped(c->resp);
+    return false;
+  }
+  const char *why = "outbound HTTP is not available here";
+  if (c->forward == NULL && (c->forward = calloc(1, sizeof *c->forward)) == NULL)
+    why = "out of memory";
+  else if (s->opts.client == NULL)
+    ;
+  else if (proxy_request(c->req, s->opts.proxy, s->opts.via, 0, c->forward))
+    why = "out of memory";
+  else if (http_client_request(s->opts.client, &c->forward->req, forwarded, c, &c->ctx.outbound) ==
+           0)
+    return true;
+  else
+    why = "the server is shutting down";
+  proxy_failed(c->resp, why);
+  return false;
+}
+
+static void forwarded(void *arg, const http_client_result_t *r) {
+  script_call_t *c = arg;
+  c->ctx.outbound = NULL;
+  if (c->s->opts.metrics)
+    metrics_http_client(c->s->opts.metrics, r->error == NULL, r->duration_us);
+  if (r->error)
+    proxy_failed(c->resp, r->error);
+  else if (proxy_response(r, c->resp))
+    proxy_failed(c->resp, "out of memory");
+  else
+    record_exchange(c->s->opts.recorder, c->req, c->resp);
+  if (run(c, false) == SCRIPT_DONE) {
+    note_origin(c);
+    finish(c, true);
+  }
+}
+
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
                                    http_response_t *resp, origin_t *origin, script_done_fn done,
                                    void *data, script_call_t **out) {
@@ -587,9 +646,13 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
     }
     break;
   default:
-    /* A preflight for a path without rules is let through: the request
-     * itself then gets the 404, which a page can read (with CORS). */
-    if (s->cors.on && cors_is_preflight(req)) {
+    /* Unrouted: to the upstream when there is one (it answers its own
+     * preflights); else a preflight is let through, so that the request
+     * itself gets the 404, which a page can read (with CORS). */
+    if (s->opts.proxy != NULL) {
+      if (forward(c))
+        return SCRIPT_PENDING;
+    } else if (s->cors.on && cors_is_preflight(req)) {
       resp->status = 204;
       c->stage = STAGE_AFTER;
     } else {
@@ -617,6 +680,8 @@ static void wake(script_call_t *c) {
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }
+
+static void resume_parked(script_ctx_t *ctx) { wake((script_call_t *)ctx); }
 
 static void on_idle(uv_idle_t *h) {
   uv_idle_stop(h);
@@ -658,6 +723,10 @@ void script_abandon(script_call_t *c) {
     uv_timer_stop(c->timer);
   if (c->idle)
     uv_idle_stop(c->idle);
+  if (c->ctx.outbound) {
+    http_client_cancel(c->ctx.outbound);
+    c->ctx.outbound = NULL;
+  }
   c->ctx.sleeping = false;
   lua_resetthread(c->co);
   finish(c, false);

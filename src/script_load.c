@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "script_int.h"
 #include "watchdog.h"
 
@@ -188,6 +189,7 @@ static int load_protected(lua_State *L) {
   script_app_open(L, s);
   script_store_open(L, s->opts.store);
   script_journal_open(L, s->opts.journal);
+  script_http_open(L, s);
   /* `rest` is a global in every provision, like `store`: the embedded
    * lua/rest.lua. */
   lua_getglobal(L, "require");
@@ -368,6 +370,10 @@ static void script_free(script_t *s) {
       uv_close((uv_handle_t *)c->timer, free_handle);
     if (c->idle)
       uv_close((uv_handle_t *)c->idle, free_handle);
+    buf_free(&c->ctx.calls);
+    if (c->forward)
+      proxy_out_free(c->forward);
+    free(c->forward);
     free(c);
     c = next;
   }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dribble.h"
 #include "script_int.h"
 #include "script_json.h"
 
@@ -233,6 +234,23 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
+  /* fault() and dribble() mark the object; only their own values get
+   * here (the Lua side checks them), still read with care. */
+  if (raw_field(L, idx, "_fault") == LUA_TSTRING) {
+    size_t len;
+    const char *name = lua_tolstring(L, -1, &len);
+    out->fault = http_fault_number(name, len);
+  }
+  lua_pop(L, 1);
+  raw_field(L, idx, "_dribble_chunks");
+  lua_Integer chunks = lua_tointeger(L, -1);
+  raw_field(L, idx, "_dribble_ms");
+  lua_Integer ms = lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  if (chunks > 0 && chunks <= DRIBBLE_MAX_CHUNKS && ms >= 0 && ms <= DRIBBLE_MAX_MS) {
+    out->dribble_chunks = (unsigned)chunks;
+    out->dribble_ms = (unsigned)ms;
+  }
   raw_field(L, idx, "_headers");
   if (lua_istable(L, -1)) {
     raw_field(L, -1, "_list");
@@ -325,6 +343,16 @@ void script_response_push(lua_State *L, const http_response_t *r) {
     p = eol + 2;
   }
   lua_call(L, 4, 1);
+  if (r->fault) {
+    lua_pushstring(L, http_fault_name(r->fault));
+    lua_setfield(L, -2, "_fault");
+  }
+  if (r->dribble_chunks) {
+    lua_pushinteger(L, r->dribble_chunks);
+    lua_setfield(L, -2, "_dribble_chunks");
+    lua_pushinteger(L, r->dribble_ms);
+    lua_setfield(L, -2, "_dribble_ms");
+  }
 }
 
 void script_push_var(lua_State *L, const router_var_t *v) {

@@ -32,7 +32,7 @@ function slow() sleep(0.4) return "slept" end
 
 ENTRY_KEYS = {"seq", "time", "remote", "method", "path", "query", "headers", "body",
               "body_encoding", "body_truncated", "body_bytes", "status", "endpoint",
-              "provision", "duration_us"}
+              "provision", "proxied", "fault", "calls", "duration_us"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -526,6 +526,8 @@ def test_lua_journal_find_gives_entries(h1mock):
     assert e1["body_encoding"] == "base64" and base64.b64decode(e1["body"]) == b"\xffbin"
     assert e2["body"] == "two" and e2["headers"]["x-id"] == "2"
     assert e2["endpoint"] == "pay" and e2["provision"] == "initial"
+    # In Lua a field that is null in the admin API's JSON is false.
+    assert e1["fault"] is False and e1["proxied"] is False and e1["calls"] == []
     assert e2["remote"].startswith("127.0.0.1:")
     assert [e["seq"] for e in http("GET", srv.url + "/find?limit=1").json()] == [4]
     assert [e["seq"] for e in http("GET", srv.url + "/find?since=1&limit=2").json()] == [2, 3]

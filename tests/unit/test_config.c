@@ -71,6 +71,34 @@ TEST(access_log_and_token_options) {
   ASSERT_EQ(parse(&c, "--admin-token", "\x7f", NULL), CONFIG_USAGE);
 }
 
+TEST(outbound_options) {
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_ANY);
+  ASSERT_EQ(c.client_max_body, 8 << 20);
+  ASSERT_EQ(parse(&c, "--outbound", "Loopback", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_LOOPBACK);
+  ASSERT_EQ(parse(&c, "--outbound=off", "--client-max-body=64k", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_OFF);
+  ASSERT_EQ(c.client_max_body, 64 << 10);
+  ASSERT_EQ(parse(&c, "--outbound", "lan", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --outbound: 'lan' is not an outbound policy (any, loopback or off)");
+  ASSERT_EQ(parse(&c, "--client-max-body", "8X", NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "--client-max-body: '8X' is not a size");
+  setenv("H1MOCK_OUTBOUND", "loopback", 1);
+  setenv("H1MOCK_CLIENT_MAX_BODY", "1M", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_LOOPBACK);
+  ASSERT_EQ(c.client_max_body, 1 << 20);
+  ASSERT_EQ(parse(&c, "--outbound", "any", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_ANY);
+  setenv("H1MOCK_OUTBOUND", "everywhere", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "H1MOCK_OUTBOUND: 'everywhere' is not an outbound policy");
+  unsetenv("H1MOCK_OUTBOUND");
+  unsetenv("H1MOCK_CLIENT_MAX_BODY");
+}
+
 TEST(lua_memory_limit) {
   config_t c;
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
@@ -370,5 +398,5 @@ UNIT_MAIN(observability_defaults, journal_options, access_log_and_token_options,
           admin_exposure_needs_a_non_loopback_address_and_no_token,
           resolved_addresses_are_loopback_or_not, address_literals_and_names_resolve,
           admin_open_and_token_file_options, token_file_text, take_secrets_scrubs_the_environment,
-          take_secrets_reads_the_token_file, lua_memory_limit, connection_options,
-          default_connections_leave_room_for_files_and_the_admin_port)
+          take_secrets_reads_the_token_file, lua_memory_limit, outbound_options,
+          connection_options, default_connections_leave_room_for_files_and_the_admin_port)

@@ -106,7 +106,9 @@ TEST(records_and_reads_back_one_entry) {
                 "\"query\":\"a=1\",\"headers\":{\"host\":\"mock\",\"x-tag\":\"one, two\","
                 "\"accept\":\"*/*\"},\"body\":\"{\\\"x\\\":1}\",\"body_encoding\":\"utf-8\","
                 "\"body_truncated\":false,\"body_bytes\":7,\"status\":201,"
-                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"duration_us\":57}],"
+                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"proxied\":false,"
+                "\"fault\":null,\"calls\":[],"
+                "\"duration_us\":57}],"
                 "\"count\":1,\"skipped\":0}\n");
   buf_free(&out);
   journal_free(j);
@@ -514,9 +516,35 @@ TEST(non_utf8_request_parts_still_give_valid_json) {
   journal_free(j);
 }
 
-UNIT_MAIN(records_and_reads_back_one_entry, unmatched_entry_has_null_endpoint,
-          ring_wraps_with_exact_dropped_counts, reused_slots_keep_each_entry_whole,
-          the_byte_limit_drops_the_oldest_and_counts_them,
+TEST(outbound_calls_are_kept_as_given) {
+  journal_t *j = journal_new(2, 64, 0);
+  http_request_t req = {.method = HTTP_GET, .path = "/p", .path_len = 2, .query = ""};
+  http_response_t resp = {.status = 200};
+  origin_t origin = {0};
+  buf_puts(&origin.provision, "x");
+  buf_puts(&origin.calls, "{\"method\":\"GET\"},{\"method\":\"PUT\"}");
+  journal_record(j, "r", &req, &resp, &origin, 0, 1);
+  origin_reset(&origin);
+  ASSERT_EQ(origin.calls.len, 0);
+  journal_record(j, "r", &req, &resp, &origin, 0, 1);
+  journal_filter_t f;
+  journal_filter_init(&f);
+  buf_t out = BUF_INIT;
+  ASSERT_EQ(journal_json(j, &f, &out), 0);
+  buf_putc(&out, '\0');
+  ASSERT_CONTAINS(out.data,
+                  "\"calls\":[{\"method\":\"GET\"},{\"method\":\"PUT\"}],\"duration_us\"");
+  ASSERT_CONTAINS(out.data, "\"seq\":2,");
+  ASSERT_CONTAINS(out.data, "\"calls\":[],\"duration_us\":1}],\"count\":2");
+  ASSERT_CONTAINS(out.data, "\"proxied\":false,\"fault\":null,\"calls\":[{");
+  buf_free(&out);
+  origin_free(&origin);
+  journal_free(j);
+}
+
+UNIT_MAIN(records_and_reads_back_one_entry, outbound_calls_are_kept_as_given,
+          unmatched_entry_has_null_endpoint, ring_wraps_with_exact_dropped_counts,
+          reused_slots_keep_each_entry_whole, the_byte_limit_drops_the_oldest_and_counts_them,
           one_entry_over_the_byte_limit_is_kept_alone, every_filter_selects_what_it_says,
           since_and_limit_page_forward_or_keep_the_newest,
           bad_filter_values_are_refused_with_the_reason, filter_values_are_percent_decoded,
