@@ -256,22 +256,6 @@ static void on_complete(void *ctx, const char *peer, const http_request_t *req,
   access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
-static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
-  char ip[64] = "?";
-  int port = 0;
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    snprintf(out, n, "[%s]:%d", ip, port);
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-    snprintf(out, n, "%s:%d", ip, port);
-  }
-}
-
 static void on_listener_closed(uv_handle_t *h) {
   struct listener *li = h->data;
   close(li->fd);
@@ -297,7 +281,7 @@ static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int 
     return rc;
   }
   char where[96];
-  print_address(&ss, where, sizeof where);
+  text_address((struct sockaddr *)&ss, NULL, 0, where, sizeof where);
   int one = 1;
   socklen_t len =
       ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -317,7 +301,7 @@ static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int 
   li->polling = true;
   len = sizeof ss;
   getsockname(li->fd, (struct sockaddr *)&ss, &len);
-  print_address(&ss, where, sizeof where);
+  text_address((struct sockaddr *)&ss, NULL, 0, where, sizeof where);
   log_info(s->log, "%s on %s", li->env.name, where);
   return 0;
 fail:

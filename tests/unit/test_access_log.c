@@ -28,7 +28,7 @@ TEST(access_log_lines) {
                 "\"method\":\"GET\",\"path\":\"/app/v1/foo/bar\",\"status\":200,\"bytes\":48,"
                 "\"duration_us\":57,\"endpoint\":\"answer_get\"}\n");
   ASSERT_CONTAINS(line(ACCESS_LOG_JSON, "/x\"\xff", NULL),
-                  "\"path\":\"/x\\\"\\ufffd\",\"status\":200,\"bytes\":48,\"duration_us\":57,"
+                  "\"path\":\"/x\\\"\xef\xbf\xbd\",\"status\":200,\"bytes\":48,\"duration_us\":57,"
                   "\"endpoint\":null}\n");
 }
 
