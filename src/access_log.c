@@ -151,8 +151,7 @@ void access_log_request(access_log_t *a, const char *remote, const http_request_
   if (a == NULL)
     return;
   const char *method = http_method_name(req->method);
-  bool body = !(resp->status < 200 || resp->status == 204 || resp->status == 304) &&
-              req->method != HTTP_HEAD;
+  bool body = http_response_sends_body(resp, req->method);
   access_log_format(
       &a->pending, a->format, time_us, remote, method ? method : "?", req->path, req->path_len,
       req->target, req->target_len, resp->status, body ? resp->body.len : 0, duration_us,

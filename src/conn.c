@@ -7,6 +7,7 @@
 
 #include "dribble.h"
 #include "log.h"
+#include "text.h"
 
 #define READ_CHUNK (16 * 1024)
 #define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
@@ -501,19 +502,9 @@ int conn_open(conn_env_t *env, int fd) {
   uv_tcp_nodelay(&c->tcp, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  snprintf(c->remote, sizeof c->remote, "?");
-  snprintf(c->peer, sizeof c->peer, "?");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof c->remote);
-      snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->remote,
-               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof c->remote);
-      snprintf(c->peer, sizeof c->peer, "%s:%d", c->remote,
-               ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    }
-  }
+  bool named = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+  text_address(named ? (struct sockaddr *)&ss : NULL, c->remote, sizeof c->remote, c->peer,
+               sizeof c->peer);
   c->last_ms = uv_now(env->loop);
   c->reading = true;
   if ((rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))) {

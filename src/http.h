@@ -196,6 +196,11 @@ typedef struct http_response {
 void http_response_reset(http_response_t *r);
 void http_response_free(http_response_t *r);
 
+/* True when an answer with this status carries a body (RFC 9110 6.4.1):
+ * every status but 1xx, 204 and 304. The one place this rule lives: the
+ * server, the access log and the outbound client ask here. */
+bool http_status_has_body(int status);
+
 /* True when the answer to `req_method` carries a body: not for HEAD, 1xx,
  * 204 or 304. */
 bool http_response_sends_body(const http_response_t *r, int req_method);

@@ -202,12 +202,10 @@ int http_response_simple(http_response_t *r, int status, const char *content_typ
   return buf_append(&r->body, body, len);
 }
 
-static bool status_has_body(int status) {
-  return !(status < 200 || status == 204 || status == 304);
-}
+bool http_status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
 
 bool http_response_sends_body(const http_response_t *r, int req_method) {
-  return status_has_body(r->status) && req_method != HTTP_HEAD;
+  return http_status_has_body(r->status) && req_method != HTTP_HEAD;
 }
 
 int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
@@ -216,7 +214,7 @@ int http_response_write(const http_response_t *r, int req_method, bool keep_aliv
    * and an HTTP/1.0 stream ends with the connection. */
   assert(r->status >= 100 && r->status <= 999);
   assert(!(r->stream && http10 && keep_alive));
-  bool with_body = status_has_body(r->status);
+  bool with_body = http_status_has_body(r->status);
   bool send_body = http_response_sends_body(r, req_method) && r->stream == NULL;
   const char *reason = r->reason.len ? NULL : http_reason(r->status);
   size_t need = 160 + r->headers.len + r->reason.len + (send_body ? r->body.len : 0);

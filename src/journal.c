@@ -352,8 +352,7 @@ void journal_view_headers(const journal_view_t *v, buf_t *scratch,
     buf_reset(scratch);
     if (buf_reserve(scratch, nlen))
       return;
-    for (size_t i = 0; i < nlen; i++)
-      scratch->data[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    text_lower(scratch->data, name, nlen);
     scratch->len = nlen;
     buf_append(scratch, value, vlen);
     q = p;

@@ -8,6 +8,7 @@
 #ifndef H1MOCK_SAFEDIR_H
 #define H1MOCK_SAFEDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,13 @@ struct log;
  * naming the directory in err: -ELOOP (a link), -EPERM (owner or mode),
  * -ENOTDIR, or what mkdir/open said. Thread-safe. */
 int safedir_open(const char *path, char *err, size_t errlen);
+
+/* mkdir -p: makes each missing directory on `path`, the last with `mode`
+ * and the others 0755 (they may be shared, like /tmp); one that exists is
+ * left as it is. With `durable`, fsyncs the parent of each directory it
+ * makes, so that it survives a power cut along with what is written into
+ * it. 0 or -errno (-EINVAL for ""). Thread-safe. */
+int safedir_mkdirs(const char *path, mode_t mode, bool durable);
 
 /* Creates `name` in the directory `dfd` (named `dir` in messages) for writing, with O_CREAT |
  * O_EXCL | O_NOFOLLOW, so that the file written is always a new one of ours. What is already there

@@ -273,22 +273,6 @@ static void on_complete(void *ctx, const char *peer, const http_request_t *req,
   access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
-static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
-  char ip[64] = "?";
-  int port = 0;
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    snprintf(out, n, "[%s]:%d", ip, port);
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-    snprintf(out, n, "%s:%d", ip, port);
-  }
-}
-
 static void on_listener_closed(uv_handle_t *h) {
   struct socket *sock = h->data;
   close(sock->fd);
@@ -333,7 +317,7 @@ static int listen_one(struct listener *li, struct sockaddr_storage *ss, char *wh
   li->polling = true;
   len = sizeof *ss;
   getsockname(sock->fd, (struct sockaddr *)ss, &len);
-  print_address(ss, where, n);
+  text_address((struct sockaddr *)ss, NULL, 0, where, n);
   return 0;
 }
 
@@ -351,7 +335,7 @@ static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int 
     uint16_t *sin_port = ss.ss_family == AF_INET6 ? &((struct sockaddr_in6 *)&ss)->sin6_port
                                                   : &((struct sockaddr_in *)&ss)->sin_port;
     *sin_port = htons((uint16_t)port);
-    print_address(&ss, where, sizeof where);
+    text_address((struct sockaddr *)&ss, NULL, 0, where, sizeof where);
     rc = listen_one(li, &ss, where, sizeof where);
     if (rc == 0) {
       log_info(s->log, "%s on %s", li->env.name, where);

@@ -1112,48 +1112,6 @@ out:
   return rc;
 }
 
-/* Syncs the directory holding `dir`, so that a directory just made there
- * survives a power cut along with what is then written into it. */
-static int sync_parent(char *dir) {
-  char *slash = strrchr(dir, '/');
-  const char *parent = slash == dir ? "/" : slash ? dir : ".";
-  if (slash && slash != dir)
-    *slash = '\0';
-  int rc = 0, fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0)
-    rc = -errno;
-  if (fd >= 0)
-    close(fd);
-  if (slash && slash != dir)
-    *slash = '/';
-  return rc;
-}
-
-/* mkdir -p, syncing the parent of each directory it makes. */
-static int make_dirs(const char *path) {
-  if (*path == '\0')
-    return -EINVAL;
-  char *p = strdup(path);
-  int rc = 0;
-  if (p == NULL)
-    return -ENOMEM;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != '\0')
-      continue;
-    char c = *q;
-    *q = '\0';
-    if (mkdir(p, 0755) == 0)
-      rc = sync_parent(p);
-    else if (errno != EEXIST)
-      rc = -errno;
-    *q = c;
-    if (rc || c == '\0')
-      break;
-  }
-  free(p);
-  return rc;
-}
-
 static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
   int rc;
   bool created = false;
@@ -1161,7 +1119,7 @@ static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
     seterr(err, errlen, "out of memory");
     return -ENOMEM;
   }
-  if ((rc = make_dirs(dir))) {
+  if ((rc = safedir_mkdirs(dir, 0755, true))) {
     seterr(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
     return rc;
   }

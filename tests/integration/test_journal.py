@@ -325,7 +325,8 @@ def test_non_utf8_path_and_headers_still_give_json(h1mock):
     srv = h1mock(APP)
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     try:
-        s.sendall(b"GET /caf%E9 HTTP/1.1\r\nHost: h\r\nX-Latin: caf\xe9\r\n\r\n")
+        s.sendall(b"GET /caf%E9 HTTP/1.1\r\nHost: h\r\nX-Latin: caf\xe9\r\n"
+                  b"X-Cut: \xe2\x82!\r\n\r\n")
         assert read_response(s)[0] == 404
     finally:
         s.close()
@@ -334,6 +335,9 @@ def test_non_utf8_path_and_headers_still_give_json(h1mock):
     e = r.json()["requests"][0]
     assert e["path"] == "/caf\ufffd"
     assert e["headers"]["x-latin"] == "caf\ufffd"
+    # One U+FFFD per ill-formed subsequence, as Lua's json.encode and Python
+    # replace them (a euro sign cut short is one, not one per byte).
+    assert e["headers"]["x-cut"] == b"\xe2\x82!".decode("utf-8", "replace") == "\ufffd!"
     assert seqs(journal(srv, "?path=%2Fcaf%E9")) == [1]
 
 

@@ -35,7 +35,7 @@ TEST(access_log_lines) {
                 "bar?x=%41\",\"status\":200,\"bytes\":48,\"duration_us\":57,\"endpoint\":\""
                 "answer_get\"}\n");
   ASSERT_CONTAINS(line(ACCESS_LOG_JSON, "/x\"\xff", "/x%22%FF", NULL),
-                  "\"path\":\"/x\\\"\\ufffd\",\"target\":\"/x%22%FF\",\"status\":200,"
+                  "\"path\":\"/x\\\"\xef\xbf\xbd\",\"target\":\"/x%22%FF\",\"status\":200,"
                   "\"bytes\":48,\"duration_us\":57,\"endpoint\":null}\n");
 }
 
