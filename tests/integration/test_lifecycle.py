@@ -15,7 +15,8 @@ import time
 import pytest
 import requests
 
-from conftest import body_of, header, http, read_response, wait_until, watcher_quiet
+from conftest import (body_of, header, http, log_caught_up, read_response, wait_until,
+                      watcher_quiet)
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
@@ -90,10 +91,12 @@ FAIL_RX = r"^%s ERROR provision '%s' failed to load: (.+)$"
 
 
 def load_lines(srv, name):
+    log_caught_up(srv)
     return re.findall(LOAD_RX % (TS, re.escape(name)), srv.log, re.M)
 
 
 def fail_lines(srv, name):
+    log_caught_up(srv)
     return re.findall(FAIL_RX % (TS, re.escape(name)), srv.log, re.M)
 
 
