@@ -22,6 +22,9 @@ static void on_timer(uv_timer_t *t) {
 static int next(http_stream_t *s, buf_t *out) {
   struct dribble *d = (struct dribble *)s;
   if (!d->ready) {
+    /* The loop's clock stands where this turn began (maybe long ago, after
+     * a slow view): each wait counts from now. */
+    uv_update_time(d->timer.loop);
     uv_timer_start(&d->timer, on_timer, d->interval_ms, 0);
     return HTTP_STREAM_WAIT;
   }
