@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dribble.h"
 #include "log.h"
+#include "text.h"
 
 #define READ_CHUNK (16 * 1024)
 #define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
@@ -23,6 +25,8 @@ enum {
   CONN_WRITING = 1 << 0,     /* a uv_write is in flight (wreq, wbuf) */
   CONN_READ_PAUSED = 1 << 1, /* uv_read_stop: the client is held back */
   CONN_PEER_EOF = 1 << 2,    /* the client sent FIN or the read failed: no more bytes */
+  CONN_STREAM_WAIT = 1 << 3, /* STREAMING: the stream said HTTP_STREAM_WAIT (a dribble's
+                                timer runs); its wake() comes back */
 };
 
 /* What a connection needs only while it reads, parses or writes: taken from
@@ -38,6 +42,7 @@ struct conn_work {
   uv_write_t wreq;
   uv_shutdown_t sreq;
   http_response_t resp;
+  origin_t origin;       /* who answered resp, for env->complete */
   http_stream_t *stream; /* the body being streamed (phase STREAMING) */
   buf_t piece;           /* the stream's latest piece, before its chunk framing */
   void *pending;         /* the dispatcher's handle of a pending answer, for env->abandon */
@@ -55,7 +60,7 @@ struct conn {
   uint64_t request_ms; /* first byte of the request being received, 0 when none */
   uint64_t phase_ms;   /* when the body phase or the linger began: their times run from it */
   uint8_t phase;       /* enum conn_phase */
-  uint8_t flags;       /* CONN_WRITING, CONN_READ_PAUSED, CONN_PEER_EOF */
+  uint8_t flags;       /* CONN_WRITING, CONN_READ_PAUSED, CONN_PEER_EOF, CONN_STREAM_WAIT */
   uint8_t peer;        /* where "address:port" starts in names */
   char names[];        /* the peer's address (request.remote_addr), NUL, "address:port"
                           ("[v6]:port": the journal and the access log), NUL */
@@ -98,6 +103,8 @@ const char *conn_phase_name(enum conn_phase phase) {
 
 static inline void set_phase(conn_t *c, enum conn_phase to) {
   assert(next_phases[c->phase] & TO(to));
+  /* Only a streamed body waits for its producer's wake(). */
+  assert(!(c->flags & CONN_STREAM_WAIT) || to == CONN_STREAMING);
   /* Only the body's and the linger's times run from the phase's start. */
   if ((to == CONN_BODY || to == CONN_LINGERING) && c->phase != to)
     c->phase_ms = uv_now(c->env->loop);
@@ -120,6 +127,7 @@ static void work_free(struct conn_work *w) {
   buf_free(&w->wbuf);
   buf_free(&w->piece);
   http_response_free(&w->resp);
+  origin_free(&w->origin);
   free(w);
 }
 
@@ -167,6 +175,9 @@ static void work_put(conn_t *c, bool idle) {
     http_response_reset(&w->resp);
     w->chunked = w->last = false;
   }
+  /* Who answered this connection's last request is nothing to the next. */
+  origin_reset(&w->origin);
+  buf_shrink(&w->origin.calls, KEEP_READ);
   assert(w->rpos == 0 && w->rbuf.len == 0 && w->out.len == 0 && w->wbuf.len == 0);
   w->next = env->pool;
   env->pool = w;
@@ -203,7 +214,11 @@ static void on_close(uv_handle_t *h) {
     env->drained(env->ctx);
 }
 
-static void conn_close(conn_t *c) {
+/* Closes the connection; with `reset`, by a TCP reset (what is unsent is
+ * dropped). A pending answer is abandoned and a stream closed (a dribble
+ * stops its timer) here, before the work set can go back to the pool in
+ * on_close: nothing may write into it afterwards. */
+static void conn_close_how(conn_t *c, bool reset) {
   if (c->phase == CONN_CLOSED)
     return;
   struct conn_work *w = c->w;
@@ -216,9 +231,13 @@ static void conn_close(conn_t *c) {
       w->stream = NULL;
     }
   }
+  c->flags &= (uint8_t)~CONN_STREAM_WAIT;
   set_phase(c, CONN_CLOSED);
-  uv_close((uv_handle_t *)&c->tcp, on_close);
+  if (!reset || uv_tcp_close_reset(&c->tcp, on_close) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_close);
 }
+
+static void conn_close(conn_t *c) { conn_close_how(c, false); }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn_t *c = req->data;
@@ -371,8 +390,72 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 /* ------------------------------------------------------------------ answering */
 
+/* A dribble's timer fired: its next piece is ready. */
+static void stream_wake(http_stream_t *s) {
+  conn_t *c = s->waker;
+  assert(c->phase == CONN_STREAMING && (c->flags & CONN_STREAM_WAIT));
+  c->flags &= (uint8_t)~CONN_STREAM_WAIT;
+  conn_process(c);
+}
+
+/* Bytes that are not HTTP, for fault("random"): never starting like a
+ * status line, different on each call. */
+static int append_garbage(buf_t *out) {
+  uint64_t x = uv_hrtime() | 1;
+  size_t n = 64 + (size_t)(x % 448);
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+    char ch = (char)(x >> 24);
+    if (buf_putc(out, i == 0 && (ch == 'H' || ch == 'h') ? '\x01' : ch))
+      return -1;
+  }
+  return 0;
+}
+
+/* What fault() asked for instead of the answer: the connection's last
+ * write (a reset closes it from there once the journal has the request,
+ * complete_request). The status is 0 when no status line goes out (the
+ * journal shows that). */
+static void queue_fault(conn_t *c, const http_request_t *req) {
+  static http_stream_t no_body; /* only makes the head say chunked */
+  struct conn_work *w = c->w;
+  bool http10 = req->http_major == 1 && req->http_minor == 0;
+  int rc = 0;
+  switch (w->resp.fault) {
+  case HTTP_FAULT_RANDOM:
+    rc = append_garbage(&w->out);
+    w->resp.status = 0;
+    break;
+  case HTTP_FAULT_RESET:
+  case HTTP_FAULT_EMPTY: w->resp.status = 0; break;
+  default:
+    w->resp.stream = &no_body;
+    rc = http_response_write(&w->resp, req->method, false, http10, &w->out);
+    w->resp.stream = NULL;
+    /* A chunk size that is not hex, in the middle of the body. */
+    if (rc == 0 && http_response_sends_body(&w->resp, req->method))
+      rc = buf_puts(&w->out, "5\r\nhello\r\nzz\r\nnot a chunk\r\n");
+    break;
+  }
+  if (rc) {
+    conn_close(c);
+    return;
+  }
+  set_phase(c, CONN_LAST_WRITE);
+}
+
 static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
   struct conn_work *w = c->w;
+  if (w->resp.fault) {
+    queue_fault(c, req);
+    return;
+  }
+  /* dribble(): the body becomes a stream that waits between its pieces;
+   * out of memory, it goes at once. */
+  if (w->resp.dribble_chunks && w->resp.stream == NULL &&
+      http_response_sends_body(&w->resp, req->method))
+    w->resp.stream =
+        dribble_new(c->env->loop, &w->resp.body, w->resp.dribble_chunks, w->resp.dribble_ms);
   bool http10 = req->http_major == 1 && req->http_minor == 0;
   /* An HTTP/1.0 client knows no chunks: its streamed body ends with the
    * connection. */
@@ -387,6 +470,8 @@ static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
     w->resp.stream = NULL;
     if (http_response_sends_body(&w->resp, req->method)) {
       w->stream = stream; /* conn_process sends it */
+      stream->wake = stream_wake;
+      stream->waker = c;
       w->chunked = !http10;
       w->last = !keep;
       set_phase(c, CONN_STREAMING);
@@ -402,7 +487,7 @@ static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
  * the end of the body the stream is freed and the phase moves on. */
 static void stream_pump(conn_t *c) {
   struct conn_work *w = c->w;
-  if ((c->flags & CONN_WRITING) || w->out.len >= STREAM_PIECE)
+  if ((c->flags & (CONN_WRITING | CONN_STREAM_WAIT)) || w->out.len >= STREAM_PIECE)
     return;
   int rc;
   buf_reset(&w->piece);
@@ -422,6 +507,8 @@ static void stream_pump(conn_t *c) {
    * times a body's size): keep that room rather than allocate it for every
    * piece. */
   buf_shrink(&w->piece, KEEP_OUT);
+  if (rc == HTTP_STREAM_WAIT)
+    c->flags |= CONN_STREAM_WAIT; /* stream_wake comes back */
   if (rc == HTTP_STREAM_END) {
     if (w->chunked && buf_puts(&w->out, "0\r\n\r\n")) {
       conn_close(c);
@@ -445,7 +532,12 @@ static void complete_request(conn_t *c) {
   if (c->phase == CONN_CLOSED)
     return;
   if (env->complete)
-    env->complete(env->ctx, peer_of(c), req, &w->resp, uv_hrtime() - w->started_ns);
+    env->complete(env->ctx, peer_of(c), req, &w->resp, &w->origin, uv_hrtime() - w->started_ns);
+  if (w->resp.fault == HTTP_FAULT_RESET) {
+    assert(c->phase == CONN_LAST_WRITE);
+    conn_close_how(c, true);
+    return;
+  }
   http_in_next(w->in);
   c->request_ms = w->rpos < w->rbuf.len ? uv_now(env->loop) : 0;
 }
@@ -460,14 +552,15 @@ static void on_done(void *data) {
 /* The server's own answer to a request it refuses (4xx): a line of text,
  * then the connection closes once it is written. */
 static void answer_and_close(conn_t *c, int status, const char *text) {
-  http_response_t *resp = &c->w->resp;
-  http_response_reset(resp);
-  http_response_header(resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
-  buf_printf(&resp->body, "%d %s: %s\n", status, http_reason(status), text);
-  resp->status = status;
-  if (log_verbose())
-    log_debug("%s %s: answered %d: %s", c->env->name, remote_of(c), status, text);
-  if (http_response_write(resp, HTTP_GET, false, false, &c->w->out)) {
+  struct conn_work *w = c->w;
+  http_response_reset(&w->resp);
+  origin_reset(&w->origin); /* the server answered, not a provision */
+  http_response_header(&w->resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
+  buf_printf(&w->resp.body, "%d %s: %s\n", status, http_reason(status), text);
+  w->resp.status = status;
+  if (log_verbose(c->env->log))
+    log_debug(c->env->log, "%s %s: answered %d: %s", c->env->name, remote_of(c), status, text);
+  if (http_response_write(&w->resp, HTTP_GET, false, false, &w->out)) {
     conn_close(c);
     return;
   }
@@ -483,7 +576,7 @@ static void answer_error(conn_t *c) {
   const http_request_t *req = http_in_refused(c->w->in);
   if (req && c->env->complete && c->phase != CONN_CLOSED) {
     uint64_t ms = c->request_ms ? uv_now(c->env->loop) - c->request_ms : 0;
-    c->env->complete(c->env->ctx, peer_of(c), req, &c->w->resp, ms * 1000000);
+    c->env->complete(c->env->ctx, peer_of(c), req, &c->w->resp, &c->w->origin, ms * 1000000);
   }
 }
 
@@ -533,8 +626,9 @@ static void conn_process(conn_t *c) {
     set_phase(c, CONN_DISPATCHED);
     w->started_ns = uv_hrtime();
     const http_request_t *req = http_in_request(w->in);
-    if (env->dispatch(env->ctx, req, remote_of(c), &w->resp, on_done, c, &w->pending) ==
-        SCRIPT_PENDING)
+    origin_reset(&w->origin);
+    if (env->dispatch(env->ctx, req, remote_of(c), &w->resp, &w->origin, on_done, c,
+                      &w->pending) == CONN_PENDING)
       break;
     complete_request(c);
   }
@@ -564,19 +658,11 @@ static void conn_process(conn_t *c) {
 int conn_open(conn_env_t *env, int fd) {
   /* The peer's names are formatted once, into the connection itself: an
    * IPv4 peer takes a few dozen bytes, not two fixed arrays. */
-  char remote[INET6_ADDRSTRLEN] = "?", peer[INET6_ADDRSTRLEN + 8] = "?";
+  char remote[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, remote, sizeof remote);
-      snprintf(peer, sizeof peer, "[%s]:%d", remote,
-               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, remote, sizeof remote);
-      snprintf(peer, sizeof peer, "%s:%d", remote, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    }
-  }
+  bool named = getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
+  text_address(named ? (struct sockaddr *)&ss : NULL, remote, sizeof remote, peer, sizeof peer);
   size_t rlen = strlen(remote) + 1, plen = strlen(peer) + 1;
   conn_t *c = calloc(1, sizeof *c + rlen + plen);
   int rc = c ? uv_tcp_init(env->loop, &c->tcp) : UV_ENOMEM;

@@ -1,11 +1,12 @@
-/* script.c - loading a provision and driving one request through it.
+/* script.c - driving one request through a provision.
  *
  * A request runs in a coroutine taken from the provision's pool. Its stages
  * (before_request hooks, the view, an error handler, after_request hooks)
  * are each one function resumed on that coroutine, so any of them may sleep:
- * sleep() yields, a uv timer (or idle handle) resumes. The count hook charges every stage to
- * one instruction budget; when it runs out the hook yields too, and a
- * thread that yielded that way is dropped, which no pcall can catch.
+ * sleep() yields, a uv timer (or idle handle) resumes. The count hook
+ * (script_budget.c) charges every stage to one instruction budget; when it
+ * runs out the hook yields too, and a thread that yielded that way is
+ * dropped, which no pcall can catch.
  */
 #include "script.h"
 
@@ -15,470 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lualib.h>
-
+#include "http_client.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "record.h"
 #include "script_int.h"
-#include "script_json.h"
 #include "watchdog.h"
 
-time_t script_started_at(void) {
-  static time_t started;
-  if (started == 0)
-    started = time(NULL);
-  return started;
-}
-
-script_ctx_t *script_ctx(lua_State *L) { return *(script_ctx_t **)lua_getextraspace(L); }
-
-static void count_hook(lua_State *L, lua_Debug *ar);
-
-void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget) {
-  if (ctx->killed)
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-  ctx->killed = false;
-  ctx->budget = budget;
-}
-
-static void set_ctx(lua_State *L, script_ctx_t *ctx) {
-  *(script_ctx_t **)lua_getextraspace(L) = ctx;
-}
-
-/* "file:line" of the innermost Lua function of a stopped thread. */
-static void where(lua_State *co, char *out, size_t n) {
-  lua_Debug ar;
-  for (int level = 0; lua_getstack(co, level, &ar); level++) {
-    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
-      snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
-  }
-  snprintf(out, n, "?");
-}
-
-/* The budget of ctx ran out while L ran: stop it. On our own thread a
- * yield does it (run() drops a killed thread); inside a hook lua_yield
- * returns and the thread yields when the hook returns, inside a C function
- * it does not return. */
-static void budget_spent(lua_State *L, script_ctx_t *ctx) {
-  ctx->killed = true;
-  if (L == ctx->thread && lua_isyieldable(L)) {
-    lua_yield(L, 0);
-    return;
-  }
-  /* In a coroutine of the provision's, or inside a C call that cannot yield
-   * (a sort comparator, say): raise, and from now on at every instruction,
-   * so that no pcall loop can outlast it; our own thread is dropped as soon
-   * as it runs again. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction budget exhausted");
-}
-
-static void count_hook(lua_State *L, lua_Debug *ar) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL)
-    return;
-  ctx->budget -= HOOK_EVERY;
-  bool ours = L == ctx->thread;
-  if (ctx->budget > 0) {
-    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && ours && lua_isyieldable(L)) {
-      ctx->slice = SLICE_INSTRUCTIONS;
-      script_sleep_start((script_call_t *)ctx, 0);
-      lua_yield(L, 0);
-    }
-    return;
-  }
-  /* Read the line now: after a hook yields, Lua points at the instruction
-   * before, which can be on an earlier line. Only where the budget ran out
-   * first: after a kill that could only raise, every instruction raises
-   * again, in whatever code (xpcall's, say) the error unwinds through. */
-  if (!ctx->killed && lua_getinfo(L, "Sl", ar))
-    snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
-  budget_spent(L, ctx);
-}
-
-int64_t script_budget_left(lua_State *L) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL)
-    return INT64_MAX;
-  return ctx->budget > 0 ? ctx->budget : 0;
-}
-
-void script_charge(lua_State *L, int64_t cost) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL || cost <= 0)
-    return;
-  /* The time counts towards the slice too: the next hook lets other
-   * connections in (a C function itself cannot be paused). */
-  ctx->slice = cost >= ctx->slice ? 0 : ctx->slice - cost;
-  if (cost < ctx->budget) {
-    ctx->budget -= cost;
-    return;
-  }
-  ctx->budget = 0;
-  /* The C function itself has no line: name the Lua code that called it
-   * (only where the budget ran out first, as count_hook does). */
-  if (!ctx->killed)
-    where(L, ctx->where, sizeof ctx->where);
-  budget_spent(L, ctx);
-}
-
-/* The allocator of every provision's state: realloc, counted, refused past
- * the limit. Lua never needs a shrinking call to fail, and when a growing
- * one fails it runs an emergency full collection (even after
- * collectgarbage("stop")) and tries once more before it raises
- * "not enough memory". */
-static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  script_heap_t *h = ud;
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    free(ptr);
-    h->used -= old;
-    return NULL;
-  }
-  /* used <= limit holds: only growth is refused, and it starts at 0. */
-  if (h->limit && nsize > old && nsize - old > h->limit - h->used) {
-    h->refused = true;
-    return NULL;
-  }
-  void *p = realloc(ptr, nsize);
-  if (p)
-    h->used = h->used - old + nsize;
-  return p;
-}
-
-/* Every call into Lua is protected, so this is a bug of h1mock's; Lua
- * aborts when it returns. Said in the log, not only on a bare stderr. */
-static int on_panic(lua_State *L) {
-  log_error("Lua panic (an unprotected call into Lua): %s",
-            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-  return 0;
-}
-
-/* Why an allocation failed, as a sentence: the limit when it was the cause. */
-static const char *memory_text(const script_t *s, char *out, size_t n) {
-  size_t lim = s->heap.limit;
-  if (lim == 0 || !s->heap.refused) {
-    snprintf(out, n, "not enough memory");
-    return out;
-  }
-  char size[32];
-  if (lim % (1u << 30) == 0)
-    snprintf(size, sizeof size, "%zuG", lim >> 30);
-  else if (lim % (1u << 20) == 0)
-    snprintf(size, sizeof size, "%zuM", lim >> 20);
-  else if (lim % (1u << 10) == 0)
-    snprintf(size, sizeof size, "%zuk", lim >> 10);
-  else
-    snprintf(size, sizeof size, "%zu", lim);
-  snprintf(out, n,
-           "not enough memory: the provision's Lua state reached its limit "
-           "(--max-lua-memory %s)",
-           size);
-  return out;
-}
-
-/* The error value of a failed thread, as a message. Strings and numbers are
- * read as they are (converted here, not by Lua: no allocation); any other
- * value is named by its type and where it was raised. Its __tostring is
- * provision code and is not run, as at request time. */
-static void error_text(lua_State *co, char *out, size_t n) {
-  int isnum;
-  if (lua_type(co, -1) == LUA_TSTRING) {
-    snprintf(out, n, "%s", lua_tostring(co, -1));
-  } else if (lua_type(co, -1) == LUA_TNUMBER) {
-    lua_Integer i = lua_tointegerx(co, -1, &isnum);
-    if (isnum)
-      snprintf(out, n, LUA_INTEGER_FMT, i);
-    else
-      snprintf(out, n, LUA_NUMBER_FMT, lua_tonumber(co, -1));
-  } else {
-    char at[300];
-    where(co, at, sizeof at);
-    snprintf(out, n, "%s: (error object is a %s value)", at, luaL_typename(co, -1));
-  }
-}
-
-/* Runs the function under `nargs` arguments on top of L's stack in a fresh
- * thread under the load budget. Pops them. Returns 0, -EINVAL or -ENOMEM
- * with the message in err. Raises only on a memory error of its own. */
-static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
-  lua_State *L = s->L;
-  lua_State *co = lua_newthread(L);
-  lua_insert(L, -(nargs + 2));
-  lua_xmove(L, co, nargs + 1);
-  script_ctx_t ctx = {.kind = CTX_LOAD, .thread = co, .budget = s->opts.max_instructions};
-  set_ctx(co, &ctx);
-  int nres, rc = 0;
-  s->heap.refused = false;
-  watchdog_enter(s->opts.watchdog, NULL, NULL, 0, NULL, s->file);
-  int st = lua_resume(co, L, nargs, &nres);
-  watchdog_leave(s->opts.watchdog);
-  char at[300];
-  if (ctx.killed) {
-    /* Whether our thread yielded or a coroutine of the file's raised, the
-     * budget is what stopped it. */
-    snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
-             ctx.where, (long long)s->opts.max_instructions);
-    rc = -EINVAL;
-  } else if (st == LUA_YIELD) {
-    where(co, at, sizeof at);
-    snprintf(err, errlen, "%s: %s", at,
-             ctx.sleeping ? "sleep() is only allowed inside a request"
-                          : "coroutine.yield() outside a coroutine");
-    rc = -EINVAL;
-  } else if (st == LUA_ERRMEM) {
-    char what[200];
-    where(co, at, sizeof at);
-    snprintf(err, errlen, "%s: %s", at, memory_text(s, what, sizeof what));
-    rc = -ENOMEM;
-  } else if (st != LUA_OK) {
-    error_text(co, err, errlen);
-    rc = -EINVAL;
-  }
-  set_ctx(co, NULL);
-  lua_pop(L, 1); /* the thread */
-  return rc;
-}
-
-struct load_args {
-  script_t *s;
-  const char *chunkname, *source;
-  size_t len;
-  char *err;
-  size_t errlen;
-  int rc;
-};
-
-/* Builds the state and loads the provision into it; run under lua_pcall,
- * since opening the libraries can raise a memory error once the state has
- * a limit. A provision's own failure is reported in args->rc and err. */
-static int load_protected(lua_State *L) {
-  struct load_args *a = lua_touserdata(L, 1);
-  script_t *s = a->s;
-  lua_settop(L, 0);
-  /* Requests make short-lived garbage: generational mode suits them, and
-   * switching now, on an empty heap, costs nothing (after the load it
-   * meant a full collection of everything loaded). */
-  lua_gc(L, LUA_GCGEN, 0, 0);
-
-  script_sandbox_open(L, s->dir);
-  script_string_open(L);
-  script_json_open(L);
-  lua_setglobal(L, "json");
-  script_response_open(L);
-  script_string_open_runtime(L);
-  script_request_open(L);
-  script_app_open(L, s);
-  script_store_open(L);
-  script_journal_open(L);
-  /* `rest` is a global in every provision, like `store`: the embedded
-   * lua/rest.lua. */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "h1mock.rest");
-  lua_call(L, 1, 1);
-  lua_setglobal(L, "rest");
-
-  char name[300];
-  snprintf(name, sizeof name, "@%s", a->chunkname);
-  int st = luaL_loadbufferx(L, a->source, a->len, name, "t");
-  if (st == LUA_ERRMEM) {
-    char what[200];
-    snprintf(a->err, a->errlen, "%s: %s", a->chunkname, memory_text(s, what, sizeof what));
-    a->rc = -ENOMEM;
-    return 0;
-  }
-  if (st != LUA_OK) {
-    snprintf(a->err, a->errlen, "%s", lua_tostring(L, -1));
-    a->rc = -EINVAL;
-    return 0;
-  }
-  /* From here on provision code can run on the main thread too (finalizers
-   * during a collection, metamethods while h1mock reads results): give it
-   * a budget. */
-  s->main_ctx.kind = CTX_MAIN;
-  s->main_ctx.budget = s->opts.max_instructions;
-  set_ctx(L, &s->main_ctx);
-  if ((a->rc = run_loading(s, 0, a->err, a->errlen)))
-    return 0;
-  /* The file has defined its globals; from here on a typo is an error. */
-  script_sandbox_guard(L);
-  lua_pushglobaltable(L);
-  lua_pushliteral(L, "registerRules");
-  lua_rawget(L, -2);
-  lua_remove(L, -2);
-  if (!lua_isfunction(L, -1)) {
-    snprintf(a->err, a->errlen, "%s: defines no registerRules() function", a->chunkname);
-    a->rc = -EINVAL;
-    return 0;
-  }
-  s->loading = true;
-  a->rc = run_loading(s, 0, a->err, a->errlen);
-  s->loading = false;
-  lua_settop(L, 0);
-  return 0;
-}
-
-int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
-                script_t **out, char *err, size_t errlen) {
-  int rc = -ENOMEM;
-  char what[200];
-  err[0] = '\0';
-  script_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    goto fail;
-  s->refs = 1;
-  s->opts = *opts;
-  s->heap.limit = opts->max_memory;
-  if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
-    goto fail;
-  size_t nlen = strlen(chunkname);
-  if (nlen > 4 && strcmp(chunkname + nlen - 4, ".lua") == 0)
-    nlen -= 4;
-  if ((s->name = strndup(chunkname, nlen)) == NULL || (s->file = malloc(nlen + 5)) == NULL)
-    goto fail;
-  s->name_len = nlen;
-  snprintf(s->file, nlen + 5, "%s.lua", s->name);
-  s->opts.dir = s->dir;
-  if ((s->router = router_new()) == NULL)
-    goto fail;
-  if ((s->L = lua_newstate(heap_alloc, &s->heap)) == NULL) {
-    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
-    goto fail;
-  }
-  lua_State *L = s->L;
-  lua_atpanic(L, on_panic);
-  set_ctx(L, NULL);
-  /* Threads copy the hook of the main thread when they are created. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-
-  struct load_args a = {s, chunkname, source, len, err, errlen, 0};
-  s->heap.refused = false;
-  lua_pushcfunction(L, load_protected);
-  lua_pushlightuserdata(L, &a);
-  int st = lua_pcall(L, 1, 0, 0);
-  if (st == LUA_ERRMEM) {
-    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
-    rc = -ENOMEM;
-  } else if (st != LUA_OK) {
-    /* Only h1mock's own runtime runs before the provision. */
-    snprintf(err, errlen, "%s: the embedded runtime failed: %s", chunkname,
-             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-    rc = -EINVAL;
-  } else {
-    rc = a.rc;
-  }
-  lua_settop(L, 0);
-  if (rc)
-    goto fail;
-  *out = s;
-  return 0;
-
-fail:
-  if (rc == -ENOMEM && err[0] == '\0')
-    snprintf(err, errlen, "out of memory");
-  if (s) {
-    s->refs = 0;
-    script_release(s);
-  }
-  *out = NULL;
-  return rc;
-}
-
-extern const struct script_embedded {
-  const char *name;
-  const char *text;
-  size_t len;
-} script_embedded[];
-
-int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
-  static const char builtin[] = SCRIPT_DEFAULT_NAME;
-  for (const struct script_embedded *e = script_embedded; e->name; e++) {
-    if (strcmp(e->name, "h1mock.default") != 0)
-      continue;
-    int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
-    char *name = rc == 0 ? strdup(builtin) : NULL;
-    char *file = rc == 0 ? strdup(builtin) : NULL;
-    if (rc == 0 && (name == NULL || file == NULL)) {
-      free(name);
-      free(file);
-      script_release(*out);
-      *out = NULL;
-      snprintf(err, errlen, "out of memory");
-      return -ENOMEM;
-    }
-    if (rc == 0) {
-      free((*out)->name);
-      free((*out)->file);
-      (*out)->name = name;
-      (*out)->file = file;
-      (*out)->name_len = sizeof builtin - 1;
-    }
-    return rc;
-  }
-  snprintf(err, errlen, "the built-in default is missing from this binary");
-  return -EINVAL;
-}
-
-void script_retain(script_t *s) { s->refs++; }
-
-static void free_handle(uv_handle_t *h) { free(h); }
-
-static void close_state(uv_work_t *w) {
-  script_t *s = w->data;
-  if (s->L)
-    lua_close(s->L);
-  router_free(s->router);
-}
-
-static void free_script(uv_work_t *w, int status) {
-  (void)status;
-  script_t *s = w->data;
-  free(s->dir);
-  free(s->name);
-  free(s->file);
-  free(s);
-}
-
-static void script_free(script_t *s) {
-  script_call_t *c = s->free_calls;
-  while (c) {
-    script_call_t *next = c->next_free;
-    if (c->timer)
-      uv_close((uv_handle_t *)c->timer, free_handle);
-    if (c->idle)
-      uv_close((uv_handle_t *)c->idle, free_handle);
-    free(c);
-    c = next;
-  }
-  script_app_free(s);
-  s->closing.data = s;
-  if (s->L)
-    script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);
-  /* Freeing a big provision's heap takes longer than serving a request:
-   * done on the loop it would stall traffic after every swap. Nothing else
-   * can reach the state now, and it holds no finalizer that could touch
-   * shared data: provisions cannot set __gc (setmetatable refuses it, the
-   * metatables C sets are locked or cleaned), so a pool thread may close it. */
-  if (s->opts.loop == NULL ||
-      uv_queue_work(s->opts.loop, &s->closing, close_state, free_script) != 0) {
-    close_state(&s->closing);
-    free_script(&s->closing, 0);
-  }
-}
-
-void script_release(script_t *s) {
-  if (s && --s->refs <= 0)
-    script_free(s);
-}
-
-size_t script_rule_count(const script_t *s) { return router_count(s->router); }
-
-const char *script_name(const script_t *s) { return s->name; }
-
-size_t script_memory(const script_t *s) { return s->heap.used; }
-
-size_t script_memory_limit(const script_t *s) { return s->heap.limit; }
+static void sleep_start(script_ctx_t *ctx, double seconds);
+static void resume_parked(script_ctx_t *ctx);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -508,19 +55,25 @@ static script_call_t *call_get(script_t *s) {
       free(c);
       return NULL;
     }
-    set_ctx(c->co, &c->ctx);
+    script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
+    c->ctx.sleep = sleep_start;
+    c->ctx.resume = resume_parked;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
   script_rearm(c->co, &c->ctx, s->opts.max_instructions);
   c->ctx.slice = SLICE_INSTRUCTIONS;
   c->ctx.sleeping = false;
+  c->ctx.outbound = NULL;
+  buf_reset(&c->ctx.calls);
+  c->ctx.ncalls = 0;
   c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
   c->err_code = 0;
   c->handled_error = false;
+  c->proxied = false;
   c->ud = NULL;
   script_retain(s);
   return c;
@@ -539,6 +92,7 @@ static void call_put(script_call_t *c) {
   lua_settop(c->co, 0);
   c->req = NULL;
   c->resp = NULL;
+  c->origin = NULL;
   c->done = NULL;
   c->next_free = s->free_calls;
   s->free_calls = c;
@@ -598,8 +152,8 @@ static void stage_failed(script_call_t *c, const char *what) {
   buf_t path = BUF_INIT, msg = BUF_INIT;
   /* The path and the message may quote what the client sent (a decoded
    * %0a, a header value): escaped, so that they cannot forge a log line. */
-  log_error("%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path), stage_name(c),
-            endpoint_of(c),
+  log_error(c->s->opts.log, "%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path),
+            stage_name(c), endpoint_of(c),
             text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&path);
   buf_free(&msg);
@@ -635,7 +189,7 @@ static script_call_t *call_arg(lua_State *L) {
 
 static void push_request(lua_State *L, script_call_t *c) {
   if (c->ud == NULL) {
-    script_request_push(L, c);
+    script_push_request(L, c);
     lua_pushvalue(L, -1);
     lua_rawseti(L, LUA_REGISTRYINDEX, c->req_slot);
   } else {
@@ -656,34 +210,6 @@ static void set_request_global(lua_State *L, script_call_t *c) {
 static int request_global_step(lua_State *L) {
   set_request_global(L, call_arg(L));
   return 0;
-}
-
-void script_push_var(lua_State *L, const router_var_t *v) {
-  if (v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) {
-    /* The router checked the syntax and the range; leading zeros are the
-     * only reason a number can be long. */
-    const char *p = v->value;
-    size_t n = v->len;
-    bool neg = n && *p == '-';
-    if (neg)
-      p++, n--;
-    while (n > 1 && *p == '0' && p[1] != '.')
-      p++, n--;
-    char num[64];
-    if (n + 2 <= sizeof num) {
-      size_t k = 0;
-      if (neg)
-        num[k++] = '-';
-      memcpy(num + k, p, n);
-      num[k + n] = '\0';
-      if (v->conv == ROUTER_CONV_INT)
-        lua_pushinteger(L, (lua_Integer)strtoll(num, NULL, 10));
-      else
-        lua_pushnumber(L, strtod(num, NULL));
-      return;
-    }
-  }
-  lua_pushlstring(L, v->value, v->len);
 }
 
 /* Returns the function of the current stage and its arguments, or nothing
@@ -812,18 +338,35 @@ static int stage_error(lua_State *L) {
   return 0;
 }
 
+static size_t allow_value(uint64_t allowed, char *value, size_t size);
+
+/* The provision's CORS headers on the final answer, after the hooks:
+ * what a view or a hook set wins (cors_apply leaves such an answer). */
+static void add_cors(script_call_t *c) {
+  if (!c->s->cors.on)
+    return;
+  char allow[512];
+  bool has_rule = c->match.allowed != 0;
+  if (has_rule)
+    allow_value(c->match.allowed, allow, sizeof allow);
+  if (cors_apply(&c->s->cors, c->req, c->resp, has_rule ? allow : NULL))
+    log_error(c->s->opts.log, "%s: out of memory for the CORS headers", method_of(c));
+}
+
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
 static void note_origin(script_call_t *c) {
-  http_response_t *r = c->resp;
-  buf_reset(&r->endpoint);
-  buf_reset(&r->provision);
-  r->matched = c->rule >= 0;
-  if (r->matched) {
+  add_cors(c);
+  origin_t *o = c->origin;
+  origin_reset(o);
+  o->matched = c->rule >= 0;
+  o->proxied = c->proxied;
+  if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
-    buf_append(&r->endpoint, e, strlen(e));
+    buf_append(&o->endpoint, e, strlen(e));
   }
-  buf_append(&r->provision, c->s->name, c->s->name_len);
+  buf_append(&o->provision, c->s->name, c->s->name_len);
+  buf_append(&o->calls, c->ctx.calls.data, c->ctx.calls.len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -847,7 +390,7 @@ static void step_failed(script_call_t *c, int st) {
   lua_State *L = c->s->L;
   char what[200];
   if (st == LUA_ERRMEM)
-    step_failed_with(c, memory_text(c->s, what, sizeof what));
+    step_failed_with(c, script_memory_text(c->s, what, sizeof what));
   else
     step_failed_with(c, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
                                                        : "error while handling the result");
@@ -860,8 +403,8 @@ static void step_failed(script_call_t *c, int st) {
 static void memory_failed(script_call_t *c) {
   lua_State *L = c->s->L, *co = c->co;
   char at[300], what[200], msg[520];
-  where(co, at, sizeof at);
-  snprintf(msg, sizeof msg, "%s: %s", at, memory_text(c->s, what, sizeof what));
+  script_where(co, at, sizeof at);
+  snprintf(msg, sizeof msg, "%s: %s", at, script_memory_text(c->s, what, sizeof what));
   lua_resetthread(co);
   lua_settop(co, 0); /* resetthread leaves the error value there */
   lua_settop(L, 0);
@@ -906,7 +449,8 @@ static enum script_status run_stages(script_call_t *c, bool resuming) {
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
       buf_t path = BUF_INIT;
-      log_error("%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+      log_error(c->s->opts.log,
+                "%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
                 (long long)c->s->opts.max_instructions);
       buf_free(&path);
@@ -955,7 +499,9 @@ static enum script_status run(script_call_t *c, bool resuming) {
   return st;
 }
 
-static void append_allow(http_response_t *resp, uint64_t allowed) {
+/* The methods of `allowed` as an Allow header value, "GET, HEAD, OPTIONS";
+ * returns its length. */
+static size_t allow_value(uint64_t allowed, char *value, size_t size) {
   /* GET implies HEAD (set by the router's caller); OPTIONS is always served. */
   allowed |= 1ULL << HTTP_OPTIONS;
   const char *names[64];
@@ -969,11 +515,29 @@ static void append_allow(http_response_t *resp, uint64_t allowed) {
       names[j] = names[j - 1];
       names[j - 1] = t;
     }
-  char value[512];
   size_t len = 0;
-  for (size_t i = 0; i < n && len < sizeof value - 32; i++)
-    len += (size_t)snprintf(value + len, sizeof value - len, "%s%s", i ? ", " : "", names[i]);
+  value[0] = '\0';
+  for (size_t i = 0; i < n && len < size - 32; i++)
+    len += (size_t)snprintf(value + len, size - len, "%s%s", i ? ", " : "", names[i]);
+  return len;
+}
+
+static void append_allow(http_response_t *resp, uint64_t allowed) {
+  char value[512];
+  size_t len = allow_value(allowed, value, sizeof value);
   http_response_header(resp, "Allow", 5, value, len);
+}
+
+/* A 405 says which method was refused and which ones the URL takes, on
+ * the default page and in the error handler's e.description: the full
+ * "no rule" guide of a 404 would send the reader to write a rule that
+ * exists already. */
+static void method_not_allowed(script_call_t *c) {
+  char value[512];
+  allow_value(c->match.allowed, value, sizeof value);
+  snprintf(c->err_desc, sizeof c->err_desc, "This URL does not accept %s; it accepts %.300s.",
+           method_of(c), value);
+  http_error(c, 405);
 }
 
 static void redirect_slash(script_call_t *c) {
@@ -990,14 +554,61 @@ static void redirect_slash(script_call_t *c) {
   buf_free(&loc);
 }
 
+static void forwarded(void *arg, const http_client_result_t *r);
+
+/* --proxy: sends the request on; `forwarded` takes the answer. True when
+ * it is out (the call is pending); else the response is a gateway error
+ * and the request goes on to its after_request hooks. */
+static bool forward(script_call_t *c) {
+  script_t *s = c->s;
+  c->proxied = true;
+  c->stage = STAGE_AFTER;
+  c->step = 0;
+  if (proxy_loop(c->req, s->opts.via)) {
+    proxy_looped(c->resp);
+    return false;
+  }
+  const char *why = "outbound HTTP is not available here";
+  if (c->forward == NULL && (c->forward = calloc(1, sizeof *c->forward)) == NULL)
+    why = "out of memory";
+  else if (s->opts.client == NULL)
+    ;
+  else if (proxy_request(c->req, s->opts.proxy, s->opts.via, 0, c->forward))
+    why = "out of memory";
+  else if (http_client_request(s->opts.client, &c->forward->req, forwarded, c, &c->ctx.outbound) ==
+           0)
+    return true;
+  else
+    why = "the server is shutting down";
+  proxy_failed(c->resp, why);
+  return false;
+}
+
+static void forwarded(void *arg, const http_client_result_t *r) {
+  script_call_t *c = arg;
+  c->ctx.outbound = NULL;
+  if (c->s->opts.metrics)
+    metrics_http_client(c->s->opts.metrics, r->error == NULL, r->duration_us);
+  if (r->error)
+    proxy_failed(c->resp, r->error);
+  else if (proxy_response(r, c->resp))
+    proxy_failed(c->resp, "out of memory");
+  else
+    record_exchange(c->s->opts.recorder, c->req, c->resp);
+  if (run(c, false) == SCRIPT_DONE) {
+    note_origin(c);
+    finish(c, true);
+  }
+}
+
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **out) {
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **out) {
   script_call_t *c = call_get(s);
   *out = c;
   http_response_reset(resp);
   if (c == NULL) {
-    log_error("%s %.*s: no memory for a Lua thread in provision %s",
+    log_error(s->opts.log, "%s %.*s: no memory for a Lua thread in provision %s",
               http_method_name(req->method) ? http_method_name(req->method) : "?",
               (int)req->path_len, req->path, s->file);
     script_error_page(resp, 503, "out of memory");
@@ -1005,6 +616,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   }
   c->req = req;
   c->resp = resp;
+  c->origin = origin;
   c->done = done;
   c->data = data;
   c->remote = remote_addr;
@@ -1023,14 +635,30 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   case ROUTER_METHOD_NOT_ALLOWED:
     if (req->method == HTTP_OPTIONS) {
       append_allow(resp, c->match.allowed);
+      /* A CORS preflight's answer: 204, its headers added at the end. */
+      if (s->cors.on && cors_is_preflight(req))
+        resp->status = 204;
       c->stage = STAGE_AFTER;
     } else {
-      http_error(c, 405);
+      method_not_allowed(c);
       if (c->stage == STAGE_AFTER)
         append_allow(resp, c->match.allowed);
     }
     break;
-  default: http_error(c, 404); break;
+  default:
+    /* Unrouted: to the upstream when there is one (it answers its own
+     * preflights); else a preflight is let through, so that the request
+     * itself gets the 404, which a page can read (with CORS). */
+    if (s->opts.proxy != NULL) {
+      if (forward(c))
+        return SCRIPT_PENDING;
+    } else if (s->cors.on && cors_is_preflight(req)) {
+      resp->status = 204;
+      c->stage = STAGE_AFTER;
+    } else {
+      http_error(c, 404);
+    }
+    break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
@@ -1053,12 +681,17 @@ static void wake(script_call_t *c) {
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }
 
+static void resume_parked(script_ctx_t *ctx) { wake((script_call_t *)ctx); }
+
 static void on_idle(uv_idle_t *h) {
   uv_idle_stop(h);
   wake(h->data);
 }
 
-void script_sleep_start(script_call_t *c, double seconds) {
+/* The ctx->sleep of every call: script_app.c's sleep() and the count
+ * hook's time slices pause the request here. */
+static void sleep_start(script_ctx_t *ctx, double seconds) {
+  script_call_t *c = (script_call_t *)ctx;
   uv_loop_t *loop = c->s->opts.loop;
   if (seconds <= 0) {
     /* An idle handle runs once per loop turn, after the I/O of that turn;
@@ -1090,6 +723,10 @@ void script_abandon(script_call_t *c) {
     uv_timer_stop(c->timer);
   if (c->idle)
     uv_idle_stop(c->idle);
+  if (c->ctx.outbound) {
+    http_client_cancel(c->ctx.outbound);
+    c->ctx.outbound = NULL;
+  }
   c->ctx.sleeping = false;
   lua_resetthread(c->co);
   finish(c, false);

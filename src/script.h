@@ -19,34 +19,51 @@
 #include <uv.h>
 
 #include "http.h"
+#include "origin.h"
 
 typedef struct script script_t;
 struct store;
 struct journal;
+struct log;
+struct http_client;
+struct metrics;
+struct record;
 
-/* The document store every provision's `store` global uses (it outlives
- * provision swaps). Set once before loading provisions. */
-void script_store_attach(struct store *s);
-
-/* Stores every object of a JSON array into collection `coll` of the
- * attached store, keeping a string "_id" or giving a new UUID (admin
- * seeding). Returns 0, or -EINVAL/-ENOMEM/-EIO with a sentence in err;
- * *stored says how many went in before a failure. */
-int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
-                      char *err, size_t errlen);
-
-/* The request journal every provision's `journal` global reads (NULL:
- * journal.count answers 0 and journal.find nothing). */
-void script_journal_attach(struct journal *j);
+/* Stores every object of a JSON array into collection `coll` of `store`,
+ * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
+ * or -EINVAL/-ENOMEM/-EIO with a sentence in err; *stored says how many
+ * went in before a failure. */
+int script_store_seed(struct store *store, const char *coll, size_t clen, const char *text,
+                      size_t len, size_t *stored, char *err, size_t errlen);
 
 typedef struct script_call script_call_t;
 
+/* What the provisions of one server share for their loads: the embedded
+ * runtime compiled once. NULL when out of memory. */
+typedef struct script_runtime script_runtime_t;
+script_runtime_t *script_runtime_new(void);
+/* After the last load that used it (NULL: nothing). */
+void script_runtime_free(script_runtime_t *rt);
+
 typedef struct script_opts {
-  uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
-  const char *dir;           /* where require() finds modules; NULL: embedded only */
-  int64_t max_instructions;  /* per request, and for the load itself */
-  size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
-  struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
+  uv_loop_t *loop;            /* for sleep(); NULL when checking offline */
+  const char *dir;            /* where require() finds modules; NULL: embedded only */
+  int64_t max_instructions;   /* per request, and for the load itself */
+  size_t max_memory;          /* bytes each provision's Lua state may hold; 0: no limit */
+  struct watchdog *watchdog;  /* told which request runs Lua now; NULL: none */
+  const struct log *log;      /* the provision's log and print, and its failures */
+  struct store *store;        /* what the `store` global reaches (NULL: it raises) */
+  struct journal *journal;    /* what the `journal` global reads (NULL: finds nothing) */
+  script_runtime_t *runtime;  /* shared by the loads (NULL: each compiles the runtime itself) */
+  int64_t started_at;         /* h1mock.started_at, seconds since the epoch (0: the load's time) */
+  struct http_client *client; /* what `http` calls go through (NULL: they fail) */
+  struct metrics *metrics;    /* counts those calls (NULL: not counted) */
+  const char *proxy;          /* --proxy: where unrouted requests go (NULL: they get 404) */
+  const char *via;            /* this server's Via token (proxy.h), for forwarded requests */
+  struct record *recorder;    /* --record: where --proxy's exchanges go (NULL: nowhere) */
+  bool default_help;          /* the built-in default is the guide alone (--default help) */
+  const char *cors;           /* --cors: CORS of provisions that set none; NULL: off, and "*"
+                                 for the built-in default */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -58,7 +75,9 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
 /* The name the built-in default provision goes by (journal, metrics, admin). */
 #define SCRIPT_DEFAULT_NAME "(default)"
 
-/* Loads the built-in default provision (404 help page for every path). */
+/* Loads the built-in default provision: the REST API, /health, a home page
+ * and a 404 guide for other paths; the guide for every path when
+ * opts->default_help. */
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
 
 void script_retain(script_t *s);
@@ -80,14 +99,14 @@ typedef void (*script_done_fn)(void *data);
 
 enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
-/* Answers `req` into `resp` and notes in it which endpoint (if any) and
- * which provision answered. SCRIPT_DONE: the response is ready now.
+/* Answers `req` into `resp` and notes in `origin` which endpoint (if any)
+ * and which provision answered. SCRIPT_DONE: the response is ready now.
  * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
- * until then `req`, `resp` and `remote_addr` must stay valid, unless
- * script_abandon(*call) is called first. */
+ * until then `req`, `resp`, `origin` and `remote_addr` must stay valid,
+ * unless script_abandon(*call) is called first. */
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **call);
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **call);
 
 /* The connection of a pending request went away: its view is stopped and
  * `done` will not be called. */

@@ -26,7 +26,7 @@
 
 #include <lauxlib.h>
 
-#include "script_int.h"
+#include "text.h"
 
 #define MAX_DEPTH SCRIPT_JSON_MAX_DEPTH
 #define INLINE_KEYS 128
@@ -41,79 +41,7 @@
 static char empty_array_tag;
 static char array_mt_key;
 
-/* Bit 1: the encoder must escape the byte and the decoder must stop at it
- * inside a string ('"', '\\', control characters). Bit 2: a byte >= 0x80,
- * which the encoder checks as UTF-8. */
-static const unsigned char cclass[256] = {
-    /* clang-format off */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    /* clang-format on */
-};
-
-/* The short escape of each control character, 'u' where there is none. */
-static const char ctl_escape[32] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-};
-
-static const char hex_digits[] = "0123456789abcdef";
-
 /* ---- UTF-8 --------------------------------------------------------------- */
-
-/* Returns the length (1-4) of the well-formed UTF-8 sequence at s, or 0 and
- * in *bad the length of its maximal ill-formed prefix, which is replaced by
- * one U+FFFD as Unicode recommends (so "\xF0\x9F\x98" is one replacement,
- * "\xC0\x80" two). s[0] must be >= 0x80 or the caller accepts 1. */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
-  unsigned c = s[0], lo = 0x80, hi = 0xBF;
-  size_t need;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    if (c == 0xE0)
-      lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-      hi = 0x9F; /* surrogates */
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    if (c == 0xF0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-      hi = 0x8F; /* above U+10FFFF */
-  } else {
-    *bad = 1;
-    return 0;
-  }
-  size_t i = 1;
-  for (; i <= need && i < n; i++) {
-    if (s[i] < lo || s[i] > hi)
-      break;
-    lo = 0x80;
-    hi = 0xBF;
-  }
-  if (i > need)
-    return need + 1;
-  *bad = i;
-  return 0;
-}
 
 static size_t utf8_put(char *w, unsigned long cp) {
   if (cp < 0x80) {
@@ -208,7 +136,7 @@ static void sink_quoted(sink_t *s, const char *k, size_t n) {
   sink_put(s, "\"", 1);
   for (size_t i = 0; i < lim;) {
     unsigned char c = (unsigned char)k[i];
-    size_t bad = 1, len = utf8_seq((const unsigned char *)k + i, lim - i, &bad);
+    size_t bad = 1, len = text_utf8_seq(k + i, lim - i, &bad);
     if (c == '"' || c == '\\') {
       sink_put(s, "\\", 1);
       sink_put(s, k + i, 1);
@@ -430,58 +358,6 @@ static size_t fmt_float(char tmp[static 32], double d) {
   return (size_t)n;
 }
 
-static int put_string(buf_t *b, const char *s, size_t n) {
-  int rc = buf_reserve(b, n + 2);
-  if (rc)
-    return rc;
-  b->data[b->len++] = '"';
-  size_t i = 0;
-  while (i < n) {
-    /* Invariant: the room left covers the rest of s plus the closing
-     * quote, so plain runs are copied without checks. */
-    size_t j = i;
-    while (j < n && !cclass[(unsigned char)s[j]])
-      j++;
-    memcpy(b->data + b->len, s + i, j - i);
-    b->len += j - i;
-    if (j == n)
-      break;
-    if ((rc = buf_reserve(b, (n - j) + 7)))
-      return rc;
-    unsigned char c = (unsigned char)s[j];
-    char *w = b->data + b->len;
-    if (c >= 0x80) {
-      size_t bad = 1, len = utf8_seq((const unsigned char *)s + j, n - j, &bad);
-      if (len) {
-        memcpy(w, s + j, len);
-        b->len += len;
-        i = j + len;
-      } else {
-        memcpy(w, "\xEF\xBF\xBD", 3);
-        b->len += 3;
-        i = j + bad;
-      }
-      continue;
-    }
-    w[0] = '\\';
-    if (c == '"' || c == '\\') {
-      w[1] = (char)c;
-      b->len += 2;
-    } else if (ctl_escape[c] != 'u') {
-      w[1] = ctl_escape[c];
-      b->len += 2;
-    } else {
-      memcpy(w + 1, "u00", 3);
-      w[4] = hex_digits[c >> 4];
-      w[5] = hex_digits[c & 15];
-      b->len += 6;
-    }
-    i = j + 1;
-  }
-  b->data[b->len++] = '"';
-  return 0;
-}
-
 static int enc_value(enc_t *e, const frame_t *at);
 
 static int enc_number(enc_t *e, const frame_t *at) {
@@ -671,7 +547,7 @@ static int enc_object(enc_t *e, const frame_t *at) {
     entry_t en = e->ent[base + i];
     if (i > 0 && (rc = put_c(e->out, ',')))
       goto out;
-    if ((rc = put_string(e->out, en.key, en.len)) || (rc = put_c(e->out, ':')))
+    if ((rc = text_json_string(e->out, en.key, en.len)) || (rc = put_c(e->out, ':')))
       goto out;
     frame_t f = {at, en.key, en.len, 0, en.numkey, en.vidx};
     if ((rc = enc_value(e, &f)))
@@ -723,7 +599,7 @@ static int enc_value(enc_t *e, const frame_t *at) {
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, at->idx, &n);
-    return put_string(e->out, s, n);
+    return text_json_string(e->out, s, n);
   }
   case LUA_TTABLE: return enc_table(e, at);
   case LUA_TLIGHTUSERDATA: {
@@ -739,7 +615,7 @@ static int enc_value(enc_t *e, const frame_t *at) {
 }
 
 /* Pushes json.array_mt, creating it on first use so that the C API works
- * without script_json_open. */
+ * without the json module (script_jsonlib.c). */
 void script_json_push_array_mt(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) == LUA_TTABLE) {
     /* Provisions can write into json.array_mt. A __gc in it when C sets it
@@ -857,7 +733,7 @@ COLD static int dec_unexpected(dec_t *d, const char *pos) {
   unsigned char c = (unsigned char)*pos;
   if (c < 0x20 || c == 0x7F)
     return dec_fail(d, pos, "unexpected control character U+%04X", c);
-  size_t bad = 1, len = utf8_seq((const unsigned char *)pos, (size_t)(d->end - pos), &bad);
+  size_t bad = 1, len = text_utf8_seq(pos, (size_t)(d->end - pos), &bad);
   if (len == 0)
     return dec_fail(d, pos, "unexpected byte 0x%02X", c);
   return dec_fail(d, pos, "unexpected character '%.*s'", (int)len, pos);
@@ -964,7 +840,7 @@ static int dec_string(dec_t *d) {
   const char *s = d->p + 1, *q = s, *end = d->end;
   int escaped = 0;
   for (;;) {
-    while (q < end && !(cclass[(unsigned char)*q] & 1))
+    while (q < end && !(text_json_class[(unsigned char)*q] & 1))
       q++;
     if (q >= end)
       return dec_unexpected(d, end);
@@ -1229,76 +1105,4 @@ out:
 
 void script_json_push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
 
-/* ---- The Lua module -------------------------------------------------------- */
-
-static int buffer_gc(lua_State *L) {
-  buf_free(lua_touserdata(L, 1));
-  return 0;
-}
-
-/* json.encode(v). The output buffer is an upvalue reused across calls; it
- * never sees two encodes at once because encoding calls no Lua code. What
- * is left of the instruction budget is the allowance: a value that shares
- * one big table many times would otherwise write for as long as it likes
- * inside one call. Running out stops the request like the count hook. */
-static int l_encode(lua_State *L) {
-  luaL_checkany(L, 1);
-  buf_t *b = lua_touserdata(L, lua_upvalueindex(1));
-  char err[256];
-  b->len = 0;
-  int64_t allowed = script_budget_left(L), left = allowed;
-  int rc = script_json_encode_budgeted(L, 1, b, &left, err, sizeof err);
-  if (rc) {
-    buf_shrink(b, 1 << 16);
-    if (rc == -E2BIG)
-      script_charge(L, SCRIPT_CHARGE_ALL); /* does not return */
-    return luaL_error(L, "json.encode: %s", err);
-  }
-  lua_pushlstring(L, b->data ? b->data : "", b->len);
-  /* Do not pin the memory of one huge response for the life of the state. */
-  buf_shrink(b, 1 << 16);
-  script_charge(L, allowed - left);
-  return 1;
-}
-
-/* json.decode(s): malformed text is a runtime failure (nil, message), a
- * non-string argument is misuse (raises). Charged like json.encode. */
-static int l_decode(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TSTRING);
-  size_t len;
-  const char *s = lua_tolstring(L, 1, &len);
-  char err[256];
-  int64_t allowed = script_budget_left(L), left = allowed;
-  int rc = script_json_decode_budgeted(L, s, len, &left, err, sizeof err);
-  if (rc == -E2BIG)
-    script_charge(L, SCRIPT_CHARGE_ALL); /* does not return */
-  /* What a failed decode read is charged too. */
-  script_charge(L, rc ? (int64_t)len : allowed - left);
-  if (rc == 0)
-    return 1;
-  lua_pushnil(L);
-  lua_pushfstring(L, "json.decode: %s", err);
-  return 2;
-}
-
-int script_json_open(lua_State *L) {
-  lua_createtable(L, 0, 5);
-  buf_t *b = lua_newuserdatauv(L, sizeof *b, 0);
-  *b = (buf_t)BUF_INIT;
-  if (luaL_newmetatable(L, "h1mock.json.buffer")) {
-    lua_pushcfunction(L, buffer_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  lua_pushcclosure(L, l_encode, 1);
-  lua_setfield(L, -2, "encode");
-  lua_pushcfunction(L, l_decode);
-  lua_setfield(L, -2, "decode");
-  lua_pushlightuserdata(L, NULL);
-  lua_setfield(L, -2, "null");
-  lua_pushlightuserdata(L, &empty_array_tag);
-  lua_setfield(L, -2, "empty_array");
-  script_json_push_array_mt(L);
-  lua_setfield(L, -2, "array_mt");
-  return 1;
-}
+void script_json_push_empty_array(lua_State *L) { lua_pushlightuserdata(L, &empty_array_tag); }

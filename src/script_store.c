@@ -9,14 +9,12 @@
 #include "script_json.h"
 #include "store.h"
 
-static store_t *shared;
-
-void script_store_attach(store_t *s) { shared = s; }
-
+/* The store is the first upvalue of every function of the `store` table. */
 static store_t *need_store(lua_State *L, const char *fn) {
-  if (shared == NULL)
+  store_t *st = lua_touserdata(L, lua_upvalueindex(1));
+  if (st == NULL)
     luaL_error(L, "%s: no store is attached", fn);
-  return shared;
+  return st;
 }
 
 /* Write results: misuse raises, a failing disk answers nil, message. */
@@ -163,17 +161,20 @@ static int l_uuid(lua_State *L) {
   return 1;
 }
 
-void script_store_open(lua_State *L) {
+void script_store_open(lua_State *L, store_t *store) {
   static const luaL_Reg fns[] = {
       {"put", l_put},     {"get", l_get},     {"delete", l_delete},
       {"list", l_list},   {"count", l_count}, {"collections", l_collections},
       {"clear", l_clear}, {"uuid", l_uuid},   {NULL, NULL},
   };
-  luaL_newlib(L, fns);
+  luaL_newlibtable(L, fns);
+  lua_pushlightuserdata(L, store);
+  luaL_setfuncs(L, fns, 1);
   lua_setglobal(L, "store");
 }
 
 struct seed {
+  store_t *store;
   const char *coll, *text;
   size_t clen, len, stored;
   int rc;
@@ -224,7 +225,7 @@ static int seed_protected(lua_State *L) {
     buf_reset(&doc);
     int rc = script_json_encode(L, -2, &doc, jerr, sizeof jerr);
     if (rc == 0)
-      rc = store_put(shared, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
+      rc = store_put(sd->store, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
     if (rc)
       snprintf(sd->err, sd->errlen, "element %lld was not stored: %s; nothing after it was stored",
                (long long)i,
@@ -238,11 +239,11 @@ static int seed_protected(lua_State *L) {
   return 0;
 }
 
-int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
-                      char *err, size_t errlen) {
-  struct seed sd = {coll, text, clen, len, 0, 0, err, errlen};
+int script_store_seed(store_t *store, const char *coll, size_t clen, const char *text, size_t len,
+                      size_t *stored, char *err, size_t errlen) {
+  struct seed sd = {store, coll, text, clen, len, 0, 0, err, errlen};
   *stored = 0;
-  if (shared == NULL) {
+  if (store == NULL) {
     snprintf(err, errlen, "no store is attached");
     return -EINVAL;
   }

@@ -36,12 +36,20 @@ struct refusals {
  * on accept by accepting and closing the pending connections itself,
  * without telling the program, so a server out of descriptors would look
  * healthy in its log. Accepting here lets h1mock say so and answer 503. */
-struct listener {
+struct socket {
   uv_poll_t poll;
-  int fd; /* -1 once closed */
+  int fd;    /* -1 once closed */
+  bool open; /* the poll handle is initialized */
+  struct listener *li;
+};
+
+/* One port: a socket per address --address stands for (a host name may
+ * have several), their connections counted and limited together. */
+struct listener {
+  struct socket sock[CONFIG_MAX_ADDRESSES];
+  size_t nsock;
   conn_env_t env;
   server_t *server;
-  bool open;    /* the poll handle is initialized */
   bool polling; /* false while accepting is paused for want of descriptors */
   struct refusals full, nofds;
 };
@@ -49,6 +57,8 @@ struct listener {
 struct server {
   uv_loop_t *loop;
   struct listener traffic, admin;
+  struct sockaddr_storage addr[CONFIG_MAX_ADDRESSES]; /* --address, resolved at start */
+  size_t naddr;
   int spare_fd;    /* a descriptor given up to accept, and refuse, when there are none left */
   uint64_t nofile; /* the open-files limit */
   http_response_t refusal;
@@ -56,7 +66,12 @@ struct server {
   uv_timer_t sweep;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
+  uv_async_t stop; /* server_stop, from any thread */
   watcher_t *watcher;
+  const log_t *log;
+  metrics_t *metrics;
+  admin_t *admin_api;
+  provision_t *provision;
   journal_t *journal;
   access_log_t *access_log;
   bool stopping;
@@ -70,12 +85,14 @@ static void report_refusals(struct listener *li, struct refusals *r) {
   if (r->count == 0 || (r->logged && now - r->logged_ms < REFUSAL_LOG_MS))
     return;
   if (r == &li->full)
-    log_warn("%s: %llu connection%s refused with 503: %zu are open, the most this port takes "
+    log_warn(s->log,
+             "%s: %llu connection%s refused with 503: %zu are open, the most this port takes "
              "(%s); raise it if the clients are legitimate",
              li->env.name, (unsigned long long)r->count, r->count == 1 ? "" : "s", li->env.count,
              li == &s->traffic ? "--max-connections" : "the admin port's own limit");
   else
-    log_error("%s: out of file descriptors (open-files limit %llu): %llu connection%s refused "
+    log_error(s->log,
+              "%s: out of file descriptors (open-files limit %llu): %llu connection%s refused "
               "with 503 since the last such line; raise the limit (ulimit -n, systemd's "
               "LimitNOFILE=) or lower --max-connections",
               li->env.name, (unsigned long long)s->nofile, (unsigned long long)r->count,
@@ -119,7 +136,9 @@ static void refuse(struct listener *li, int fd, struct refusals *r) {
 
 static void pause_accepting(struct listener *li) {
   if (li->polling)
-    uv_poll_stop(&li->poll);
+    for (size_t i = 0; i < li->nsock; i++)
+      if (li->sock[i].open)
+        uv_poll_stop(&li->sock[i].poll);
   li->polling = false;
 }
 
@@ -129,28 +148,32 @@ static void on_acceptable(uv_poll_t *p, int status, int events);
  * connections again when descriptors run out a second time. */
 static void resume_accepting(struct listener *li) {
   server_t *s = li->server;
-  if (li->polling || !li->open || uv_is_closing((uv_handle_t *)&li->poll))
+  if (li->polling || li->nsock == 0 || !li->sock[0].open ||
+      uv_is_closing((uv_handle_t *)&li->sock[0].poll))
     return;
   if (s->spare_fd < 0)
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (s->spare_fd >= 0 && uv_poll_start(&li->poll, UV_READABLE, on_acceptable) == 0) {
-    li->polling = true;
-    log_info("%s: accepting connections again", li->env.name);
-  }
+  if (s->spare_fd < 0)
+    return;
+  for (size_t i = 0; i < li->nsock; i++)
+    if (uv_poll_start(&li->sock[i].poll, UV_READABLE, on_acceptable) == 0)
+      li->polling = true;
+  if (li->polling)
+    log_info(s->log, "%s: accepting connections again", li->env.name);
 }
 
 /* accept() failed for want of descriptors: give up the spare one to take
  * the pending connections and refuse them with a 503, then take it back.
  * Without a spare, stop accepting (the listener would wake the loop
  * without end) until the sweep finds descriptors again. */
-static void out_of_descriptors(struct listener *li) {
+static void out_of_descriptors(struct listener *li, int listen_fd) {
   server_t *s = li->server;
   int err = EMFILE;
   if (s->spare_fd >= 0) {
     close(s->spare_fd);
     s->spare_fd = -1;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-      int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         err = errno;
         break;
@@ -161,7 +184,8 @@ static void out_of_descriptors(struct listener *li) {
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
   if ((s->spare_fd < 0 || err == EMFILE || err == ENFILE) && li->polling) {
-    log_error("%s: out of file descriptors (open-files limit %llu) and none spare to refuse "
+    log_error(s->log,
+              "%s: out of file descriptors (open-files limit %llu) and none spare to refuse "
               "connections with: accepting waits until descriptors free up",
               li->env.name, (unsigned long long)s->nofile);
     pause_accepting(li);
@@ -170,14 +194,16 @@ static void out_of_descriptors(struct listener *li) {
 
 static void on_acceptable(uv_poll_t *p, int status, int events) {
   (void)events;
-  struct listener *li = p->data;
+  struct socket *sock = p->data;
+  struct listener *li = sock->li;
   if (status < 0) {
-    log_error("%s: the listening socket failed: %s", li->env.name, uv_strerror(status));
+    log_error(li->server->log, "%s: the listening socket failed: %s", li->env.name,
+              uv_strerror(status));
     pause_accepting(li);
     return;
   }
   for (int i = 0; i < ACCEPT_BATCH && li->polling; i++) {
-    int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(sock->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       if (li->env.count >= li->env.max_connections) {
         refuse(li, fd, &li->full);
@@ -185,7 +211,8 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
       }
       int rc = conn_open(&li->env, fd);
       if (rc)
-        log_warn("%s: cannot take a connection: %s", li->env.name, uv_strerror(rc));
+        log_warn(li->server->log, "%s: cannot take a connection: %s", li->env.name,
+                 uv_strerror(rc));
       continue;
     }
     switch (errno) {
@@ -195,12 +222,13 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
 #endif
       return;
     case EMFILE:
-    case ENFILE: out_of_descriptors(li); return;
+    case ENFILE: out_of_descriptors(li, sock->fd); return;
     case ENOBUFS:
     case ENOMEM:
       /* The sweep tries again in a second; meanwhile clients wait in the
        * backlog instead of the loop spinning. */
-      log_error("%s: cannot accept: %s; trying again in a second", li->env.name, strerror(errno));
+      log_error(li->server->log, "%s: cannot accept: %s; trying again in a second", li->env.name,
+                strerror(errno));
       pause_accepting(li);
       return;
     default: continue; /* the client gave up, or a network error: next one */
@@ -208,87 +236,135 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
   }
 }
 
+/* The traffic port's dispatcher: the active provision answers. */
+static enum conn_status traffic_answer(void *ctx, const http_request_t *req, const char *remote,
+                                       http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                       void *data, void **pending) {
+  server_t *s = ctx;
+  script_call_t *call;
+  enum script_status st = script_dispatch(provision_active(s->provision), req, remote, resp,
+                                          origin, done, data, &call);
+  *pending = call;
+  return st == SCRIPT_PENDING ? CONN_PENDING : CONN_DONE;
+}
+
+static void traffic_abandon(void *pending) { script_abandon(pending); }
+
+/* The admin port's dispatcher: the admin API of this server. */
+static enum conn_status admin_answer(void *ctx, const http_request_t *req, const char *remote,
+                                     http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                     void *data, void **pending) {
+  server_t *s = ctx;
+  (void)origin;
+  return admin_dispatch(s->admin_api, req, remote, resp, done, data, pending);
+}
+
 /* After each traffic response: the metrics, the journal, the access log. */
 static void on_complete(void *ctx, const char *peer, const http_request_t *req,
-                        const http_response_t *resp, uint64_t ns) {
+                        const http_response_t *resp, const origin_t *origin, uint64_t ns) {
   server_t *s = ctx;
-  metrics_request(req->method, resp->status, resp->matched ? resp->endpoint.data : NULL,
-                  resp->endpoint.len, ns);
+  metrics_request(s->metrics, req->method, resp->status,
+                  origin->matched ? origin->endpoint.data : NULL, origin->endpoint.len, ns);
   if (s->journal == NULL && s->access_log == NULL)
     return;
   uint64_t us = ns / 1000;
   int64_t started = text_now_us() - (int64_t)us;
-  journal_record(s->journal, peer, req, resp, started, us);
-  access_log_request(s->access_log, peer, req, resp, started, us);
-}
-
-static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
-  char ip[64] = "?";
-  int port = 0;
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    snprintf(out, n, "[%s]:%d", ip, port);
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-    snprintf(out, n, "%s:%d", ip, port);
-  }
+  journal_record(s->journal, peer, req, resp, origin, started, us);
+  access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
 static void on_listener_closed(uv_handle_t *h) {
-  struct listener *li = h->data;
-  close(li->fd);
-  li->fd = -1;
+  struct socket *sock = h->data;
+  close(sock->fd);
+  sock->fd = -1;
 }
 
 static void close_listener(struct listener *li) {
-  if (li->open && !uv_is_closing((uv_handle_t *)&li->poll))
-    uv_close((uv_handle_t *)&li->poll, on_listener_closed);
-  else if (!li->open && li->fd >= 0) {
-    close(li->fd);
-    li->fd = -1;
+  for (size_t i = 0; i < li->nsock; i++) {
+    struct socket *sock = &li->sock[i];
+    if (sock->open && !uv_is_closing((uv_handle_t *)&sock->poll))
+      uv_close((uv_handle_t *)&sock->poll, on_listener_closed);
+    else if (!sock->open && sock->fd >= 0) {
+      close(sock->fd);
+      sock->fd = -1;
+    }
   }
 }
 
-static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
-                     size_t errlen) {
-  struct sockaddr_storage ss;
-  int rc = strchr(cfg->address, ':') ? uv_ip6_addr(cfg->address, port, (struct sockaddr_in6 *)&ss)
-                                     : uv_ip4_addr(cfg->address, port, (struct sockaddr_in *)&ss);
-  if (rc) {
-    snprintf(err, errlen, "h1mock: --address: '%s' is not an IPv4 or IPv6 address", cfg->address);
-    return rc;
-  }
-  char where[96];
-  print_address(&ss, where, sizeof where);
+/* Listens on `ss` with a new socket of `li`; fills `where` with the
+ * address as bound (the port chosen for a port 0). */
+static int listen_one(struct listener *li, struct sockaddr_storage *ss, char *where, size_t n) {
+  struct socket *sock = &li->sock[li->nsock++];
   int one = 1;
   socklen_t len =
-      ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  li->server = s;
-  li->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (li->fd < 0 || setsockopt(li->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-      bind(li->fd, (struct sockaddr *)&ss, len) || listen(li->fd, 511)) {
-    rc = -errno; /* libuv's error codes are negated errno values on Unix */
-    goto fail;
-  }
-  if ((rc = uv_poll_init_socket(s->loop, &li->poll, li->fd)))
-    goto fail;
-  li->open = true;
-  li->poll.data = li;
-  if ((rc = uv_poll_start(&li->poll, UV_READABLE, on_acceptable)))
-    goto fail;
+      ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int rc;
+  sock->li = li;
+  sock->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  /* Without V6ONLY, "::" also takes IPv4, and a name with both ::1 and
+   * 127.0.0.1 could not bind the second. */
+  if (sock->fd < 0 || setsockopt(sock->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      (ss->ss_family == AF_INET6 && li->server->naddr > 1 &&
+       setsockopt(sock->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
+      bind(sock->fd, (struct sockaddr *)ss, len) || listen(sock->fd, 511))
+    return -errno; /* libuv's error codes are negated errno values on Unix */
+  if ((rc = uv_poll_init_socket(li->server->loop, &sock->poll, sock->fd)))
+    return rc;
+  sock->open = true;
+  sock->poll.data = sock;
+  if ((rc = uv_poll_start(&sock->poll, UV_READABLE, on_acceptable)))
+    return rc;
   li->polling = true;
-  len = sizeof ss;
-  getsockname(li->fd, (struct sockaddr *)&ss, &len);
-  print_address(&ss, where, sizeof where);
-  log_info("%s on %s", li->env.name, where);
+  len = sizeof *ss;
+  getsockname(sock->fd, (struct sockaddr *)ss, &len);
+  text_address((struct sockaddr *)ss, NULL, 0, where, n);
   return 0;
-fail:
-  snprintf(err, errlen, "h1mock: cannot listen on %s (%s): %s", where, li->env.name,
-           uv_strerror(rc));
+}
+
+/* Listens on `port` of every address of the server. With port 0 the
+ * first address picks one and the others take the same. An address of a
+ * host name that this host cannot bind (::1 where IPv6 is off) is left
+ * out with a warning, as long as another one is bound. */
+static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
+                     size_t errlen) {
+  li->server = s;
+  int rc = 0, left_out = 0;
+  char where[96];
+  for (size_t i = 0; i < s->naddr; i++) {
+    struct sockaddr_storage ss = s->addr[i];
+    uint16_t *sin_port = ss.ss_family == AF_INET6 ? &((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : &((struct sockaddr_in *)&ss)->sin_port;
+    *sin_port = htons((uint16_t)port);
+    text_address((struct sockaddr *)&ss, NULL, 0, where, sizeof where);
+    rc = listen_one(li, &ss, where, sizeof where);
+    if (rc == 0) {
+      log_info(s->log, "%s on %s", li->env.name, where);
+      if (port == 0)
+        port = ntohs(*sin_port);
+      continue;
+    }
+    struct socket *sock = &li->sock[li->nsock - 1];
+    if (s->naddr == 1 || sock->open || (rc != UV_EADDRNOTAVAIL && rc != UV_EAFNOSUPPORT))
+      break;
+    log_warn(s->log, "%s: cannot listen on %s, an address of '%s': %s; leaving it out",
+             li->env.name, where, cfg->address, uv_strerror(rc));
+    if (sock->fd >= 0)
+      close(sock->fd);
+    sock->fd = -1;
+    li->nsock--;
+    left_out = rc;
+    rc = 0;
+  }
+  if (rc == 0 && li->nsock == 0)
+    rc = left_out; /* every address was left out */
+  if (rc == UV_EADDRINUSE)
+    snprintf(err, errlen,
+             "h1mock: cannot listen on %s (%s): %s; another program (another h1mock?) has that "
+             "port: stop it, or choose another with %s (0 picks a free one)",
+             where, li->env.name, uv_strerror(rc), li == &s->traffic ? "--port" : "--admin-port");
+  else if (rc)
+    snprintf(err, errlen, "h1mock: cannot listen on %s (%s): %s", where, li->env.name,
+             uv_strerror(rc));
   return rc;
 }
 
@@ -323,26 +399,34 @@ static void on_drained(void *ctx) {
   close_handle((uv_handle_t *)&s->grace);
   close_handle((uv_handle_t *)&s->sigterm);
   close_handle((uv_handle_t *)&s->sigint);
+  close_handle((uv_handle_t *)&s->stop);
 }
 
 static void on_grace_over(uv_timer_t *t) {
   server_t *s = t->data;
-  log_warn("requests still running %d s after the stop signal: closing them",
+  log_warn(s->log, "requests still running %d s after the stop signal: closing them",
            STOP_GRACE_MS / 1000);
   conn_close_all(&s->traffic.env);
   conn_close_all(&s->admin.env);
 }
 
-static void on_signal(uv_signal_t *sig, int signum) {
-  server_t *s = sig->data;
+/* A stop was asked for (`why`: "SIGTERM", or NULL for server_stop): the
+ * first stops accepting and lets the requests in flight finish, a second
+ * closes them. */
+static void stop_serving(server_t *s, const char *why) {
   if (s->stopping) {
-    log_warn("second %s: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    conn_close_all(&s->traffic.env);
-    conn_close_all(&s->admin.env);
+    if (why) {
+      log_warn(s->log, "second %s: stopping now", why);
+      conn_close_all(&s->traffic.env);
+      conn_close_all(&s->admin.env);
+    }
     return;
   }
   s->stopping = true;
-  log_info("stopping (%s): finishing requests in flight", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (why)
+    log_info(s->log, "stopping (%s): finishing requests in flight", why);
+  else
+    log_info(s->log, "stopping: finishing requests in flight");
   close_listener(&s->traffic);
   close_listener(&s->admin);
   watcher_stop(s->watcher);
@@ -354,11 +438,20 @@ static void on_signal(uv_signal_t *sig, int signum) {
   on_drained(s);
 }
 
+static void on_signal(uv_signal_t *sig, int signum) {
+  stop_serving(sig->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_stop(uv_async_t *a) { stop_serving(a->data, NULL); }
+
+void server_stop(server_t *s) { uv_async_send(&s->stop); }
+
 static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, const char *name,
                      conn_dispatch_fn dispatch, void (*abandon)(void *), server_t *s) {
   *env = (conn_env_t){
       .loop = loop,
       .name = name,
+      .log = s->log,
       .max_body = cfg->max_body,
       .header_timeout_ms = (uint64_t)(cfg->header_timeout * 1000),
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
@@ -374,7 +467,7 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
 /* Raises the soft open-files limit to the hard one, as servers do (the
  * soft 1024 of a shell is far below what a load test opens), and returns
  * the limit in force. */
-static uint64_t raise_open_files(void) {
+static uint64_t raise_open_files(const log_t *lg) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl))
     return 1024;
@@ -390,8 +483,8 @@ static uint64_t raise_open_files(void) {
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   uint64_t now = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (uint64_t)rl.rlim_cur;
-  if (now != was && log_verbose())
-    log_debug("open-files limit raised from %llu to %llu", (unsigned long long)was,
+  if (now != was && log_verbose(lg))
+    log_debug(lg, "open-files limit raised from %llu to %llu", (unsigned long long)was,
               (unsigned long long)now);
   return now;
 }
@@ -399,39 +492,48 @@ static uint64_t raise_open_files(void) {
 /* The connection limits of both ports, from --max-connections or from the
  * open-files limit. */
 static void set_limits(server_t *s, const config_t *cfg) {
-  s->nofile = raise_open_files();
+  s->nofile = raise_open_files(s->log);
   size_t fit = config_default_connections(s->nofile);
   size_t max = cfg->max_connections ? cfg->max_connections : fit;
   s->traffic.env.max_connections = max;
   s->admin.env.max_connections = CONFIG_ADMIN_CONNECTIONS;
   if (max > fit)
-    log_warn("--max-connections %zu is more than the open-files limit (%llu) leaves for "
+    log_warn(s->log,
+             "--max-connections %zu is more than the open-files limit (%llu) leaves for "
              "connections (%zu): past that, clients get 503 for want of descriptors",
              max, (unsigned long long)s->nofile, fit);
-  log_info("connections: up to %zu on the traffic port and %d on the admin port (open-files "
+  log_info(s->log,
+           "connections: up to %zu on the traffic port and %d on the admin port (open-files "
            "limit %llu)",
            max, CONFIG_ADMIN_CONNECTIONS, (unsigned long long)s->nofile);
 }
 
-int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, server_t **out,
-                 char *err, size_t errlen) {
+int server_start(const server_opts_t *o, server_t **out, char *err, size_t errlen) {
+  const config_t *cfg = o->cfg;
+  uv_loop_t *loop = o->loop;
   server_t *s = calloc(1, sizeof *s);
+  *out = s;
   if (s == NULL) {
     snprintf(err, errlen, "h1mock: out of memory");
     return UV_ENOMEM;
   }
   s->loop = loop;
-  s->traffic.fd = s->admin.fd = -1;
+  s->log = o->log;
+  s->metrics = o->metrics;
+  s->admin_api = o->admin;
+  s->provision = o->provision;
   s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  s->journal = journal_enabled(journal) ? journal : NULL;
-  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, provision_dispatch_abandon,
-           s);
-  init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
+  s->journal = journal_enabled(o->journal) ? o->journal : NULL;
+  init_env(&s->traffic.env, loop, cfg, "traffic", traffic_answer, traffic_abandon, s);
+  init_env(&s->admin.env, loop, cfg, "admin", admin_answer, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
   set_limits(s, cfg);
-  metrics_track_connections(&s->traffic.env.count);
-  *out = s;
+  metrics_track_connections(s->metrics, &s->traffic.env.count);
+  int n = config_resolve_address(cfg->address, 0, s->addr, CONFIG_MAX_ADDRESSES, err, errlen);
+  if (n < 0)
+    return UV_EINVAL;
+  s->naddr = (size_t)n;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
     rc = listen_on(s, &s->admin, cfg, cfg->admin_port, err, errlen);
@@ -440,15 +542,24 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
     close_listener(&s->admin);
     return rc;
   }
-  if (config_admin_exposed(cfg))
-    log_warn("the admin API listens on %s without --admin-token, and --admin-open lets anyone "
+  /* Loopback or not is a matter of the addresses listened on: a name such
+   * as localhost is loopback when all it resolved to is. */
+  bool loopback_only = true;
+  for (size_t i = 0; i < s->naddr; i++)
+    loopback_only &= config_is_loopback_sockaddr(&s->addr[i]);
+  if (config_admin_exposed(cfg, loopback_only))
+    log_warn(s->log,
+             "the admin API listens on %s without --admin-token, and --admin-open lets anyone "
              "who can reach it post provisions, which run Lua code here",
              cfg->address);
-  else if (cfg->admin_token == NULL && !config_is_loopback(cfg->address))
-    log_info("admin API: no token, so only loopback peers may call it (others get 403; "
-             "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
-  if (access_log_open(loop, cfg->access_log, STDOUT_FILENO, &s->access_log))
-    log_error("out of memory: no access log");
+  else if (cfg->admin_token == NULL && !loopback_only)
+    log_info(s->log, "admin API: no token, so only loopback peers may call it (others get 403; "
+                     "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
+  enum access_log_format format = cfg->access_log == CONFIG_ACCESS_LOG_JSON   ? ACCESS_LOG_JSON
+                                  : cfg->access_log == CONFIG_ACCESS_LOG_TEXT ? ACCESS_LOG_TEXT
+                                                                              : ACCESS_LOG_OFF;
+  if (access_log_open(loop, format, o->access_fd, s->log, &s->access_log))
+    log_error(s->log, "out of memory: no access log");
   http_date_update();
   uv_timer_init(loop, &s->sweep);
   s->sweep.data = s;
@@ -460,23 +571,27 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
   s->sigterm.data = s->sigint.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  int wrc = watcher_start(loop, cfg->provisions, &s->watcher);
+  uv_async_init(loop, &s->stop, on_stop);
+  s->stop.data = s;
+  int wrc = watcher_start(loop, s->provision, s->log, s->metrics, &s->watcher);
   if (wrc)
-    log_warn("cannot watch %s (%s): provisions reload only through the admin API", cfg->provisions,
-             uv_strerror(wrc));
+    log_warn(s->log, "cannot watch %s (%s): provisions reload only through the admin API",
+             cfg->provisions, uv_strerror(wrc));
   return 0;
 }
 
 void server_free(server_t *s) {
   if (s == NULL)
     return;
-  metrics_track_connections(NULL);
+  metrics_track_connections(s->metrics, NULL);
   access_log_free(s->access_log);
   /* A listener the final uv_walk closed kept its descriptor. */
-  if (s->traffic.fd >= 0)
-    close(s->traffic.fd);
-  if (s->admin.fd >= 0)
-    close(s->admin.fd);
+  for (size_t i = 0; i < s->traffic.nsock; i++)
+    if (s->traffic.sock[i].fd >= 0)
+      close(s->traffic.sock[i].fd);
+  for (size_t i = 0; i < s->admin.nsock; i++)
+    if (s->admin.sock[i].fd >= 0)
+      close(s->admin.sock[i].fd);
   if (s->spare_fd >= 0)
     close(s->spare_fd);
   conn_env_close(&s->traffic.env);

@@ -125,7 +125,8 @@ struct store {
   uint64_t key[2]; /* SipHash key */
   /* Persistence; dirfd and logfd are -1 for a memory-only store. */
   int dirfd, logfd;
-  char *dir;           /* for messages */
+  char *dir; /* for messages */
+  const log_t *log;
   uint64_t log_size;   /* bytes of valid records in the log */
   uint64_t seq;        /* sequence number of the last record written */
   uint64_t compact_at; /* compact once log_size passes this */
@@ -551,7 +552,8 @@ static int write_all(int fd, const void *p, size_t n) {
 static int log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                       size_t idlen, const void *val, size_t vlen) {
   if (s->broken) {
-    log_error("store: %s/%s: refusing a write after an earlier log failure; restart to "
+    log_error(s->log,
+              "store: %s/%s: refusing a write after an earlier log failure; restart to "
               "recover",
               s->dir, LOG_NAME);
     return -EIO;
@@ -571,11 +573,12 @@ static int log_append(store_t *s, int type, const char *coll, size_t clen, const
     s->seq++;
     return 0;
   }
-  log_error("store: %s/%s: cannot append a record at offset %" PRIu64 ": %s", s->dir, LOG_NAME,
-            s->log_size, strerror(-rc));
+  log_error(s->log, "store: %s/%s: cannot append a record at offset %" PRIu64 ": %s", s->dir,
+            LOG_NAME, s->log_size, strerror(-rc));
   if (ftruncate(s->logfd, (off_t)s->log_size) != 0 || fdatasync(s->logfd) != 0) {
     s->broken = true;
-    log_error("store: %s/%s: cannot cut the log back to %" PRIu64 " bytes (%s); refusing "
+    log_error(s->log,
+              "store: %s/%s: cannot cut the log back to %" PRIu64 " bytes (%s); refusing "
               "writes until restart",
               s->dir, LOG_NAME, s->log_size, strerror(errno));
   }
@@ -591,7 +594,7 @@ static int compact(store_t *s) {
   bool renamed = false;
   int rc = 0;
   /* A new file, never one reached through a link planted at its name. */
-  int fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644);
+  int fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644, s->log);
   if (fd < 0) {
     rc = fd;
     goto out;
@@ -663,7 +666,7 @@ out:
   if (rc && !renamed)
     unlinkat(s->dirfd, TMP_NAME, 0);
   if (rc)
-    log_error("store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
+    log_error(s->log, "store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
   buf_free(&b);
   return rc;
 }
@@ -1096,7 +1099,8 @@ out:
   if (m)
     munmap((void *)(uintptr_t)m, (size_t)size);
   if (rc == 0 && torn) {
-    log_warn("store: %s/%s: dropping a torn record at offset %" PRIu64 " (%" PRIu64
+    log_warn(s->log,
+             "store: %s/%s: dropping a torn record at offset %" PRIu64 " (%" PRIu64
              " bytes): a write cut short that was never acknowledged",
              s->dir, LOG_NAME, off, size - off);
     if (ftruncate(s->logfd, (off_t)off) != 0 || fdatasync(s->logfd) != 0) {
@@ -1108,48 +1112,6 @@ out:
   return rc;
 }
 
-/* Syncs the directory holding `dir`, so that a directory just made there
- * survives a power cut along with what is then written into it. */
-static int sync_parent(char *dir) {
-  char *slash = strrchr(dir, '/');
-  const char *parent = slash == dir ? "/" : slash ? dir : ".";
-  if (slash && slash != dir)
-    *slash = '\0';
-  int rc = 0, fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0)
-    rc = -errno;
-  if (fd >= 0)
-    close(fd);
-  if (slash && slash != dir)
-    *slash = '/';
-  return rc;
-}
-
-/* mkdir -p, syncing the parent of each directory it makes. */
-static int make_dirs(const char *path) {
-  if (*path == '\0')
-    return -EINVAL;
-  char *p = strdup(path);
-  int rc = 0;
-  if (p == NULL)
-    return -ENOMEM;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != '\0')
-      continue;
-    char c = *q;
-    *q = '\0';
-    if (mkdir(p, 0755) == 0)
-      rc = sync_parent(p);
-    else if (errno != EEXIST)
-      rc = -errno;
-    *q = c;
-    if (rc || c == '\0')
-      break;
-  }
-  free(p);
-  return rc;
-}
-
 static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
   int rc;
   bool created = false;
@@ -1157,7 +1119,7 @@ static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
     seterr(err, errlen, "out of memory");
     return -ENOMEM;
   }
-  if ((rc = make_dirs(dir))) {
+  if ((rc = safedir_mkdirs(dir, 0755, true))) {
     seterr(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
     return rc;
   }
@@ -1194,7 +1156,7 @@ static int open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
   /* Left by a crash during compaction: the snapshot it was to become is
    * either not in place (the log still holds its writes) or was renamed. */
   if (unlinkat(s->dirfd, TMP_NAME, 0) == 0)
-    log_info("store: %s: removed %s left by an interrupted compaction", dir, TMP_NAME);
+    log_info(s->log, "store: %s: removed %s left by an interrupted compaction", dir, TMP_NAME);
   uint64_t snap_seq;
   if ((rc = load_snapshot(s, &snap_seq, err, errlen)) ||
       (rc = replay_log(s, snap_seq, err, errlen)))
@@ -1215,6 +1177,7 @@ int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen) {
     return -ENOMEM;
   }
   s->dirfd = s->logfd = -1;
+  s->log = o ? o->log : NULL;
   fill_random(s->key, sizeof s->key);
   s->compact_bytes = o && o->compact_bytes ? o->compact_bytes : DEFAULT_COMPACT;
   s->compact_at = s->compact_bytes;

@@ -32,10 +32,12 @@
 #define STORE_MAX_VALUE ((size_t)64 << 20)
 
 typedef struct store store_t;
+struct log;
 
 typedef struct store_opts {
-  const char *data_dir; /* NULL: memory only; else persistent (created if missing) */
-  size_t compact_bytes; /* compact when the log grows past this (0: 64 MiB) */
+  const char *data_dir;  /* NULL: memory only; else persistent (created if missing) */
+  size_t compact_bytes;  /* compact when the log grows past this (0: 64 MiB) */
+  const struct log *log; /* where trouble with the files is told (NULL: stderr) */
 } store_opts_t;
 
 /* Opens a store. With o->data_dir, creates the directory if missing, takes

@@ -108,7 +108,7 @@ static double lookups(store_t *s, char (*sample)[37], size_t m) {
 static void run_size(size_t n) {
   store_t *s;
   char err[256];
-  store_opts_t o = {NULL, 0};
+  store_opts_t o = {NULL, 0, NULL};
   int rc = store_open(&o, &s, err, sizeof err);
   if (rc)
     die(err, rc);
@@ -152,7 +152,7 @@ static void run_size(size_t n) {
 static void run_durable(const char *dir) {
   store_t *s;
   char err[256];
-  store_opts_t o = {dir, 0};
+  store_opts_t o = {dir, 0, NULL};
   int rc = store_open(&o, &s, err, sizeof err);
   if (rc)
     die(err, rc);

@@ -1,4 +1,6 @@
-"""What a connection costs in memory (README: Performance).
+"""What a connection costs in memory.
+
+README: "Performance", "The benchmark matrix"
 
 An idle keep-alive connection keeps its handle, its phase and its times; the
 buffers that read, parse and answer a request come from a pool when bytes

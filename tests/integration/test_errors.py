@@ -1,5 +1,8 @@
-"""abort, error handlers, views that raise / loop / return nothing
-(contract: "Return values" abort/error handler items, budget, unknown globals)."""
+"""abort, error handlers, views that raise / loop / return nothing, the
+budget, unknown globals.
+
+README: "Errors and where they show up", "Error handlers".
+"""
 
 import re
 import subprocess
@@ -7,7 +10,7 @@ import threading
 import time
 
 
-from conftest import BIN, ROOT, read_response, header, http, wait_until
+from conftest import BIN, ROOT, raw_exchange, read_response, header, http, wait_until
 
 
 
@@ -101,6 +104,26 @@ def test_handler_for_405(h1mock):
     r = http("GET", srv.url + "/only_post")
     assert r.status_code == 405
     assert r.text == "H405 405"
+
+
+def test_405_page_and_description_name_the_methods(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.route("/d", {methods = {"PUT", "DELETE"}}, function() return "d" end)
+  app.errorhandler(405, function(e) return "H " .. e.description, 405 end)
+end
+''')
+    r = http("PUT", srv.url + "/d")
+    assert r.status_code == 200
+    r = http("GET", srv.url + "/d")
+    assert (r.status_code, r.text) == (405, "H This URL does not accept GET; it accepts DELETE, "
+                                            "OPTIONS, PUT.")
+    assert r.headers["Allow"] == "DELETE, OPTIONS, PUT"
+    srv2 = h1mock('function registerRules() app.post("/p", function() return "p" end) end')
+    r = http("DELETE", srv2.url + "/p")
+    assert r.status_code == 405
+    assert "<h1>Method Not Allowed</h1>\n<p>This URL does not accept DELETE; it accepts " \
+        "OPTIONS, POST.</p>" in r.text
 
 
 def test_handler_for_500_view_raise(h1mock):
@@ -357,3 +380,57 @@ def test_log_format_error_names_the_caller_line(h1mock):
                  'end\n')
     assert http("GET", srv.url + "/").status_code == 500
     srv.wait_log(r"initial\.lua:3: log\.info: bad argument")
+
+
+# A view's hostile values: each is a 500 with a log line, and the server
+# keeps serving.
+HOSTILE_VIEWS = r'''
+local bomb = setmetatable({}, {__tostring = function() error("tostring bomb") end})
+function registerRules()
+  app.get("/err_obj", function() error(bomb) end)
+  app.get("/status_obj", function() return "x", bomb, {} end)
+  app.get("/status_101", function() return "x", 101 end)
+  app.get("/reason", function()
+    local r = make_response("x")
+    rawset(r, "_reason", "OK\r\nX-Injected: 1")
+    rawset(r, "_reason_code", 200)
+    return r
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_error_object_with_failing_tostring_is_a_500(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    r = http("GET", srv.url + "/err_obj")
+    assert r.status_code == 500
+    srv.wait_log(r"error object is a table value")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_status_that_is_a_hostile_table_is_a_500(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    assert http("GET", srv.url + "/status_obj").status_code == 500
+    srv.wait_log(r"status must be a number from 200 to 999, not a table")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_informational_status_from_a_view_is_refused(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    r = http("GET", srv.url + "/status_101")
+    assert r.status_code == 500
+    srv.wait_log(r"not 101")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_reason_phrase_cannot_inject_headers(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    s = srv.connect()
+    try:
+        data = raw_exchange(s, b"GET /reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 500 ")
+    assert b"X-Injected" not in data
+    srv.wait_log(r"reason phrase must not hold control characters")

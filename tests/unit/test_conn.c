@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "../../src/conn.h"
@@ -73,28 +74,37 @@ TEST(test_closed_is_final_and_unknown_phases_are_refused) {
 struct fixture {
   uv_loop_t loop;
   conn_env_t env;
-  int client; /* the test's end of the connection */
-  bool hold;  /* answer the next request later (SCRIPT_PENDING) */
-  script_done_fn done;
+  int client;       /* the test's end of the connection */
+  bool hold;        /* answer the next request later (CONN_PENDING) */
+  unsigned dribble; /* answer "okay" in this many pieces, 10 ms apart */
+  int fault;        /* answer with this fault() */
+  conn_done_fn done;
   void *data;
   int dispatched, abandoned;
 };
 
-static enum script_status dispatch(void *ctx, const http_request_t *req, const char *remote,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   void **pending) {
+static enum conn_status dispatch(void *ctx, const http_request_t *req, const char *remote,
+                                 http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                 void *data, void **pending) {
   (void)req;
   (void)remote;
+  (void)origin;
   struct fixture *f = ctx;
   f->dispatched++;
   http_response_simple(resp, 200, "text/plain", "ok", 2);
+  if (f->dribble) {
+    http_response_simple(resp, 200, "text/plain", "okay", 4);
+    resp->dribble_chunks = f->dribble;
+    resp->dribble_ms = 10 * f->dribble;
+  }
+  resp->fault = f->fault;
   if (!f->hold)
-    return SCRIPT_DONE;
+    return CONN_DONE;
   f->hold = false;
   f->done = done;
   f->data = data;
   *pending = f;
-  return SCRIPT_PENDING;
+  return CONN_PENDING;
 }
 
 static void abandon(void *pending) { ((struct fixture *)pending)->abandoned++; }
@@ -118,6 +128,7 @@ static void connect_client(struct fixture *f) {
 }
 
 static void setup(struct fixture *f) {
+  signal(SIGPIPE, SIG_IGN); /* as main() does: a write to a closed peer fails instead */
   memset(f, 0, sizeof *f);
   ASSERT_EQ(uv_loop_init(&f->loop), 0);
   f->env = (conn_env_t){
@@ -138,7 +149,8 @@ static void setup(struct fixture *f) {
 /* Closes everything and checks that nothing is left behind (LeakSanitizer
  * checks the memory at exit). */
 static void teardown(struct fixture *f) {
-  close(f->client);
+  if (f->client >= 0)
+    close(f->client);
   conn_close_all(&f->env);
   for (int i = 0; i < 100 && f->env.count > 0; i++)
     uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -343,6 +355,69 @@ TEST(test_pipelined_requests_are_all_answered_before_the_set_goes_back) {
   teardown(&f);
 }
 
+/* A dribbled body waits on a timer between its pieces: the work set (its
+ * response, its output) stays with the connection until the last piece is
+ * out, however many loop turns it waits. */
+TEST(test_a_dribbled_answer_keeps_the_work_set_until_its_last_piece) {
+  struct fixture f;
+  char got[4096];
+  setup(&f);
+  f.dribble = 4;
+  send_text(&f, GET);
+  receive(&f, "\r\n\r\n1\r\no\r\n", got, sizeof got); /* the head and the first piece */
+  ASSERT_CONTAINS(got, "Transfer-Encoding: chunked");
+  ASSERT_EQ(f.env.pooled, 0); /* the timer still needs the set */
+  receive(&f, "\r\n0\r\n\r\n", got + strlen(got), sizeof got - strlen(got));
+  ASSERT_EQ(f.env.pooled, 1);
+  /* The connection is idle and keeps alive: a plain answer follows. */
+  f.dribble = 0;
+  send_text(&f, GET);
+  receive(&f, "\r\n\r\nok", got, sizeof got);
+  ASSERT_EQ(f.dispatched, 2);
+  teardown(&f);
+}
+
+/* The client goes away while the dribble's timer runs: the timer is closed
+ * with the stream before the set goes back to the pool (AddressSanitizer
+ * reports a timer that fires on freed memory). */
+TEST(test_closing_during_a_dribble_stops_its_timer_and_keeps_the_set) {
+  struct fixture f;
+  char got[4096];
+  setup(&f);
+  f.dribble = 50; /* half a second */
+  send_text(&f, GET);
+  receive(&f, "\r\n\r\n1\r\n", got, sizeof got);
+  close(f.client);
+  f.client = -1;
+  /* A half-close is not an error: the next piece written finds the reset. */
+  for (int i = 0; i < 2000 && f.env.count > 0; i++) {
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    poll(NULL, 0, 1);
+  }
+  ASSERT_EQ(f.env.count, 0);
+  ASSERT_EQ(f.env.pooled, 1);
+  spin(&f);
+  teardown(&f);
+}
+
+/* fault("reset") is the connection's last write: the journal still gets
+ * the request (complete), then the connection closes by a reset and its
+ * set goes back. */
+TEST(test_a_reset_fault_closes_and_gives_the_set_back) {
+  struct fixture f;
+  char got[4096];
+  setup(&f);
+  f.fault = HTTP_FAULT_RESET;
+  send_text(&f, GET);
+  for (int i = 0; i < 200 && f.env.count > 0; i++)
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  ASSERT_EQ(f.env.count, 0);
+  ASSERT_EQ(f.env.pooled, 1);
+  ssize_t r = recv(f.client, got, sizeof got, 0);
+  ASSERT(r <= 0); /* nothing but the reset (or the end) */
+  teardown(&f);
+}
+
 UNIT_MAIN(test_phase_transitions_are_the_documented_ones,
           test_closed_is_final_and_unknown_phases_are_refused,
           test_an_answered_connection_gives_its_work_set_back,
@@ -351,4 +426,7 @@ UNIT_MAIN(test_phase_transitions_are_the_documented_ones,
           test_the_sweep_frees_work_sets_left_unused,
           test_freed_memory_goes_back_after_a_burst_or_ten_sweeps_of_load,
           test_a_set_used_by_a_failed_request_parses_the_next_connection_afresh,
-          test_pipelined_requests_are_all_answered_before_the_set_goes_back)
+          test_pipelined_requests_are_all_answered_before_the_set_goes_back,
+          test_a_dribbled_answer_keeps_the_work_set_until_its_last_piece,
+          test_closing_during_a_dribble_stops_its_timer_and_keeps_the_set,
+          test_a_reset_fault_closes_and_gives_the_set_back)

@@ -135,7 +135,7 @@ TEST(create_never_writes_through_a_planted_link) {
   ASSERT_EQ(symlink(at("victim"), at("tmp")), 0);
   int dfd = open(base, O_RDONLY | O_DIRECTORY);
   ASSERT(dfd >= 0);
-  int fd = safedir_create(dfd, base, "tmp", 0644);
+  int fd = safedir_create(dfd, base, "tmp", 0644, NULL);
   ASSERT(fd >= 0);
   ASSERT_EQ(write(fd, "mine", 4), 4);
   close(fd);
@@ -145,20 +145,40 @@ TEST(create_never_writes_through_a_planted_link) {
   /* A file left there (a crash) is replaced by a new one, not truncated:
    * a hard link to it elsewhere keeps its bytes. */
   ASSERT_EQ(link(at("tmp"), at("hard")), 0);
-  fd = safedir_create(dfd, base, "tmp", 0600);
+  fd = safedir_create(dfd, base, "tmp", 0600, NULL);
   ASSERT(fd >= 0);
   close(fd);
   ASSERT_STR_EQ(read_file(at("hard")), "mine");
   ASSERT_STR_EQ(read_file(at("tmp")), "");
   /* A directory in the way is an error, and stays. */
   ASSERT_EQ(mkdir(at("d"), 0700), 0);
-  ASSERT_EQ(safedir_create(dfd, base, "d", 0644), -EISDIR);
+  ASSERT_EQ(safedir_create(dfd, base, "d", 0644, NULL), -EISDIR);
   ASSERT_EQ(mode_of(at("d")), 0700);
   close(dfd);
   done();
 }
 
-UNIT_MAIN(creates_the_directory_0700_and_its_parents_0755,
+/* The one mkdir -p (the store's directory and the state directory): the
+ * last directory gets the mode asked for, its parents 0755, what exists is
+ * kept, trailing slashes name the same directory, "" is refused. */
+TEST(mkdirs_makes_the_missing_parents_and_the_last_with_its_mode) {
+  fresh();
+  ASSERT_EQ(safedir_mkdirs(at("a/b/c"), 0700, true), 0);
+  ASSERT_EQ(mode_of(at("a")), 0755);
+  ASSERT_EQ(mode_of(at("a/b")), 0755);
+  ASSERT_EQ(mode_of(at("a/b/c")), 0700);
+  ASSERT_EQ(safedir_mkdirs(at("a/b/c"), 0755, false), 0); /* exists: kept as it is */
+  ASSERT_EQ(mode_of(at("a/b/c")), 0700);
+  ASSERT_EQ(safedir_mkdirs(at("a/d//"), 0700, false), 0);
+  ASSERT_EQ(mode_of(at("a/d")), 0700);
+  write_file(at("f"), "x");
+  ASSERT_EQ(safedir_mkdirs(at("f/g"), 0755, true), -ENOTDIR);
+  ASSERT_EQ(safedir_mkdirs("", 0755, true), -EINVAL);
+  done();
+}
+
+UNIT_MAIN(mkdirs_makes_the_missing_parents_and_the_last_with_its_mode,
+          creates_the_directory_0700_and_its_parents_0755,
           refuses_a_link_even_with_a_trailing_slash, refuses_a_directory_others_may_write_to,
           refuses_another_users_directory, refuses_a_file_and_says_why_it_cannot_create,
           create_never_writes_through_a_planted_link)

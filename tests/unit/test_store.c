@@ -64,7 +64,7 @@ static const char *path(const char *name) {
 }
 
 static store_t *open_at(const char *dir, size_t compact_bytes) {
-  store_opts_t o = {dir, compact_bytes};
+  store_opts_t o = {dir, compact_bytes, NULL};
   store_t *s = NULL;
   char err[512] = "";
   int rc = store_open(&o, &s, err, sizeof err);
@@ -76,7 +76,7 @@ static store_t *open_at(const char *dir, size_t compact_bytes) {
 static store_t *open_mem(void) { return open_at(NULL, 0); }
 
 static int open_fails(const char *dir, char *err, size_t errlen) {
-  store_opts_t o = {dir, 0};
+  store_opts_t o = {dir, 0, NULL};
   store_t *s = NULL;
   int rc = store_open(&o, &s, err, errlen);
   if (rc == 0)
