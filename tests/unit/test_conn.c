@@ -146,14 +146,22 @@ static void setup(struct fixture *f) {
   connect_client(f);
 }
 
+/* Runs the loop until every connection is closed and freed (or about two
+ * seconds went by: the caller's count check then fails). */
+static void run_until_closed(struct fixture *f) {
+  for (int i = 0; i < 2000 && f->env.count > 0; i++) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    poll(NULL, 0, 1);
+  }
+}
+
 /* Closes everything and checks that nothing is left behind (LeakSanitizer
  * checks the memory at exit). */
 static void teardown(struct fixture *f) {
   if (f->client >= 0)
     close(f->client);
   conn_close_all(&f->env);
-  for (int i = 0; i < 100 && f->env.count > 0; i++)
-    uv_run(&f->loop, UV_RUN_NOWAIT);
+  run_until_closed(f);
   ASSERT_EQ(f->env.count, 0);
   conn_env_close(&f->env);
   ASSERT_EQ(f->env.pooled, 0);
@@ -322,8 +330,7 @@ TEST(test_a_set_used_by_a_failed_request_parses_the_next_connection_afresh) {
   receive(&f, NULL, got, sizeof got);
   ASSERT_CONTAINS(got, "HTTP/1.1 400");
   close(f.client);
-  for (int i = 0; i < 200 && f.env.count > 0; i++)
-    uv_run(&f.loop, UV_RUN_NOWAIT);
+  run_until_closed(&f);
   ASSERT_EQ(f.env.count, 0);
   ASSERT_EQ(f.env.pooled, 1);
   /* The next connection gets that set: its request is parsed from the
@@ -390,10 +397,7 @@ TEST(test_closing_during_a_dribble_stops_its_timer_and_keeps_the_set) {
   close(f.client);
   f.client = -1;
   /* A half-close is not an error: the next piece written finds the reset. */
-  for (int i = 0; i < 2000 && f.env.count > 0; i++) {
-    uv_run(&f.loop, UV_RUN_NOWAIT);
-    poll(NULL, 0, 1);
-  }
+  run_until_closed(&f);
   ASSERT_EQ(f.env.count, 0);
   ASSERT_EQ(f.env.pooled, 1);
   spin(&f);
@@ -409,8 +413,7 @@ TEST(test_a_reset_fault_closes_and_gives_the_set_back) {
   setup(&f);
   f.fault = HTTP_FAULT_RESET;
   send_text(&f, GET);
-  for (int i = 0; i < 200 && f.env.count > 0; i++)
-    uv_run(&f.loop, UV_RUN_NOWAIT);
+  run_until_closed(&f);
   ASSERT_EQ(f.env.count, 0);
   ASSERT_EQ(f.env.pooled, 1);
   ssize_t r = recv(f.client, got, sizeof got, 0);
