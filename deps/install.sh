@@ -6,7 +6,7 @@
 #   deps/install.sh              build + test dependencies
 #   deps/install.sh --build      only what compiling and the unit tests need (Docker build stage)
 #   deps/install.sh --runtime    only what the built binary needs (Docker runtime stage)
-#   deps/install.sh --bench      also wrk and nginx with the Lua module
+#   deps/install.sh --bench      also wrk, nginx with the Lua module, and valgrind
 #   deps/install.sh --containers also podman, runc and mmdebstrap (tests/containers/run.sh)
 #   deps/install.sh --list ...   print the packages of the other options, install nothing
 # --bench and --containers add to the build + test set; options combine.
@@ -20,7 +20,7 @@ build="build-essential pkg-config meson ninja-build
 test="python3-pytest python3-requests python3-yaml python3-jsonschema curl
   clang libclang-rt-14-dev clang-format docker-compose shellcheck iproute2 chromium"
 runtime="liblua5.4-0 libuv1 curl"
-bench="wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq"
+bench="wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq valgrind"
 # podman with Debian's own network stack (netavark + aardvark-dns, and the
 # iptables it drives); runc because crun refuses hybrid cgroup hierarchies;
 # mmdebstrap makes the base image from Debian's packages.

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int buf_reserve(buf_t *b, size_t extra) {
-  if (b->cap - b->len >= extra)
-    return 0;
+int buf_grow(buf_t *b, size_t extra) {
   if (extra > (size_t)-1 / 2 - b->len)
     return -ENOMEM;
   size_t need = b->len + extra;
@@ -22,21 +20,6 @@ int buf_reserve(buf_t *b, size_t extra) {
   b->cap = cap;
   return 0;
 }
-
-int buf_append(buf_t *b, const void *p, size_t n) {
-  if (n == 0)
-    return 0;
-  int rc = buf_reserve(b, n);
-  if (rc)
-    return rc;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
-int buf_puts(buf_t *b, const char *s) { return buf_append(b, s, strlen(s)); }
-
-int buf_putc(buf_t *b, char c) { return buf_append(b, &c, 1); }
 
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap) {
   va_list copy;
@@ -61,15 +44,6 @@ int buf_printf(buf_t *b, const char *fmt, ...) {
   int rc = buf_vprintf(b, fmt, ap);
   va_end(ap);
   return rc;
-}
-
-void buf_shrink(buf_t *b, size_t keep) {
-  if (b->cap > keep) {
-    free(b->data);
-    b->data = NULL;
-    b->cap = 0;
-  }
-  b->len = 0;
 }
 
 void buf_free(buf_t *b) {

@@ -7,6 +7,13 @@
  * one output buffer and written with uv_try_write, falling back to uv_write
  * (with reading of further requests held back) when the socket is full.
  *
+ * The read buffer, the parser, the response and the output buffers form a
+ * work set that a connection takes from its listener's pool when bytes
+ * arrive and gives back once its answer is written and nothing is left to
+ * parse: an idle keep-alive connection holds its handle, its phase and its
+ * times, a few hundred bytes. Sets left unused for a sweep are freed, so
+ * memory taken for a burst or a large request goes back.
+ *
  * A response with a streamed body (http_response_t.stream) goes out one
  * piece per uv_write: the next piece is asked for when the previous one is
  * written, so the event loop serves other connections between pieces and a
@@ -25,6 +32,34 @@
 #include "origin.h"
 
 typedef struct conn conn_t;
+struct conn_work;
+
+/* Where a connection stands. Each change is checked against
+ * conn_phase_allowed by assert(). What overlaps with these (a write in
+ * flight, reading paused, the client's end of input, a streamed body such
+ * as a dribble waiting for its timer) are flags. A fault() answer is a
+ * last write; "reset" closes from there. The work set stays with the
+ * connection from its request's first byte until it is idle again, so a
+ * pending answer (a view waiting on http.request or sleep) and a stream
+ * (a dribble's timer) always write into the connection's own set; closing
+ * abandons the one and closes the other before the set goes back. */
+enum conn_phase {
+  CONN_IDLE,       /* between requests: no request byte held */
+  CONN_HEAD,       /* part of a request head has arrived */
+  CONN_BODY,       /* the head is whole, its body is arriving */
+  CONN_DISPATCHED, /* a whole request is with the dispatcher (maybe pending) */
+  CONN_STREAMING,  /* a streamed body is being sent */
+  CONN_LAST_WRITE, /* the last answer is queued: close once it is written */
+  CONN_LINGERING,  /* FIN sent; reading and dropping what the client still sends */
+  CONN_CLOSED,     /* uv_close called; freed in its callback */
+};
+
+/* True when a connection may go from `from` to `to` (staying is allowed
+ * where a phase repeats: idle, head, body). */
+bool conn_phase_allowed(enum conn_phase from, enum conn_phase to);
+
+/* "idle", "head", ...: for assertions and log lines. */
+const char *conn_phase_name(enum conn_phase phase);
 
 /* What a dispatcher says of a request it was given. */
 enum conn_status {
@@ -71,6 +106,14 @@ typedef struct conn_env {
   bool draining;
   size_t count;
   conn_t *head; /* every open connection */
+  /* Work sets not in use (conn.c's own), how many, and the fewest there
+   * were since the last sweep: those were not needed and are freed. */
+  struct conn_work *pool;
+  size_t pooled;
+  size_t pool_low;
+  size_t taken;       /* sets connections took since the last sweep */
+  unsigned trim_wait; /* sets were freed: sweeps left before their memory goes
+                         back to the system under load; 0 when none wait */
 } conn_env_t;
 
 /* Serves the accepted socket `fd` (non-blocking) as a new connection. The
@@ -78,9 +121,15 @@ typedef struct conn_env {
  * 0 or a libuv error. */
 int conn_open(conn_env_t *env, int fd);
 
-/* Applies the header, body, idle and linger timeouts; call about once a
- * second. */
+/* Applies the header, body, idle and linger timeouts, and frees the work
+ * sets the pool did not need since the previous sweep; then asks malloc to
+ * return free pages to the system, once no set was taken for a sweep (or
+ * after ten sweeps of steady load); call about once a second. */
 void conn_sweep(conn_env_t *env);
+
+/* Frees the pooled work sets; call when no connection is left (after the
+ * loop ran the close callbacks). */
+void conn_env_close(conn_env_t *env);
 
 /* Closes idle connections now and the others after their current response;
  * env->drained runs when none is left (at once if there are none). */

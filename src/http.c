@@ -45,6 +45,7 @@ struct http_in {
   bool head_done; /* later header callbacks are trailers: never stored */
   bool want_continue;
   bool in_value; /* the last header callback was for a value */
+  bool fed;      /* bytes came since http_in_next: http_in_reset has state to clear */
   int err_status;
   char err_text[160];
 };
@@ -486,6 +487,7 @@ static int scan_head(http_in_t *in, const char *data, size_t len) {
 
 enum http_in_status http_in_feed(http_in_t *in, const char *data, size_t len, size_t *used) {
   in->feed_end = data + len;
+  in->fed = true;
   if (!in->err_status && !in->scan.done)
     scan_head(in, data, len);
   if (!in->err_status && in->crlf_left > 0)
@@ -541,7 +543,23 @@ void http_in_next(http_in_t *in) {
   in->in_value = false;
   in->scan = (struct head_scan){0};
   in->crlf_left = 0;
-  memset(&in->req, 0, sizeof in->req);
+  in->fed = false;
+  /* on_headers_complete sets every field of the next request; a NULL path
+   * is what http_in_refused reads as "no head yet". */
+  in->req.path = NULL;
+}
+
+void http_in_reset(http_in_t *in) {
+  /* llhttp_reset keeps the settings, the data pointer and the lenient
+   * flags set in http_in_new. A parser that only finished keep-alive
+   * requests still remembers that one was completed: a new connection's
+   * first request must not be parsed as a follow-up. */
+  llhttp_reset(&in->parser);
+  if (in->fed || in->err_status) {
+    http_in_next(in);
+    in->err_status = 0;
+    in->err_text[0] = '\0';
+  }
 }
 
 const http_request_t *http_in_refused(const http_in_t *in) {

@@ -93,6 +93,11 @@ const http_request_t *http_in_request(const http_in_t *in);
 /* Forgets the current request and gets ready for the next one. */
 void http_in_next(http_in_t *in);
 
+/* Makes the parser as good as new whatever it was doing (a request half
+ * read, an error, a "Connection: close"), for another connection; keeps
+ * the limits it was made with and buffers of a usual size. */
+void http_in_reset(http_in_t *in);
+
 /* After HTTP_IN_ERROR: the status to answer (400, 413, 414, 417, 431, 501,
  * 505) and a one-line explanation for the body, which quotes no request
  * bytes. */

@@ -594,6 +594,8 @@ void server_free(server_t *s) {
       close(s->admin.sock[i].fd);
   if (s->spare_fd >= 0)
     close(s->spare_fd);
+  conn_env_close(&s->traffic.env);
+  conn_env_close(&s->admin.env);
   http_response_free(&s->refusal);
   buf_free(&s->refusal_out);
   free(s);

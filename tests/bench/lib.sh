@@ -1,6 +1,9 @@
 # lib.sh - helpers shared by the benchmark scripts (sourced, not run).
 # They read the callers' globals at call time: bin, server_cpu, client_cpu,
-# clk_tck, wrk_pid, moddir, ngx_dir; and set some for them: ncpu, clk_tck
+# clk_tck, wrk_pid, moddir, ngx_dir, and the optional h1_wrap / ngx_wrap (a
+# command put before the server's, e.g. valgrind), ngx_conns (nginx's
+# worker_connections, default 1024) and launch_wait (seconds a server may
+# take to answer, default 10); and set some for them: ncpu, clk_tck
 # and client_cpu (check_cpus), h1_pid h1_port h1_admin (launch_h1mock),
 # ngx_pid ngx_port (launch_nginx), r_* figures (wrk_figures).
 # shellcheck shell=bash
@@ -40,12 +43,13 @@ check_cpus() {
 launch_h1mock() {
     local name=$1 log=$2 provisions=$3 i=0
     shift 3
-    taskset -c "$server_cpu" "$bin" --address 127.0.0.1 --port 0 --admin-port 0 \
+    # shellcheck disable=SC2086  # h1_wrap is a command line, split on purpose
+    taskset -c "$server_cpu" ${h1_wrap:-} "$bin" --address 127.0.0.1 --port 0 --admin-port 0 \
         --provisions "$provisions" "$@" 2>"$log" >/dev/null &
     h1_pid=$!
     h1_port=
     h1_admin=
-    while [ "$i" -lt 100 ]; do
+    while [ "$i" -lt $((${launch_wait:-10} * 10)) ]; do
         kill -0 "$h1_pid" 2>/dev/null || die "$name exited at start"
         h1_port=$(sed -n 's/.*traffic on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
         h1_admin=$(sed -n 's/.*admin on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
@@ -53,8 +57,35 @@ launch_h1mock() {
         sleep 0.1
         i=$((i + 1))
     done
-    [ -n "$h1_port" ] || die "$name did not log 'traffic on 127.0.0.1:PORT' within 10 s"
-    [ -n "$h1_admin" ] || die "$name did not log 'admin on 127.0.0.1:PORT' within 10 s"
+    [ -n "$h1_port" ] || die "$name did not log 'traffic on 127.0.0.1:PORT' within ${launch_wait:-10} s"
+    [ -n "$h1_admin" ] || die "$name did not log 'admin on 127.0.0.1:PORT' within ${launch_wait:-10} s"
+}
+
+# end_run STATUS LOG...: the end of a script's EXIT trap: after a failure,
+# the last lines of each LOG that is not empty; then $tmp goes, and the
+# script exits with STATUS
+# shellcheck disable=SC2154  # removes the caller's tmp
+end_run() {
+    local status=$1 log
+    shift
+    if [ "$status" -ne 0 ]; then
+        for log in "$@"; do
+            if [ -s "$log" ]; then
+                say "last lines of $(basename "$(dirname "$log")")/$(basename "$log"):"
+                tail -n 20 "$log" >&2
+            fi
+        done
+    fi
+    rm -rf "$tmp"
+    exit "$status"
+}
+
+on_exit() { # FUNCTION: runs at the exit, also after Ctrl-C, SIGTERM or SIGHUP
+    # shellcheck disable=SC2064  # the function's name is meant to be fixed now
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
 }
 
 stop() { # stop PID: SIGTERM, up to 5 s, then SIGKILL; only the PID we started
@@ -163,6 +194,9 @@ wrk_figures() {
 # shellcheck disable=SC2154  # reads moddir ngx_dir of the caller
 nginx_conf_head() { # the start of an nginx.conf: one worker in the foreground, the Lua
                     # module, files under $ngx_dir; ends inside "http {" for the caller
+    local files
+    files=$(ulimit -Hn)
+    [ "$files" != unlimited ] || files=65536
     cat <<EOF
 load_module $moddir/ndk_http_module.so;
 load_module $moddir/ngx_http_lua_module.so;
@@ -172,9 +206,10 @@ master_process off;
 worker_processes 1;
 pid $ngx_dir/nginx.pid;
 error_log $ngx_dir/error.log warn;
+worker_rlimit_nofile $files;
 
 events {
-    worker_connections 1024;
+    worker_connections ${ngx_conns:-1024};
 }
 
 http {
@@ -204,10 +239,11 @@ launch_nginx() { # PROBE_PATH: starts nginx pinned to $server_cpu on a free port
         write_nginx_conf "$port"
         : >"$ngx_dir/error.log"
         : >"$ngx_dir/stderr.log"
-        taskset -c "$server_cpu" nginx -p "$ngx_dir/" -c "$ngx_dir/nginx.conf" \
+        # shellcheck disable=SC2086  # ngx_wrap is a command line, split on purpose
+        taskset -c "$server_cpu" ${ngx_wrap:-} nginx -p "$ngx_dir/" -c "$ngx_dir/nginx.conf" \
             -e "$ngx_dir/error.log" >/dev/null 2>"$ngx_dir/stderr.log" &
         ngx_pid=$!
-        if wait_http "http://127.0.0.1:$port$1" "$ngx_pid" 10; then
+        if wait_http "http://127.0.0.1:$port$1" "$ngx_pid" "${launch_wait:-10}"; then
             ngx_port=$port
             return 0
         fi
@@ -240,4 +276,79 @@ expect_body() { # URL NAME BODY: 200, application/json, exactly BODY + newline
 sched_ns() { # PID: "on-CPU waiting" ns summed over its threads (/proc/PID/task/*/schedstat):
                # time run, and time runnable but kept off the CPU by other processes
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+}
+
+nginx_rest_lua() { # the init_by_lua_block of the nginx REST stand-in: rest.post(resource)
+                   # and rest.get(resource, id) over the shared dict "items" (the caller
+                   # declares it), as h1mock's rest.mount does for POST and GET by id
+    cat <<'EOF'
+    init_by_lua_block {
+        -- the equivalent of h1mock's rest.mount("/api") for POST and GET by id
+        local ok, cjson = pcall(require, "cjson")
+        local json = ok and cjson or nil
+        local dict = ngx.shared.items
+        local random, format = math.random, string.format
+        math.randomseed(os.time())
+
+        local function uuid() -- random, version-4 shaped
+            return format("%08x-%04x-4%03x-%04x-%04x%08x",
+                random(0, 0xffffffff), random(0, 0xffff), random(0, 0xfff),
+                random(0x8000, 0xbfff), random(0, 0xffff), random(0, 0xffffffff))
+        end
+
+        local function reply(status, text)
+            ngx.status = status
+            ngx.header.content_type = "application/json"
+            ngx.print(text, "\n")
+        end
+
+        local bad = '{"message":"Unable to process request."}'
+
+        rest = { json = json and "cjson" or "concatenation" }
+
+        function rest.post(resource)
+            if ngx.req.get_method() ~= "POST" then
+                return reply(405, '{"message":"Method not allowed."}')
+            end
+            ngx.req.read_body()
+            local body = ngx.req.get_body_data()
+            if not body then return reply(400, bad) end
+            local id = uuid()
+            local text
+            if json then
+                local decoded, t = pcall(json.decode, body)
+                if not decoded or type(t) ~= "table" or t[1] ~= nil then
+                    return reply(400, bad)
+                end
+                t._id = id
+                text = json.encode(t)
+            else
+                local inner = body:match("^%s*{(.*)$")
+                if not inner then return reply(400, bad) end
+                if inner:match("^%s*}") then
+                    text = '{"_id":"' .. id .. '"}'
+                else
+                    text = '{"_id":"' .. id .. '",' .. inner
+                end
+            end
+            -- safe_add: a full dict is an error (507), never a silent eviction
+            local added, err = dict:safe_add(resource .. "/" .. id, text)
+            if not added then
+                return reply(507, '{"message":"' .. tostring(err) .. '"}')
+            end
+            reply(200, text)
+        end
+
+        function rest.get(resource, id)
+            if ngx.req.get_method() ~= "GET" then
+                return reply(405, '{"message":"Method not allowed."}')
+            end
+            local text = dict:get(resource .. "/" .. id)
+            if text then
+                return reply(200, text)
+            end
+            reply(404, '{"message":"Resource ' .. id .. ' does not exist."}')
+        end
+    }
+EOF
 }

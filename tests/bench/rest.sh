@@ -254,74 +254,9 @@ write_nginx_conf() { # PORT
 
     lua_shared_dict items $dict_size;
 
-    init_by_lua_block {
-        -- the equivalent of h1mock's rest.mount("/api") for POST and GET by id
-        local ok, cjson = pcall(require, "cjson")
-        local json = ok and cjson or nil
-        local dict = ngx.shared.items
-        local random, format = math.random, string.format
-        math.randomseed(os.time())
-
-        local function uuid() -- random, version-4 shaped
-            return format("%08x-%04x-4%03x-%04x-%04x%08x",
-                random(0, 0xffffffff), random(0, 0xffff), random(0, 0xfff),
-                random(0x8000, 0xbfff), random(0, 0xffff), random(0, 0xffffffff))
-        end
-
-        local function reply(status, text)
-            ngx.status = status
-            ngx.header.content_type = "application/json"
-            ngx.print(text, "\n")
-        end
-
-        local bad = '{"message":"Unable to process request."}'
-
-        rest = { json = json and "cjson" or "concatenation" }
-
-        function rest.post(resource)
-            if ngx.req.get_method() ~= "POST" then
-                return reply(405, '{"message":"Method not allowed."}')
-            end
-            ngx.req.read_body()
-            local body = ngx.req.get_body_data()
-            if not body then return reply(400, bad) end
-            local id = uuid()
-            local text
-            if json then
-                local decoded, t = pcall(json.decode, body)
-                if not decoded or type(t) ~= "table" or t[1] ~= nil then
-                    return reply(400, bad)
-                end
-                t._id = id
-                text = json.encode(t)
-            else
-                local inner = body:match("^%s*{(.*)$")
-                if not inner then return reply(400, bad) end
-                if inner:match("^%s*}") then
-                    text = '{"_id":"' .. id .. '"}'
-                else
-                    text = '{"_id":"' .. id .. '",' .. inner
-                end
-            end
-            -- safe_add: a full dict is an error (507), never a silent eviction
-            local added, err = dict:safe_add(resource .. "/" .. id, text)
-            if not added then
-                return reply(507, '{"message":"' .. tostring(err) .. '"}')
-            end
-            reply(200, text)
-        end
-
-        function rest.get(resource, id)
-            if ngx.req.get_method() ~= "GET" then
-                return reply(405, '{"message":"Method not allowed."}')
-            end
-            local text = dict:get(resource .. "/" .. id)
-            if text then
-                return reply(200, text)
-            end
-            reply(404, '{"message":"Resource ' .. id .. ' does not exist."}')
-        end
-    }
+EOF
+        nginx_rest_lua
+        cat <<EOF
 
     server {
         listen 127.0.0.1:$1;

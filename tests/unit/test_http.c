@@ -594,6 +594,50 @@ TEST(method_names_and_numbers_round_trip) {
   ASSERT_STR_EQ(http_reason(299), "Unknown");
 }
 
+/* A parser handed to another connection (conn.c's pool) starts afresh
+ * whatever the last one left: an error, a closing request, half a head. */
+TEST(reset_after_an_error_parses_a_new_request) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET / HTTP/1.1\r\nbad header\r\n\r\n", &used), HTTP_IN_ERROR);
+  http_in_reset(in);
+  ASSERT_EQ(feed_all(in, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", &used), HTTP_IN_REQUEST);
+  ASSERT_MEM_EQ(http_in_request(in)->path, http_in_request(in)->path_len, "/b");
+  ASSERT(http_in_refused(in) != NULL);
+  http_in_free(in);
+}
+
+TEST(reset_after_connection_close_parses_a_new_request) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", &used),
+            HTTP_IN_REQUEST);
+  ASSERT(!http_in_request(in)->keep_alive);
+  http_in_next(in);
+  /* Without the reset llhttp refuses data after a closing request. */
+  http_in_reset(in);
+  ASSERT_EQ(feed_all(in, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", &used), HTTP_IN_REQUEST);
+  ASSERT(http_in_request(in)->keep_alive);
+  http_in_free(in);
+}
+
+TEST(reset_forgets_half_a_head) {
+  http_in_t *in = http_in_new(MAX_BODY);
+  size_t used;
+  ASSERT_EQ(feed_all(in, "POST /a HTTP/1.1\r\nHost: h\r\nX-Old: 1\r\nContent-Le", &used),
+            HTTP_IN_MORE);
+  ASSERT(http_in_started(in));
+  http_in_reset(in);
+  ASSERT(!http_in_started(in) && !http_in_head_done(in));
+  ASSERT(http_in_refused(in) == NULL);
+  ASSERT_EQ(feed_all(in, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", &used), HTTP_IN_REQUEST);
+  const http_request_t *r = http_in_request(in);
+  ASSERT_EQ(r->method, HTTP_GET);
+  ASSERT_EQ(r->nheaders, 1);
+  ASSERT_MEM_EQ(r->path, r->path_len, "/b");
+  http_in_free(in);
+}
+
 /* The one status rule: the server's framing, the access log's byte count
  * and the outbound client all ask http_status_has_body. */
 TEST(only_1xx_204_and_304_carry_no_body) {
@@ -631,4 +675,6 @@ UNIT_MAIN(only_1xx_204_and_304_carry_no_body, parses_a_simple_get,
           chunk_data_must_end_in_crlf, header_names_must_be_tokens, one_valid_host,
           absolute_form_authority_is_the_host, transfer_encoding_rules,
           versions_other_than_1x_are_refused, line_ends_are_crlf_and_nothing_folds,
-          pipelined_request_after_a_body_is_scanned_afresh)
+          pipelined_request_after_a_body_is_scanned_afresh,
+          reset_after_an_error_parses_a_new_request,
+          reset_after_connection_close_parses_a_new_request, reset_forgets_half_a_head)
