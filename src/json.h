@@ -119,8 +119,8 @@ struct json_parser {
   json_msg_t *err;   /* where messages go */
   const char *start; /* positions in messages count from here */
   const char *p, *end;
-  const char *tok; /* the first byte of the token being reported */
-  int depth;       /* open containers */
+  const char *tok;                    /* the first byte of the token being reported */
+  int depth;                          /* open containers */
   unsigned char open[JSON_MAX_DEPTH]; /* '{' or '[' per open container */
   char *mem;                          /* json_parse's own scratch, when ev->scratch is NULL */
   size_t memcap;

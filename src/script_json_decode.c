@@ -21,7 +21,7 @@ typedef struct dec {
   int scratch; /* stack slot anchoring the scratch userdata */
   char *mem;
   size_t memcap;
-  int64_t allowed; /* what is left of the allowance */
+  int64_t allowed;                   /* what is left of the allowance */
   lua_Integer count[JSON_MAX_DEPTH]; /* elements so far, per open array */
 } dec_t;
 
