@@ -62,7 +62,7 @@ static int r_num(json_parser_t *p, double d) { return ev(p, "d:%.17g", d); }
 static int r_bool(json_parser_t *p, int b) { return ev(p, b ? "t" : "f"); }
 static int r_null(json_parser_t *p) { return ev(p, "n"); }
 
-static const json_events_t rec_events = {r_bo, r_eo, r_ba, r_ea, r_key, r_str,
+static const json_events_t rec_events = {r_bo,  r_eo,  r_ba,   r_ea,   r_key, r_str,
                                          r_int, r_num, r_bool, r_null, NULL};
 
 /* Parses s; returns the events (or "ERR: message") in a static buffer. */

@@ -13,8 +13,8 @@
 #include "seed.h"
 
 typedef struct fake {
-  buf_t lines; /* "id => doc\n" per put */
-  int ids;     /* new ids given */
+  buf_t lines;   /* "id => doc\n" per put */
+  int ids;       /* new ids given */
   int refuse_at; /* the put number that returns -EINVAL, or 0 */
   int puts;
 } fake_t;
@@ -62,10 +62,11 @@ TEST(test_canonical_documents) {
                  "\"z\":{\"y\":\"\\u00e9\",\"x\":{}},\"\":false}, {}]"),
             0);
   ASSERT_EQ(stored, 2);
-  ASSERT_STR_EQ(result, ID(1) " => {\"\":false,\"_id\":\"" ID(1) "\",\"a\":[1.0,0,-0.0,100.0,"
-                              "1.2345678901234567e+19,0.1,null,true,{}],\"b\":1,"
-                              "\"z\":{\"x\":{},\"y\":\"\xC3\xA9\"}}\n" ID(
-                                  2) " => {\"_id\":\"" ID(2) "\"}\n");
+  ASSERT_STR_EQ(result, ID(1) " => {\"\":false,\"_id\":\"" ID(
+                            1) "\",\"a\":[1.0,0,-0.0,100.0,"
+                               "1.2345678901234567e+19,0.1,null,true,{}],\"b\":1,"
+                               "\"z\":{\"x\":{},\"y\":\"\xC3\xA9\"}}\n" ID(2) " => {\"_id\":\"" ID(
+                                   2) "\"}\n");
 }
 
 TEST(test_given_ids) {
@@ -77,9 +78,10 @@ TEST(test_given_ids) {
   ASSERT_EQ(stored, 7);
   ASSERT_STR_EQ(result, "y => {\"_id\":\"y\",\"v\":1}\n" ID(1) " => {\"_id\":\"" ID(1) "\"}\n" ID(
                             2) " => {\"_id\":\"" ID(2) "\"}\n"
-                               "5 => {\"_id\":5}\n"
-                               "2.0 => {\"_id\":2.0}\n"
-                               "1.5 => {\"_id\":1.5}\n" ID(3) " => {\"_id\":\"" ID(3) "\"}\n");
+                                                       "5 => {\"_id\":5}\n"
+                                                       "2.0 => {\"_id\":2.0}\n"
+                                                       "1.5 => {\"_id\":1.5}\n" ID(
+                                                           3) " => {\"_id\":\"" ID(3) "\"}\n");
 }
 
 TEST(test_strings_kept_and_written_valid) {
