@@ -222,9 +222,8 @@ static int write_node(build_t *b, const node_t *nd) {
  * Lua's tostring writes it (what store.put's seeding always did); else a
  * new one, written into the document. Returns the node of `_id`. */
 static int element_id(build_t *b, node_t *root, char *idbuf, const char **id, size_t *idlen) {
-  size_t *kv = b->kids + root->off;
   for (size_t i = 0; i < root->len; i++) {
-    node_t *k = &b->nodes[kv[i]];
+    node_t *k = &b->nodes[b->kids[root->off + i]];
     if (k->klen != 3 || memcmp(b->arena.data + k->koff, "_id", 3) != 0)
       continue;
     if (k->type == N_STRING && k->len > 0) {
@@ -268,7 +267,7 @@ static int element_id(build_t *b, node_t *root, char *idbuf, const char **id, si
   nd->len = 36;
   root = &b->nodes[0]; /* add_node may have moved the nodes */
   size_t idx = b->nnodes - 1, i = root->len;
-  kv = b->kids + root->off;
+  size_t *kv = b->kids + root->off;
   member_t m = {"_id", 3, idx};
   while (i > 0) {
     const node_t *k = &b->nodes[kv[i - 1]];
@@ -332,11 +331,12 @@ static int end(json_parser_t *p) {
     return 0; /* the top level itself */
   size_t from = b->base[p->depth], n = b->npending - from;
   node_t *nd = &b->nodes[b->open_node[p->depth]];
-  if (nd->type == N_OBJECT && sort_members(b, b->pending + from, &n))
+  if (n > 1 && nd->type == N_OBJECT && sort_members(b, b->pending + from, &n))
     return -ENOMEM;
-  if (grow((void **)&b->kids, &b->capkids, b->nkids + n, sizeof(size_t)))
+  if (n && grow((void **)&b->kids, &b->capkids, b->nkids + n, sizeof(size_t)))
     return -ENOMEM;
-  memcpy(b->kids + b->nkids, b->pending + from, n * sizeof(size_t));
+  if (n) /* never memcpy from or to NULL, even 0 bytes */
+    memcpy(b->kids + b->nkids, b->pending + from, n * sizeof(size_t));
   nd->off = b->nkids;
   nd->len = n;
   b->nkids += n;
