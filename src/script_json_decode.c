@@ -25,6 +25,8 @@ typedef struct dec {
   lua_Integer count[JSON_MAX_DEPTH]; /* elements so far, per open array */
 } dec_t;
 
+static inline lua_State *state(json_parser_t *p) { return ((dec_t *)p->ud)->L; }
+
 __attribute__((cold, noinline)) static int too_costly(json_parser_t *p) {
   json_msg_puts(p->err, "the text costs more to decode than the instruction budget has left");
   return -E2BIG;
@@ -81,48 +83,40 @@ static int begin_array(json_parser_t *p) {
 }
 
 static int key(json_parser_t *p, const char *s, size_t n) {
-  lua_pushlstring(((dec_t *)p->ud)->L, s, n);
+  lua_pushlstring(state(p), s, n);
   return 0;
 }
 
-static int string(json_parser_t *p, const char *s, size_t n) {
+/* A scalar is charged once it is pushed: the stack is cut back anyway when
+ * the charge fails, and each callback stays one push. */
+static int scalar(json_parser_t *p) {
   int rc = charge(p);
-  if (rc)
-    return rc;
-  lua_pushlstring(((dec_t *)p->ud)->L, s, n);
-  return place(p);
+  return rc ? rc : place(p);
+}
+
+static int string(json_parser_t *p, const char *s, size_t n) {
+  lua_pushlstring(state(p), s, n);
+  return scalar(p);
 }
 
 static int integer(json_parser_t *p, int64_t v) {
-  int rc = charge(p);
-  if (rc)
-    return rc;
-  lua_pushinteger(((dec_t *)p->ud)->L, (lua_Integer)v);
-  return place(p);
+  lua_pushinteger(state(p), (lua_Integer)v);
+  return scalar(p);
 }
 
 static int number(json_parser_t *p, double v) {
-  int rc = charge(p);
-  if (rc)
-    return rc;
-  lua_pushnumber(((dec_t *)p->ud)->L, (lua_Number)v);
-  return place(p);
+  lua_pushnumber(state(p), (lua_Number)v);
+  return scalar(p);
 }
 
 static int boolean(json_parser_t *p, int b) {
-  int rc = charge(p);
-  if (rc)
-    return rc;
-  lua_pushboolean(((dec_t *)p->ud)->L, b);
-  return place(p);
+  lua_pushboolean(state(p), b);
+  return scalar(p);
 }
 
 static int null(json_parser_t *p) {
-  int rc = charge(p);
-  if (rc)
-    return rc;
-  script_json_push_null(((dec_t *)p->ud)->L);
-  return place(p);
+  script_json_push_null(state(p));
+  return scalar(p);
 }
 
 /* Grows the scratch userdata; the old one is left to the collector. */
