@@ -18,7 +18,7 @@
 
 /* Line and column are worked out only here, on failure, so the hot path
  * does not count newlines. */
-COLD static int fail_vat(json_parser_t *p, const char *pos, const char *fmt, va_list ap) {
+static COLD int fail_vat(json_parser_t *p, const char *pos, const char *fmt, va_list ap) {
   json_msg_vprintf(p->err, fmt, ap);
   size_t line = 1, col = 1;
   for (const char *q = p->start; q < pos; q++) {
@@ -33,7 +33,7 @@ COLD static int fail_vat(json_parser_t *p, const char *pos, const char *fmt, va_
   return -EINVAL;
 }
 
-COLD __attribute__((format(printf, 3, 4))) static int fail_at(json_parser_t *p, const char *pos,
+static COLD __attribute__((format(printf, 3, 4))) int fail_at(json_parser_t *p, const char *pos,
                                                               const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -50,7 +50,7 @@ int json_fail(json_parser_t *p, const char *fmt, ...) {
   return rc;
 }
 
-COLD static int unexpected(json_parser_t *p, const char *pos) {
+static COLD int unexpected(json_parser_t *p, const char *pos) {
   if (pos >= p->end)
     return fail_at(p, p->end, "unexpected end of text");
   unsigned char c = (unsigned char)*pos;
@@ -62,7 +62,7 @@ COLD static int unexpected(json_parser_t *p, const char *pos) {
   return fail_at(p, pos, "unexpected character '%.*s'", (int)len, pos);
 }
 
-COLD static int no_memory(json_parser_t *p) {
+static COLD int no_memory(json_parser_t *p) {
   json_msg_puts(p->err, "out of memory");
   return -ENOMEM;
 }

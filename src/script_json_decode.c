@@ -27,12 +27,12 @@ typedef struct dec {
 
 static inline lua_State *state(json_parser_t *p) { return ((dec_t *)p->ud)->L; }
 
-__attribute__((cold, noinline)) static int too_costly(json_parser_t *p) {
+static __attribute__((cold, noinline)) int too_costly(json_parser_t *p) {
   json_msg_puts(p->err, "the text costs more to decode than the instruction budget has left");
   return -E2BIG;
 }
 
-__attribute__((cold, noinline)) static int no_stack(json_parser_t *p) {
+static __attribute__((cold, noinline)) int no_stack(json_parser_t *p) {
   json_msg_puts(p->err, "out of memory (the Lua stack cannot grow)");
   return -ENOMEM;
 }
