@@ -2,7 +2,6 @@
  * every provision (it outlives provision swaps), holding JSON-encoded Lua
  * values. */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "script_int.h"
