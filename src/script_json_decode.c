@@ -57,6 +57,7 @@ static int place(json_parser_t *p) {
   return 0;
 }
 
+/* An object is a plain table; begin_array adds json.array_mt. */
 static int begin_object(json_parser_t *p) {
   dec_t *d = p->ud;
   int rc = charge(p);
@@ -70,12 +71,9 @@ static int begin_object(json_parser_t *p) {
 
 static int begin_array(json_parser_t *p) {
   dec_t *d = p->ud;
-  int rc = charge(p);
+  int rc = begin_object(p);
   if (rc)
     return rc;
-  if (!lua_checkstack(d->L, 3))
-    return no_stack(p);
-  lua_createtable(d->L, 0, 0);
   lua_pushvalue(d->L, d->mt);
   lua_setmetatable(d->L, -2);
   d->count[p->depth - 1] = 0;
