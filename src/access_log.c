@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "text.h"
 
@@ -116,17 +117,17 @@ int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us
   text_rfc3339_us(time_us, when);
   if (format == ACCESS_LOG_JSON) {
     buf_printf(out, "{\"time\":\"%s\",\"remote\":", when);
-    text_json_string(out, remote, strlen(remote));
+    json_string(out, remote, strlen(remote));
     buf_puts(out, ",\"method\":");
-    text_json_string(out, method, strlen(method));
+    json_string(out, method, strlen(method));
     buf_puts(out, ",\"path\":");
-    text_json_string(out, path, path_len);
+    json_string(out, path, path_len);
     buf_puts(out, ",\"target\":");
-    text_json_string(out, target, target_len);
+    json_string(out, target, target_len);
     buf_printf(out, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%llu,\"endpoint\":", status,
                bytes, (unsigned long long)duration_us);
     if (endpoint)
-      text_json_string(out, endpoint, endpoint_len);
+      json_string(out, endpoint, endpoint_len);
     else
       buf_puts(out, "null");
     return buf_puts(out, "}\n");

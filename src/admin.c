@@ -12,12 +12,13 @@
 
 #include "config.h"
 #include "journal.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
 #include "script.h"
+#include "seed.h"
 #include "store.h"
-#include "text.h"
 
 #define PROVISION_PATH "/app/v1/provision"
 #define STORE_PATH "/app/v1/store"
@@ -53,7 +54,7 @@ static void json_answer(http_response_t *resp, int status, const char *body, siz
 static void result_answer(http_response_t *resp, int status, const char *message) {
   buf_t body = BUF_INIT;
   buf_puts(&body, "{\"result\":");
-  text_json_string(&body, message, strlen(message)); /* may quote what a client sent */
+  json_string(&body, message, strlen(message)); /* may quote what a client sent */
   buf_puts(&body, "}\n");
   json_answer(resp, status, body.data, body.len);
   buf_free(&body);
@@ -138,7 +139,7 @@ static enum conn_status provision_call(admin_t *a, const http_request_t *req,
 static int list_collection(void *arg, const char *name, size_t len, size_t count) {
   buf_t *b = arg;
   buf_puts(b, b->data[b->len - 1] == '[' ? "{\"name\":" : ",{\"name\":");
-  text_json_string(b, name, len);
+  json_string(b, name, len);
   return buf_printf(b, ",\"count\":%zu}", count);
 }
 
@@ -152,6 +153,23 @@ static int list_document(void *arg, const char *id, size_t idlen, const void *va
 
 /* /app/v1/store[/<collection>]: look at, seed and reset the store between
  * CI tests. */
+/* Where seeding puts its documents: one collection of the store. */
+struct seed_target {
+  store_t *store;
+  const char *coll;
+  size_t clen;
+};
+
+static int seed_put(void *ud, const char *id, size_t idlen, const char *doc, size_t len) {
+  struct seed_target *t = ud;
+  return store_put(t->store, t->coll, t->clen, id, idlen, doc, len);
+}
+
+static void seed_new_id(void *ud, char id[37]) {
+  (void)ud;
+  store_uuid(id);
+}
+
 static void store_call(admin_t *a, const http_request_t *req, http_response_t *resp) {
   const char *coll = NULL;
   size_t clen = 0;
@@ -198,8 +216,10 @@ static void store_call(admin_t *a, const http_request_t *req, http_response_t *r
     }
     size_t stored;
     char err[512];
-    int rc = script_store_seed(a->o.store, coll, clen, req->body, req->body_len, &stored, err,
-                               sizeof err);
+    struct seed_target t = {a->o.store, coll, clen};
+    seed_opts_t so = {seed_put, seed_new_id, &t};
+    int rc = a->o.store ? seed_documents(req->body, req->body_len, &so, &stored, err, sizeof err)
+                        : (snprintf(err, sizeof err, "no store is attached"), -EINVAL);
     if (rc == 0)
       buf_printf(&msg, "success: %zu documents stored in '%.*s'", stored, (int)clen, coll);
     else
@@ -409,7 +429,7 @@ enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char
     buf_printf(&msg, "the admin API has no %s ", http_method_name(req->method));
     buf_append(&msg, req->path, req->path_len);
     buf_puts(&body, "{\"error\":");
-    text_json_string(&body, msg.data, msg.len);
+    json_string(&body, msg.data, msg.len);
     buf_puts(&body, "}\n");
     json_answer(resp, 404, body.data, body.len);
     buf_free(&msg);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "text.h"
 
 /* One recorded request. Its strings follow the struct back to back in
@@ -388,9 +389,9 @@ static void header_json(void *arg, const char *name, size_t nlen, const char *va
   if (!h->first)
     buf_putc(h->out, ',');
   h->first = false;
-  text_json_string(h->out, name, nlen);
+  json_string(h->out, name, nlen);
   buf_putc(h->out, ':');
-  text_json_string(h->out, value, vlen);
+  json_string(h->out, value, vlen);
 }
 
 int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
@@ -398,13 +399,13 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
   text_rfc3339_us(v->time_us, when);
   const char *method = http_method_name(v->method);
   buf_printf(out, "{\"seq\":%llu,\"time\":\"%s\",\"remote\":", (unsigned long long)v->seq, when);
-  text_json_string(out, v->remote, v->remote_len);
+  json_string(out, v->remote, v->remote_len);
   buf_puts(out, ",\"method\":");
-  text_json_string(out, method ? method : "?", method ? strlen(method) : 1);
+  json_string(out, method ? method : "?", method ? strlen(method) : 1);
   buf_puts(out, ",\"path\":");
-  text_json_string(out, v->path, v->path_len);
+  json_string(out, v->path, v->path_len);
   buf_puts(out, ",\"query\":");
-  text_json_string(out, v->query, v->query_len);
+  json_string(out, v->query, v->query_len);
   buf_puts(out, ",\"headers\":{");
   struct json_headers h = {out, true};
   journal_view_headers(v, scratch, header_json, &h);
@@ -412,18 +413,18 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
   bool base64;
   buf_reset(scratch);
   journal_view_body(v, scratch, &base64);
-  text_json_string(out, scratch->data, scratch->len);
+  json_string(out, scratch->data, scratch->len);
   buf_printf(out,
              ",\"body_encoding\":\"%s\",\"body_truncated\":%s,\"body_bytes\":%zu,"
              "\"status\":%d,\"endpoint\":",
              base64 ? "base64" : "utf-8", v->body_truncated ? "true" : "false", v->body_bytes,
              v->status);
   if (v->endpoint)
-    text_json_string(out, v->endpoint, v->endpoint_len);
+    json_string(out, v->endpoint, v->endpoint_len);
   else
     buf_puts(out, "null");
   buf_puts(out, ",\"provision\":");
-  text_json_string(out, v->provision, v->provision_len);
+  json_string(out, v->provision, v->provision_len);
   buf_printf(out, ",\"proxied\":%s,\"fault\":", v->proxied ? "true" : "false");
   if (v->fault)
     buf_printf(out, "\"%s\"", v->fault);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "text.h"
 
 struct provision_entry *provision_entry(provision_t *p, const char *name) {
@@ -71,7 +72,7 @@ int provision_list(provision_t *p, buf_t *out) {
     qsort(p->entries, p->nentries, sizeof *p->entries, cmp_entries);
   buf_puts(out, "{\"active\":");
   const char *active = p->active_name[0] ? p->active_name : SCRIPT_DEFAULT_NAME;
-  text_json_string(out, active, strlen(active));
+  json_string(out, active, strlen(active));
   buf_puts(out, ",\"provisions\":[");
   bool first = true;
   if (p->active_name[0] == '\0') {
@@ -87,11 +88,11 @@ int provision_list(provision_t *p, buf_t *out) {
     bool stored = provision_find_file(p, e->name, path, sizeof path, NULL);
     buf_puts(out, first ? "{\"name\":" : ",{\"name\":");
     first = false;
-    text_json_string(out, e->name, strlen(e->name));
+    json_string(out, e->name, strlen(e->name));
     buf_printf(
         out, ",\"active\":%s,\"file\":", strcmp(e->name, p->active_name) == 0 ? "true" : "false");
     if (stored)
-      text_json_string(out, path, strlen(path));
+      json_string(out, path, strlen(path));
     else
       buf_puts(out, "null");
     buf_puts(out, ",\"loaded_at\":");
@@ -104,7 +105,7 @@ int provision_list(provision_t *p, buf_t *out) {
     else
       buf_puts(out, ",\"rules\":null,\"error\":");
     if (e->error)
-      text_json_string(out, e->error, strlen(e->error));
+      json_string(out, e->error, strlen(e->error));
     else
       buf_puts(out, "null");
     buf_putc(out, '}');

@@ -29,13 +29,6 @@ struct http_client;
 struct metrics;
 struct record;
 
-/* Stores every object of a JSON array into collection `coll` of `store`,
- * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
- * or -EINVAL/-ENOMEM/-EIO with a sentence in err; *stored says how many
- * went in before a failure. */
-int script_store_seed(struct store *store, const char *coll, size_t clen, const char *text,
-                      size_t len, size_t *stored, char *err, size_t errlen);
-
 typedef struct script_call script_call_t;
 
 /* What the provisions of one server share for their loads: the embedded

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -165,9 +166,9 @@ static int call_head_json(buf_t *out, const http_client_request_t *req) {
   const char *m = req->method ? req->method : "GET";
   size_t ulen = strlen(req->url);
   buf_puts(out, "{\"method\":");
-  text_json_string(out, m, strlen(m));
+  json_string(out, m, strlen(m));
   buf_puts(out, ",\"url\":");
-  return text_json_string(out, req->url, ulen < CALL_URL_KEPT ? ulen : CALL_URL_KEPT);
+  return json_string(out, req->url, ulen < CALL_URL_KEPT ? ulen : CALL_URL_KEPT);
 }
 
 /* ---- http.request --------------------------------------------------------- */
@@ -235,7 +236,7 @@ static void record_call(script_ctx_t *ctx, struct wait *w) {
     buf_printf(out, ",\"status\":null,\"duration_us\":%llu,\"error\":",
                (unsigned long long)w->duration_us);
     const char *e = w->status < 0 ? "out of memory" : w->error.data;
-    text_json_string(out, e, strlen(e));
+    json_string(out, e, strlen(e));
     buf_putc(out, '}');
   }
   size_t before = ctx->calls.len;

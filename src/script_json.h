@@ -1,6 +1,6 @@
 /* script_json.h - the JSON codec behind the Lua `json` module
  * (script_jsonlib.c), and for the C code that turns Lua values into JSON
- * and back.
+ * and back: Lua values over the Lua-free JSON core of json.h.
  *
  * Debian's lua-cjson (2.1.0) has no empty_array / array_mt, and a mock
  * server must tell `[]` from `{}`, so h1mock carries its own codec. It runs
@@ -16,11 +16,8 @@
  *   numbers; number keys are written as their decimal text, and a number key
  *   and a string key that give the same text are refused.
  * - json.null (a NULL light userdata) is null, json.empty_array is `[]`.
- * - Integers print as integers; floats in the shortest of %.15g/%.16g/%.17g
- *   that reads back exactly, with ".0" added when the text looks integral
- *   (1.0 -> "1.0"). NaN and +-inf are refused.
- * - Strings are escaped with \" \\ \b \f \n \r \t and \u00XX; valid UTF-8
- *   passes through, each ill-formed subsequence becomes U+FFFD.
+ * - Numbers and strings are written as json.h says (json_fmt_int,
+ *   json_fmt_double, json_string); NaN and +-inf are refused.
  * - Tables are read raw: metamethods are not called.
  * - Nesting is limited to SCRIPT_JSON_MAX_DEPTH tables; that is also how a
  *   table that contains itself is caught, and the message then names both
@@ -28,7 +25,8 @@
  * - Error paths use jq notation: `.users[2].cb`, `.["a b"]`, array indices
  *   1-based as in Lua, "the top level" for the value itself.
  *
- * Decoding (RFC 8259, strict):
+ * Decoding (RFC 8259, strict; the reader is json_parse, with its rules and
+ * messages):
  * - Objects become plain tables, arrays become tables with json.array_mt,
  *   null becomes json.null; duplicate keys: the last one wins.
  * - An integer literal that fits int64 becomes a Lua integer; a fraction,
@@ -50,8 +48,9 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "json.h"
 
-#define SCRIPT_JSON_MAX_DEPTH 1000
+#define SCRIPT_JSON_MAX_DEPTH JSON_MAX_DEPTH
 
 /* Encodes the value at `idx` as compact JSON appended to `out`. Returns 0,
  * -EINVAL with a sentence in `err` (e.g. "cannot encode a function at

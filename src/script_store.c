@@ -2,7 +2,6 @@
  * every provision (it outlives provision swaps), holding JSON-encoded Lua
  * values. */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "script_int.h"
@@ -171,95 +170,4 @@ void script_store_open(lua_State *L, store_t *store) {
   lua_pushlightuserdata(L, store);
   luaL_setfuncs(L, fns, 1);
   lua_setglobal(L, "store");
-}
-
-struct seed {
-  store_t *store;
-  const char *coll, *text;
-  size_t clen, len, stored;
-  int rc;
-  char *err;
-  size_t errlen;
-};
-
-/* The body of script_store_seed, run under lua_pcall so that a memory
- * error while decoding cannot abort the server. */
-static int seed_protected(lua_State *L) {
-  struct seed *sd = lua_touserdata(L, 1);
-  lua_settop(L, 0);
-  char jerr[200];
-  if (script_json_decode(L, sd->text, sd->len, jerr, sizeof jerr)) {
-    snprintf(sd->err, sd->errlen, "the body is not JSON: %s", jerr);
-    sd->rc = -EINVAL;
-    return 0;
-  }
-  lua_Integer n = lua_istable(L, 1) ? (lua_Integer)lua_rawlen(L, 1) : -1;
-  lua_pushnil(L);
-  if (n < 0 || (n == 0 && lua_next(L, 1) != 0)) {
-    snprintf(sd->err, sd->errlen, "the body must be a JSON array of objects");
-    sd->rc = -EINVAL;
-    return 0;
-  }
-  lua_settop(L, 1);
-  buf_t doc = BUF_INIT;
-  for (lua_Integer i = 1; i <= n && sd->rc == 0; i++) {
-    lua_rawgeti(L, 1, i);
-    if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
-      snprintf(sd->err, sd->errlen,
-               "element %lld is not a JSON object; nothing after it was stored", (long long)i);
-      sd->rc = -EINVAL;
-      break;
-    }
-    /* Keep a given _id (fixed fixtures), else give one. */
-    char id[37];
-    lua_getfield(L, -1, "_id");
-    size_t idlen;
-    const char *given = lua_tolstring(L, -1, &idlen);
-    if (lua_type(L, -1) != LUA_TSTRING || idlen == 0) {
-      store_uuid(id);
-      lua_pushlstring(L, id, 36);
-      lua_setfield(L, -3, "_id");
-      given = id;
-      idlen = 36;
-    }
-    buf_reset(&doc);
-    int rc = script_json_encode(L, -2, &doc, jerr, sizeof jerr);
-    if (rc == 0)
-      rc = store_put(sd->store, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
-    if (rc)
-      snprintf(sd->err, sd->errlen, "element %lld was not stored: %s; nothing after it was stored",
-               (long long)i,
-               rc == -EINVAL ? "a collection or id of 1 to 1024 bytes is needed" : strerror(-rc));
-    else
-      sd->stored++;
-    sd->rc = rc;
-    lua_pop(L, 2);
-  }
-  buf_free(&doc);
-  return 0;
-}
-
-int script_store_seed(store_t *store, const char *coll, size_t clen, const char *text, size_t len,
-                      size_t *stored, char *err, size_t errlen) {
-  struct seed sd = {store, coll, text, clen, len, 0, 0, err, errlen};
-  *stored = 0;
-  if (store == NULL) {
-    snprintf(err, errlen, "no store is attached");
-    return -EINVAL;
-  }
-  /* A private state: the admin API must not run in any provision's. */
-  lua_State *L = luaL_newstate();
-  if (L == NULL) {
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
-  }
-  lua_pushcfunction(L, seed_protected);
-  lua_pushlightuserdata(L, &sd);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    snprintf(err, errlen, "out of memory");
-    sd.rc = -ENOMEM;
-  }
-  lua_close(L);
-  *stored = sd.stored;
-  return sd.rc;
 }

@@ -1,4 +1,4 @@
-/* text.c - UTF-8, base64, JSON strings and times. */
+/* text.c - UTF-8, base64, escaping and times. */
 #include "text.h"
 
 #include <arpa/inet.h>
@@ -7,36 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-/* Bit 1: a byte a JSON string escapes and a decoder stops at ('"', '\\',
- * control characters). Bit 2: a byte >= 0x80, which the encoder checks as
- * UTF-8. */
-const unsigned char text_json_class[256] = {
-    /* clang-format off */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    /* clang-format on */
-};
-
-/* The short escape of each control character, 'u' where there is none. */
-static const char ctl_escape[32] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-};
 
 static const char hex_digits[] = "0123456789abcdef";
 
@@ -163,58 +133,6 @@ int text_base64(buf_t *out, const void *data, size_t n) {
     *o++ = '=';
   }
   out->len = (size_t)(o - out->data);
-  return 0;
-}
-
-int text_json_string(buf_t *out, const char *s, size_t n) {
-  int rc = buf_reserve(out, n + 2);
-  if (rc)
-    return rc;
-  out->data[out->len++] = '"';
-  size_t i = 0;
-  while (i < n) {
-    /* Invariant: the room left covers the rest of s plus the closing
-     * quote, so plain runs are copied without checks. */
-    size_t j = i;
-    while (j < n && !text_json_class[(unsigned char)s[j]])
-      j++;
-    memcpy(out->data + out->len, s + i, j - i);
-    out->len += j - i;
-    if (j == n)
-      break;
-    if ((rc = buf_reserve(out, (n - j) + 7)))
-      return rc;
-    unsigned char c = (unsigned char)s[j];
-    char *w = out->data + out->len;
-    if (c >= 0x80) {
-      size_t bad = 1, len = text_utf8_seq(s + j, n - j, &bad);
-      if (len) {
-        memcpy(w, s + j, len);
-        out->len += len;
-        i = j + len;
-      } else {
-        memcpy(w, REPLACEMENT, 3);
-        out->len += 3;
-        i = j + bad;
-      }
-      continue;
-    }
-    w[0] = '\\';
-    if (c == '"' || c == '\\') {
-      w[1] = (char)c;
-      out->len += 2;
-    } else if (ctl_escape[c] != 'u') {
-      w[1] = ctl_escape[c];
-      out->len += 2;
-    } else {
-      memcpy(w + 1, "u00", 3);
-      w[4] = hex_digits[c >> 4];
-      w[5] = hex_digits[c & 15];
-      out->len += 6;
-    }
-    i = j + 1;
-  }
-  out->data[out->len++] = '"';
   return 0;
 }
 

@@ -1,4 +1,4 @@
-/* text.h - bytes shown as text: UTF-8 validation, base64, JSON strings that
+/* text.h - bytes shown as text: UTF-8 validation, base64, escaped text that
  * stay valid whatever the bytes are, and RFC 3339 times.
  *
  * The journal, the metrics and the access log show what clients sent, and
@@ -26,10 +26,6 @@ size_t text_utf8_valid(const char *s, size_t n, bool *incomplete);
  * "\xE2\x82", a cut-off sequence, is one U+FFFD, "\xC0\x80" two). */
 size_t text_utf8_seq(const char *s, size_t n, size_t *bad);
 
-/* Bit 1: a byte that a JSON string escapes and a JSON decoder stops at
- * inside a string ('"', '\\', control characters). Bit 2: a byte >= 0x80. */
-extern const unsigned char text_json_class[256];
-
 /* Copies s[0..n) to out with ASCII 'A'..'Z' made lower case and every other
  * byte as it is (no locale: header names are ASCII tokens, RFC 9110 5.1).
  * out may be s. */
@@ -47,16 +43,8 @@ void text_address(const struct sockaddr *sa, char *ip, size_t iplen, char *peer,
 /* Appends the standard base64 of p[0..n), with '=' padding. 0 or -ENOMEM. */
 int text_base64(buf_t *out, const void *p, size_t n);
 
-/* Appends s[0..n) as a JSON string, quotes included: '"', '\\' and control
- * characters are escaped (\n, \t... where JSON has a short form, \u00XX
- * otherwise), valid UTF-8 passes through, and each ill-formed subsequence
- * becomes U+FFFD (see text_utf8_seq), so the result is always valid JSON in
- * valid UTF-8. The one JSON string writer: the journal, the admin API, the
- * access log and Lua's json.encode. 0 or -ENOMEM. */
-int text_json_string(buf_t *out, const char *s, size_t n);
-
 /* Appends s[0..n) with each ill-formed subsequence replaced by U+FFFD (as
- * text_json_string does), for text formats that must be UTF-8. */
+ * json_string does), for text formats that must be UTF-8. */
 int text_utf8_lossy(buf_t *out, const char *s, size_t n);
 
 /* How text_escape treats printable ASCII, newlines and tabs. Every mode

@@ -42,14 +42,14 @@ LAYERS = [
     ["script_value"],
     ["script_budget"],
     ["router", "store", "journal", "metrics", "access_log", "http", "script_json", "watchdog",
-     "http_client", "proxy", "record", "dribble", "pattern", "safedir", "cors"],
-    ["config", "text", "log", "buf", "origin"],
+     "http_client", "proxy", "record", "dribble", "pattern", "safedir", "cors", "seed"],
+    ["config", "text", "json", "log", "buf", "origin"],
 ]
 
 # Each registers one API group of the Lua binding and is reached only
-# through its open function (script_store_seed is the admin API's seeding).
+# through its open function.
 BINDINGS = set(LAYERS[6])
-BINDING_EXPORTS_ALSO = {"script_store_seed"}
+BINDING_EXPORTS_ALSO = set()
 
 LAYER_OF = {m: i for i, row in enumerate(LAYERS) for m in row}
 

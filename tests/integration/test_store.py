@@ -190,6 +190,35 @@ def test_admin_store_seed_refuses_bad_bodies(h1mock):
     assert http("POST", srv.admin_url + "/app/v1/store").status_code == 405
 
 
+def test_admin_store_seed_writes_canonical_documents(h1mock):
+    """Seeding writes each document as store.put would: keys sorted by
+    their bytes, the last of duplicate keys, floats that stay floats."""
+    srv = h1mock(None)
+    body = (b'[{"_id":"d1","z":{"b":1,"a":[1.0,-0,-0.0,1e2,12345678901234567890,0.1]},'
+            b'"s":"\\u00e9\\n\xff","":null,"_id":"d2","t":true}]')
+    r = http("POST", srv.admin_url + "/app/v1/store/c", data=body)
+    assert r.status_code == 201, r.text
+    raw = http("GET", srv.admin_url + "/app/v1/store/c").content
+    assert raw == (b'[{"":null,"_id":"d2","s":"\xc3\xa9\\n\xef\xbf\xbd","t":true,'
+                   b'"z":{"a":[1.0,0,-0.0,100.0,1.2345678901234567e+19,0.1],"b":1}}]\n')
+
+
+def test_admin_store_seed_refuses_hostile_bodies_and_stores_nothing(h1mock):
+    """An array where an object belongs, or a number no double holds, is a
+    400 that names it; nothing of the body is stored."""
+    srv = h1mock(None)
+    for body, what in ((b'[[]]', "element 1 is not a JSON object"),
+                       (b'[{"a":1},{"b":-1e999}]',
+                        "the body holds a number too large for a double at line 1, column 15"),
+                       (b'[' * 100000, "the body is not JSON: nesting deeper than 1000"),
+                       (b'[{"a":1}\x00]', "the body is not JSON: unexpected control character")):
+        r = http("POST", srv.admin_url + "/app/v1/store/things", data=body)
+        assert r.status_code == 400, body[:20]
+        assert r.json()["result"].startswith("failed: " + what), r.json()
+        assert http("GET", srv.admin_url + "/app/v1/store/things").json() == []
+    assert http("GET", srv.admin_url + "/app/v1/store").json() == {"collections": []}
+
+
 def test_rest_api_example_provision_serves_like_the_default(h1mock):
     from conftest import PROVISIONS
     srv = h1mock((PROVISIONS / "rest-api.lua").read_text())

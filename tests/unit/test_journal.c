@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include "../../src/journal.h"
+#include "../../src/json.h"
 #include "../../src/text.h"
 #include "unit.h"
 
@@ -453,7 +454,7 @@ TEST(base64_matches_rfc4648_vectors) {
 static const char *json(const char *s, size_t n) {
   static char out[128];
   buf_t b = BUF_INIT;
-  text_json_string(&b, s, n);
+  json_string(&b, s, n);
   snprintf(out, sizeof out, "%.*s", (int)b.len, b.data);
   buf_free(&b);
   return out;
