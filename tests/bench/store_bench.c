@@ -2,7 +2,7 @@
  * 1,000,000 documents, and durable puts per second on this disk.
  *
  * Build and run (not part of the test suite; from the repository root):
- *   gcc -std=c11 -D_GNU_SOURCE -O2 -Isrc src/buf.c src/log.c src/store.c \
+ *   gcc -std=c11 -D_GNU_SOURCE -O2 -Isrc src/buf.c src/log.c src/safedir.c src/store*.c \
  *       tests/bench/store_bench.c -o /tmp/store_bench && /tmp/store_bench [DIR]
  * DIR is where the durable-put run writes (default: a fresh directory in
  * /tmp, removed afterwards); put it on the disk you mean to measure.

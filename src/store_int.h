@@ -1,0 +1,145 @@
+/* store_int.h - what the store_*.c files share; nothing outside them
+ * includes this header.
+ *
+ * The store is split by concern: store.c (the public calls, opening and
+ * closing), store_table.c (documents, collections and their hash tables),
+ * store_record.c (the record format, reading the snapshot and the log at
+ * open), store_commit.c (appending records to the log) and
+ * store_snapshot.c (compaction).
+ */
+#ifndef H1MOCK_STORE_INT_H
+#define H1MOCK_STORE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define LOG_NAME "store.log"
+#define SNAP_NAME "store.snapshot"
+#define TMP_NAME "store.snapshot.tmp"
+#define DEFAULT_COMPACT ((size_t)64 << 20)
+
+#define REC_MAGIC 0xA5
+#define REC_HDR 28
+enum { REC_PUT = 1, REC_DEL, REC_CLEAR, REC_CLEAR_ALL, REC_END };
+
+typedef struct doc {
+  struct doc *prev, *next;
+  uint32_t idlen, vlen;
+  char data[]; /* id, NUL, value, NUL */
+} doc_t;
+
+/* A slot keeps the hash beside the pointer so that a probe costs one cache
+ * line; hash 0 marks an empty slot. cap is 0 or a power of two. */
+typedef struct slot {
+  uint32_t hash;
+  void *item;
+} slot_t;
+
+typedef struct table {
+  slot_t *slot;
+  size_t cap, len;
+} table_t;
+
+typedef struct coll {
+  struct coll *prev, *next; /* creation order */
+  doc_t *first, *last;      /* insertion order */
+  table_t docs;
+  uint32_t nlen;
+  char name[]; /* NUL-terminated */
+} coll_t;
+
+struct store {
+  table_t colls;
+  coll_t *first, *last;
+  uint64_t key[2]; /* SipHash key */
+  /* Persistence; dirfd and logfd are -1 for a memory-only store. */
+  int dirfd, logfd;
+  char *dir;           /* for messages */
+  uint64_t log_size;   /* bytes of valid records in the log */
+  uint64_t seq;        /* sequence number of the last record written */
+  uint64_t compact_at; /* compact once log_size passes this */
+  size_t compact_bytes;
+  bool broken; /* the log is in an unknown state: refuse writes */
+};
+
+static inline const char *store_doc_val(const doc_t *d) { return d->data + d->idlen + 1; }
+
+/* ---- store_table.c ---- */
+
+/* The 32-bit SipHash-1-3 of a key under the store's random key; never 0. */
+uint32_t store_hash(const store_t *s, const char *p, size_t n);
+/* Fills b with random bytes. */
+void store_random(void *b, size_t n);
+/* The slot holding key k, or the empty slot where it would go. cap > 0. */
+size_t store_tab_slot(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll);
+/* The item with key k, or NULL; *slot (when not NULL) is where it is or would go. */
+void *store_tab_find(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll,
+                     size_t *slot);
+/* Makes room for one more item. Slots move when the table grows, so look the
+ * key up again afterwards. 0 or -ENOMEM. */
+int store_tab_reserve(table_t *t);
+void store_tab_insert(table_t *t, size_t slot, uint32_t h, void *it);
+void store_tab_remove(table_t *t, size_t i);
+void store_tab_free(table_t *t);
+doc_t *store_doc_new(const char *id, size_t idlen, const void *val, size_t vlen);
+coll_t *store_coll_new(const char *name, size_t n);
+void store_coll_free(coll_t *c);
+coll_t *store_coll_find(const store_t *s, const char *name, size_t n, size_t *slot);
+/* Unlinks and frees a collection with all its documents. */
+void store_coll_drop(store_t *s, coll_t *c);
+void store_drop_all(store_t *s);
+
+/* ---- store.c: writes (log == false: replaying at open) ---- */
+
+int store_put_doc(store_t *s, const char *coll, size_t clen, const char *id, size_t idlen,
+                  const void *val, size_t vlen, bool log);
+int store_delete_doc(store_t *s, const char *coll, size_t clen, const char *id, size_t idlen,
+                     bool log);
+int store_clear_coll(store_t *s, const char *coll, size_t clen, bool log);
+
+/* ---- store_record.c ---- */
+
+/* Builds the CRC tables once per process; before any store_crc32. */
+void store_crc_setup(void);
+uint32_t store_crc32(uint32_t crc, const void *data, size_t n);
+uint64_t store_rd_le(const unsigned char *p, int n);
+void store_wr_le(unsigned char *p, uint64_t v, int n);
+void store_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void store_rec_header(unsigned char *h, int type, size_t clen, size_t idlen, size_t vlen,
+                      uint64_t seq, uint32_t pcrc);
+
+typedef struct rec {
+  int type;
+  size_t clen, idlen, vlen;
+  uint64_t seq, size; /* size: header and payload */
+  const char *coll, *id, *val;
+} rec_t;
+
+enum { P_OK, P_TORN_HDR, P_PAST_EOF, P_BAD_PAYLOAD, P_INVALID };
+
+int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *r);
+/* Maps a whole file read-only; *m is NULL for an empty file. */
+int store_map_file(int fd, const unsigned char **m, uint64_t *size);
+/* Why openat(..., O_NOFOLLOW) failed with rc, in words. */
+const char *store_open_error(int rc);
+int store_load_snapshot(store_t *s, uint64_t *snap_seq, char *err, size_t errlen);
+/* Replays the log over the snapshot (which covers up to snap_seq), cutting
+ * a torn tail away. Sets s->log_size and s->seq. */
+int store_replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen);
+
+/* ---- store_commit.c ---- */
+
+int store_write_all(int fd, const void *p, size_t n);
+/* Appends one record and makes it durable. 0 or -EIO. */
+int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
+                     size_t idlen, const void *val, size_t vlen);
+
+/* ---- store_snapshot.c ---- */
+
+int store_compact(store_t *s);
+void store_maybe_compact(store_t *s);
+
+#endif
