@@ -31,6 +31,13 @@ static bool key_ok(const char *k, size_t n) { return k != NULL && n > 0 && n <= 
 
 /* ---- writes (log == false: replaying at open) ---- */
 
+/* Unlinks and frees a collection with all its documents. */
+static void coll_drop(store_t *s, coll_t *c) {
+  store_coll_unlink(s, c);
+  store_coll_free(c);
+  store_tab_shrink(&s->colls);
+}
+
 int store_put_doc(store_t *s, const char *coll, size_t clen, const char *id, size_t idlen,
                   const void *val, size_t vlen, bool log) {
   int rc = -ENOMEM;
@@ -38,56 +45,25 @@ int store_put_doc(store_t *s, const char *coll, size_t clen, const char *id, siz
   doc_t *d = store_doc_new(id, idlen, val, vlen);
   if (d == NULL)
     goto out;
-  coll_t *c = store_coll_find(s, coll, clen, NULL);
-  if (c == NULL) {
-    if (store_tab_reserve(&s->colls) || (newc = store_coll_new(coll, clen)) == NULL)
-      goto out;
-  }
-  table_t *t = c ? &c->docs : &newc->docs;
-  uint32_t h = store_hash(s, id, idlen);
-  size_t slot = store_tab_slot(t, h, id, idlen, false);
-  doc_t *old = t->slot[slot].item;
-  if (old == NULL) {
-    if ((rc = store_tab_reserve(t)))
-      goto out;
-    slot = store_tab_slot(t, h, id, idlen, false);
-  }
+  coll_t *c = store_coll_get(s, coll, clen);
+  if (c == NULL && (store_tab_reserve(&s->colls) || (newc = store_coll_new(coll, clen)) == NULL))
+    goto out;
+  doc_t *old = c ? store_doc_get(s, c, id, idlen) : NULL;
+  if (c && old == NULL && (rc = store_tab_reserve(&c->docs)))
+    goto out;
   if (log && (rc = store_log_append(s, REC_PUT, coll, clen, id, idlen, val, vlen)))
     goto out;
 
   if (newc) {
-    size_t cslot = store_tab_slot(&s->colls, store_hash(s, coll, clen), coll, clen, true);
-    store_tab_insert(&s->colls, cslot, store_hash(s, coll, clen), newc);
-    newc->prev = s->last;
-    if (s->last)
-      s->last->next = newc;
-    else
-      s->first = newc;
-    s->last = newc;
+    store_coll_link(s, newc, s->last);
     c = newc;
     newc = NULL;
   }
   if (old) {
-    d->prev = old->prev;
-    d->next = old->next;
-    if (d->prev)
-      d->prev->next = d;
-    else
-      c->first = d;
-    if (d->next)
-      d->next->prev = d;
-    else
-      c->last = d;
-    t->slot[slot].item = d;
+    store_doc_swap(s, c, old, d);
     free(old);
   } else {
-    store_tab_insert(t, slot, h, d);
-    d->prev = c->last;
-    if (c->last)
-      c->last->next = d;
-    else
-      c->first = d;
-    c->last = d;
+    store_doc_link(s, c, d, c->last);
   }
   d = NULL;
   rc = 0;
@@ -100,28 +76,19 @@ out:
 
 int store_delete_doc(store_t *s, const char *coll, size_t clen, const char *id, size_t idlen,
                      bool log) {
-  coll_t *c = store_coll_find(s, coll, clen, NULL);
-  if (c == NULL)
-    return -ENOENT;
-  size_t slot = 0;
-  doc_t *d = store_tab_find(&c->docs, store_hash(s, id, idlen), id, idlen, false, &slot);
+  coll_t *c = store_coll_get(s, coll, clen);
+  doc_t *d = c ? store_doc_get(s, c, id, idlen) : NULL;
   if (d == NULL)
     return -ENOENT;
   int rc;
   if (log && (rc = store_log_append(s, REC_DEL, coll, clen, id, idlen, NULL, 0)))
     return rc;
-  if (d->prev)
-    d->prev->next = d->next;
-  else
-    c->first = d->next;
-  if (d->next)
-    d->next->prev = d->prev;
-  else
-    c->last = d->prev;
-  store_tab_remove(&c->docs, slot);
+  store_doc_unlink(s, c, d);
   free(d);
   if (c->docs.len == 0)
-    store_coll_drop(s, c);
+    coll_drop(s, c);
+  else
+    store_tab_shrink(&c->docs);
   return 0;
 }
 
@@ -135,12 +102,12 @@ int store_clear_coll(store_t *s, const char *coll, size_t clen, bool log) {
     store_drop_all(s);
     return 0;
   }
-  coll_t *c = store_coll_find(s, coll, clen, NULL);
+  coll_t *c = store_coll_get(s, coll, clen);
   if (c == NULL)
     return 0;
   if (log && (rc = store_log_append(s, REC_CLEAR, coll, clen, NULL, 0, NULL, 0)))
     return rc;
-  store_coll_drop(s, c);
+  coll_drop(s, c);
   return 0;
 }
 
@@ -179,10 +146,8 @@ int store_get(const store_t *s, const char *coll, size_t clen, const char *id, s
               const void **val, size_t *vlen) {
   if (!key_ok(coll, clen) || !key_ok(id, idlen))
     return -ENOENT;
-  const coll_t *c = store_coll_find(s, coll, clen, NULL);
-  if (c == NULL)
-    return -ENOENT;
-  const doc_t *d = store_tab_find(&c->docs, store_hash(s, id, idlen), id, idlen, false, NULL);
+  const coll_t *c = store_coll_get(s, coll, clen);
+  const doc_t *d = c ? store_doc_get(s, c, id, idlen) : NULL;
   if (d == NULL)
     return -ENOENT;
   *val = store_doc_val(d);
@@ -193,7 +158,7 @@ int store_get(const store_t *s, const char *coll, size_t clen, const char *id, s
 size_t store_count(const store_t *s, const char *coll, size_t clen) {
   if (!key_ok(coll, clen))
     return 0;
-  const coll_t *c = store_coll_find(s, coll, clen, NULL);
+  const coll_t *c = store_coll_get(s, coll, clen);
   return c ? c->docs.len : 0;
 }
 
@@ -201,7 +166,7 @@ int store_list(const store_t *s, const char *coll, size_t clen, size_t offset, s
                store_each_fn fn, void *arg) {
   if (!key_ok(coll, clen))
     return 0;
-  const coll_t *c = store_coll_find(s, coll, clen, NULL);
+  const coll_t *c = store_coll_get(s, coll, clen);
   if (c == NULL || offset >= c->docs.len)
     return 0;
   const doc_t *d;

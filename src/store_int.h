@@ -37,9 +37,15 @@ typedef struct slot {
   void *item;
 } slot_t;
 
+/* An open-addressing hash table: linear probing over `slot`; while it is
+ * resized, `old` is being drained into `slot` (store_table.c). */
 typedef struct table {
-  slot_t *slot;
-  size_t cap, len;
+  slot_t *slot;   /* where items are added */
+  size_t cap;     /* of slot: 0 or a power of two */
+  size_t len;     /* items in slot and old together */
+  slot_t *old;    /* NULL, or the array being drained */
+  size_t old_cap; /* of old */
+  size_t moved;   /* slots of old drained so far */
 } table_t;
 
 typedef struct coll {
@@ -72,23 +78,34 @@ static inline const char *store_doc_val(const doc_t *d) { return d->data + d->id
 uint32_t store_hash(const store_t *s, const char *p, size_t n);
 /* Fills b with random bytes. */
 void store_random(void *b, size_t n);
-/* The slot holding key k, or the empty slot where it would go. cap > 0. */
-size_t store_tab_slot(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll);
-/* The item with key k, or NULL; *slot (when not NULL) is where it is or would go. */
-void *store_tab_find(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll,
-                     size_t *slot);
-/* Makes room for one more item. Slots move when the table grows, so look the
- * key up again afterwards. 0 or -ENOMEM. */
+/* The slot holding key k, or NULL. */
+slot_t *store_tab_get(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll);
+/* Makes room for one more item: 0, or -ENOMEM (the table is unchanged). */
 int store_tab_reserve(table_t *t);
-void store_tab_insert(table_t *t, size_t slot, uint32_t h, void *it);
-void store_tab_remove(table_t *t, size_t i);
+/* Adds an item whose key is not in the table, after store_tab_reserve.
+ * Slots move: a slot_t pointer is good until the next add or delete. */
+void store_tab_add(table_t *t, uint32_t h, void *it);
+void store_tab_del(table_t *t, slot_t *sl);
+/* After deletes: starts giving memory back when the table is mostly empty. */
+void store_tab_shrink(table_t *t);
 void store_tab_free(table_t *t);
 doc_t *store_doc_new(const char *id, size_t idlen, const void *val, size_t vlen);
+/* A collection with room for its first document. */
 coll_t *store_coll_new(const char *name, size_t n);
+/* Frees a collection that is not linked, with its documents. */
 void store_coll_free(coll_t *c);
-coll_t *store_coll_find(const store_t *s, const char *name, size_t n, size_t *slot);
-/* Unlinks and frees a collection with all its documents. */
-void store_coll_drop(store_t *s, coll_t *c);
+coll_t *store_coll_get(const store_t *s, const char *name, size_t n);
+doc_t *store_doc_get(const store_t *s, const coll_t *c, const char *id, size_t n);
+/* Links a collection after `prev` (NULL: first); its slot must be reserved. */
+void store_coll_link(store_t *s, coll_t *c, coll_t *prev);
+/* Takes a collection out of the table and the list; it is not freed. */
+void store_coll_unlink(store_t *s, coll_t *c);
+/* Links a document after `prev` (NULL: first); its slot must be reserved. */
+void store_doc_link(store_t *s, coll_t *c, doc_t *d, doc_t *prev);
+void store_doc_unlink(store_t *s, coll_t *c, doc_t *d);
+/* Puts `d` (same id) in the place of `old`, which is unlinked, not freed. */
+void store_doc_swap(store_t *s, coll_t *c, doc_t *old, doc_t *d);
+/* Frees every collection and document. */
 void store_drop_all(store_t *s);
 
 /* ---- store.c: writes (log == false: replaying at open) ---- */

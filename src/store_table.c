@@ -148,6 +148,17 @@ void store_uuid(char out[37]) {
 
 /* ---- hash tables ---- */
 
+/* A table grows (and shrinks) without a pause: the new slot array is
+ * allocated, and the old one is drained into it a few slots per add or
+ * delete (MIGRATE_STEP), so no single write rehashes a million items. While
+ * it drains, a lookup probes the new array, then the old one. Moving an
+ * item out of the old array leaves a tombstone there (its hash, a NULL
+ * item), so the old array's probe runs stay intact; the old array takes no
+ * new items and is freed once drained. A growth starts at 3/4 load and
+ * doubles: the drain is over after cap / MIGRATE_STEP operations, long
+ * before the new array could reach 3/4 itself. */
+#define MIGRATE_STEP 32
+
 static const char *item_key(const void *it, bool is_coll, size_t *n) {
   if (is_coll) {
     const coll_t *c = it;
@@ -159,101 +170,150 @@ static const char *item_key(const void *it, bool is_coll, size_t *n) {
   return d->data;
 }
 
-/* The slot holding key k, or the empty slot where it would go. cap > 0. */
-size_t store_tab_slot(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll) {
-  size_t mask = t->cap - 1, i = h & mask;
-  for (; t->slot[i].hash; i = (i + 1) & mask) {
-    if (t->slot[i].hash != h)
+/* The slot of `a` (cap > 0) holding key k, or NULL. Tombstones have a
+ * NULL item and are probed past. */
+static slot_t *probe(slot_t *a, size_t cap, uint32_t h, const char *k, size_t n, bool is_coll) {
+  size_t mask = cap - 1;
+  for (size_t i = h & mask; a[i].hash; i = (i + 1) & mask) {
+    if (a[i].hash != h || a[i].item == NULL)
       continue;
     size_t kn;
-    const char *kp = item_key(t->slot[i].item, is_coll, &kn);
+    const char *kp = item_key(a[i].item, is_coll, &kn);
     if (kn == n && memcmp(kp, k, n) == 0)
-      break;
+      return &a[i];
   }
-  return i;
+  return NULL;
 }
 
-void *store_tab_find(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll,
-                     size_t *slot) {
-  if (t->cap == 0)
-    return NULL;
-  size_t i = store_tab_slot(t, h, k, n, is_coll);
-  if (slot)
-    *slot = i;
-  return t->slot[i].item; /* NULL in an empty slot */
+slot_t *store_tab_get(const table_t *t, uint32_t h, const char *k, size_t n, bool is_coll) {
+  slot_t *sl = t->cap ? probe(t->slot, t->cap, h, k, n, is_coll) : NULL;
+  if (sl == NULL && t->old)
+    sl = probe(t->old, t->old_cap, h, k, n, is_coll);
+  return sl;
 }
 
-/* Large slot arrays ask for transparent huge pages: a lookup in a table of
- * a million documents is a random access, and with 4 KiB pages most of them
- * also miss the TLB. */
+/* Large slot arrays come straight from mmap, aligned for transparent huge
+ * pages: a lookup in a table of a million documents is a random access,
+ * and with 4 KiB pages most of them also miss the TLB. mmap's pages are
+ * zero already and are touched as items arrive, where calloc of a fresh
+ * block would also do, but a memset of 64 MiB would stall the loop. */
 static slot_t *slots_alloc(size_t cap) {
   size_t bytes = cap * sizeof(slot_t);
   if (bytes < HUGE_TABLE)
     return calloc(cap, sizeof(slot_t));
-  slot_t *p = aligned_alloc(HUGE_PAGE, bytes); /* bytes is a multiple of it */
-  if (p == NULL)
+  char *p =
+      mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
     return NULL;
-  madvise(p, bytes, MADV_HUGEPAGE);
-  memset(p, 0, bytes);
-  return p;
+  size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+  if (head)
+    munmap(p, head);
+  munmap(p + head + bytes, HUGE_PAGE - head);
+  madvise(p + head, bytes, MADV_HUGEPAGE);
+  return (slot_t *)(void *)(p + head);
 }
 
-static int tab_resize(table_t *t, size_t cap) {
-  slot_t *slot = slots_alloc(cap);
-  if (slot == NULL)
-    return -ENOMEM;
-  size_t mask = cap - 1;
-  for (size_t j = 0; j < t->cap; j++) {
-    if (t->slot[j].hash == 0)
-      continue;
-    size_t i = t->slot[j].hash & mask;
-    while (slot[i].hash)
-      i = (i + 1) & mask;
-    slot[i] = t->slot[j];
+static void slots_free(slot_t *a, size_t cap) {
+  if (a == NULL)
+    return;
+  if (cap * sizeof(slot_t) < HUGE_TABLE)
+    free(a);
+  else
+    munmap(a, cap * sizeof(slot_t));
+}
+
+static void place(slot_t *a, size_t cap, uint32_t h, void *it) {
+  size_t mask = cap - 1, i = h & mask;
+  while (a[i].hash)
+    i = (i + 1) & mask;
+  a[i].hash = h;
+  a[i].item = it;
+}
+
+/* Moves up to MIGRATE_STEP slots of the old array into the new one. */
+static void migrate(table_t *t) {
+  size_t end = t->moved + MIGRATE_STEP < t->old_cap ? t->moved + MIGRATE_STEP : t->old_cap;
+  for (size_t i = t->moved; i < end; i++) {
+    if (t->old[i].hash && t->old[i].item) {
+      place(t->slot, t->cap, t->old[i].hash, t->old[i].item);
+      t->old[i].item = NULL;
+    }
   }
-  free(t->slot);
-  t->slot = slot;
+  t->moved = end;
+  if (t->moved == t->old_cap) {
+    slots_free(t->old, t->old_cap);
+    t->old = NULL;
+    t->old_cap = t->moved = 0;
+  }
+}
+
+/* Starts draining the slots into a new array of `cap` slots. */
+static int resize(table_t *t, size_t cap) {
+  slot_t *a = slots_alloc(cap);
+  if (a == NULL)
+    return -ENOMEM;
+  if (t->cap == 0) {
+    t->slot = a;
+    t->cap = cap;
+    return 0;
+  }
+  t->old = t->slot;
+  t->old_cap = t->cap;
+  t->moved = 0;
+  t->slot = a;
   t->cap = cap;
+  migrate(t);
   return 0;
 }
 
-/* Makes room for one more item (load stays <= 3/4). Slots move when the
- * table grows, so look the key up again afterwards. 0 or -ENOMEM. */
 int store_tab_reserve(table_t *t) {
-  if (t->cap && (t->len + 1) * 4 <= t->cap * 3)
+  if (t->old || (t->cap && (t->len + 1) * 4 <= t->cap * 3))
     return 0;
-  if (t->cap > SIZE_MAX / 2 / sizeof(slot_t))
+  if (t->cap > SIZE_MAX / 4 / sizeof(slot_t))
     return -ENOMEM;
-  return tab_resize(t, t->cap ? t->cap * 2 : TAB_MIN);
+  return resize(t, t->cap ? t->cap * 2 : TAB_MIN);
 }
 
-void store_tab_insert(table_t *t, size_t slot, uint32_t h, void *it) {
-  t->slot[slot].hash = h;
-  t->slot[slot].item = it;
+void store_tab_add(table_t *t, uint32_t h, void *it) {
+  place(t->slot, t->cap, h, it);
   t->len++;
+  if (t->old)
+    migrate(t);
 }
 
-/* Backward-shift deletion: later items of the probe run move up into the
- * hole when their home slot allows it, so lookups never need tombstones. */
-void store_tab_remove(table_t *t, size_t i) {
-  size_t mask = t->cap - 1;
-  for (size_t j = (i + 1) & mask; t->slot[j].hash; j = (j + 1) & mask) {
-    size_t home = t->slot[j].hash & mask;
-    if (((j - home) & mask) >= ((j - i) & mask)) {
-      t->slot[i] = t->slot[j];
-      i = j;
+/* In the new array, backward-shift deletion: later items of the probe run
+ * move up into the hole when their home slot allows it, so that array never
+ * needs tombstones. In the old one, a tombstone: it is read-only but for
+ * them, and freed when drained. */
+void store_tab_del(table_t *t, slot_t *sl) {
+  if ((uintptr_t)sl < (uintptr_t)t->slot || (uintptr_t)sl >= (uintptr_t)(t->slot + t->cap)) {
+    sl->item = NULL;
+  } else {
+    size_t mask = t->cap - 1, i = (size_t)(sl - t->slot);
+    for (size_t j = (i + 1) & mask; t->slot[j].hash; j = (j + 1) & mask) {
+      size_t home = t->slot[j].hash & mask;
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        t->slot[i] = t->slot[j];
+        i = j;
+      }
     }
+    t->slot[i].hash = 0;
+    t->slot[i].item = NULL;
   }
-  t->slot[i].hash = 0;
-  t->slot[i].item = NULL;
   t->len--;
-  /* Give memory back after mass deletes; a failed shrink costs nothing. */
-  if (t->cap > TAB_MIN && t->len * 8 < t->cap)
-    (void)tab_resize(t, t->cap / 2);
+  if (t->old)
+    migrate(t);
+}
+
+void store_tab_shrink(table_t *t) {
+  /* A failed shrink costs nothing but the memory it would have given back. */
+  if (t->old == NULL && t->cap > TAB_MIN && t->len * 8 < t->cap)
+    (void)resize(t, t->cap / 2);
 }
 
 void store_tab_free(table_t *t) {
-  free(t->slot);
+  slots_free(t->slot, t->cap);
+  slots_free(t->old, t->old_cap);
   memset(t, 0, sizeof *t);
 }
 
@@ -278,7 +338,7 @@ coll_t *store_coll_new(const char *name, size_t n) {
   coll_t *c = calloc(1, sizeof *c + n + 1);
   if (c == NULL)
     return NULL;
-  if (tab_resize(&c->docs, TAB_MIN)) {
+  if (store_tab_reserve(&c->docs)) {
     free(c);
     return NULL;
   }
@@ -296,15 +356,33 @@ void store_coll_free(coll_t *c) {
   free(c);
 }
 
-coll_t *store_coll_find(const store_t *s, const char *name, size_t n, size_t *slot) {
-  return store_tab_find(&s->colls, store_hash(s, name, n), name, n, true, slot);
+coll_t *store_coll_get(const store_t *s, const char *name, size_t n) {
+  slot_t *sl = store_tab_get(&s->colls, store_hash(s, name, n), name, n, true);
+  return sl ? sl->item : NULL;
 }
 
-/* Unlinks and frees a collection with all its documents. */
-void store_coll_drop(store_t *s, coll_t *c) {
-  size_t slot = 0;
-  store_coll_find(s, c->name, c->nlen, &slot);
-  store_tab_remove(&s->colls, slot);
+doc_t *store_doc_get(const store_t *s, const coll_t *c, const char *id, size_t n) {
+  slot_t *sl = store_tab_get(&c->docs, store_hash(s, id, n), id, n, false);
+  return sl ? sl->item : NULL;
+}
+
+void store_coll_link(store_t *s, coll_t *c, coll_t *prev) {
+  store_tab_add(&s->colls, store_hash(s, c->name, c->nlen), c);
+  c->prev = prev;
+  c->next = prev ? prev->next : s->first;
+  if (c->next)
+    c->next->prev = c;
+  else
+    s->last = c;
+  if (prev)
+    prev->next = c;
+  else
+    s->first = c;
+}
+
+void store_coll_unlink(store_t *s, coll_t *c) {
+  store_tab_del(&s->colls,
+                store_tab_get(&s->colls, store_hash(s, c->name, c->nlen), c->name, c->nlen, true));
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -313,7 +391,50 @@ void store_coll_drop(store_t *s, coll_t *c) {
     c->next->prev = c->prev;
   else
     s->last = c->prev;
-  store_coll_free(c);
+  c->prev = c->next = NULL;
+}
+
+void store_doc_link(store_t *s, coll_t *c, doc_t *d, doc_t *prev) {
+  store_tab_add(&c->docs, store_hash(s, d->data, d->idlen), d);
+  d->prev = prev;
+  d->next = prev ? prev->next : c->first;
+  if (d->next)
+    d->next->prev = d;
+  else
+    c->last = d;
+  if (prev)
+    prev->next = d;
+  else
+    c->first = d;
+}
+
+void store_doc_unlink(store_t *s, coll_t *c, doc_t *d) {
+  store_tab_del(&c->docs, store_tab_get(&c->docs, store_hash(s, d->data, d->idlen), d->data,
+                                        d->idlen, false));
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    c->first = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  else
+    c->last = d->prev;
+  d->prev = d->next = NULL;
+}
+
+void store_doc_swap(store_t *s, coll_t *c, doc_t *old, doc_t *d) {
+  store_tab_get(&c->docs, store_hash(s, d->data, d->idlen), d->data, d->idlen, false)->item = d;
+  d->prev = old->prev;
+  d->next = old->next;
+  if (d->prev)
+    d->prev->next = d;
+  else
+    c->first = d;
+  if (d->next)
+    d->next->prev = d;
+  else
+    c->last = d;
+  old->prev = old->next = NULL;
 }
 
 void store_drop_all(store_t *s) {

@@ -3,6 +3,7 @@
  * compaction with its crash points simulated by arranging the files a crash
  * would leave behind. */
 #include "store.h"
+#include "store_int.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -440,6 +441,98 @@ TEST(test_pointer_stable) {
   ASSERT_STR_EQ(v, "kept value");
   ASSERT(get(s, "c", "keep") == v);
   store_close(s);
+}
+
+/* ---- the hash table's incremental resize ---- */
+
+/* Items are looked up by a string key; these tests use documents as items. */
+static doc_t *tdoc(int i) {
+  char id[16];
+  snprintf(id, sizeof id, "k%d", i);
+  doc_t *d = store_doc_new(id, strlen(id), "", 0);
+  ASSERT(d);
+  return d;
+}
+
+static uint32_t thash(int i) {
+  char id[16];
+  snprintf(id, sizeof id, "k%d", i);
+  uint32_t h = 2166136261u; /* FNV-1a: any spread will do here */
+  for (const char *p = id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  return h ? h : 1;
+}
+
+static doc_t *tget(table_t *t, int i) {
+  char id[16];
+  snprintf(id, sizeof id, "k%d", i);
+  slot_t *sl = store_tab_get(t, thash(i), id, strlen(id), false);
+  return sl ? sl->item : NULL;
+}
+
+/* A table that fills past 3/4 starts a new array and drains the old one a
+ * few slots per operation: no add rehashes everything, every item stays
+ * findable meanwhile, and deletes work in either array. */
+TEST(test_table_grows_incrementally) {
+  enum { N = 20000 };
+  static doc_t *docs[N];
+  table_t t = {0};
+  size_t grows = 0, max_drain_ops = 0, ops = 0;
+  for (int i = 0; i < N; i++) {
+    docs[i] = tdoc(i);
+    size_t cap = t.cap;
+    ASSERT_EQ(store_tab_reserve(&t), 0);
+    store_tab_add(&t, thash(i), docs[i]);
+    if (t.cap != cap && cap != 0) {
+      grows++;
+      if (cap > 64) { /* a small one drains at once */
+        ASSERT(t.old != NULL);
+        ASSERT(t.moved < t.old_cap);
+      }
+      ops = 0;
+    }
+    if (t.old)
+      ops++;
+    else if (ops) {
+      max_drain_ops = ops > max_drain_ops ? ops : max_drain_ops;
+      ops = 0;
+    }
+    /* Every third add: delete an earlier one (in the old array or the new). */
+    if (i % 3 == 2) {
+      slot_t *sl = store_tab_get(&t, thash(i - 1), docs[i - 1]->data, docs[i - 1]->idlen, false);
+      ASSERT(sl && sl->item == docs[i - 1]);
+      store_tab_del(&t, sl);
+      free(docs[i - 1]);
+      docs[i - 1] = NULL;
+    }
+    if (i % 997 == 0)
+      for (int k = 0; k <= i; k++)
+        ASSERT(tget(&t, k) == docs[k]);
+  }
+  ASSERT(grows >= 10);
+  ASSERT(max_drain_ops > 1); /* drained over many operations, not at once */
+  size_t n = 0;
+  for (int k = 0; k < N; k++) {
+    ASSERT(tget(&t, k) == docs[k]);
+    n += docs[k] != NULL;
+  }
+  ASSERT_EQ(t.len, n);
+  /* Deleting nearly all of them shrinks the table, again step by step. */
+  size_t peak = t.cap;
+  for (int k = 0; k < N; k++) {
+    if (docs[k] == NULL || k % 50 == 0)
+      continue;
+    store_tab_del(&t, store_tab_get(&t, thash(k), docs[k]->data, docs[k]->idlen, false));
+    store_tab_shrink(&t);
+    free(docs[k]);
+    docs[k] = NULL;
+  }
+  ASSERT(t.cap < peak / 8);
+  for (int k = 0; k < N; k++) {
+    ASSERT(tget(&t, k) == docs[k]);
+    free(docs[k]);
+  }
+  store_tab_free(&t);
 }
 
 /* ---- random operations against a model ---- */
@@ -1157,9 +1250,9 @@ TEST(test_uuid) {
 
 UNIT_MAIN(test_put_get, test_replace_keeps_position, test_delete, test_list_offset_limit,
           test_collections, test_clear, test_binary, test_limits, test_pointer_stable,
-          test_random_model, test_persist_roundtrip, test_creates_dir, test_lock,
-          test_torn_tail_truncated, test_torn_tail_payload_zeroed, test_torn_tail_garbage,
-          test_corrupt_middle, test_snapshot_damaged, test_compaction,
+          test_table_grows_incrementally, test_random_model, test_persist_roundtrip,
+          test_creates_dir, test_lock, test_torn_tail_truncated, test_torn_tail_payload_zeroed,
+          test_torn_tail_garbage, test_corrupt_middle, test_snapshot_damaged, test_compaction,
           test_compaction_never_writes_through_a_link, test_log_or_snapshot_link_refused,
           test_crash_after_rename_before_truncate, test_crash_before_rename, test_missing_records,
           test_write_failure, test_persist_random, test_kill9, test_uuid)
