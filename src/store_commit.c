@@ -32,20 +32,6 @@ static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off) {
   return 0;
 }
 
-int store_write_all(int fd, const void *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, p, n);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    p = (const char *)p + r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 /* Appends one record and makes it durable. On failure the log is cut back
  * to its previous length, so the next append does not land after a partial
  * record (which the next open would take for damage in the middle); if even

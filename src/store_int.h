@@ -18,11 +18,20 @@
 #define LOG_NAME "store.log"
 #define SNAP_NAME "store.snapshot"
 #define TMP_NAME "store.snapshot.tmp"
+#define LOG_TMP_NAME "store.log.tmp"
+#define LOG_V1_NAME "store.log.v1"
+#define SNAP_V1_NAME "store.snapshot.v1"
 #define DEFAULT_COMPACT ((size_t)64 << 20)
 
+#define FORMAT_VERSION 2
+#define FILE_HDR 48
 #define REC_MAGIC 0xA5
 #define REC_HDR 28
-enum { REC_PUT = 1, REC_DEL, REC_CLEAR, REC_CLEAR_ALL, REC_END };
+enum { REC_PUT = 1, REC_DEL, REC_CLEAR, REC_CLEAR_ALL, REC_END, REC_SKIP };
+
+/* The largest record, and so the largest batch: the writer cuts batches at
+ * record boundaries, but a record is never cut. */
+#define MAX_RECORD ((uint64_t)REC_HDR + 2 * STORE_MAX_KEY + STORE_MAX_VALUE)
 
 typedef struct doc {
   struct doc *prev, *next;
@@ -62,8 +71,9 @@ struct store {
   uint64_t key[2]; /* SipHash key */
   /* Persistence; dirfd and logfd are -1 for a memory-only store. */
   int dirfd, logfd;
+  uint64_t id;         /* the store id of its files' headers */
   char *dir;           /* for messages */
-  uint64_t log_size;   /* bytes of valid records in the log */
+  uint64_t log_size;   /* bytes of the log: its header and valid records */
   uint64_t seq;        /* sequence number of the last record written */
   uint64_t compact_at; /* compact once log_size passes this */
   size_t compact_bytes;
@@ -125,8 +135,29 @@ uint64_t store_rd_le(const unsigned char *p, int n);
 void store_wr_le(unsigned char *p, uint64_t v, int n);
 void store_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+enum { HDR_LOG, HDR_SNAPSHOT };
+enum { HDR_OK, HDR_EMPTY, HDR_V1, HDR_ZERO, HDR_ALIEN, HDR_CRC, HDR_VERSION };
+
+typedef struct store_hdr {
+  uint32_t version;
+  uint64_t id, base, max_batch;
+} store_hdr_t;
+
+/* Writes a file header of kind HDR_LOG or HDR_SNAPSHOT. */
+void store_hdr_encode(unsigned char h[FILE_HDR], int kind, const store_hdr_t *v);
+/* Reads the header at the start of a file of `size` bytes: HDR_OK (and *v
+ * set), or what is wrong with it (HDR_V1: the file is in format 1). */
+int store_hdr_decode(const unsigned char *m, uint64_t size, int kind, store_hdr_t *v);
+/* store_hdr_decode's verdict as words, for a message naming the file. */
+const char *store_hdr_problem(int rc, const store_hdr_t *v, char *buf, size_t n);
+
 void store_rec_header(unsigned char *h, int type, size_t clen, size_t idlen, size_t vlen,
                       uint64_t seq, uint32_t pcrc);
+/* Writes a whole record into out (room for REC_HDR + the three lengths);
+ * returns its size. */
+size_t store_rec_encode(unsigned char *out, int type, const char *coll, size_t clen,
+                        const char *id, size_t idlen, const void *val, size_t vlen, uint64_t seq);
 
 typedef struct rec {
   int type;
@@ -138,24 +169,79 @@ typedef struct rec {
 enum { P_OK, P_TORN_HDR, P_PAST_EOF, P_BAD_PAYLOAD, P_INVALID };
 
 int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *r);
-/* Maps a whole file read-only; *m is NULL for an empty file. */
-int store_map_file(int fd, const unsigned char **m, uint64_t *size);
+/* The offset of the first sound record at or after `from`, or 0 if none. */
+uint64_t store_next_sound(const unsigned char *m, uint64_t size, uint64_t from);
+/* Applies a record read back to the documents. 0 or -ENOMEM. */
+int store_apply(store_t *s, const rec_t *r);
+
+/* A file of the data directory mapped read-only (m is NULL when empty). */
+typedef struct store_map {
+  int fd;
+  const unsigned char *m;
+  uint64_t size;
+} store_map_t;
+
+/* Opens (never through a link) and maps `name`: 0 or -errno (-ENOENT). */
+int store_map(int dirfd, const char *name, store_map_t *f);
+void store_unmap(store_map_t *f);
 /* Why openat(..., O_NOFOLLOW) failed with rc, in words. */
 const char *store_open_error(int rc);
-int store_load_snapshot(store_t *s, uint64_t *snap_seq, char *err, size_t errlen);
-/* Replays the log over the snapshot (which covers up to snap_seq), cutting
- * a torn tail away. Sets s->log_size and s->seq. */
-int store_replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen);
+
+/* Loads the snapshot `name` of format `version` into the (empty) store;
+ * *hdr gets its header (format 1: only base). 0, -ENOENT (no such file,
+ * err untouched), -EIO (damaged: err names the file and the offset), or
+ * another -errno. */
+int store_read_snapshot(store_t *s, const char *name, int version, store_hdr_t *hdr, char *err,
+                        size_t errlen);
+
+typedef struct store_log_end {
+  uint64_t size; /* bytes up to the end of the last sound record */
+  uint64_t seq;  /* the last sequence number, or the snapshot's if larger */
+  uint64_t torn; /* bytes after it: a torn tail to drop */
+} store_log_end_t;
+
+/* Replays the log `f` of format `version` (header `hdr`; format 1: NULL)
+ * over a snapshot that covers up to snap_seq, by the rules at the top of
+ * store_record.c. 0 with *end set, or -EIO / -ENOMEM with err naming the
+ * file and the offset. */
+int store_read_log(store_t *s, const store_map_t *f, const char *name, int version,
+                   const store_hdr_t *hdr, uint64_t snap_seq, store_log_end_t *end, char *err,
+                   size_t errlen);
 
 /* ---- store_commit.c ---- */
 
-int store_write_all(int fd, const void *p, size_t n);
 /* Appends one record and makes it durable. 0 or -EIO. */
 int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                      size_t idlen, const void *val, size_t vlen);
 
+/* ---- store_open.c ---- */
+
+/* Creates (mkdir -p) and opens `dir`, takes its lock, removes leftover
+ * temporary files. Returns the directory's descriptor, or -errno (-EBUSY:
+ * another store holds it) with a sentence in err. */
+int store_lock_dir(const char *dir, char *err, size_t errlen);
+
 /* ---- store_snapshot.c ---- */
 
+/* The buffer snapshots and log copies are written through. */
+#define SNAP_BUF ((size_t)1 << 20)
+
+int store_write_all(int fd, const void *p, size_t n);
+/* Writes the snapshot of every document as of sequence number `seq` into
+ * fd and fsyncs it, through `buf` (cap >= FILE_HDR bytes); allocates
+ * nothing, so that a forked child may run it. 0 or -errno. */
+int store_snapshot_write(const store_t *s, int fd, uint64_t seq, unsigned char *buf, size_t cap);
+/* Renames `tmp` over `name` in dirfd and fsyncs the directory. 0 or -errno. */
+int store_install(int dirfd, const char *tmp, const char *name);
+/* Makes a new log continuing sequence number `base`: a header, then bytes
+ * [cut, end) of the log open as `from`, fdatasync'd, renamed over
+ * store.log. Returns its descriptor (O_RDWR), or -errno with *step saying
+ * what failed and *renamed whether it got the name anyway. */
+int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t end,
+                    const char **step, bool *renamed);
+/* Writes a snapshot of every document and a new, empty log (see the top of
+ * store_snapshot.c for why each step is crash-safe). 0 or -errno, logged;
+ * the files are as they were unless the snapshot is in place. */
 int store_compact(store_t *s);
 void store_maybe_compact(store_t *s);
 

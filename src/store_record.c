@@ -1,24 +1,40 @@
-/* store_record.c - the record format, and reading the snapshot and the log
- * at open.
+/* store_record.c - the on-disk format: records, file headers, and reading a
+ * snapshot and a log back at open.
  *
- * Record (little-endian; the log and the snapshot share it):
+ * Files (format version 2). Each begins with a 48-byte header:
+ *   0  8 bytes  magic: "h1mock-L" (the log) or "h1mock-S" (the snapshot)
+ *   8  u32 format version (2)              12 u32 header size (48)
+ *   16 u64 store id: random at creation, the same in a store's log and
+ *          snapshot, so that files of two stores are never mixed
+ *   24 u64 base: the state as of this sequence number is in the snapshot;
+ *          the log continues it (its first record is base + 1)
+ *   32 u64 log: the largest batch the writer may append at once, in bytes
+ *          (a torn tail is never longer); snapshot: 0
+ *   40 u32 zero                            44 u32 CRC-32 of bytes 0..43
+ *
+ * Records follow (little-endian; the log and the snapshot share them):
  *   0  u8  magic 0xA5      1  u8  type      2  u16 collection length
  *   4  u16 id length       6  u16 zero      8  u32 value length
- *   12 u64 sequence number (log: 1, 2, ...; snapshot end: the last covered)
+ *   12 u64 sequence number (log: base + 1, ...; snapshot: 0, end: its base)
  *   20 u32 CRC-32 of the payload   24 u32 CRC-32 of bytes 0..23
  *   28 payload: collection, id, value
  * Types: PUT (collection, id, value), DEL (collection, id), CLEAR
- * (collection), CLEAR_ALL, END (snapshot only; value = u64 document count).
- * Two CRCs let a reader trust a header (and so the position of the next
- * record) before it reads the payload.
+ * (collection), CLEAR_ALL, END (snapshot only, last; value = u64 document
+ * count), SKIP (log only; value = u64 the sequence number before it: the
+ * numbers of a batch whose commit failed are not reused, SKIP says where the
+ * log goes on). Two CRCs let a reader trust a header (and so the position of
+ * the next record) before it reads the payload.
  *
- * Reading the log at open. A record that fails its checks is either the torn
- * tail of a write that never returned (nothing valid follows it: truncate it
- * away, warn) or damage in the middle (a valid record follows: refuse to
- * open with -EIO, since dropping it would silently drop acknowledged writes
- * after it). A header that is valid but runs past the end of the file is a
- * torn tail without looking further. One write is in flight at a time, so
- * only the last record can be torn.
+ * Format 1 (h1mock 0.1.0) is the same records without file headers or SKIP;
+ * store.c migrates a store in it at open, reading it here.
+ *
+ * Reading the log (format 2). It is valid up to its last record that
+ * verifies and follows the one before it. What comes after may be a torn
+ * tail, a batch cut short by a crash and never acknowledged, only if it is
+ * no longer than the largest batch (header) and no record in it verifies;
+ * it is then dropped with one warning. Anything else is refused: a record
+ * that verifies after a bad stretch means the bad stretch (zeros from a lost
+ * page cache, a bad sector) held acknowledged writes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +111,68 @@ void store_seterr(char *err, size_t errlen, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* ---- file headers ---- */
+
+static const char *const magic[2] = {"h1mock-L", "h1mock-S"};
+
+void store_hdr_encode(unsigned char h[FILE_HDR], int kind, const store_hdr_t *v) {
+  memcpy(h, magic[kind], 8);
+  store_wr_le(h + 8, FORMAT_VERSION, 4);
+  store_wr_le(h + 12, FILE_HDR, 4);
+  store_wr_le(h + 16, v->id, 8);
+  store_wr_le(h + 24, v->base, 8);
+  store_wr_le(h + 32, v->max_batch, 8);
+  store_wr_le(h + 40, 0, 4);
+  store_wr_le(h + 44, store_crc32(0, h, 44), 4);
+}
+
+/* A format-1 file starts with a record whose header verifies. */
+static bool looks_v1(const unsigned char *m, uint64_t size) {
+  return size >= REC_HDR && m[0] == REC_MAGIC && store_rd_le(m + 24, 4) == store_crc32(0, m, 24);
+}
+
+int store_hdr_decode(const unsigned char *m, uint64_t size, int kind, store_hdr_t *v) {
+  if (size == 0)
+    return HDR_EMPTY;
+  if (looks_v1(m, size))
+    return HDR_V1;
+  uint64_t n = size < FILE_HDR ? size : FILE_HDR, zeros = 0;
+  for (uint64_t i = 0; i < n; i++)
+    zeros += m[i] == 0;
+  if (zeros == n)
+    return HDR_ZERO;
+  if (size < FILE_HDR || memcmp(m, magic[kind], 8) != 0)
+    return HDR_ALIEN;
+  if (store_rd_le(m + 44, 4) != store_crc32(0, m, 44))
+    return HDR_CRC;
+  v->version = (uint32_t)store_rd_le(m + 8, 4);
+  if (v->version != FORMAT_VERSION || store_rd_le(m + 12, 4) != FILE_HDR)
+    return HDR_VERSION;
+  v->id = store_rd_le(m + 16, 8);
+  v->base = store_rd_le(m + 24, 8);
+  v->max_batch = store_rd_le(m + 32, 8);
+  return HDR_OK;
+}
+
+const char *store_hdr_problem(int rc, const store_hdr_t *v, char *buf, size_t n) {
+  switch (rc) {
+  case HDR_EMPTY: return "it is empty: the header is missing";
+  case HDR_ZERO: return "its header reads back as zeros (lost by the disk or the host?)";
+  case HDR_ALIEN: return "it does not start with an h1mock store header";
+  case HDR_CRC: return "its header is damaged (checksum mismatch)";
+  case HDR_VERSION:
+    snprintf(buf, n,
+             "it is in format version %" PRIu32 ", which this h1mock does not know (it reads "
+             "version %d)",
+             v->version, FORMAT_VERSION);
+    return buf;
+  case HDR_V1: return "it is in format version 1";
+  default: return "its header is sound";
+  }
+}
+
+/* ---- records ---- */
+
 void store_rec_header(unsigned char *h, int type, size_t clen, size_t idlen, size_t vlen,
                       uint64_t seq, uint32_t pcrc) {
   h[0] = REC_MAGIC;
@@ -106,6 +184,20 @@ void store_rec_header(unsigned char *h, int type, size_t clen, size_t idlen, siz
   store_wr_le(h + 12, seq, 8);
   store_wr_le(h + 20, pcrc, 4);
   store_wr_le(h + 24, store_crc32(0, h, 24), 4);
+}
+
+size_t store_rec_encode(unsigned char *out, int type, const char *coll, size_t clen,
+                        const char *id, size_t idlen, const void *val, size_t vlen, uint64_t seq) {
+  unsigned char *p = out + REC_HDR;
+  if (clen)
+    memcpy(p, coll, clen);
+  if (idlen)
+    memcpy(p + clen, id, idlen);
+  if (vlen)
+    memcpy(p + clen + idlen, val, vlen);
+  store_rec_header(out, type, clen, idlen, vlen, seq,
+                   store_crc32(0, out + REC_HDR, clen + idlen + vlen));
+  return REC_HDR + clen + idlen + vlen;
 }
 
 /* Checks the record at `off`. P_TORN_HDR: fewer than REC_HDR bytes, or a
@@ -130,7 +222,8 @@ int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *
   case REC_DEL: ok = r->clen && r->idlen && r->vlen == 0; break;
   case REC_CLEAR: ok = r->clen && r->idlen == 0 && r->vlen == 0; break;
   case REC_CLEAR_ALL: ok = r->clen == 0 && r->idlen == 0 && r->vlen == 0; break;
-  case REC_END: ok = r->clen == 0 && r->idlen == 0 && r->vlen == 8; break;
+  case REC_END:
+  case REC_SKIP: ok = r->clen == 0 && r->idlen == 0 && r->vlen == 8; break;
   default: ok = false;
   }
   if (!ok || store_rd_le(h + 6, 2) != 0 || r->clen > STORE_MAX_KEY || r->idlen > STORE_MAX_KEY)
@@ -145,8 +238,7 @@ int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *
   return P_OK;
 }
 
-/* The offset of the first sound record at or after `from`, or 0 if none. */
-static uint64_t next_sound(const unsigned char *m, uint64_t size, uint64_t from) {
+uint64_t store_next_sound(const unsigned char *m, uint64_t size, uint64_t from) {
   rec_t r;
   for (uint64_t off = from; off + REC_HDR <= size; off++)
     if (m[off] == REC_MAGIC && store_rec_parse(m, size, off, &r) == P_OK)
@@ -154,21 +246,38 @@ static uint64_t next_sound(const unsigned char *m, uint64_t size, uint64_t from)
   return 0;
 }
 
-/* Maps a whole file read-only; *m is NULL for an empty file. */
-int store_map_file(int fd, const unsigned char **m, uint64_t *size) {
+int store_map(int dirfd, const char *name, store_map_t *f) {
   struct stat st;
-  *m = NULL;
-  if (fstat(fd, &st) != 0)
+  memset(f, 0, sizeof *f);
+  f->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (f->fd < 0)
     return -errno;
-  *size = (uint64_t)st.st_size;
-  if (*size == 0)
+  if (fstat(f->fd, &st) != 0) {
+    int rc = -errno;
+    store_unmap(f);
+    return rc;
+  }
+  f->size = (uint64_t)st.st_size;
+  if (f->size == 0)
     return 0;
-  void *p = mmap(NULL, (size_t)*size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED)
-    return -errno;
-  madvise(p, (size_t)*size, MADV_SEQUENTIAL);
-  *m = p;
+  void *p = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+  if (p == MAP_FAILED) {
+    int rc = -errno;
+    store_unmap(f);
+    return rc;
+  }
+  madvise(p, (size_t)f->size, MADV_SEQUENTIAL);
+  f->m = p;
   return 0;
+}
+
+void store_unmap(store_map_t *f) {
+  if (f->m)
+    munmap((void *)(uintptr_t)f->m, (size_t)f->size);
+  if (f->fd >= 0)
+    close(f->fd);
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
 }
 
 /* Why openat(..., O_NOFOLLOW) failed with rc, in words. */
@@ -176,46 +285,57 @@ const char *store_open_error(int rc) {
   return rc == -ELOOP ? "it is a symbolic link, which the store does not follow" : strerror(-rc);
 }
 
-int store_load_snapshot(store_t *s, uint64_t *snap_seq, char *err, size_t errlen) {
-  const unsigned char *m = NULL;
-  uint64_t size = 0, off = 0, count = 0;
+/* ---- reading them back ---- */
+
+int store_read_snapshot(store_t *s, const char *name, int version, store_hdr_t *hdr, char *err,
+                        size_t errlen) {
+  store_map_t f;
+  uint64_t off = 0, count = 0;
   bool end = false;
-  int rc = 0;
-  *snap_seq = 0;
-  int fd = openat(s->dirfd, SNAP_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    rc = -errno;
-    store_seterr(err, errlen, "cannot open %s/%s: %s", s->dir, SNAP_NAME, store_open_error(rc));
+  char why[160];
+  int rc = store_map(s->dirfd, name, &f);
+  memset(hdr, 0, sizeof *hdr);
+  if (rc) {
+    if (rc != -ENOENT)
+      store_seterr(err, errlen, "cannot open %s/%s: %s", s->dir, name, store_open_error(rc));
     return rc;
   }
-  if ((rc = store_map_file(fd, &m, &size))) {
-    store_seterr(err, errlen, "cannot read %s/%s: %s", s->dir, SNAP_NAME, strerror(-rc));
-    goto out;
+  if (version == FORMAT_VERSION) {
+    int h = store_hdr_decode(f.m, f.size, HDR_SNAPSHOT, hdr);
+    if (h != HDR_OK) {
+      rc = -EIO;
+      store_seterr(err, errlen, "%s/%s at offset 0: %s", s->dir, name,
+                   store_hdr_problem(h, hdr, why, sizeof why));
+      goto out;
+    }
+    off = FILE_HDR;
   }
   /* The snapshot was fsync'd before it got its name, so unlike the log it
    * has no excuse for a torn end: any fault is damage. */
-  while (off < size) {
+  while (off < f.size) {
     rec_t r;
-    int k = store_rec_parse(m, size, off, &r);
+    int k = store_rec_parse(f.m, f.size, off, &r);
     if (k != P_OK || end || (r.type != REC_PUT && r.type != REC_END)) {
       rc = -EIO;
-      store_seterr(err, errlen, "%s/%s is damaged at offset %" PRIu64 "%s", s->dir, SNAP_NAME, off,
+      store_seterr(err, errlen, "%s/%s is damaged at offset %" PRIu64 "%s", s->dir, name, off,
                    end ? " (data after its end)" : "");
       goto out;
     }
     if (r.type == REC_END) {
       end = true;
-      *snap_seq = r.seq;
-      if (store_rd_le((const unsigned char *)r.val, 8) != count) {
+      uint64_t said = store_rd_le((const unsigned char *)r.val, 8);
+      if (said != count || (version == FORMAT_VERSION && r.seq != hdr->base)) {
         rc = -EIO;
-        store_seterr(err, errlen, "%s/%s is damaged: %" PRIu64 " documents, its end says %" PRIu64,
-                     s->dir, SNAP_NAME, count, store_rd_le((const unsigned char *)r.val, 8));
+        store_seterr(err, errlen,
+                     "%s/%s is damaged at offset %" PRIu64 ": its end record says %" PRIu64
+                     " documents as of sequence number %" PRIu64 ", it holds %" PRIu64
+                     " and its header says %" PRIu64,
+                     s->dir, name, off, said, r.seq, count, hdr->base);
         goto out;
       }
+      hdr->base = r.seq;
     } else if ((rc = store_put_doc(s, r.coll, r.clen, r.id, r.idlen, r.val, r.vlen, false))) {
-      store_seterr(err, errlen, "out of memory loading %s/%s", s->dir, SNAP_NAME);
+      store_seterr(err, errlen, "out of memory loading %s/%s", s->dir, name);
       goto out;
     } else {
       count++;
@@ -225,17 +345,16 @@ int store_load_snapshot(store_t *s, uint64_t *snap_seq, char *err, size_t errlen
   if (!end) {
     rc = -EIO;
     store_seterr(err, errlen,
-                 "%s/%s is damaged: it ends at %" PRIu64 " bytes without its end record", s->dir,
-                 SNAP_NAME, size);
+                 "%s/%s is damaged at offset %" PRIu64
+                 ": the file ends there without its end record (truncated?)",
+                 s->dir, name, f.size);
   }
 out:
-  if (m)
-    munmap((void *)(uintptr_t)m, (size_t)size);
-  close(fd);
+  store_unmap(&f);
   return rc;
 }
 
-static int apply(store_t *s, const rec_t *r) {
+int store_apply(store_t *s, const rec_t *r) {
   int rc = 0;
   switch (r->type) {
   case REC_PUT:
@@ -247,78 +366,94 @@ static int apply(store_t *s, const rec_t *r) {
     break;
   case REC_CLEAR: rc = store_clear_coll(s, r->coll, r->clen, false); break;
   case REC_CLEAR_ALL: rc = store_clear_coll(s, NULL, 0, false); break;
+  default: break; /* SKIP */
   }
   return rc;
 }
 
-/* Replays the log over the snapshot (which covers up to snap_seq), cutting
- * a torn tail away. Sets s->log_size and s->seq. */
-int store_replay_log(store_t *s, uint64_t snap_seq, char *err, size_t errlen) {
-  const unsigned char *m = NULL;
-  uint64_t size = 0, off = 0, prev = 0;
-  bool torn = false;
-  int rc = store_map_file(s->logfd, &m, &size);
-  if (rc) {
-    store_seterr(err, errlen, "cannot read %s/%s: %s", s->dir, LOG_NAME, strerror(-rc));
-    return rc;
-  }
-  s->seq = snap_seq;
-  while (off < size) {
+/* Whether a record may follow `prev`: the next number, or a SKIP over the
+ * numbers of a failed batch that names `prev`. Format 1 also let the first
+ * record after the snapshot overlap it (a crash between its rename and the
+ * log's truncation). */
+static bool follows(const rec_t *r, uint64_t prev, bool first, int version) {
+  if (r->type == REC_END || r->seq == 0)
+    return false;
+  if (version != FORMAT_VERSION)
+    return first ? r->seq <= prev + 1 : r->seq == prev + 1;
+  if (r->type == REC_SKIP)
+    return r->seq > prev && store_rd_le((const unsigned char *)r->val, 8) == prev;
+  return r->seq == prev + 1;
+}
+
+int store_read_log(store_t *s, const store_map_t *f, const char *name, int version,
+                   const store_hdr_t *hdr, uint64_t snap_seq, store_log_end_t *end, char *err,
+                   size_t errlen) {
+  uint64_t off = version == FORMAT_VERSION ? FILE_HDR : 0;
+  uint64_t prev = version == FORMAT_VERSION ? hdr->base : snap_seq;
+  bool first = true;
+  int rc = 0;
+  memset(end, 0, sizeof *end);
+  while (off < f->size) {
     rec_t r;
-    int k = store_rec_parse(m, size, off, &r);
+    int k = store_rec_parse(f->m, f->size, off, &r);
     if (k == P_OK) {
-      uint64_t want = prev ? prev + 1 : snap_seq + 1;
-      if (r.type == REC_END || r.seq == 0 || (prev ? r.seq != want : r.seq > want)) {
-        rc = -EIO;
+      if (!follows(&r, prev, first, version)) {
         store_seterr(err, errlen,
-                     "%s/%s: record at offset %" PRIu64 " has sequence number %" PRIu64
+                     "%s/%s: the record at offset %" PRIu64 " has sequence number %" PRIu64
                      " where %" PRIu64 " was expected (missing snapshot or log records?)",
-                     s->dir, LOG_NAME, off, r.seq, want);
-        goto out;
+                     s->dir, name, off, r.seq, prev + 1);
+        return -EIO;
       }
-      if (r.seq > snap_seq && (rc = apply(s, &r))) {
-        store_seterr(err, errlen, "out of memory replaying %s/%s", s->dir, LOG_NAME);
-        goto out;
+      if (r.seq > snap_seq && (rc = store_apply(s, &r))) {
+        store_seterr(err, errlen, "out of memory replaying %s/%s", s->dir, name);
+        return rc;
       }
       prev = r.seq;
-      s->seq = r.seq > s->seq ? r.seq : s->seq;
+      first = false;
       off += r.size;
       continue;
     }
     if (k == P_INVALID) {
-      rc = -EIO;
       store_seterr(err, errlen,
                    "%s/%s: the record at offset %" PRIu64 " passes its checks but "
                    "makes no sense (written by another version?)",
-                   s->dir, LOG_NAME, off);
-      goto out;
+                   s->dir, name, off);
+      return -EIO;
     }
+    /* What a sound header says is payload is data, not records: a value may
+     * hold any bytes. */
     uint64_t sound = 0;
     if (k != P_PAST_EOF)
-      sound = next_sound(m, size, k == P_BAD_PAYLOAD ? off + r.size : off + 1);
+      sound = store_next_sound(f->m, f->size, k == P_BAD_PAYLOAD ? off + r.size : off + 1);
     if (sound) {
-      rc = -EIO;
       store_seterr(err, errlen,
                    "%s/%s is damaged at offset %" PRIu64 " (a sound record follows at %" PRIu64
                    "); refusing to drop the writes after it",
-                   s->dir, LOG_NAME, off, sound);
-      goto out;
+                   s->dir, name, off, sound);
+      return -EIO;
     }
-    torn = true;
+    if (version == FORMAT_VERSION && f->size - off > hdr->max_batch) {
+      store_seterr(err, errlen,
+                   "%s/%s is damaged at offset %" PRIu64 ": the %" PRIu64
+                   " bytes after its last sound record are more than the largest batch (%" PRIu64
+                   " bytes), so they are not a write cut short",
+                   s->dir, name, off, f->size - off, hdr->max_batch);
+      return -EIO;
+    }
+    end->torn = f->size - off;
     break;
   }
-out:
-  if (m)
-    munmap((void *)(uintptr_t)m, (size_t)size);
-  if (rc == 0 && torn) {
-    log_warn("store: %s/%s: dropping a torn record at offset %" PRIu64 " (%" PRIu64
-             " bytes): a write cut short that was never acknowledged",
-             s->dir, LOG_NAME, off, size - off);
-    if (ftruncate(s->logfd, (off_t)off) != 0 || fdatasync(s->logfd) != 0) {
-      rc = -errno;
-      store_seterr(err, errlen, "cannot truncate %s/%s: %s", s->dir, LOG_NAME, strerror(errno));
-    }
+  /* The snapshot was put in place only once everything it holds was durable
+   * in the log: a log that ends before it lost records. */
+  if (version == FORMAT_VERSION && hdr->base < snap_seq && prev < snap_seq) {
+    store_seterr(err, errlen,
+                 "%s/%s ends at sequence number %" PRIu64 " at offset %" PRIu64
+                 ", before the %" PRIu64 " its snapshot covers: the snapshot does not match "
+                 "its log",
+                 s->dir, name, prev, off, snap_seq);
+    return -EIO;
   }
-  s->log_size = off;
-  return rc;
+  end->size = off;
+  end->seq = prev > snap_seq ? prev : snap_seq;
+  return 0;
 }

@@ -1,107 +1,200 @@
-/* store_snapshot.c - compaction: the live documents written as a snapshot,
- * and the log emptied.
+/* store_snapshot.c - writing the files of a data directory: a snapshot of
+ * the live documents, a new log, and compaction, which makes the first and
+ * replaces the log by the second.
  *
- * Compaction writes store.snapshot.tmp (every collection in creation order,
- * every document in insertion order, then END carrying the last sequence
- * number written), fsyncs it, renames it over store.snapshot, fsyncs the
- * directory, then truncates the log and fdatasyncs it. Replay skips log
+ * Compaction writes store.snapshot.tmp (its header, every collection in
+ * creation order, every document in insertion order, then END carrying the
+ * sequence number it covers), fsyncs it, renames it over store.snapshot and
+ * fsyncs the directory. Then it writes store.log.tmp (a header whose base
+ * is that sequence number, then the records after it), fdatasyncs it,
+ * renames it over store.log and fsyncs the directory. Replay skips log
  * records whose sequence number the snapshot already covers, so a crash at
  * any step leaves either the old snapshot with the full log, or the new
- * snapshot with a log whose old records are skipped: the same state either
- * way. (Replaying old records over the new snapshot instead would be wrong:
- * "put A, delete A, put A, put B" replayed over "A, B" yields "B, A".)
- * Compaction runs inside the write that crossed the threshold and blocks it
- * for the time it takes to write every document (about a second for a
- * million); a failed one is logged and retried after another compact_bytes.
+ * snapshot with a log whose old records are skipped, or the new snapshot
+ * with the new log: the same state each time. (Replaying old records over
+ * the new snapshot instead would be wrong: "put A, delete A, put A, put B"
+ * replayed over "A, B" yields "B, A".)
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "log.h"
 #include "safedir.h"
 #include "store_int.h"
 
-#define SNAP_FLUSH ((size_t)1 << 20)
+int store_write_all(int fd, const void *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p = (const char *)p + r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
 
-/* Writes every live document to a new snapshot and empties the log (see the
- * top of the file for why each step is crash-safe). Returns 0 or a negative
- * errno, logged; the log is left as it was unless the snapshot is in place. */
-int store_compact(store_t *s) {
-  buf_t b = BUF_INIT;
-  const char *step = "creating " TMP_NAME;
-  bool renamed = false;
-  int rc = 0;
+/* Appends to a buffer of `cap` bytes, writing it out to fd when full; a
+ * record larger than the buffer goes straight to the file. */
+typedef struct out {
+  int fd;
+  unsigned char *buf;
+  size_t len, cap;
+} out_t;
+
+static int out_flush(out_t *o) {
+  int rc = store_write_all(o->fd, o->buf, o->len);
+  o->len = 0;
+  return rc;
+}
+
+static int out_record(out_t *o, int type, const char *coll, size_t clen, const char *id,
+                      size_t idlen, const void *val, size_t vlen, uint64_t seq) {
+  size_t size = REC_HDR + clen + idlen + vlen;
+  int rc;
+  if (o->len + size > o->cap && (rc = out_flush(o)))
+    return rc;
+  if (size <= o->cap) {
+    o->len += store_rec_encode(o->buf + o->len, type, coll, clen, id, idlen, val, vlen, seq);
+    return 0;
+  }
+  unsigned char h[REC_HDR];
+  uint32_t pcrc = store_crc32(store_crc32(store_crc32(0, coll, clen), id, idlen), val, vlen);
+  store_rec_header(h, type, clen, idlen, vlen, seq, pcrc);
+  if ((rc = store_write_all(o->fd, h, REC_HDR)) || (rc = store_write_all(o->fd, coll, clen)) ||
+      (rc = store_write_all(o->fd, id, idlen)))
+    return rc;
+  return store_write_all(o->fd, val, vlen);
+}
+
+int store_snapshot_write(const store_t *s, int fd, uint64_t seq, unsigned char *buf, size_t cap) {
+  out_t o = {fd, buf, 0, cap};
+  uint64_t count = 0;
+  int rc;
+  store_hdr_t h = {.id = s->id, .base = seq};
+  store_hdr_encode(o.buf, HDR_SNAPSHOT, &h);
+  o.len = FILE_HDR;
+  for (const coll_t *c = s->first; c; c = c->next) {
+    for (const doc_t *d = c->first; d; d = d->next, count++)
+      if ((rc = out_record(&o, REC_PUT, c->name, c->nlen, d->data, d->idlen, store_doc_val(d),
+                           d->vlen, 0)))
+        return rc;
+  }
+  unsigned char n[8];
+  store_wr_le(n, count, 8);
+  if ((rc = out_record(&o, REC_END, NULL, 0, NULL, 0, n, 8, seq)) || (rc = out_flush(&o)))
+    return rc;
+  return fsync(fd) != 0 ? -errno : 0;
+}
+
+int store_install(int dirfd, const char *tmp, const char *name) {
+  if (renameat(dirfd, tmp, dirfd, name) != 0)
+    return -errno;
+  /* Until the directory is synced a crash may undo the rename. */
+  return fsync(dirfd) != 0 ? -errno : 0;
+}
+
+int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t end,
+                    const char **step, bool *renamed) {
+  unsigned char *buf = malloc(SNAP_BUF);
+  int rc = 0, fd = -1;
+  if (buf == NULL)
+    return -ENOMEM;
+  *step = "creating " LOG_TMP_NAME;
   /* A new file, never one reached through a link planted at its name. */
-  int fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644);
-  if (fd < 0) {
+  if ((fd = safedir_create(s->dirfd, s->dir, LOG_TMP_NAME, 0644)) < 0) {
+    rc = fd;
+    goto out;
+  }
+  *step = "writing " LOG_TMP_NAME;
+  store_hdr_t h = {.id = s->id, .base = base, .max_batch = MAX_RECORD};
+  store_hdr_encode(buf, HDR_LOG, &h);
+  if ((rc = store_write_all(fd, buf, FILE_HDR)))
+    goto out;
+  for (uint64_t off = cut; off < end;) {
+    size_t n = end - off < SNAP_BUF ? (size_t)(end - off) : SNAP_BUF;
+    ssize_t got = pread(from, buf, n, (off_t)off);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      *step = "copying the log's last records";
+      rc = got < 0 ? -errno : -EIO;
+      goto out;
+    }
+    if ((rc = store_write_all(fd, buf, (size_t)got)))
+      goto out;
+    off += (uint64_t)got;
+  }
+  *step = "syncing " LOG_TMP_NAME;
+  if (fdatasync(fd) != 0) {
+    rc = -errno;
+    goto out;
+  }
+  *step = "renaming " LOG_TMP_NAME " to " LOG_NAME;
+  if (renameat(s->dirfd, LOG_TMP_NAME, s->dirfd, LOG_NAME) != 0) {
+    rc = -errno;
+    goto out;
+  }
+  *renamed = true;
+  *step = "syncing the directory after renaming " LOG_TMP_NAME;
+  if (fsync(s->dirfd) != 0) {
+    rc = -errno;
+    goto out;
+  }
+  rc = fd;
+  fd = -1;
+out:
+  if (fd >= 0) {
+    close(fd);
+    unlinkat(s->dirfd, LOG_TMP_NAME, 0);
+  }
+  free(buf);
+  return rc;
+}
+
+int store_compact(store_t *s) {
+  const char *step = "creating " TMP_NAME;
+  unsigned char *buf = malloc(SNAP_BUF);
+  int rc = buf ? 0 : -ENOMEM, fd = -1;
+  bool renamed = false;
+  if (rc)
+    goto out;
+  if ((fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644)) < 0) {
     rc = fd;
     goto out;
   }
   step = "writing " TMP_NAME;
-  uint64_t count = 0;
-  for (const coll_t *c = s->first; c; c = c->next) {
-    for (const doc_t *d = c->first; d; d = d->next) {
-      unsigned char hdr[REC_HDR];
-      const char *v = store_doc_val(d);
-      uint32_t pcrc = store_crc32(0, c->name, c->nlen);
-      pcrc = store_crc32(store_crc32(pcrc, d->data, d->idlen), v, d->vlen);
-      store_rec_header(hdr, REC_PUT, c->nlen, d->idlen, d->vlen, 0, pcrc);
-      if ((rc = buf_append(&b, hdr, REC_HDR)) || (rc = buf_append(&b, c->name, c->nlen)) ||
-          (rc = buf_append(&b, d->data, d->idlen)) || (rc = buf_append(&b, v, d->vlen)))
-        goto out;
-      count++;
-      if (b.len >= SNAP_FLUSH) {
-        if ((rc = store_write_all(fd, b.data, b.len)))
-          goto out;
-        buf_reset(&b);
-      }
-    }
-  }
-  unsigned char end[REC_HDR + 8];
-  store_wr_le(end + REC_HDR, count, 8);
-  store_rec_header(end, REC_END, 0, 0, 8, s->seq, store_crc32(0, end + REC_HDR, 8));
-  if ((rc = buf_append(&b, end, sizeof end)) || (rc = store_write_all(fd, b.data, b.len)))
+  if ((rc = store_snapshot_write(s, fd, s->seq, buf, SNAP_BUF)))
     goto out;
-  step = "syncing " TMP_NAME;
-  if (fsync(fd) != 0) {
-    rc = -errno;
-    goto out;
-  }
   step = "closing " TMP_NAME;
   rc = close(fd) != 0 ? -errno : 0;
   fd = -1;
   if (rc)
     goto out;
   step = "renaming " TMP_NAME " to " SNAP_NAME;
-  if (renameat(s->dirfd, TMP_NAME, s->dirfd, SNAP_NAME) != 0) {
-    rc = -errno;
+  if ((rc = store_install(s->dirfd, TMP_NAME, SNAP_NAME)))
     goto out;
-  }
   renamed = true;
-  /* Until the directory is synced the rename may be undone by a crash; the
-   * log must stay whole until then. */
-  step = "syncing the directory";
-  if (fsync(s->dirfd) != 0) {
-    rc = -errno;
+  bool log_renamed = false;
+  int logfd = store_log_write(s, s->seq, s->logfd, s->log_size, s->log_size, &step, &log_renamed);
+  if (logfd < 0) {
+    /* The log in place is the new one, but its name may not survive a
+     * crash: appending to either could lose acknowledged writes. */
+    if (log_renamed)
+      s->broken = true;
+    rc = logfd;
     goto out;
   }
-  step = "truncating " LOG_NAME;
-  if (ftruncate(s->logfd, 0) != 0) {
-    rc = -errno;
-    goto out;
-  }
-  s->log_size = 0;
-  if (fdatasync(s->logfd) != 0) {
-    /* The log's length on disk is unknown; appending to it could mix new
-     * records with stale ones. */
-    rc = -errno;
-    s->broken = true;
-    goto out;
-  }
+  close(s->logfd);
+  s->logfd = logfd;
+  s->log_size = FILE_HDR;
 out:
   if (fd >= 0)
     close(fd);
@@ -109,7 +202,7 @@ out:
     unlinkat(s->dirfd, TMP_NAME, 0);
   if (rc)
     log_error("store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
-  buf_free(&b);
+  free(buf);
   return rc;
 }
 
