@@ -482,7 +482,7 @@ function store.get(coll, id) end
 
 ---@param coll string
 ---@param id string
----@return boolean|nil existed nil when the disk failed
+---@return boolean|nil existed nil when the store refuses writes
 ---@return string? err
 function store.delete(coll, id) end
 
@@ -510,6 +510,13 @@ function store.clear(coll) end
 ---@return string
 function store.uuid() end
 
+---"ok", or "degraded" and why: with --data-dir, the disk is full (writes
+---are refused until a retry succeeds) or a commit failed (read-only until
+---restarted).
+---@return "ok"|"degraded" state
+---@return string? reason
+function store.status() end
+
 ---------------------------------------------------------------------------
 -- rest
 ---------------------------------------------------------------------------
@@ -528,9 +535,11 @@ function rest.mount(prefix) end
 ---@field version string
 ---@field uptime integer seconds
 ---@field database {total_resources_count: integer, resources: {name: string, count: integer}[]}
----@field status "pass"
+---@field status "pass"|"fail" "fail" while the store refuses writes
+---@field output string? why it fails
 
----The health report; also a view: `app.get("/health", rest.health)`.
+---The health report and its HTTP status (200, or 503 when it fails); also a
+---view: `app.get("/health", rest.health)`.
 ---@return h1mock.Health
 function rest.health() end
 

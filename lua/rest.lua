@@ -39,10 +39,12 @@ local function not_found(id)
   return {message = "Resource " .. id .. " does not exist."}, 404
 end
 
--- A store write that failed (a disk error with --data-dir).
+-- A store write that was refused: with --data-dir, the disk is full or a
+-- commit failed (store.status() says which). The service is unavailable,
+-- not broken: 503.
 local function store_failed(err)
   log.error("rest: the store refused a write: %s", tostring(err))
-  return {message = "Unable to store the resource: " .. tostring(err)}, 500
+  return {message = "Unable to store the resource: " .. tostring(err)}, 503
 end
 
 local function put(coll, id, doc)
@@ -429,7 +431,8 @@ local function uptime()
   return math.tointeger(s) or floor(s)
 end
 
--- The body of GET /health (also a view: app.get("/health", rest.health)).
+-- The body of GET /health (also a view: app.get("/health", rest.health)),
+-- and its status: 503 with status "fail" while the store refuses writes.
 function M.health()
   local resources, total = array(), 0
   for _, name in ipairs(store.collections()) do
@@ -437,13 +440,16 @@ function M.health()
     total = total + n
     resources[#resources + 1] = {name = name, count = n}
   end
+  -- "fail" while the store refuses writes, with why in `output`.
+  local state, why = store.status()
   return {
     name = "h1mock",
     version = require("h1mock").version,
     uptime = uptime(),
     database = {total_resources_count = total, resources = resources},
-    status = "pass",
-  }
+    status = state == "ok" and "pass" or "fail",
+    output = why,
+  }, state == "ok" and 200 or 503
 end
 
 local function escape(s)
@@ -476,7 +482,7 @@ td.n{text-align:right}pre{background:#f4f4f4;padding:1em;overflow:auto}code{back
 .muted{color:#777}
 </style>
 <h1>h1mock</h1>
-<p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>pass</span>
+<p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>%s</span>
 &middot; <a href="/health">/health</a></p>
 <h2>Resources</h2>
 %s
@@ -523,7 +529,7 @@ function M.home(prefix)
     local host = request.host ~= "" and request.host or "localhost:8000"
     local base = escape("http://" .. host) .. p
     local page = format(PAGE, escape(h.version), escape(h.version), duration(h.uptime), h.uptime,
-                        rows, p, base, base, base, base, base, base)
+                        h.status, rows, p, base, base, base, base, base, base)
     return page, 200, {["Content-Type"] = "text/html; charset=utf-8"}
   end
 end

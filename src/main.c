@@ -116,8 +116,9 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
+  uv_loop_t *loop = uv_default_loop();
   store_t *store = NULL;
-  store_opts_t sopts = {.data_dir = cfg.data_dir};
+  store_opts_t sopts = {.data_dir = cfg.data_dir, .loop = loop};
   if (store_open(&sopts, &store, err, sizeof err)) {
     fprintf(stderr, "h1mock: %s\n", err);
     return 1;
@@ -129,6 +130,7 @@ int main(int argc, char **argv) {
   if (journal == NULL) {
     fprintf(stderr, "h1mock: out of memory for a journal of %zu entries\n", cfg.journal_size);
     store_close(store);
+    uv_run(loop, UV_RUN_NOWAIT);
     return 1;
   }
   script_journal_attach(journal);
@@ -138,16 +140,15 @@ int main(int argc, char **argv) {
   if (cfg.data_dir)
     log_info("store: documents are kept in %s", cfg.data_dir);
 
-  uv_loop_t *loop = uv_default_loop();
   server_t *server = NULL;
   int rc = server_start(loop, &cfg, journal, &server, err, sizeof err);
   if (rc) {
     fprintf(stderr, "%s\n", err);
+    store_close(store);
     uv_run(loop, UV_RUN_NOWAIT);
     server_free(server);
     script_journal_attach(NULL);
     journal_free(journal);
-    store_close(store);
     return 1;
   }
   watchdog_t *watchdog = NULL;
@@ -169,6 +170,9 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
 
   provision_shutdown();
+  /* Before the last turns of the loop: its handle closes there. */
+  script_store_attach(NULL);
+  store_close(store);
   uv_walk(loop, close_any, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
@@ -177,7 +181,6 @@ int main(int argc, char **argv) {
   script_journal_attach(NULL);
   journal_free(journal);
   metrics_reset();
-  store_close(store);
   log_info("stopped");
   return rc ? 1 : 0;
 }

@@ -153,14 +153,140 @@ static void activate(const char *name, script_t *s, const char *text, size_t len
            ms + (double)(uv_hrtime() - t0) / 1e6);
 }
 
-static int load_and_activate(const char *name, const char *text, size_t len, char *err,
+/* ---- activations: a load is reported done once its store writes are ---- */
+
+/* A loaded provision on its way to being active. It waits until the store
+ * writes its load made are durable; activations complete in the order they
+ * started, so a later one never overtakes one still waiting. */
+struct activation {
+  store_waiter_t w; /* first */
+  char name[PROVISION_NAME_MAX + 1];
+  script_t *s;
+  buf_t text;
+  double ms;
+  int ok_status; /* answered when it is active: 200 or 201 */
+  provision_finish_fn finish;
+  void *arg;
+  int status; /* of the durability wait, once `ready` */
+  bool ready;
+  bool *completed; /* set while activation_start runs: done at once */
+  provision_result_t *res;
+  struct activation *next;
+};
+
+static struct activation *act_head, *act_tail;
+
+static void post_activated(void *arg, const provision_result_t *res);
+
+static void result(provision_result_t *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void complete(struct activation *a) {
+  provision_result_t r;
+  if (a->status == 0) {
+    activate(a->name, a->s, a->text.data ? a->text.data : "", a->text.len, a->ms);
+    result(&r, a->ok_status, "success: basename file '%s' has been loaded", a->name);
+  } else {
+    script_release(a->s);
+    log_error("provision '%s' was not activated: the store writes its load made could not be "
+              "made durable (%s)",
+              a->name, strerror(-a->status));
+    result(&r, 503, "failed: the store writes of provision '%s' could not be made durable (%s)",
+           a->name, strerror(-a->status));
+  }
+  if (a->completed) {
+    *a->completed = true;
+    *a->res = r;
+  } else if (a->finish) {
+    a->finish(a->arg, &r);
+  }
+  buf_free(&a->text);
+  free(a);
+}
+
+static void drain_activations(void) {
+  while (act_head && act_head->ready) {
+    struct activation *a = act_head;
+    act_head = a->next;
+    if (act_head == NULL)
+      act_tail = NULL;
+    complete(a);
+  }
+}
+
+static void load_durable(store_waiter_t *w, int status) {
+  struct activation *a = (struct activation *)w;
+  a->ready = true;
+  a->status = status;
+  drain_activations();
+}
+
+/* Makes `s` (loaded from `text` as `name`) active once its load's store
+ * writes are durable. Returns NULL when that is done (or failed) already,
+ * with the answer in *res; else the pending activation, whose finish(arg,
+ * res) comes later (provision_abandon silences it). Takes `s`. */
+static void *activation_start(const char *name, script_t *s, const char *text, size_t len,
+                              double ms, int ok_status, provision_finish_fn finish, void *arg,
+                              provision_result_t *res) {
+  struct activation *a = calloc(1, sizeof *a);
+  if (a == NULL || buf_append(&a->text, text, len)) {
+    free(a);
+    script_release(s);
+    result(res, 500, "failed: out of memory");
+    return NULL;
+  }
+  snprintf(a->name, sizeof a->name, "%s", name);
+  a->s = s;
+  a->ms = ms;
+  a->ok_status = ok_status;
+  a->finish = finish;
+  a->arg = arg;
+  bool completed = false;
+  a->completed = &completed;
+  a->res = res;
+  int rc = script_when_durable(s, &a->w, load_durable);
+  if (rc != 1) {
+    a->ready = true;
+    a->status = rc;
+  }
+  if (act_tail)
+    act_tail->next = a;
+  else
+    act_head = a;
+  act_tail = a;
+  drain_activations();
+  if (completed)
+    return NULL;
+  a->completed = NULL;
+  a->res = NULL;
+  return a;
+}
+
+void provision_abandon(void *pending) {
+  struct activation *a = pending;
+  a->finish = NULL;
+}
+
+/* Loads `text` as provision `name` and makes it active once its store
+ * writes are durable: at once, or later (NULL finish: the log says when).
+ * With `block` (the start, before serving), waits for them. */
+static int load_and_activate(const char *name, const char *text, size_t len, bool block, char *err,
                              size_t errlen) {
   script_t *s;
   double ms;
+  provision_result_t res;
   int rc = load(name, text, len, &s, &ms, err, errlen);
-  if (rc == 0)
-    activate(name, s, text, len, ms);
-  return rc;
+  if (rc)
+    return rc;
+  if (block && (rc = script_store_sync())) {
+    snprintf(err, errlen, "the store writes of its load could not be made durable (%s)",
+             strerror(-rc));
+    log_error("provision '%s' failed to load: %s", name, err);
+    script_release(s);
+    return rc;
+  }
+  activation_start(name, s, text, len, ms, 200, NULL, NULL, &res);
+  return 0;
 }
 
 static int load_default(void) {
@@ -222,8 +348,8 @@ int provision_init(const script_opts_t *opts, const char *state_dir) {
   int rc = provision_read_file(path, &text);
   if (rc)
     log_error("cannot read %s: %s", path, strerror(-rc));
-  else if (load_and_activate("initial", text.data ? text.data : "", text.len, err, sizeof err) ==
-           0) {
+  else if (load_and_activate("initial", text.data ? text.data : "", text.len, true, err,
+                             sizeof err) == 0) {
     buf_free(&text);
     return 0;
   }
@@ -237,6 +363,21 @@ script_t *provision_active(void) { return P.active; }
 const char *provision_dir(void) { return P.dir; }
 
 void provision_shutdown(void) {
+  /* Activations still waiting for the store: their clients are gone. */
+  while (act_head) {
+    struct activation *a = act_head;
+    act_head = a->next;
+    if (!a->ready)
+      script_when_durable_cancel(&a->w);
+    script_release(a->s);
+    if (a->finish == post_activated) {
+      provision_post_abandon(a->arg);
+      post_activated(a->arg, NULL);
+    }
+    buf_free(&a->text);
+    free(a);
+  }
+  act_tail = NULL;
   script_release(P.active);
   P.active = NULL;
   for (size_t i = 0; i < P.nentries; i++)
@@ -247,9 +388,6 @@ void provision_shutdown(void) {
   buf_free(&P.active_source);
   memset(&P, 0, sizeof P);
 }
-
-static void result(provision_result_t *res, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 static void result(provision_result_t *res, int status, const char *fmt, ...) {
   va_list ap;
@@ -368,31 +506,40 @@ static void post_write(uv_work_t *w) {
   close(dfd);
 }
 
+/* The post's activation is done: the client (if it is still there) gets
+ * the answer, and the job goes. */
+static void post_activated(void *arg, const provision_result_t *res) {
+  struct post_job *j = arg;
+  if (j->finish)
+    j->finish(j->arg, res);
+  buf_free(&j->text);
+  free(j);
+}
+
 static void post_written(uv_work_t *w, int status) {
   struct post_job *j = w->data;
   provision_result_t res;
   if (status < 0 && j->rc == 0)
     j->rc = status;
+  post_writing = NULL;
   if (j->rc) {
     script_release(j->s);
     const char *why = j->why[0] ? j->why : strerror(-j->rc);
     log_error("provision '%s' was not stored in %s: %s", j->name, j->dir, why);
     result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, why);
+    post_activated(j, &res);
   } else {
     struct entry *e = entry_for(j->name);
     if (e) {
       e->own_write = true;
       e->own = j->st;
     }
-    /* Stored, so served, even if the client that posted it went away. */
-    activate(j->name, j->s, j->text.data ? j->text.data : "", j->text.len, j->ms);
-    result(&res, 201, "success: basename file '%s' has been loaded", j->name);
+    /* Stored, so served (once its load's store writes are durable), even
+     * if the client that posted it went away. */
+    if (activation_start(j->name, j->s, j->text.data ? j->text.data : "", j->text.len, j->ms, 201,
+                         post_activated, j, &res) == NULL)
+      post_activated(j, &res);
   }
-  if (j->finish)
-    j->finish(j->arg, &res);
-  buf_free(&j->text);
-  free(j);
-  post_writing = NULL;
   post_next();
 }
 
@@ -442,22 +589,28 @@ void provision_post_abandon(void *job) {
   j->finish = NULL;
 }
 
-void provision_get(const char *name, provision_result_t *res) {
+void *provision_get(const char *name, provision_result_t *res, provision_finish_fn finish,
+                    void *arg) {
   char path[4096];
   if (!find_file(name, path, sizeof path, NULL)) {
     result(res, 404, "failed: no provision '%s'", name);
-    return;
+    return NULL;
   }
   buf_t text = BUF_INIT;
   int rc = provision_read_file(path, &text);
   char err[900];
+  script_t *s;
+  double ms;
+  void *pending = NULL;
   if (rc)
     result(res, 500, "failed: cannot read %s: %s", path, strerror(-rc));
-  else if (load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err))
+  else if (load(name, text.data ? text.data : "", text.len, &s, &ms, err, sizeof err))
     result(res, 400, "failed: %s", err);
   else
-    result(res, 200, "success: basename file '%s' has been loaded", name);
+    pending =
+        activation_start(name, s, text.data ? text.data : "", text.len, ms, 200, finish, arg, res);
   buf_free(&text);
+  return pending;
 }
 
 void provision_delete(const char *name, provision_result_t *res) {
@@ -577,7 +730,7 @@ void provision_file_changed(const char *file) {
   buf_t text = BUF_INIT;
   char err[1024];
   if (provision_read_file(path, &text) == 0)
-    load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err);
+    load_and_activate(name, text.data ? text.data : "", text.len, false, err, sizeof err);
   buf_free(&text);
 }
 
@@ -592,7 +745,7 @@ void provision_data_swapped(void) {
        memcmp(text.data, P.active_source.data, text.len) != 0)) {
     char name[PROVISION_NAME_MAX + 1];
     snprintf(name, sizeof name, "%s", P.active_name);
-    load_and_activate(name, text.data ? text.data : "", text.len, err, sizeof err);
+    load_and_activate(name, text.data ? text.data : "", text.len, false, err, sizeof err);
   }
   buf_free(&text);
 }

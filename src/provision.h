@@ -56,14 +56,23 @@ typedef void (*provision_finish_fn)(void *arg, const provision_result_t *res);
 /* Validates `text` as provision `name` now; when it is invalid fills `res`
  * (400) and returns NULL. Otherwise stores it atomically as name.lua on the
  * libuv threadpool (the fsyncs must not stall traffic), makes it active
- * when stored, and calls finish(arg, res) with 201 (or 500); returns the
- * pending job, which provision_post_abandon turns into a silent one. */
+ * when stored and when the store writes its load made are durable, and
+ * calls finish(arg, res) with 201 (500 when it could not be stored, 503
+ * when its store writes failed); returns the pending job, which
+ * provision_post_abandon turns into a silent one. */
 void *provision_post(const char *name, const char *text, size_t len, provision_result_t *res,
                      provision_finish_fn finish, void *arg);
 void provision_post_abandon(void *job);
 
-/* Loads the stored provision `name` and makes it active (200, 404, 400). */
-void provision_get(const char *name, provision_result_t *res);
+/* Loads the stored provision `name` and makes it active once the store
+ * writes its load made are durable. Returns NULL with the answer in `res`
+ * (200, 404, 400, 503), or a pending job: finish(arg, res) comes later,
+ * unless provision_abandon(job) silences it (the activation still
+ * happens). Every load, the directory watcher's too, is reported (logged,
+ * answered) only once its store writes are durable. */
+void *provision_get(const char *name, provision_result_t *res, provision_finish_fn finish,
+                    void *arg);
+void provision_abandon(void *job);
 
 /* Deletes the stored provision `name` (200, 404, 409). */
 void provision_delete(const char *name, provision_result_t *res);

@@ -19,14 +19,19 @@
 #include <uv.h>
 
 #include "http.h"
+#include "store.h"
 
 typedef struct script script_t;
-struct store;
 struct journal;
 
 /* The document store every provision's `store` global uses (it outlives
  * provision swaps). Set once before loading provisions. */
 void script_store_attach(struct store *s);
+
+/* Blocks until every write made to the attached store is durable: for the
+ * start, where the first provision's load must not be reported before its
+ * writes are. 0, or the negative errno of the commit that failed. */
+int script_store_sync(void);
 
 /* Stores every object of a JSON array into collection `coll` of the
  * attached store, keeping a string "_id" or giving a new UUID (admin
@@ -66,6 +71,13 @@ void script_release(script_t *s);
 
 size_t script_rule_count(const script_t *s);
 
+/* The store writes `s` made while it loaded (store_when_durable): 0 when
+ * they are durable or there are none, a negative errno when a failed commit
+ * undid them, or 1: fn(w, status) is called on the loop once they are
+ * durable or failed. A load is reported done only then. */
+int script_when_durable(script_t *s, store_waiter_t *w, store_durable_fn fn);
+void script_when_durable_cancel(store_waiter_t *w);
+
 /* The provision's name: the chunk name without ".lua", "(default)" for the
  * built-in default. */
 const char *script_name(const script_t *s);
@@ -82,7 +94,9 @@ enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
 /* Answers `req` into `resp` and notes in it which endpoint (if any) and
  * which provision answered. SCRIPT_DONE: the response is ready now.
- * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
+ * SCRIPT_PENDING: the view is sleeping, or its answer waits until the store
+ * writes it made are durable (a commit that fails turns it into a 503);
+ * `done(data)` is called later, and
  * until then `req`, `resp` and `remote_addr` must stay valid, unless
  * script_abandon(*call) is called first. */
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,

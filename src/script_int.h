@@ -9,6 +9,7 @@
 
 #include "router.h"
 #include "script.h"
+#include "store.h"
 #include "text.h"
 
 /* The count hook runs every HOOK_EVERY VM instructions: often enough to
@@ -43,6 +44,7 @@ typedef struct script_ctx {
   int64_t slice;     /* instructions left before the next turn of the event loop */
   bool killed;       /* the budget ran out: the thread yielded to be dropped */
   bool sleeping;     /* sleep() yielded; a timer resumes it */
+  uint64_t wrote;    /* store sequence number of the last write made here (0: none) */
   char where[200];   /* "file:line" where the budget ran out */
 } script_ctx_t;
 
@@ -81,6 +83,7 @@ struct script {
   script_call_t *free_calls;
   size_t live_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */
+  uint64_t wrote;    /* store sequence number of the last write the load made */
   uv_work_t closing; /* lua_close of a retired provision, off the loop */
 };
 
@@ -102,12 +105,14 @@ struct script_call {
   void *data;
   enum call_stage stage;
   size_t step;
-  int err_code;       /* the status being handled in STAGE_HANDLER */
-  char err_desc[400]; /* abort()'s description for the page and the handler */
-  char err_msg[400];  /* what failed, for a 500 handler's e.original_exception */
-  bool handled_error; /* an error page was made: do not run handlers again */
-  uv_timer_t *timer;  /* sleep(seconds > 0) */
-  uv_idle_t *idle;    /* sleep(0) and time slices: resume on the next loop turn */
+  int err_code;           /* the status being handled in STAGE_HANDLER */
+  char err_desc[400];     /* abort()'s description for the page and the handler */
+  char err_msg[400];      /* what failed, for a 500 handler's e.original_exception */
+  bool handled_error;     /* an error page was made: do not run handlers again */
+  uv_timer_t *timer;      /* sleep(seconds > 0) */
+  store_waiter_t durable; /* the answer waits for the call's store writes */
+  bool holding;           /* ... and `durable` is registered */
+  uv_idle_t *idle;        /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };
 
@@ -145,6 +150,9 @@ int script_exception_code(lua_State *L, int idx);
 
 /* script_store.c: the `store` global over the shared store */
 void script_store_open(lua_State *L);
+/* store_when_durable on the shared store (0 when there is none). */
+int script_store_when_durable(uint64_t seq, store_waiter_t *w, store_durable_fn fn);
+void script_store_cancel(store_waiter_t *w);
 
 /* script_journal.c: the `journal` global over the request journal */
 void script_journal_open(lua_State *L);

@@ -13,22 +13,46 @@ static store_t *shared;
 
 void script_store_attach(store_t *s) { shared = s; }
 
+int script_store_when_durable(uint64_t seq, store_waiter_t *w, store_durable_fn fn) {
+  return shared ? store_when_durable(shared, seq, w, fn) : 0;
+}
+
+void script_store_cancel(store_waiter_t *w) {
+  if (shared)
+    store_waiter_cancel(shared, w);
+}
+
+int script_store_sync(void) { return shared ? store_sync(shared) : 0; }
+
 static store_t *need_store(lua_State *L, const char *fn) {
   if (shared == NULL)
     luaL_error(L, "%s: no store is attached", fn);
   return shared;
 }
 
-/* Write results: misuse raises, a failing disk answers nil, message. */
+/* A write the running code made: its request (or load) answers only once
+ * the write is durable (script.c). Coroutines share their creator's ctx. */
+static void note_write(lua_State *L, const store_t *st) {
+  script_ctx_t *ctx = script_ctx(L);
+  if (ctx)
+    ctx->wrote = store_seq(st);
+}
+
+/* Write results: misuse raises, a store that refuses writes answers nil,
+ * message. */
 static int write_result(lua_State *L, int rc, const char *fn) {
-  if (rc == 0)
+  if (rc == 0) {
+    note_write(L, shared);
     return lua_pushboolean(L, 1), 1;
+  }
   if (rc == -ENOMEM)
     return luaL_error(L, "%s: out of memory", fn);
   if (rc == -EINVAL)
     return luaL_error(L, "%s: collection and id must be 1 to 1024 bytes", fn);
+  char why[256];
+  store_status(shared, why, sizeof why);
   lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", fn, strerror(-rc));
+  lua_pushfstring(L, "%s: %s", fn, why[0] ? why : strerror(-rc));
   return 2;
 }
 
@@ -156,6 +180,17 @@ static int l_clear(lua_State *L) {
   return write_result(L, store_clear(st, coll, clen), "store.clear");
 }
 
+/* "ok", or "degraded" and why: the store refuses writes. */
+static int l_status(lua_State *L) {
+  store_t *st = need_store(L, "store.status");
+  char why[256];
+  if (store_status(st, why, sizeof why) == 0)
+    return lua_pushliteral(L, "ok"), 1;
+  lua_pushliteral(L, "degraded");
+  lua_pushstring(L, why);
+  return 2;
+}
+
 static int l_uuid(lua_State *L) {
   char id[37];
   store_uuid(id);
@@ -167,7 +202,8 @@ void script_store_open(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"put", l_put},     {"get", l_get},     {"delete", l_delete},
       {"list", l_list},   {"count", l_count}, {"collections", l_collections},
-      {"clear", l_clear}, {"uuid", l_uuid},   {NULL, NULL},
+      {"clear", l_clear}, {"uuid", l_uuid},   {"status", l_status},
+      {NULL, NULL},
   };
   luaL_newlib(L, fns);
   lua_setglobal(L, "store");

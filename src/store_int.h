@@ -10,9 +10,13 @@
 #ifndef H1MOCK_STORE_INT_H
 #define H1MOCK_STORE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
+#include "buf.h"
 #include "store.h"
 
 #define LOG_NAME "store.log"
@@ -65,19 +69,74 @@ typedef struct coll {
   char name[]; /* NUL-terminated */
 } coll_t;
 
+/* What a write not durable yet changed, to be put back (newest first) if
+ * its commit fails, or released once it is durable (store_commit.c). */
+enum { U_INSERT, U_REPLACE, U_DELETE, U_NEW_COLL, U_DROP_COLL, U_CLEAR_ALL };
+
+typedef struct undo {
+  uint64_t seq;
+  int kind;
+  coll_t *c; /* the collection (U_CLEAR_ALL: none) */
+  void *a;   /* INSERT: the new doc; REPLACE, DELETE: the old doc; DROP_COLL: the coll
+                before c; CLEAR_ALL: a cleared_t */
+  void *b;   /* REPLACE: the new doc; DELETE: the doc before the old one */
+} undo_t;
+
+/* Every collection as a clear of all of them left it. */
+typedef struct cleared {
+  table_t colls;
+  coll_t *first, *last;
+} cleared_t;
+
+/* The writer thread and what it shares with the loop under `mu`. */
+typedef struct writer {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* work for the writer, or stop */
+  pthread_cond_t done; /* a commit, for store_sync */
+  bool started, stop, idle, syncing;
+  buf_t queue;          /* records not taken yet, in sequence order */
+  uint64_t file_size;   /* durable bytes of the log (its header included) */
+  uint64_t inflight;    /* bytes being appended after file_size */
+  uint64_t committed;   /* the last durable sequence number */
+  int err;              /* a failed commit the loop has not taken in (-errno) */
+  bool dead;            /* after a failure that is not ENOSPC: write nothing */
+  uint64_t retry_at_ms; /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
+} writer_t;
+
+/* The loop's handle, in an allocation of its own: it is freed by its
+ * close callback, which may run after the store is gone. */
+typedef struct store_notify {
+  uv_async_t async;
+  store_t *s;
+} store_notify_t;
+
 struct store {
   table_t colls;
   coll_t *first, *last;
   uint64_t key[2]; /* SipHash key */
+  uint64_t seq;    /* sequence number of the last write */
   /* Persistence; dirfd and logfd are -1 for a memory-only store. */
   int dirfd, logfd;
-  uint64_t id;         /* the store id of its files' headers */
-  char *dir;           /* for messages */
-  uint64_t log_size;   /* bytes of the log: its header and valid records */
-  uint64_t seq;        /* sequence number of the last record written */
-  uint64_t compact_at; /* compact once log_size passes this */
-  size_t compact_bytes;
-  bool broken; /* the log is in an unknown state: refuse writes */
+  uint64_t id;          /* the store id of its files' headers */
+  char *dir;            /* for messages */
+  size_t compact_bytes; /* compact once this many bytes were appended */
+  uint64_t appended;    /* bytes queued since the last compaction */
+  /* Group commit (store_commit.c); the loop's side. */
+  writer_t w;
+  store_notify_t *notify; /* NULL without a loop */
+  uint64_t durable;       /* the last sequence number known durable */
+  undo_t *undo;           /* undo[undo_head .. undo_len): writes not durable, oldest first */
+  size_t undo_head, undo_len, undo_cap;
+  store_waiter_t *wfirst, *wlast; /* by sequence number */
+  struct lost {
+    uint64_t lo, hi; /* (lo, hi]: sequence numbers a failed commit undid */
+    int rc;
+  } * lost;
+  size_t nlost;
+  int state;        /* 0, -ENOSPC (retrying) or -EIO (read-only) */
+  char reason[256]; /* why, for store_status */
+  uint64_t probe;   /* after ENOSPC: the SKIP whose commit ends it */
 };
 
 static inline const char *store_doc_val(const doc_t *d) { return d->data + d->idlen + 1; }
@@ -210,7 +269,22 @@ int store_read_log(store_t *s, const store_map_t *f, const char *name, int versi
 
 /* ---- store_commit.c ---- */
 
-/* Appends one record and makes it durable. 0 or -EIO. */
+/* Starts the writer thread (after open) and hooks it to `loop` (may be
+ * NULL). 0 or -errno. */
+int store_writer_start(store_t *s, uv_loop_t *loop);
+/* Drains the queue and stops the writer; closes the loop's handle. */
+void store_writer_stop(store_t *s);
+/* Whether the store takes writes now (takes in a failure the writer
+ * reported first): 0 or the store_status error. */
+int store_writable(store_t *s);
+/* Room for n more undo entries: 0 or -ENOMEM. */
+int store_undo_reserve(store_t *s, size_t n);
+/* Notes what a write (sequence number s->seq) changed; room is reserved. */
+void store_undo_push(store_t *s, int kind, coll_t *c, void *a, void *b);
+/* The write of an undo entry is durable: frees what it replaced. */
+void store_undo_release(undo_t *u);
+/* Queues the record of a write for the writer, with the next sequence
+ * number (s->seq then holds it). 0 or -ENOMEM (nothing queued). */
 int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                      size_t idlen, const void *val, size_t vlen);
 

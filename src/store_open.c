@@ -123,7 +123,7 @@ static int take_log(store_t *s, uint64_t size, char *err, size_t errlen) {
     store_seterr(err, errlen, "cannot open %s/%s: %s", s->dir, LOG_NAME, store_open_error(rc));
     return rc;
   }
-  s->log_size = size;
+  s->w.file_size = size;
   return 0;
 }
 
@@ -138,7 +138,7 @@ static int create(store_t *s, char *err, size_t errlen) {
     store_seterr(err, errlen, "cannot create %s/%s: %s %s", s->dir, LOG_NAME, step, strerror(-rc));
     return rc;
   }
-  s->log_size = FILE_HDR;
+  s->w.file_size = FILE_HDR;
   return 0;
 }
 
@@ -207,7 +207,7 @@ static int migrate(store_t *s, bool resume, char *err, size_t errlen) {
     rc = s->logfd;
     goto fail;
   }
-  s->log_size = FILE_HDR;
+  s->w.file_size = FILE_HDR;
   free(buf);
   log_info("store: %s: migrated from format version 1 to 2 (%" PRIu64
            " documents, up to sequence number %" PRIu64 "); the old files are kept as %s%s",
@@ -330,14 +330,14 @@ int store_open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
     return rc;
   /* A failed compaction (logged) loses nothing: the log stays whole and
    * takes further records, so the store opens anyway. */
-  if (s->log_size > FILE_HDR && store_compact(s) != 0)
-    s->compact_at = s->log_size + s->compact_bytes;
+  if (s->w.file_size > FILE_HDR)
+    store_compact(s);
   return 0;
 }
 
 int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen) {
   store_crc_setup();
-  int rc;
+  int rc = 0;
   store_t *s = calloc(1, sizeof *s);
   if (s == NULL) {
     store_seterr(err, errlen, "out of memory");
@@ -346,8 +346,10 @@ int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen) {
   s->dirfd = s->logfd = -1;
   store_random(s->key, sizeof s->key);
   s->compact_bytes = o && o->compact_bytes ? o->compact_bytes : DEFAULT_COMPACT;
-  s->compact_at = s->compact_bytes;
-  if (o && o->data_dir && (rc = store_open_dir(s, o->data_dir, err, errlen))) {
+  if (o && o->data_dir && (rc = store_open_dir(s, o->data_dir, err, errlen)) == 0 &&
+      (rc = store_writer_start(s, o->loop)))
+    store_seterr(err, errlen, "cannot start the store's writer thread: %s", strerror(-rc));
+  if (rc) {
     store_close(s);
     return rc;
   }
@@ -358,6 +360,11 @@ int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen) {
 void store_close(store_t *s) {
   if (s == NULL)
     return;
+  store_writer_stop(s);
+  while (s->undo_head < s->undo_len) /* a failed commit left none: all durable */
+    store_undo_release(&s->undo[s->undo_head++]);
+  free(s->undo);
+  free(s->lost);
   store_drop_all(s);
   if (s->logfd >= 0)
     close(s->logfd);

@@ -183,18 +183,25 @@ int store_compact(store_t *s) {
     goto out;
   renamed = true;
   bool log_renamed = false;
-  int logfd = store_log_write(s, s->seq, s->logfd, s->log_size, s->log_size, &step, &log_renamed);
+  uint64_t size = s->w.file_size;
+  int logfd = store_log_write(s, s->seq, s->logfd, size, size, &step, &log_renamed);
   if (logfd < 0) {
     /* The log in place is the new one, but its name may not survive a
      * crash: appending to either could lose acknowledged writes. */
-    if (log_renamed)
-      s->broken = true;
+    if (log_renamed) {
+      s->w.dead = true;
+      s->state = -EIO;
+      snprintf(s->reason, sizeof s->reason,
+               "%s/%s was replaced but the directory could not be synced (%s): read-only until "
+               "h1mock is restarted",
+               s->dir, LOG_NAME, strerror(-logfd));
+    }
     rc = logfd;
     goto out;
   }
   close(s->logfd);
   s->logfd = logfd;
-  s->log_size = FILE_HDR;
+  s->w.file_size = FILE_HDR;
 out:
   if (fd >= 0)
     close(fd);
@@ -206,14 +213,18 @@ out:
   return rc;
 }
 
-/* Compacts when the log has grown past the threshold. The write that grew
- * it is already durable, so a failed compaction is only logged, and retried
- * after another compact_bytes rather than on every write. */
+/* Compacts when the log has grown past the threshold: every write is made
+ * durable first, and the writer is held (w.mu) while the files change.
+ * Everything then waits for it: about a second for a million documents. A
+ * failed compaction is only logged, and retried after another
+ * compact_bytes rather than on every write. */
 void store_maybe_compact(store_t *s) {
-  if (s->logfd < 0 || s->log_size <= s->compact_at)
+  if (s->appended <= s->compact_bytes || s->state)
     return;
-  if (store_compact(s) == 0)
-    s->compact_at = s->compact_bytes;
-  else
-    s->compact_at = s->log_size + s->compact_bytes;
+  s->appended = 0;
+  if (store_sync(s))
+    return;
+  pthread_mutex_lock(&s->w.mu);
+  store_compact(s);
+  pthread_mutex_unlock(&s->w.mu);
 }

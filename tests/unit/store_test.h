@@ -68,7 +68,7 @@ static const char *path(const char *name) {
 }
 
 static store_t *open_at(const char *dir, size_t compact_bytes) {
-  store_opts_t o = {dir, compact_bytes};
+  store_opts_t o = {.data_dir = dir, .compact_bytes = compact_bytes};
   store_t *s = NULL;
   char err[512] = "";
   int rc = store_open(&o, &s, err, sizeof err);
@@ -80,7 +80,7 @@ static store_t *open_at(const char *dir, size_t compact_bytes) {
 static store_t *open_mem(void) { return open_at(NULL, 0); }
 
 static int open_fails(const char *dir, char *err, size_t errlen) {
-  store_opts_t o = {dir, 0};
+  store_opts_t o = {.data_dir = dir};
   store_t *s = NULL;
   int rc = store_open(&o, &s, err, errlen);
   if (rc == 0)
@@ -204,6 +204,19 @@ static const char *open_logged(const char *dir, store_t **out) {
   fclose(f);
   unlink(lp);
   return text;
+}
+
+/* Runs fn with stderr sent to /dev/null (a failed commit logs). */
+static int quietly(int (*fn)(store_t *), store_t *s) {
+  fflush(stderr);
+  int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+  dup2(devnull, 2);
+  int rc = fn(s);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(devnull);
+  close(saved);
+  return rc;
 }
 
 #endif
