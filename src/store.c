@@ -53,9 +53,12 @@ int store_put_doc(store_t *s, const char *coll, size_t clen, const char *id, siz
   doc_t *d = store_doc_new(id, idlen, val, vlen);
   if (d == NULL)
     goto out;
+  d->gen = store_gen_now(s);
   coll_t *c = store_coll_get(s, coll, clen);
   if (c == NULL && (store_tab_reserve(&s->colls) || (newc = store_coll_new(coll, clen)) == NULL))
     goto out;
+  if (newc)
+    newc->gen = d->gen;
   doc_t *old = c ? store_doc_get(s, c, id, idlen) : NULL;
   if (c && old == NULL && (rc = store_tab_reserve(&c->docs)))
     goto out;
@@ -125,7 +128,8 @@ int store_clear_coll(store_t *s, const char *coll, size_t clen, bool log) {
     }
     *cl = (cleared_t){s->colls, s->first, s->last};
     memset(&s->colls, 0, sizeof s->colls);
-    s->first = s->last = NULL;
+    store_set_ptr(s, 0, &s->first, NULL);
+    s->last = NULL;
     store_undo_push(s, U_CLEAR_ALL, NULL, cl, NULL);
     return 0;
   }
@@ -142,11 +146,11 @@ int store_clear_coll(store_t *s, const char *coll, size_t clen, bool log) {
 /* A write of the public API: refused while the store refuses writes, and
  * numbered in a memory-only store too. */
 static int write_done(store_t *s, int rc) {
-  if (rc == 0) {
-    if (s->dirfd < 0)
-      s->seq++;
-    else
-      store_maybe_compact(s);
+  if (rc == 0 && s->dirfd < 0)
+    s->seq++;
+  if (rc == 0 && s->dirfd >= 0) {
+    store_handover(s, false);
+    store_maybe_compact(s);
   }
   return rc;
 }

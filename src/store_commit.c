@@ -34,6 +34,8 @@
 
 #define CHUNK ((size_t)8 << 20)
 #define RETRY_MS 1000
+#define QUEUE_START ((size_t)1 << 20)
+#define UNDO_START 8192
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -118,29 +120,32 @@ static void commit(store_t *s, const buf_t *b) {
   }
 }
 
+/* Waits on w->wake until `ms` (CLOCK_MONOTONIC) at most. */
+static void timed_wait(writer_t *w, uint64_t ms) {
+  struct timespec until = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+  pthread_cond_timedwait(&w->wake, &w->mu, &until);
+}
+
 static void *writer_main(void *arg) {
   store_t *s = arg;
   writer_t *w = &s->w;
   buf_t batch = BUF_INIT;
   pthread_mutex_lock(&w->mu);
   for (;;) {
+    if (w->compacting)
+      store_compaction_step(s);
     bool work = w->queue.len > 0 && w->err == 0 && !w->dead;
     if (!work) {
-      if (w->stop)
+      if (w->stop && !w->compacting)
         break;
       w->idle = true;
-      pthread_cond_wait(&w->wake, &w->mu);
+      if (!w->stop)
+        pthread_cond_wait(&w->wake, &w->mu);
       w->idle = false;
       continue;
     }
-    uint64_t now = now_ms();
-    if (w->retry_at_ms > now && !w->stop) {
-      struct timespec until;
-      clock_gettime(CLOCK_MONOTONIC, &until);
-      uint64_t ns = (uint64_t)until.tv_nsec + (w->retry_at_ms - now) * 1000000;
-      until.tv_sec += (time_t)(ns / 1000000000);
-      until.tv_nsec = (long)(ns % 1000000000);
-      pthread_cond_timedwait(&w->wake, &w->mu, &until);
+    if (w->retry_at_ms > now_ms() && !w->stop) {
+      timed_wait(w, w->retry_at_ms);
       continue;
     }
     w->retry_at_ms = 0;
@@ -171,7 +176,7 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
   pthread_condattr_t ca;
   int rc;
   s->durable = w->committed = s->seq;
-  if ((rc = pthread_mutex_init(&w->mu, NULL)))
+  if ((rc = pthread_mutex_init(&w->mu, NULL)) || (rc = pthread_mutex_init(&s->view.mu, NULL)))
     return -rc;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -192,6 +197,11 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
     /* Only held answers keep the loop alive (store_poll refs it). */
     uv_unref((uv_handle_t *)&s->notify->async);
   }
+  /* Room for a burst up front: growing a buffer later means fresh pages,
+   * each a fault the loop waits for. */
+  if (buf_reserve(&s->pend, QUEUE_START) || buf_reserve(&w->queue, QUEUE_START) ||
+      store_undo_reserve(s, UNDO_START))
+    return -ENOMEM;
   if ((rc = pthread_create(&w->thread, NULL, writer_main, s)))
     return -rc;
   w->started = true;
@@ -201,6 +211,7 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
 void store_writer_stop(store_t *s) {
   writer_t *w = &s->w;
   if (w->started) {
+    store_handover(s, true);
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_signal(&w->wake);
@@ -209,10 +220,12 @@ void store_writer_stop(store_t *s) {
     store_poll(s);
     w->started = false;
     pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&s->view.mu);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
   }
   buf_free(&w->queue);
+  buf_free(&s->pend);
   if (s->notify) {
     s->notify->s = NULL;
     uv_close((uv_handle_t *)&s->notify->async, free_notify);
@@ -222,21 +235,45 @@ void store_writer_stop(store_t *s) {
 
 /* ---- the loop's side: queueing ---- */
 
+/* Records are encoded on the loop into s->pend, without a lock, and handed
+ * to the writer's queue at the end of each write: the loop takes the
+ * writer's lock only if it is free at once. */
 int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                      size_t idlen, const void *val, size_t vlen) {
-  writer_t *w = &s->w;
   size_t size = REC_HDR + clen + idlen + vlen;
-  pthread_mutex_lock(&w->mu);
-  int rc = buf_reserve(&w->queue, size);
+  int rc = buf_reserve(&s->pend, size);
   if (rc == 0) {
     s->appended += size;
-    w->queue.len += store_rec_encode((unsigned char *)w->queue.data + w->queue.len, type, coll,
-                                     clen, id, idlen, val, vlen, ++s->seq);
-    if (w->idle)
-      pthread_cond_signal(&w->wake);
+    s->pend.len += store_rec_encode((unsigned char *)s->pend.data + s->pend.len, type, coll, clen,
+                                    id, idlen, val, vlen, ++s->seq);
   }
-  pthread_mutex_unlock(&w->mu);
   return rc;
+}
+
+void store_handover(store_t *s, bool block) {
+  writer_t *w = &s->w;
+  if (s->pend.len == 0 || !w->started)
+    return;
+  if (block)
+    pthread_mutex_lock(&w->mu);
+  else if (pthread_mutex_trylock(&w->mu) != 0) {
+    if (s->notify)
+      uv_async_send(&s->notify->async); /* store_poll tries again */
+    return;
+  }
+  if (w->queue.len == 0) {
+    buf_t t = w->queue;
+    w->queue = s->pend;
+    s->pend = t;
+  } else if (buf_append(&w->queue, s->pend.data, s->pend.len) != 0) {
+    /* Out of memory: kept, and tried again with the next write or poll. */
+    pthread_mutex_unlock(&w->mu);
+    return;
+  }
+  buf_reset(&s->pend);
+  if (w->idle)
+    pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->mu);
 }
 
 int store_undo_reserve(store_t *s, size_t n) {
@@ -268,22 +305,22 @@ void store_undo_push(store_t *s, int kind, coll_t *c, void *a, void *b) {
 
 /* ---- the loop's side: durable, failed ---- */
 
-static void free_cleared(cleared_t *cl) {
+static void free_cleared(store_t *s, cleared_t *cl) {
   for (coll_t *c = cl->first, *next; c; c = next) {
     next = c->next;
-    store_coll_free(c);
+    store_free_coll(s, c);
   }
   store_tab_free(&cl->colls);
   free(cl);
 }
 
 /* The write is durable: what it replaced or removed can go. */
-void store_undo_release(undo_t *u) {
+void store_undo_release(store_t *s, undo_t *u) {
   switch (u->kind) {
   case U_REPLACE:
-  case U_DELETE: free(u->a); break;
-  case U_DROP_COLL: store_coll_free(u->c); break;
-  case U_CLEAR_ALL: free_cleared(u->a); break;
+  case U_DELETE: store_free_doc(s, u->a); break;
+  case U_DROP_COLL: store_free_coll(s, u->c); break;
+  case U_CLEAR_ALL: free_cleared(s, u->a); break;
   default: break;
   }
 }
@@ -296,23 +333,23 @@ static void undo(store_t *s, undo_t *u) {
   switch (u->kind) {
   case U_INSERT:
     store_doc_unlink(s, u->c, u->a);
-    free(u->a);
+    store_free_doc(s, u->a);
     break;
   case U_REPLACE:
     store_doc_swap(s, u->c, u->b, u->a);
-    free(u->b);
+    store_free_doc(s, u->b);
     break;
   case U_DELETE: store_doc_link(s, u->c, u->a, u->b); break;
   case U_NEW_COLL:
     store_coll_unlink(s, u->c);
-    store_coll_free(u->c);
+    store_free_coll(s, u->c);
     break;
   case U_DROP_COLL: store_coll_link(s, u->c, u->a); break;
   case U_CLEAR_ALL: {
     cleared_t *cl = u->a;
     store_tab_free(&s->colls);
     s->colls = cl->colls;
-    s->first = cl->first;
+    store_set_ptr(s, 0, &s->first, cl->first);
     s->last = cl->last;
     free(cl);
     break;
@@ -388,9 +425,12 @@ static void fail(store_t *s, int err) {
               s->dir, strerror(-err), undone, s->durable);
   }
   s->state = rc;
+  buf_reset(&s->pend);
   pthread_mutex_lock(&w->mu);
   buf_reset(&w->queue);
   __atomic_store_n(&w->err, 0, __ATOMIC_RELAXED);
+  if (w->compacting) /* its snapshot may hold what was just undone */
+    w->snap_discard = true;
   if (rc == -EIO) {
     w->dead = true;
   } else {
@@ -403,10 +443,10 @@ static void fail(store_t *s, int err) {
                                        prev, 8, ++s->seq);
       s->probe = s->seq;
       w->retry_at_ms = now_ms() + RETRY_MS;
-      if (w->idle)
-        pthread_cond_signal(&w->wake);
     }
   }
+  if (w->idle)
+    pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->mu);
   call_waiters(s, UINT64_MAX, rc);
 }
@@ -415,13 +455,14 @@ void store_poll(store_t *s) {
   writer_t *w = &s->w;
   if (s->dirfd < 0 || !w->started)
     return;
+  store_handover(s, false);
   pthread_mutex_lock(&w->mu);
   uint64_t committed = w->committed;
   int err = w->err;
   pthread_mutex_unlock(&w->mu);
   if (committed > s->durable) {
     while (s->undo_head < s->undo_len && s->undo[s->undo_head].seq <= committed)
-      store_undo_release(&s->undo[s->undo_head++]);
+      store_undo_release(s, &s->undo[s->undo_head++]);
     s->durable = committed;
     call_waiters(s, committed, 0);
   }
@@ -498,6 +539,7 @@ int store_sync(store_t *s) {
   if (s->dirfd < 0 || !w->started)
     return 0;
   uint64_t target = s->seq;
+  store_handover(s, true);
   pthread_mutex_lock(&w->mu);
   while (w->committed < target && w->err == 0 && !w->dead) {
     w->syncing = true;

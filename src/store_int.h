@@ -37,9 +37,12 @@ enum { REC_PUT = 1, REC_DEL, REC_CLEAR, REC_CLEAR_ALL, REC_END, REC_SKIP };
  * record boundaries, but a record is never cut. */
 #define MAX_RECORD ((uint64_t)REC_HDR + 2 * STORE_MAX_KEY + STORE_MAX_VALUE)
 
+/* `gen`: the snapshot during which it was made (store_snapshot.c), so that
+ * the pointers of what is newer than a snapshot need not be kept for it. */
 typedef struct doc {
   struct doc *prev, *next;
-  uint32_t idlen, vlen;
+  uint16_t idlen, gen;
+  uint32_t vlen;
   char data[]; /* id, NUL, value, NUL */
 } doc_t;
 
@@ -59,14 +62,15 @@ typedef struct table {
   slot_t *old;    /* NULL, or the array being drained */
   size_t old_cap; /* of old */
   size_t moved;   /* slots of old drained so far */
+  slot_t *next;   /* a large table's next array, made ahead (store_table.c) */
 } table_t;
 
 typedef struct coll {
   struct coll *prev, *next; /* creation order */
   doc_t *first, *last;      /* insertion order */
   table_t docs;
-  uint32_t nlen;
-  char name[]; /* NUL-terminated */
+  uint16_t nlen, gen; /* gen: as a doc's */
+  char name[];        /* NUL-terminated */
 } coll_t;
 
 /* What a write not durable yet changed, to be put back (newest first) if
@@ -102,7 +106,43 @@ typedef struct writer {
   int err;              /* a failed commit the loop has not taken in (-errno) */
   bool dead;            /* after a failure that is not ENOSPC: write nothing */
   uint64_t retry_at_ms; /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
+  /* Compaction (store_snapshot.c): a compactor thread writes the snapshot
+   * of sequence number snap_seq; the writer installs it and writes the new
+   * log (the old one's bytes from `cut` on) between batches. */
+  bool compacting; /* from the start until installed or dropped */
+  pthread_t compactor;
+  bool joinable;     /* the compactor has not been joined */
+  int snap_rc;       /* 0, or the -errno the compactor failed with */
+  bool snap_written; /* the compactor is done (snap_rc says how) */
+  bool snap_discard; /* a commit failed since the start: it may hold undone writes */
+  bool snap_cancel;  /* stopping: the compactor gives up */
+  uint64_t snap_seq, cut;
 } writer_t;
+
+/* The documents as they were when a snapshot began, for the compactor
+ * thread to read while the loop writes on (store_snapshot.c): the first
+ * value, since then, of every list pointer the loop changed, and what it
+ * freed meanwhile (freed once the compactor is done reading). */
+typedef struct view_entry {
+  void **field;
+  void *old;
+} view_entry_t;
+
+typedef struct grave {
+  void *p;
+  bool coll; /* a coll_t (store_coll_free), else a doc_t (free) */
+} grave_t;
+
+typedef struct snap_view {
+  pthread_mutex_t mu;
+  bool active;       /* the compactor reads; the loop saves and defers */
+  uint16_t gen;      /* of the last snapshot begun (0: none yet) */
+  bool broken;       /* a save failed for want of memory: the snapshot is dropped */
+  view_entry_t *map; /* open addressing by field address; len <= cap / 2 */
+  size_t cap, len;
+  grave_t *grave;
+  size_t ngrave, capgrave;
+} snap_view_t;
 
 /* The loop's handle, in an allocation of its own: it is freed by its
  * close callback, which may run after the store is gone. */
@@ -125,6 +165,7 @@ struct store {
   /* Group commit (store_commit.c); the loop's side. */
   writer_t w;
   store_notify_t *notify; /* NULL without a loop */
+  buf_t pend;             /* records not handed to the writer yet (w.queue) */
   uint64_t durable;       /* the last sequence number known durable */
   undo_t *undo;           /* undo[undo_head .. undo_len): writes not durable, oldest first */
   size_t undo_head, undo_len, undo_cap;
@@ -137,9 +178,31 @@ struct store {
   int state;        /* 0, -ENOSPC (retrying) or -EIO (read-only) */
   char reason[256]; /* why, for store_status */
   uint64_t probe;   /* after ENOSPC: the SKIP whose commit ends it */
+  snap_view_t view;
 };
 
+void store_view_save(store_t *s, void *field);
+/* Frees a document (or a collection with its documents), or keeps it
+ * until the compactor is done reading when a snapshot is read. */
+void store_free_doc(store_t *s, doc_t *d);
+void store_free_coll(store_t *s, coll_t *c);
+
 static inline const char *store_doc_val(const doc_t *d) { return d->data + d->idlen + 1; }
+
+/* Changes a list pointer the compactor may follow (first, next) of a node
+ * made during snapshot `gen` (the store's own: 0): while a snapshot is
+ * read, the pointer's value when it began is kept, unless the node is newer
+ * than the snapshot. */
+static inline void store_set_ptr(store_t *s, uint16_t gen, void *field, void *v) {
+  if (__atomic_load_n(&s->view.active, __ATOMIC_RELAXED) && gen != s->view.gen)
+    store_view_save(s, field);
+  *(void **)field = v;
+}
+
+/* What to tag a node made now with. */
+static inline uint16_t store_gen_now(const store_t *s) {
+  return __atomic_load_n(&s->view.active, __ATOMIC_RELAXED) ? s->view.gen : 0;
+}
 
 /* ---- store_table.c ---- */
 
@@ -282,11 +345,16 @@ int store_undo_reserve(store_t *s, size_t n);
 /* Notes what a write (sequence number s->seq) changed; room is reserved. */
 void store_undo_push(store_t *s, int kind, coll_t *c, void *a, void *b);
 /* The write of an undo entry is durable: frees what it replaced. */
-void store_undo_release(undo_t *u);
+void store_undo_release(store_t *s, undo_t *u);
 /* Queues the record of a write for the writer, with the next sequence
  * number (s->seq then holds it). 0 or -ENOMEM (nothing queued). */
 int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                      size_t idlen, const void *val, size_t vlen);
+/* Hands the records queued on the loop (s->pend) to the writer. Without
+ * `block` it only tries the lock (the writer may hold it, or have been
+ * preempted holding it: the loop must not wait) and, when it is taken,
+ * tries again on the loop's next turn. */
+void store_handover(store_t *s, bool block);
 
 /* ---- store_open.c ---- */
 
@@ -302,9 +370,9 @@ int store_lock_dir(const char *dir, char *err, size_t errlen);
 
 int store_write_all(int fd, const void *p, size_t n);
 /* Writes the snapshot of every document as of sequence number `seq` into
- * fd and fsyncs it, through `buf` (cap >= FILE_HDR bytes); allocates
- * nothing, so that a forked child may run it. 0 or -errno. */
-int store_snapshot_write(const store_t *s, int fd, uint64_t seq, unsigned char *buf, size_t cap);
+ * fd and fsyncs it, through `buf` (cap >= FILE_HDR bytes), when nothing
+ * else runs (open, migration). 0 or -errno. */
+int store_snapshot_write(store_t *s, int fd, uint64_t seq, unsigned char *buf, size_t cap);
 /* Renames `tmp` over `name` in dirfd and fsyncs the directory. 0 or -errno. */
 int store_install(int dirfd, const char *tmp, const char *name);
 /* Makes a new log continuing sequence number `base`: a header, then bytes
@@ -314,9 +382,18 @@ int store_install(int dirfd, const char *tmp, const char *name);
 int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t end,
                     const char **step, bool *renamed);
 /* Writes a snapshot of every document and a new, empty log (see the top of
- * store_snapshot.c for why each step is crash-safe). 0 or -errno, logged;
- * the files are as they were unless the snapshot is in place. */
+ * store_snapshot.c for why each step is crash-safe); at open, before the
+ * writer runs. 0 or -errno, logged; the files are as they were unless the
+ * snapshot is in place. */
 int store_compact(store_t *s);
+/* After a write: starts a compaction off the loop once compact_bytes were
+ * appended since the last one. */
 void store_maybe_compact(store_t *s);
+/* The writer's part of a compaction, between batches (w.mu held; it is
+ * released while files are written): joins the compactor, installs its
+ * snapshot once the log holds everything it covers, writes the new log.
+ * Drops the compaction when the compactor failed, a commit failed, or the
+ * writer stops. */
+void store_compaction_step(store_t *s);
 
 #endif

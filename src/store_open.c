@@ -362,7 +362,7 @@ void store_close(store_t *s) {
     return;
   store_writer_stop(s);
   while (s->undo_head < s->undo_len) /* a failed commit left none: all durable */
-    store_undo_release(&s->undo[s->undo_head++]);
+    store_undo_release(s, &s->undo[s->undo_head++]);
   free(s->undo);
   free(s->lost);
   store_drop_all(s);

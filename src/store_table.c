@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,14 @@ void store_uuid(char out[37]) {
  * before the new array could reach 3/4 itself. */
 #define MIGRATE_STEP 32
 
+/* A large new array is made ahead, once the table is 5/8 full, and a
+ * short-lived thread faults its pages in before it is needed at 3/4: the first write to a page of
+ * fresh memory costs a fault and zeroing the page, 2 MiB at once for a huge page (about 5 ms on a
+ * small VM), and the drain's scattered writes would pay for every page in its first steps, tens of
+ * milliseconds for 32 MiB. Faulting in changes no byte, so the loop may use the array while that
+ * thread still runs, or even free it (the thread then fails, or faults in whatever took the
+ * addresses: harmless). */
+
 static const char *item_key(const void *it, bool is_coll, size_t *n) {
   if (is_coll) {
     const coll_t *c = it;
@@ -213,6 +222,41 @@ static slot_t *slots_alloc(size_t cap) {
   return (slot_t *)(void *)(p + head);
 }
 
+struct range {
+  void *p;
+  size_t bytes;
+};
+
+static void *prefault(void *arg) {
+  struct range r = *(struct range *)arg;
+  free(arg);
+  /* A locked add of zero faults a page in writable and cannot race with
+   * the loop's writes. (MADV_POPULATE_WRITE would hold the process's mmap
+   * lock for the whole range, stalling the loop's own brk and mmap.) */
+  for (size_t off = 0; off < r.bytes; off += 4096)
+    __atomic_fetch_add((volatile char *)r.p + off, 0, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* Allocates a large array ahead and has its pages faulted in off the loop. */
+static slot_t *slots_ahead(size_t cap) {
+  slot_t *a = slots_alloc(cap);
+  if (a == NULL || cap * sizeof(slot_t) < HUGE_TABLE)
+    return a;
+  struct range *r = malloc(sizeof *r);
+  if (r == NULL)
+    return a; /* the drain will fault the pages in */
+  *r = (struct range){a, cap * sizeof(slot_t)};
+  pthread_t t;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &at, prefault, r) != 0)
+    free(r);
+  pthread_attr_destroy(&at);
+  return a;
+}
+
 static void slots_free(slot_t *a, size_t cap) {
   if (a == NULL)
     return;
@@ -249,9 +293,11 @@ static void migrate(table_t *t) {
 
 /* Starts draining the slots into a new array of `cap` slots. */
 static int resize(table_t *t, size_t cap) {
-  slot_t *a = slots_alloc(cap);
+  slot_t *a = t->next && cap == t->cap * 2 ? t->next : slots_alloc(cap);
   if (a == NULL)
     return -ENOMEM;
+  if (a == t->next)
+    t->next = NULL;
   if (t->cap == 0) {
     t->slot = a;
     t->cap = cap;
@@ -267,6 +313,9 @@ static int resize(table_t *t, size_t cap) {
 }
 
 int store_tab_reserve(table_t *t) {
+  if (t->old == NULL && t->next == NULL && t->cap * 2 * sizeof(slot_t) >= HUGE_TABLE &&
+      (t->len + 1) * 8 > t->cap * 5)
+    t->next = slots_ahead(t->cap * 2); /* or, out of memory, made when needed */
   if (t->old || (t->cap && (t->len + 1) * 4 <= t->cap * 3))
     return 0;
   if (t->cap > SIZE_MAX / 4 / sizeof(slot_t))
@@ -312,6 +361,7 @@ void store_tab_shrink(table_t *t) {
 }
 
 void store_tab_free(table_t *t) {
+  slots_free(t->next, t->cap * 2);
   slots_free(t->slot, t->cap);
   slots_free(t->old, t->old_cap);
   memset(t, 0, sizeof *t);
@@ -324,7 +374,8 @@ doc_t *store_doc_new(const char *id, size_t idlen, const void *val, size_t vlen)
   if (d == NULL)
     return NULL;
   d->prev = d->next = NULL;
-  d->idlen = (uint32_t)idlen;
+  d->idlen = (uint16_t)idlen;
+  d->gen = 0;
   d->vlen = (uint32_t)vlen;
   memcpy(d->data, id, idlen);
   d->data[idlen] = '\0';
@@ -342,7 +393,7 @@ coll_t *store_coll_new(const char *name, size_t n) {
     free(c);
     return NULL;
   }
-  c->nlen = (uint32_t)n;
+  c->nlen = (uint16_t)n;
   memcpy(c->name, name, n);
   return c;
 }
@@ -366,75 +417,84 @@ doc_t *store_doc_get(const store_t *s, const coll_t *c, const char *id, size_t n
   return sl ? sl->item : NULL;
 }
 
+/* Every change to a `first` or `next` pointer goes through store_set_ptr:
+ * a compactor may be reading the lists as they were (store_snapshot.c).
+ * `prev` and `last` it never follows. */
+
 void store_coll_link(store_t *s, coll_t *c, coll_t *prev) {
   store_tab_add(&s->colls, store_hash(s, c->name, c->nlen), c);
+  coll_t *next = prev ? prev->next : s->first;
   c->prev = prev;
-  c->next = prev ? prev->next : s->first;
-  if (c->next)
-    c->next->prev = c;
+  store_set_ptr(s, c->gen, &c->next, next);
+  if (next)
+    next->prev = c;
   else
     s->last = c;
   if (prev)
-    prev->next = c;
+    store_set_ptr(s, prev->gen, &prev->next, c);
   else
-    s->first = c;
+    store_set_ptr(s, 0, &s->first, c);
 }
 
 void store_coll_unlink(store_t *s, coll_t *c) {
   store_tab_del(&s->colls,
                 store_tab_get(&s->colls, store_hash(s, c->name, c->nlen), c->name, c->nlen, true));
   if (c->prev)
-    c->prev->next = c->next;
+    store_set_ptr(s, c->prev->gen, &c->prev->next, c->next);
   else
-    s->first = c->next;
+    store_set_ptr(s, 0, &s->first, c->next);
   if (c->next)
     c->next->prev = c->prev;
   else
     s->last = c->prev;
-  c->prev = c->next = NULL;
+  c->prev = NULL;
+  store_set_ptr(s, c->gen, &c->next, NULL);
 }
 
 void store_doc_link(store_t *s, coll_t *c, doc_t *d, doc_t *prev) {
   store_tab_add(&c->docs, store_hash(s, d->data, d->idlen), d);
+  doc_t *next = prev ? prev->next : c->first;
   d->prev = prev;
-  d->next = prev ? prev->next : c->first;
-  if (d->next)
-    d->next->prev = d;
+  store_set_ptr(s, d->gen, &d->next, next);
+  if (next)
+    next->prev = d;
   else
     c->last = d;
   if (prev)
-    prev->next = d;
+    store_set_ptr(s, prev->gen, &prev->next, d);
   else
-    c->first = d;
+    store_set_ptr(s, c->gen, &c->first, d);
 }
 
 void store_doc_unlink(store_t *s, coll_t *c, doc_t *d) {
   store_tab_del(&c->docs, store_tab_get(&c->docs, store_hash(s, d->data, d->idlen), d->data,
                                         d->idlen, false));
   if (d->prev)
-    d->prev->next = d->next;
+    store_set_ptr(s, d->prev->gen, &d->prev->next, d->next);
   else
-    c->first = d->next;
+    store_set_ptr(s, c->gen, &c->first, d->next);
   if (d->next)
     d->next->prev = d->prev;
   else
     c->last = d->prev;
-  d->prev = d->next = NULL;
+  d->prev = NULL;
+  store_set_ptr(s, d->gen, &d->next, NULL);
 }
 
 void store_doc_swap(store_t *s, coll_t *c, doc_t *old, doc_t *d) {
   store_tab_get(&c->docs, store_hash(s, d->data, d->idlen), d->data, d->idlen, false)->item = d;
   d->prev = old->prev;
-  d->next = old->next;
+  store_set_ptr(s, d->gen, &d->next, old->next);
   if (d->prev)
-    d->prev->next = d;
+    store_set_ptr(s, d->prev->gen, &d->prev->next, d);
   else
-    c->first = d;
+    store_set_ptr(s, c->gen, &c->first, d);
   if (d->next)
     d->next->prev = d;
   else
     c->last = d;
-  old->prev = old->next = NULL;
+  old->prev = NULL;
+  store_set_ptr(s, old->gen, &old->next, NULL);
 }
 
 void store_drop_all(store_t *s) {

@@ -219,4 +219,18 @@ static int quietly(int (*fn)(store_t *), store_t *s) {
   return rc;
 }
 
+/* Waits (2 s at most) until no compaction runs: they end on the writer
+ * thread, after the write that started them returned. */
+static void wait_compacted(store_t *s) {
+  for (int i = 0; i < 2000; i++) {
+    pthread_mutex_lock(&s->w.mu);
+    bool busy = s->w.compacting;
+    pthread_mutex_unlock(&s->w.mu);
+    if (!busy)
+      return;
+    usleep(1000);
+  }
+  UNIT_FAIL("a compaction did not end within 2 s");
+}
+
 #endif

@@ -243,7 +243,34 @@ TEST(test_any_other_failure_leaves_the_store_read_only) {
   cleanup_dirs();
 }
 
+/* Compactions read the documents on a thread of their own while the loop
+ * goes on putting, replacing, deleting and clearing: every snapshot they
+ * install, with the log after it, gives back exactly the store's state. */
+TEST(test_compactions_read_a_consistent_view_while_writes_go_on) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 8192); /* a compaction every few dozen writes */
+  for (int round = 0; round < 40; round++) {
+    ASSERT_EQ(random_ops(s, 500, round), 500);
+    if (round % 8 == 7) {
+      wait_compacted(s);
+      char *before = strdup(dump(s));
+      store_close(s);
+      s = open_at(dir, 8192);
+      ASSERT_STR_EQ(dump(s), before);
+      free(before);
+    }
+  }
+  char *before = strdup(dump(s));
+  store_close(s); /* may stop a compaction half way: dropped */
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(dump(s), before);
+  free(before);
+  store_close(s);
+  cleanup_dirs();
+}
+
 UNIT_MAIN(test_waiters_called_in_sequence_order_once_durable,
           test_a_cancelled_waiter_is_not_called, test_a_memory_store_is_always_durable,
           test_a_failed_commit_undoes_exactly_what_was_not_durable,
-          test_any_other_failure_leaves_the_store_read_only)
+          test_any_other_failure_leaves_the_store_read_only,
+          test_compactions_read_a_consistent_view_while_writes_go_on)
