@@ -32,11 +32,12 @@ typedef struct config {
   bool admin_open;              /* without a token, answer admin calls from every peer */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
+  const char *repair_store;             /* --repair-store DIR: repair that data directory, exit */
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
 
 enum config_result {
-  CONFIG_RUN,   /* start the server (or run --check) */
+  CONFIG_RUN,   /* start the server (or run --check, --repair-store) */
   CONFIG_EXIT,  /* --help or --version was printed: exit 0 */
   CONFIG_USAGE, /* err holds "h1mock: ..." : exit 2 */
 };

@@ -168,6 +168,23 @@ int store_collections(const store_t *s,
  * store_status error (nothing is removed). */
 int store_clear(store_t *s, const char *coll, size_t clen);
 
+/* What store_repair did. */
+typedef struct store_repair {
+  uint64_t kept;          /* records that verified and were kept */
+  uint64_t regions;       /* damaged stretches skipped */
+  uint64_t dropped_bytes; /* their bytes */
+  uint64_t documents;     /* in the repaired store */
+  char saved[2][80];      /* names of the copies of store.log, store.snapshot ("": none) */
+} store_repair_t;
+
+/* Repairs the data directory `dir`, which no store may hold: copies
+ * store.log and store.snapshot aside (*.damaged-<UTC time>), keeps every
+ * record of them that verifies (the log's after what the snapshot covers)
+ * and writes the result as a fresh snapshot and an empty log. Returns 0
+ * with *r filled, or a negative errno with a sentence in err (-EBUSY: in
+ * use; -ENOENT: neither file is there). */
+int store_repair(const char *dir, store_repair_t *r, char *err, size_t errlen);
+
 /* Writes a random version-4 UUID (getrandom(2)) as 36 lower-case characters
  * and a NUL. */
 void store_uuid(char out[37]);

@@ -8,7 +8,7 @@ import json
 import struct
 import zlib
 
-from conftest import http, start_server, wait_until
+from conftest import http, run_h1mock, start_server, wait_until
 
 REST = None  # the built-in default provision: the REST API under /api
 
@@ -162,3 +162,33 @@ def test_a_format_1_store_is_migrated_once(tmp_path):
         assert "migrated" not in srv.log
     finally:
         assert srv.stop() == 0
+
+
+def test_repair_store_keeps_what_verifies_and_starts_clean(tmp_path):
+    """h1mock --repair-store DIR: the damaged files copied aside, every
+    record that verifies kept, a fresh store that starts."""
+    data = tmp_path / "data"
+    ids = fill(tmp_path, data, 10)
+    log = bytearray((data / "store.log").read_bytes())
+    off, size, _ = records(log, 48)[3]
+    log[off:off + size] = bytes(size)
+    (data / "store.log").write_bytes(bytes(log))
+    refused(tmp_path, data, "store.log is damaged at offset %d" % off)
+    p = run_h1mock(["--repair-store", str(data)])
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr
+    assert ("repaired %s: kept 9 records (9 documents), dropped %d bytes in 1 damaged regions"
+            % (data, size)) in out, out
+    copies = sorted(data.glob("store.log.damaged-*"))
+    assert len(copies) == 1 and copies[0].read_bytes() == bytes(log)
+    assert str(copies[0]) in out
+    srv = start_server(provisions(tmp_path), "--data-dir", str(data))
+    try:
+        kept = [d["_id"] for d in http("GET", srv.url + "/api/items").json()]
+        assert kept == ids[:3] + ids[4:]
+        assert http("POST", srv.url + "/api/items", json={"after": True}).status_code == 200
+    finally:
+        assert srv.stop() == 0
+    # Nothing to repair, or a store in use: exit 1 and one line.
+    p = run_h1mock(["--repair-store", str(tmp_path / "empty")])
+    assert p.returncode == 1 and b"nothing to repair" in p.stderr, p.stderr

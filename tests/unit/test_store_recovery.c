@@ -4,6 +4,8 @@
  * migration of a store written in format version 1. */
 #include "store_test.h"
 
+#include <dirent.h>
+
 /* ---- file helpers ---- */
 
 typedef struct files {
@@ -535,10 +537,112 @@ TEST(test_migration_refuses_damage_and_an_old_v1) {
   cleanup_dirs();
 }
 
+/* ---- --repair-store ---- */
+
+static char *find_copy(const char *prefix) {
+  static char name[256];
+  DIR *d = opendir(tmpdir);
+  struct dirent *e;
+  name[0] = '\0';
+  while (d && (e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+      snprintf(name, sizeof name, "%.255s", e->d_name);
+  if (d)
+    closedir(d);
+  return name[0] ? name : NULL;
+}
+
+TEST(test_repair_keeps_every_record_that_verifies) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  static const char zeros[HDR + 3];
+  write_at(path(LOG), FHDR + (HDR + 3), zeros, sizeof zeros); /* b zeroed */
+  files_t damaged = files_now();
+  expect_refused(dir, -EIO, "damaged at offset 79");
+  store_repair_t r;
+  char err[512] = "";
+  ASSERT_EQ(store_repair(dir, &r, err, sizeof err), 0);
+  ASSERT_EQ(r.kept, 2);
+  ASSERT_EQ(r.regions, 1);
+  ASSERT_EQ(r.dropped_bytes, HDR + 3);
+  ASSERT_EQ(r.documents, 2);
+  ASSERT_CONTAINS(r.saved[0], "store.log.damaged-");
+  ASSERT_STR_EQ(r.saved[1], "");
+  /* The copy is the log as it was, byte for byte. */
+  long n;
+  char *copy = slurp(path(r.saved[0]), &n);
+  ASSERT_EQ(n, damaged.loglen);
+  ASSERT(memcmp(copy, damaged.log, (size_t)n) == 0);
+  free(copy);
+  free(damaged.log);
+  free(damaged.snap);
+  store_t *s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,c=3");
+  ASSERT_EQ(store_seq(s), 0); /* sequence numbers start clean */
+  put(s, "c", "d", "4");
+  store_close(s);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,c=3,d=4");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_repair_takes_the_snapshot_then_the_log_after_it) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  store_close(open_at(dir, 0)); /* snapshot a, b, c as of 3 */
+  store_t *s = open_at(dir, 0);
+  put(s, "c", "d", "4");
+  del(s, "c", "a");
+  put(s, "c", "e", "5");
+  store_close(s);
+  /* Damage the snapshot's first document and the log's header. */
+  flip_byte(path(SNAP), FHDR + HDR + 2);
+  flip_byte(path(LOG), 20);
+  expect_refused(dir, -EIO, "its header is damaged");
+  store_repair_t r;
+  char err[512] = "";
+  ASSERT_EQ(store_repair(dir, &r, err, sizeof err), 0);
+  ASSERT_EQ(r.kept, 2 + 3); /* b, c; then 4, 5, 6 */
+  ASSERT_EQ(r.regions, 2);
+  ASSERT_EQ(r.dropped_bytes, (HDR + 3) + FHDR);
+  ASSERT(find_copy("store.snapshot.damaged-") != NULL);
+  ASSERT(find_copy("store.log.damaged-") != NULL);
+  s = open_at(dir, 0);
+  ASSERT_STR_EQ(list(s, "c", 0, 0), "b=2,c=3,d=4,e=5");
+  store_close(s);
+  cleanup_dirs();
+}
+
+TEST(test_repair_of_a_zeroed_log_and_of_nothing) {
+  const char *dir = mkdir_tmp();
+  write_abc(dir);
+  static char zeros[ABC];
+  write_at(path(LOG), 0, zeros, sizeof zeros);
+  store_repair_t r;
+  char err[512] = "";
+  ASSERT_EQ(store_repair(dir, &r, err, sizeof err), 0);
+  ASSERT_EQ(r.kept, 0);
+  ASSERT_EQ(r.dropped_bytes, ABC);
+  ASSERT_EQ(r.documents, 0);
+  store_close(open_at(dir, 0));
+  mkdir_tmp();
+  ASSERT_EQ(store_repair(tmpdir, &r, err, sizeof err), -ENOENT);
+  ASSERT_CONTAINS(err, "neither store.log nor store.snapshot is there: nothing to repair");
+  store_t *s = open_at(tmpdir, 0); /* in use */
+  ASSERT_EQ(store_repair(tmpdir, &r, err, sizeof err), -EBUSY);
+  ASSERT_CONTAINS(err, "in use");
+  store_close(s);
+  cleanup_dirs();
+}
+
 UNIT_MAIN(test_torn_tail_truncated, test_torn_tail_payload_zeroed, test_torn_tail_garbage,
           test_tail_longer_than_a_batch, test_corrupt_middle, test_zeroed_region_in_the_middle,
           test_zeroed_whole_log, test_unknown_version, test_snapshot_damaged,
           test_snapshot_does_not_match_its_log, test_log_or_snapshot_link_refused,
           test_crash_after_snapshot_before_new_log, test_crash_before_rename,
           test_log_ends_before_its_snapshot, test_migrates_format_1,
-          test_migration_resumes_after_a_crash, test_migration_refuses_damage_and_an_old_v1)
+          test_migration_resumes_after_a_crash, test_migration_refuses_damage_and_an_old_v1,
+          test_repair_keeps_every_record_that_verifies,
+          test_repair_takes_the_snapshot_then_the_log_after_it,
+          test_repair_of_a_zeroed_log_and_of_nothing)
