@@ -119,10 +119,9 @@ int store_repair(const char *dir, store_repair_t *r, char *err, size_t errlen) {
     rc = -ENOMEM;
     goto out;
   }
-  s->logfd = -1;
+  s->logfd = s->dirfd = -1;
   store_random(s->key, sizeof s->key);
   struct stat st;
-  s->dirfd = -1;
   rc = stat(dir, &st) != 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
   if (rc) { /* not made, as a store's would be */
     store_seterr(err, errlen, "%s: %s: nothing to repair", dir, strerror(-rc));
@@ -201,14 +200,6 @@ nomem:
 out:
   store_unmap(&snap);
   store_unmap(&log);
-  if (s) {
-    store_drop_all(s);
-    if (s->logfd >= 0)
-      close(s->logfd);
-    if (s->dirfd >= 0)
-      close(s->dirfd);
-    free(s->dir);
-    free(s);
-  }
+  store_close(s); /* a store without a writer: frees, closes */
   return rc;
 }

@@ -20,12 +20,14 @@
  *
  * The same source builds against the store of h1mock 0.1.0 (before group
  * commit), which fdatasyncs each put on the loop and compacts inside the
- * put that crosses the threshold:
- *   gcc -std=c11 -D_GNU_SOURCE -O2 -DBASELINE -I/work/baseline/src \
- *     /work/baseline/src/{buf,log,safedir,store}.c tests/bench/store_gap.c \
- *     -luv -o /tmp/store_gap_base && /tmp/store_gap_base /dev/shm/gap
+ * put that crosses the threshold; OLD is the src/ of a 0.1.0 checkout:
+ *   gcc -std=c11 -D_GNU_SOURCE -O2 -DBASELINE -I$OLD $OLD/buf.c $OLD/log.c \
+ *     $OLD/text.c $OLD/store.c tests/bench/store_gap.c -luv -o /tmp/store_gap_old
+ *   /tmp/store_gap_old /dev/shm/gap
  */
 #include "store.h"
+
+#include "bench_ids.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -45,27 +47,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static void uuid_of(uint64_t i, char out[37]) {
-  static const char hex[] = "0123456789abcdef";
-  uint64_t a = mix(i * 2 + 1), c = mix(i * 2 + 2);
-  char *o = out;
-  for (int k = 0; k < 16; k++) {
-    unsigned b = (unsigned)((k < 8 ? a : c) >> (8 * (k % 8))) & 0xff;
-    if (k == 4 || k == 6 || k == 8 || k == 10)
-      *o++ = '-';
-    *o++ = hex[b >> 4];
-    *o++ = hex[b & 15];
-  }
-  *o = '\0';
 }
 
 typedef struct stats {
