@@ -93,13 +93,20 @@ local CONTROL = {q = true, _sort = true, _order = true, _page = true, _limit = t
                  _start = true, _end = true}
 local OPS = {"_gte", "_lte", "_ne", "_like"}
 
+-- json-server takes a regular expression; a Lua pattern is the nearest
+-- thing. It is matched caselessly by h1mock's own matcher, which counts its
+-- steps: a value that needs more than LIKE_STEPS is a pattern too costly to
+-- serve (the list answers 400), never a stalled server. A pattern Lua
+-- refuses is searched for as plain text.
+local like_match = require("h1mock").like
+local LIKE_STEPS = 1000000
+
+-- true or false; nil when the pattern takes too many steps on s.
 local function like(s, pattern)
-  s, pattern = lower(s), lower(pattern)
-  -- json-server takes a regular expression; a Lua pattern is the nearest
-  -- thing, and a pattern Lua refuses is searched for as plain text.
-  local ok, at = pcall(find, s, pattern)
-  if ok then return at ~= nil end
-  return find(s, pattern, 1, true) ~= nil
+  local found, why = like_match(s, pattern, LIKE_STEPS)
+  if found ~= nil then return found end
+  if why == "steps" then return nil end
+  return find(lower(s), lower(pattern), 1, true) ~= nil
 end
 
 local function compare_range(v, q)
@@ -135,7 +142,9 @@ local function matches(doc, f)
     local t = text_of(v)
     if t == nil then return false end
     for _, want in ipairs(values) do
-      if like(t, want) then return true end
+      local found = like(t, want)
+      if found == nil then return nil end
+      if found then return true end
     end
     return false
   else -- gte / lte: every bound holds
@@ -343,7 +352,12 @@ local function list(req, coll)
     for _, doc in ipairs(items) do
       local ok = true
       for _, f in ipairs(filters) do
-        if not matches(doc, f) then ok = false break end
+        local m = matches(doc, f)
+        if m == nil then
+          return {message = f.key .. ": the pattern takes too many steps to match; simplify it"},
+            400
+        end
+        if not m then ok = false break end
       end
       if ok and q and not has_text(doc, q, 0) then ok = false end
       if ok then kept[#kept + 1] = doc end

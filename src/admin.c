@@ -22,6 +22,7 @@
 #define STORE_PATH "/app/v1/store"
 #define REQUESTS_PATH "/app/v1/requests"
 #define OPENAPI_PATH "/app/v1/openapi.yaml"
+#define EXPORT_PIECE (64 * 1024) /* journal JSON formatted per turn of the loop */
 
 /* src/admin_openapi.yaml, embedded at build time (src/embed_file.py). */
 extern const char admin_openapi_yaml[];
@@ -285,6 +286,37 @@ static enum script_status store_call(const http_request_t *req, http_response_t 
   return st;
 }
 
+/* The journal list as a streamed body: a 1,000-entry journal of 64 KiB
+ * bodies is a 350 MB document, which must neither sit in memory nor stall
+ * the loop while it is formatted. */
+struct export_stream {
+  http_stream_t base; /* first: the stream pointer is this struct's */
+  journal_export_t *x;
+};
+
+static int export_next(http_stream_t *s, buf_t *out) {
+  int rc = journal_export_next(((struct export_stream *)s)->x, out, EXPORT_PIECE);
+  return rc < 0 ? rc : rc ? HTTP_STREAM_MORE : HTTP_STREAM_END;
+}
+
+static void export_close(http_stream_t *s, bool finished) {
+  (void)finished;
+  journal_export_free(((struct export_stream *)s)->x);
+  free(s);
+}
+
+static int export_answer(http_response_t *resp, const journal_filter_t *f) {
+  struct export_stream *st = malloc(sizeof *st);
+  if (st == NULL || (st->x = journal_export_new(journal, f)) == NULL) {
+    free(st);
+    return -ENOMEM;
+  }
+  st->base = (http_stream_t){export_next, export_close};
+  json_answer(resp, 200, "", 0);
+  resp->stream = &st->base;
+  return 0;
+}
+
 /* /app/v1/requests[/count|/unmatched]: what the mock received. */
 static void requests_call(const http_request_t *req, http_response_t *resp) {
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
@@ -325,10 +357,8 @@ static void requests_call(const http_request_t *req, http_response_t *resp) {
     json_answer(resp, 200, body.data, body.len);
   } else {
     f.unmatched = !list;
-    if (journal_json(journal, &f, &body))
+    if (export_answer(resp, &f))
       result_answer(resp, 500, "failed: out of memory");
-    else
-      json_answer(resp, 200, body.data, body.len);
   }
   buf_free(&scratch);
   buf_free(&body);

@@ -27,10 +27,11 @@ enum opt_kind {
   OPT_SIZE,
   OPT_SECONDS,
   OPT_COUNT,
-  OPT_ENTRIES,    /* 0..JOURNAL_MAX_SIZE */
-  OPT_ACCESS_LOG, /* off|text|json */
-  OPT_TOKEN,      /* visible ASCII, what a Bearer header can carry */
-  OPT_LUA_MEMORY, /* a size, 0 or at least LUA_MEMORY_MIN */
+  OPT_ENTRIES,     /* 0..JOURNAL_MAX_SIZE */
+  OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
+  OPT_ACCESS_LOG,  /* off|text|json */
+  OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
+  OPT_LUA_MEMORY,  /* a size, 0 or at least LUA_MEMORY_MIN */
 };
 
 /* A Lua state with h1mock's runtime loaded holds about 100k: below this a
@@ -71,8 +72,15 @@ static const struct option_def options[] = {
      "time allowed to send a request head (default 30); then 408"},
     {"idle-timeout", OPT_SECONDS, OFF(idle_timeout), "SECONDS",
      "an idle keep-alive connection is closed after this (default 60)"},
+    {"body-timeout", OPT_SECONDS, OFF(body_timeout), "SECONDS",
+     "time allowed for a request body, counted from the end of its head (default 60); then "
+     "408"},
+    {"max-connections", OPT_CONNECTIONS, OFF(max_connections), "N",
+     "traffic connections open at once; more get 503 (default: the open-files limit minus "
+     "128: 64 for files, 64 for the admin port's own connections)"},
     {"max-instructions", OPT_COUNT, OFF(max_instructions), "N",
-     "Lua instructions a request (or a load) may run before it is stopped (default 100000000)"},
+     "Lua instructions a request (or a load) may run before it is stopped, counting pattern "
+     "matching and string building at one per step or byte (default 100000000)"},
     {"max-lua-memory", OPT_LUA_MEMORY, OFF(max_lua_memory), "SIZE",
      "memory each provision's Lua state may hold (default 256M, 0: no limit); an allocation "
      "past it fails: the request gets 500, a provision that needs more is refused"},
@@ -278,6 +286,18 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     *(size_t *)field = (size_t)v;
     return 0;
   }
+  case OPT_CONNECTIONS: {
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (*value < '0' || *value > '9' || errno || *end || v < CONFIG_MIN_CONNECTIONS ||
+        v > CONFIG_MAX_CONNECTIONS) {
+      snprintf(err, errlen, "h1mock: %s: '%s' is not a number of connections (%d to %d)", source,
+               value, CONFIG_MIN_CONNECTIONS, CONFIG_MAX_CONNECTIONS);
+      return -EINVAL;
+    }
+    *(size_t *)field = (size_t)v;
+    return 0;
+  }
   case OPT_ACCESS_LOG: {
     static const char *const names[] = {"off", "text", "json"};
     for (int i = 0; i < 3; i++)
@@ -318,6 +338,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .max_body = 1 << 20,
       .header_timeout = 30,
       .idle_timeout = 60,
+      .body_timeout = 60,
       .max_instructions = 100000000,
       .max_lua_memory = (size_t)256 << 20,
       .journal_size = 10000,
@@ -507,6 +528,12 @@ int config_take_secrets(config_t *c, char *err, size_t errlen) {
   }
   scrub_env("H1MOCK_ADMIN_TOKEN");
   return rc;
+}
+
+size_t config_default_connections(uint64_t nofile) {
+  uint64_t kept = CONFIG_FILES_RESERVE + CONFIG_ADMIN_CONNECTIONS;
+  uint64_t n = nofile > kept + 16 ? nofile - kept : 16;
+  return (size_t)(n < CONFIG_MAX_CONNECTIONS ? n : CONFIG_MAX_CONNECTIONS);
 }
 
 bool config_is_loopback(const char *address) {

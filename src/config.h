@@ -21,6 +21,8 @@ typedef struct config {
   size_t max_body;
   double header_timeout;        /* seconds to receive a whole request head */
   double idle_timeout;          /* seconds a keep-alive connection may sit idle */
+  double body_timeout;          /* seconds from the end of a head to the end of its body */
+  size_t max_connections;       /* traffic connections; 0: from the open-files limit */
   int64_t max_instructions;     /* Lua VM instructions per request or load */
   size_t max_lua_memory;        /* bytes each provision's Lua state may hold; 0: no limit */
   size_t journal_size;          /* requests the journal keeps; 0: no journal */
@@ -35,6 +37,17 @@ typedef struct config {
   const char *repair_store;             /* --repair-store DIR: repair that data directory, exit */
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
+
+/* Descriptors the default --max-connections leaves for what is not a
+ * connection: stdio, the loop's own, the listeners, the watcher, the
+ * store's log, provision files read by the thread pool. */
+#define CONFIG_FILES_RESERVE 64
+/* Connections the admin port takes, outside --max-connections, so that a
+ * flood on the traffic port never locks operators out. */
+#define CONFIG_ADMIN_CONNECTIONS 64
+/* Bounds of --max-connections. */
+#define CONFIG_MIN_CONNECTIONS 1
+#define CONFIG_MAX_CONNECTIONS 10000000
 
 enum config_result {
   CONFIG_RUN,   /* start the server (or run --check, --repair-store) */
@@ -59,6 +72,11 @@ int config_take_secrets(config_t *c, char *err, size_t errlen);
  * dropped), copied into out[CONFIG_TOKEN_MAX + 1]. Returns 0, or -EINVAL
  * with *why saying what is wrong with it (never quoting it). */
 int config_token_from_text(const char *text, size_t len, char *out, const char **why);
+
+/* The default --max-connections for an open-files limit of `nofile`: what
+ * is left after CONFIG_FILES_RESERVE and the admin port's connections, at
+ * least 16 (an fd limit that low is met with 503s, not a refusal to start). */
+size_t config_default_connections(uint64_t nofile);
 
 /* True when `address` (an IP literal) is a loopback address: 127.0.0.0/8,
  * ::1 or ::ffff:127.x.y.z. */

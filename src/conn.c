@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -10,6 +11,7 @@
 #define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
 #define WRITE_PAUSE (256 * 1024) /* queued output before parsing waits for the socket */
 #define LINGER_MS 2000           /* after an error answer, how long to drain the client */
+#define STREAM_PIECE (64 * 1024) /* a streamed body is asked for about this much at a time */
 
 struct conn {
   uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
@@ -25,10 +27,14 @@ struct conn {
   uv_write_t wreq;
   uv_shutdown_t sreq;
   http_response_t resp;
+  http_stream_t *stream; /* the body being streamed, NULL when none */
+  buf_t piece;           /* the stream's latest piece, before its chunk framing */
+  bool chunked;          /* the stream goes out in chunks (else until the close: HTTP/1.0) */
   void *pending;         /* the dispatcher's handle while busy, for env->abandon */
   uint64_t started_ns;   /* when the current request was dispatched */
   uint64_t last_ms;      /* last byte received or sent */
   uint64_t request_ms;   /* first byte of the request being received, 0 when none */
+  uint64_t body_ms;      /* end of the head of a request whose body is arriving, 0 when none */
   uint64_t linger_until; /* closing: give up draining the client at this time */
   bool busy;             /* a request is being answered (pending) */
   bool writing;
@@ -55,6 +61,7 @@ static void on_close(uv_handle_t *h) {
   buf_free(&c->rbuf);
   buf_free(&c->out);
   buf_free(&c->wbuf);
+  buf_free(&c->piece);
   http_response_free(&c->resp);
   free(c);
   if (--env->count == 0 && env->draining && env->drained)
@@ -69,6 +76,10 @@ static void conn_close(conn_t *c) {
     c->env->abandon(c->pending); /* its response has nowhere to go */
   c->pending = NULL;
   c->busy = false;
+  if (c->stream) {
+    c->stream->close(c->stream, false); /* the client went away mid-body */
+    c->stream = NULL;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -114,12 +125,18 @@ static void flush(conn_t *c) {
     return;
   if (c->out.len > 0) {
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n < 0 && n != UV_EAGAIN) {
-      conn_close(c);
-      return;
+    size_t sent = 0;
+    /* While a body streams, every piece goes through uv_write, whose
+     * completion comes in a later loop iteration and asks for the next
+     * piece: other connections get their turn in between. */
+    if (c->stream == NULL) {
+      int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+      if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+      }
+      sent = n > 0 ? (size_t)n : 0;
     }
-    size_t sent = n > 0 ? (size_t)n : 0;
     if (sent < c->out.len) {
       /* The socket is full: hand the rest to uv_write and take a fresh
        * buffer for the responses that come meanwhile. */
@@ -145,7 +162,7 @@ static void flush(conn_t *c) {
     buf_shrink(&c->out, 1 << 20);
     c->last_ms = uv_now(c->env->loop);
   }
-  if (c->close_after_write && !c->busy)
+  if (c->close_after_write && !c->busy && c->stream == NULL)
     finish_close(c);
 }
 
@@ -196,7 +213,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   c->rbuf.len += (size_t)n;
   if (c->request_ms == 0)
     c->request_ms = c->last_ms;
-  if (c->busy || c->writing || c->close_after_write) {
+  if (c->busy || c->stream || c->writing || c->close_after_write) {
     /* Not parsing now: hold the client back rather than buffer without end. */
     if (c->rbuf.len - c->rpos > READ_PAUSE)
       read_pause(c, true);
@@ -207,12 +224,62 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
   bool http10 = req->http_major == 1 && req->http_minor == 0;
+  /* An HTTP/1.0 client knows no chunks: its streamed body ends with the
+   * connection. */
+  if (c->resp.stream && http10)
+    keep = false;
   if (http_response_write(&c->resp, req->method, keep, http10, &c->out)) {
     conn_close(c);
     return;
   }
+  if (c->resp.stream) {
+    if (http_response_sends_body(&c->resp, req->method)) {
+      c->stream = c->resp.stream; /* conn_process sends it */
+      c->chunked = !http10;
+    } else {
+      c->resp.stream->close(c->resp.stream, false); /* HEAD, 204, 304 */
+    }
+    c->resp.stream = NULL;
+  }
   if (!keep)
     c->close_after_write = true;
+}
+
+/* Queues the next piece of the streamed body, unless a write is under way
+ * or enough is queued already (the write's completion comes back here). At
+ * the end of the body the stream is freed and c->stream is NULL. */
+static void stream_pump(conn_t *c) {
+  if (c->writing || c->closing || c->out.len >= STREAM_PIECE)
+    return;
+  int rc;
+  buf_reset(&c->piece);
+  /* A producer may have nothing to add this time and still go on. */
+  do
+    rc = c->stream->next(c->stream, &c->piece);
+  while (rc == HTTP_STREAM_MORE && c->piece.len == 0);
+  char size[24];
+  int n = snprintf(size, sizeof size, "%zx\r\n", c->piece.len);
+  if (rc < 0 || (c->chunked && c->piece.len && buf_append(&c->out, size, (size_t)n)) ||
+      buf_append(&c->out, c->piece.data, c->piece.len) ||
+      (c->chunked && c->piece.len && buf_append(&c->out, "\r\n", 2))) {
+    conn_close(c); /* a body cut short must not look complete */
+    return;
+  }
+  /* Formatting reserves room for the worst case (JSON escapes take six
+   * times a body's size): keep that room rather than allocate it for every
+   * piece. */
+  buf_shrink(&c->piece, 1 << 20);
+  if (rc == HTTP_STREAM_END) {
+    if (c->chunked && buf_puts(&c->out, "0\r\n\r\n")) {
+      conn_close(c);
+      return;
+    }
+    c->stream->close(c->stream, true);
+    c->stream = NULL;
+    /* A stop signal came while it streamed: this was the last answer. */
+    if (c->env->draining)
+      c->close_after_write = true;
+  }
 }
 
 static void complete_request(conn_t *c) {
@@ -229,6 +296,7 @@ static void complete_request(conn_t *c) {
     env->complete(env->ctx, c->peer, req, &c->resp, uv_hrtime() - c->started_ns);
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
+  c->body_ms = 0;
 }
 
 static void on_done(void *data) {
@@ -267,7 +335,15 @@ static void answer_error(conn_t *c) {
 
 static void conn_process(conn_t *c) {
   conn_env_t *env = c->env;
-  while (!c->busy && !c->closing && !c->close_after_write) {
+  while (!c->closing) {
+    if (c->stream) {
+      /* One piece per turn; the request after it waits for its end. */
+      stream_pump(c);
+      if (c->stream || c->closing)
+        break;
+    }
+    if (c->busy || c->close_after_write)
+      break;
     if (c->out.len >= WRITE_PAUSE) {
       /* Plenty queued: send it before parsing on, and wait for the socket
        * if it is full (on_write comes back here). */
@@ -283,8 +359,12 @@ static void conn_process(conn_t *c) {
     c->rpos += used;
     if (http_in_take_continue(c->in))
       buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    if (st == HTTP_IN_MORE)
+    if (st == HTTP_IN_MORE) {
+      /* The body's time (--body-timeout) runs from the end of the head. */
+      if (c->body_ms == 0 && http_in_head_done(c->in))
+        c->body_ms = uv_now(env->loop);
       break;
+    }
     if (st == HTTP_IN_ERROR) {
       answer_error(c);
       break;
@@ -301,7 +381,7 @@ static void conn_process(conn_t *c) {
     return;
   /* A client that half-closed sends nothing more: once every complete
    * request it sent is answered, the connection is done. */
-  if (c->eof && !c->busy)
+  if (c->eof && !c->busy && c->stream == NULL)
     c->close_after_write = true;
   /* Keep unparsed bytes at the front so the buffer does not creep. */
   if (c->rpos == c->rbuf.len) {
@@ -317,24 +397,22 @@ static void conn_process(conn_t *c) {
   flush(c);
 }
 
-int conn_accept(conn_env_t *env, uv_stream_t *server) {
+int conn_open(conn_env_t *env, int fd) {
   conn_t *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    return UV_ENOMEM;
-  c->env = env;
-  int rc = uv_tcp_init(env->loop, &c->tcp);
+  int rc = c ? uv_tcp_init(env->loop, &c->tcp) : UV_ENOMEM;
   if (rc) {
     free(c);
+    close(fd);
     return rc;
   }
+  c->env = env;
   c->next = env->head;
   if (env->head)
     env->head->prev = c;
   env->head = c;
   env->count++;
-  /* Accept first, even when we cannot serve: libuv stops reporting new
-   * connections on a listener until the pending one is taken. */
-  if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp))) {
+  if ((rc = uv_tcp_open(&c->tcp, fd))) {
+    close(fd); /* not the handle's: closing the handle leaves it open */
     conn_close(c);
     return rc;
   }
@@ -367,8 +445,8 @@ int conn_accept(conn_env_t *env, uv_stream_t *server) {
   return 0;
 }
 
-static void time_out(conn_t *c) {
-  answer_and_close(c, 408, "the request was not received in time");
+static void time_out(conn_t *c, const char *text) {
+  answer_and_close(c, 408, text);
   flush(c);
 }
 
@@ -386,13 +464,18 @@ void conn_sweep(conn_env_t *env) {
       /* A client that stopped reading holds our buffers: give up on it. */
       if (now - c->last_ms >= env->idle_timeout_ms)
         conn_close(c);
-    } else if (c->busy || c->close_after_write) {
+    } else if (c->busy || c->stream || c->close_after_write) {
       continue;
     } else if (c->request_ms && !http_in_head_done(c->in) &&
                now - c->request_ms >= env->header_timeout_ms) {
-      time_out(c);
+      time_out(c, "the request head was not received in time");
+    } else if (c->body_ms) {
+      /* A whole time for the body, however it trickles: restarting a timer
+       * on every byte would let one byte a minute hold a connection. */
+      if (now - c->body_ms >= env->body_timeout_ms)
+        time_out(c, "the request body was not received in time");
     } else if (now - c->last_ms >= env->idle_timeout_ms) {
-      /* Idle between requests, or a body that stopped arriving. */
+      /* Idle between requests, or a head that stopped arriving. */
       conn_close(c);
     }
   }
@@ -405,7 +488,7 @@ void conn_drain(conn_env_t *env) {
     next = c->next;
     /* The others close after their current response (complete_request
      * stops keeping alive once draining). */
-    if (!c->busy && !c->writing && c->out.len == 0 && !c->request_ms)
+    if (!c->busy && !c->stream && !c->writing && c->out.len == 0 && !c->request_ms)
       conn_close(c);
   }
   if (env->count == 0 && env->drained)

@@ -6,6 +6,11 @@
  * pauses parsing; other connections keep flowing. Responses are queued in
  * one output buffer and written with uv_try_write, falling back to uv_write
  * (with reading of further requests held back) when the socket is full.
+ *
+ * A response with a streamed body (http_response_t.stream) goes out one
+ * piece per uv_write: the next piece is asked for when the previous one is
+ * written, so the event loop serves other connections between pieces and a
+ * slow reader holds about two pieces in memory, not the whole body.
  */
 #ifndef H1MOCK_CONN_H
 #define H1MOCK_CONN_H
@@ -41,6 +46,8 @@ typedef struct conn_env {
   size_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
+  uint64_t body_timeout_ms;
+  size_t max_connections; /* the listener refuses more than this (it checks `count`) */
   conn_dispatch_fn dispatch;
   void (*abandon)(void *pending); /* the connection of a pending answer closed */
   conn_complete_fn complete;
@@ -51,10 +58,13 @@ typedef struct conn_env {
   conn_t *head; /* every open connection */
 } conn_env_t;
 
-/* Accepts one pending connection on `server`. Returns 0 or a libuv error. */
-int conn_accept(conn_env_t *env, uv_stream_t *server);
+/* Serves the accepted socket `fd` (non-blocking) as a new connection. The
+ * connection owns fd from now on, also on failure (it is closed). Returns
+ * 0 or a libuv error. */
+int conn_open(conn_env_t *env, int fd);
 
-/* Applies the header, idle and linger timeouts; call about once a second. */
+/* Applies the header, body, idle and linger timeouts; call about once a
+ * second. */
 void conn_sweep(conn_env_t *env);
 
 /* Closes idle connections now and the others after their current response;

@@ -650,7 +650,14 @@ const char *http_date(void) {
   return date_now;
 }
 
+static void close_stream(http_response_t *r) {
+  if (r->stream)
+    r->stream->close(r->stream, false);
+  r->stream = NULL;
+}
+
 void http_response_reset(http_response_t *r) {
+  close_stream(r);
   r->status = 200;
   buf_reset(&r->reason);
   buf_reset(&r->headers);
@@ -663,6 +670,7 @@ void http_response_reset(http_response_t *r) {
 }
 
 void http_response_free(http_response_t *r) {
+  close_stream(r);
   buf_free(&r->reason);
   buf_free(&r->headers);
   buf_free(&r->body);
@@ -724,10 +732,14 @@ static bool status_has_body(int status) {
   return !(status < 200 || status == 204 || status == 304);
 }
 
+bool http_response_sends_body(const http_response_t *r, int req_method) {
+  return status_has_body(r->status) && req_method != HTTP_HEAD;
+}
+
 int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
                         buf_t *out) {
   bool with_body = status_has_body(r->status);
-  bool send_body = with_body && req_method != HTTP_HEAD;
+  bool send_body = http_response_sends_body(r, req_method) && r->stream == NULL;
   const char *reason = r->reason.len ? NULL : http_reason(r->status);
   size_t need = 160 + r->headers.len + r->reason.len + (send_body ? r->body.len : 0);
   if (buf_reserve(out, need))
@@ -750,7 +762,10 @@ int http_response_write(const http_response_t *r, int req_method, bool keep_aliv
     buf_puts(out, "\r\n");
   }
   buf_append(out, r->headers.data, r->headers.len);
-  if (with_body) {
+  if (with_body && r->stream) {
+    if (!http10)
+      buf_puts(out, "Transfer-Encoding: chunked\r\n");
+  } else if (with_body) {
     char digits[24];
     size_t n = sizeof digits, v = r->body.len;
     do

@@ -126,6 +126,30 @@ const char *http_reason(int status);
 const char *http_date(void);
 void http_date_update(void);
 
+/* What a body producer's next() returns; a negative -errno is a failure
+ * (the connection closes, since the body cannot be finished). */
+enum http_stream_status {
+  HTTP_STREAM_MORE, /* a piece was appended; ask again once it is written */
+  HTTP_STREAM_END,  /* the piece appended (maybe none) was the last */
+};
+
+/* A response body made in pieces while it is sent, for bodies too large to
+ * build in memory (the journal export). The connection calls next() each
+ * time the previous piece has been written, sends each piece as one chunk
+ * (Transfer-Encoding: chunked; to an HTTP/1.0 client without a length, then
+ * closes), and calls close() exactly once: after HTTP_STREAM_END with
+ * finished = true, or earlier with false (the client went away, a HEAD
+ * answer, an error). Embed it first in the producer's own struct. A
+ * producer that paces its body over time would add a status that waits
+ * and a way to wake the connection; none needs it yet. */
+typedef struct http_stream http_stream_t;
+struct http_stream {
+  /* Appends the next piece to out (which the caller empties first): a few
+   * tens of KiB keeps memory low and the loop responsive. */
+  int (*next)(http_stream_t *s, buf_t *out);
+  void (*close)(http_stream_t *s, bool finished);
+};
+
 typedef struct http_response {
   int status;
   buf_t reason;  /* empty: the standard phrase */
@@ -141,10 +165,17 @@ typedef struct http_response {
   bool matched;
   buf_t endpoint;
   buf_t provision;
+  /* Set instead of `body` for a streamed body; the response owns it until
+   * the connection takes it (reset and free close it). */
+  http_stream_t *stream;
 } http_response_t;
 
 void http_response_reset(http_response_t *r);
 void http_response_free(http_response_t *r);
+
+/* True when the answer to `req_method` carries a body: not for HEAD, 1xx,
+ * 204 or 304. */
+bool http_response_sends_body(const http_response_t *r, int req_method);
 
 /* Adds a header a view set. Framing headers (Content-Length,
  * Transfer-Encoding, Connection) are dropped because the server computes
@@ -160,7 +191,10 @@ int http_response_simple(http_response_t *r, int status, const char *content_typ
 
 /* Appends the serialized response for `req_method` to `out`: status line,
  * Server, Date, the view's headers, Content-Length, Connection, and the
- * body unless the method is HEAD or the status has none. */
+ * body unless the method is HEAD or the status has none. With a stream,
+ * Content-Length gives way to "Transfer-Encoding: chunked" (to an HTTP/1.0
+ * client: nothing, and keep_alive must be false) and no body is appended:
+ * the caller sends the stream's pieces. */
 int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
                         buf_t *out);
 

@@ -384,41 +384,49 @@ static void view_of(const struct entry *e, journal_view_t *v) {
   v->body_truncated = e->truncated;
 }
 
-size_t journal_select(const journal_t *j, const journal_filter_t *f, journal_each_fn fn,
-                      void *arg) {
+/* The ring positions [*lo, *hi) (0 = oldest) that hold exactly the
+ * entries f selects, since and limit applied; returns how many match. */
+static size_t select_range(const journal_t *j, const journal_filter_t *f, size_t *lo, size_t *hi) {
+  *lo = *hi = 0;
   if (j == NULL || j->count == 0 || (f->has_limit && f->limit == 0))
     return 0;
-  size_t lo = 0; /* position in the ring, 0 = oldest */
   if (f->has_since) {
     uint64_t last = j->first_seq + j->count - 1;
     if (f->since >= last)
       return 0;
     if (f->since >= j->first_seq)
-      lo = (size_t)(f->since - j->first_seq + 1);
+      *lo = (size_t)(f->since - j->first_seq + 1);
   }
+  size_t n = 0, k;
   if (f->has_limit && !f->has_since) {
     /* The newest `limit`: walk back to where they start. */
-    size_t k = j->count;
-    uint64_t found = 0;
-    while (k > lo && found < f->limit)
+    for (k = j->count; k > *lo && n < f->limit;)
       if (matches(entry_at(j, --k), f))
-        found++;
-    lo = k;
+        n++;
+    *lo = k;
+    *hi = j->count;
+    return n;
   }
-  size_t n = 0;
-  for (size_t k = lo; k < j->count; k++) {
+  /* From `since` on: up to the limit-th match, or to the newest. */
+  for (k = *lo; k < j->count && !(f->has_limit && n == f->limit); k++)
+    if (matches(entry_at(j, k), f))
+      n++;
+  *hi = k;
+  return n;
+}
+
+size_t journal_select(const journal_t *j, const journal_filter_t *f, journal_each_fn fn,
+                      void *arg) {
+  size_t lo, hi;
+  size_t n = select_range(j, f, &lo, &hi);
+  for (size_t k = lo; fn && k < hi; k++) {
     const struct entry *e = entry_at(j, k);
     if (!matches(e, f))
       continue;
-    if (f->has_limit && n == f->limit)
+    journal_view_t v;
+    view_of(e, &v);
+    if (fn(arg, &v))
       break;
-    n++;
-    if (fn) {
-      journal_view_t v;
-      view_of(e, &v);
-      if (fn(arg, &v))
-        break;
-    }
   }
   return n;
 }
@@ -534,31 +542,115 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
   return buf_printf(out, ",\"duration_us\":%llu}", (unsigned long long)v->duration_us);
 }
 
-struct json_list {
-  buf_t *out;
+/* ---------------------------------------------------------------- export */
+
+struct journal_export {
+  const journal_t *j;
+  journal_filter_t f; /* its strings point into `strings` */
+  buf_t strings;
   buf_t scratch;
-  size_t n;
-  int rc;
+  uint64_t next; /* the next sequence number to look at */
+  uint64_t end;  /* the last one in the selection; next > end: no entry left */
+  size_t want;   /* entries selected at the start */
+  size_t sent;
+  bool started;
 };
 
-static int entry_json(void *arg, const journal_view_t *v) {
-  struct json_list *l = arg;
-  if (l->n++)
-    buf_putc(l->out, ',');
-  return l->rc = journal_view_json(v, l->out, &l->scratch);
+/* Points *s (n bytes, may be NULL) at a copy in b, reserved beforehand. */
+static void keep_string(buf_t *b, const char **s, size_t n) {
+  if (*s == NULL)
+    return;
+  char *copy = b->data + b->len;
+  buf_append(b, *s, n);
+  *s = copy;
+}
+
+journal_export_t *journal_export_new(const journal_t *j, const journal_filter_t *f) {
+  journal_export_t *x = calloc(1, sizeof *x);
+  if (x == NULL)
+    return NULL;
+  x->j = j;
+  x->f = *f;
+  /* One reservation: the copies must not move once pointed at. */
+  if (buf_reserve(&x->strings, f->path_len + f->path_prefix_len + f->endpoint_len + 1)) {
+    free(x);
+    return NULL;
+  }
+  keep_string(&x->strings, &x->f.path, f->path_len);
+  keep_string(&x->strings, &x->f.path_prefix, f->path_prefix_len);
+  keep_string(&x->strings, &x->f.endpoint, f->endpoint_len);
+  /* Sequence numbers, not ring positions, say where the export is: the
+   * ring turns and may be cleared between two pieces. */
+  size_t lo, hi;
+  x->want = select_range(j, f, &lo, &hi);
+  x->next = 1;
+  x->end = 0;
+  if (x->want) {
+    x->next = j->first_seq + lo;
+    x->end = j->first_seq + hi - 1;
+  }
+  return x;
+}
+
+int journal_export_next(journal_export_t *x, buf_t *out, size_t piece) {
+  const journal_t *j = x->j;
+  size_t start = out->len;
+  if (!x->started) {
+    /* What comes before the entries describes the ring when the export
+     * began; count and skipped, known only at the end, follow them. */
+    uint64_t first, last;
+    journal_range(j, &first, &last);
+    x->started = true;
+    if (buf_printf(out,
+                   "{\"enabled\":%s,\"dropped\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
+                   "\"requests\":[",
+                   journal_enabled(j) ? "true" : "false", (unsigned long long)journal_dropped(j),
+                   (unsigned long long)first, (unsigned long long)last))
+      return -ENOMEM;
+  }
+  while (x->next <= x->end && out->len - start < piece) {
+    /* Entries evicted since the last piece are skipped; want - sent
+     * counts them at the end. */
+    if (j->count == 0 || x->next > j->first_seq + j->count - 1) {
+      x->next = x->end + 1;
+      break;
+    }
+    if (x->next < j->first_seq)
+      x->next = j->first_seq;
+    if (x->next > x->end)
+      break;
+    const struct entry *e = entry_at(j, (size_t)(x->next - j->first_seq));
+    x->next++;
+    if (!matches(e, &x->f))
+      continue;
+    journal_view_t v;
+    view_of(e, &v);
+    if ((x->sent++ && buf_putc(out, ',')) || journal_view_json(&v, out, &x->scratch))
+      return -ENOMEM;
+  }
+  if (x->next <= x->end)
+    return 1;
+  if (buf_printf(out, "],\"count\":%zu,\"skipped\":%zu}\n", x->sent,
+                 x->want > x->sent ? x->want - x->sent : 0))
+    return -ENOMEM;
+  return 0;
+}
+
+void journal_export_free(journal_export_t *x) {
+  if (x == NULL)
+    return;
+  buf_free(&x->strings);
+  buf_free(&x->scratch);
+  free(x);
 }
 
 int journal_json(const journal_t *j, const journal_filter_t *f, buf_t *out) {
-  uint64_t first, last;
-  journal_range(j, &first, &last);
-  size_t count = journal_select(j, f, NULL, NULL);
-  buf_printf(out,
-             "{\"enabled\":%s,\"dropped\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
-             "\"count\":%zu,\"requests\":[",
-             journal_enabled(j) ? "true" : "false", (unsigned long long)journal_dropped(j),
-             (unsigned long long)first, (unsigned long long)last, count);
-  struct json_list l = {out, BUF_INIT, 0, 0};
-  journal_select(j, f, entry_json, &l);
-  buf_free(&l.scratch);
-  return l.rc ? l.rc : buf_puts(out, "]}\n");
+  journal_export_t *x = journal_export_new(j, f);
+  if (x == NULL)
+    return -ENOMEM;
+  int rc;
+  while ((rc = journal_export_next(x, out, SIZE_MAX)) > 0)
+    ;
+  journal_export_free(x);
+  return rc;
 }

@@ -157,9 +157,30 @@ int journal_view_body(const journal_view_t *v, buf_t *out, bool *base64);
 /* Appends one entry as a JSON object. `scratch` is working space. */
 int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch);
 
-/* Appends the answer of GET /app/v1/requests for f:
- * {"enabled":..,"dropped":..,"first_seq":..,"last_seq":..,"count":..,
- *  "requests":[...]} and a newline. 0 or -ENOMEM. */
+/* The answer of GET /app/v1/requests, made a piece at a time so that an
+ * export of any size holds about one piece in memory:
+ *   {"enabled":..,"dropped":..,"first_seq":..,"last_seq":..,
+ *    "requests":[...],"count":..,"skipped":..} and a newline.
+ * The fields before `requests` describe the ring when the export began.
+ * The selection (filters, since, limit) is fixed then too, as a range of
+ * sequence numbers: entries recorded later are not in it, and entries of
+ * it that are evicted (or cleared) before their turn are left out and
+ * counted in `skipped`; `count` is the number of entries in `requests`. */
+typedef struct journal_export journal_export_t;
+
+/* Starts an export of what f selects now (f's strings are copied). The
+ * journal must outlive the export. NULL when out of memory. */
+journal_export_t *journal_export_new(const journal_t *j, const journal_filter_t *f);
+
+/* Appends the next piece to out: the head first, then whole entries until
+ * at least `piece` bytes were added (or none is left), then the tail.
+ * Returns 1 when more is to come, 0 when the tail was appended, -ENOMEM. */
+int journal_export_next(journal_export_t *x, buf_t *out, size_t piece);
+
+void journal_export_free(journal_export_t *x);
+
+/* The whole export in one go (for small journals and tests): 0 or
+ * -ENOMEM. */
 int journal_json(const journal_t *j, const journal_filter_t *f, buf_t *out);
 
 #endif

@@ -45,6 +45,36 @@ static void set_ctx(lua_State *L, script_ctx_t *ctx) {
   *(script_ctx_t **)lua_getextraspace(L) = ctx;
 }
 
+/* "file:line" of the innermost Lua function of a stopped thread. */
+static void where(lua_State *co, char *out, size_t n) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(co, level, &ar); level++) {
+    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  snprintf(out, n, "?");
+}
+
+/* The budget of ctx ran out while L ran: stop it. On our own thread a
+ * yield does it (run() drops a killed thread); inside a hook lua_yield
+ * returns and the thread yields when the hook returns, inside a C function
+ * it does not return. */
+static void budget_spent(lua_State *L, script_ctx_t *ctx) {
+  ctx->killed = true;
+  if (L == ctx->thread && lua_isyieldable(L)) {
+    lua_yield(L, 0);
+    return;
+  }
+  /* In a coroutine of the provision's, or inside a C call that cannot yield
+   * (a sort comparator, say): raise, and from now on at every instruction,
+   * so that no pcall loop can outlast it; our own thread is dropped as soon
+   * as it runs again. */
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "instruction budget exhausted");
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar) {
   script_ctx_t *ctx = script_ctx(L);
   if (ctx == NULL)
@@ -65,31 +95,33 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
    * again, in whatever code (xpcall's, say) the error unwinds through. */
   if (!ctx->killed && lua_getinfo(L, "Sl", ar))
     snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
-  ctx->killed = true;
-  if (ours && lua_isyieldable(L)) {
-    /* Inside a hook, lua_yield returns here; the thread yields when the
-     * hook returns, and run() drops it. */
-    lua_yield(L, 0);
-    return;
-  }
-  /* In a coroutine of the provision's, or inside a C call that cannot yield
-   * (a sort comparator, say): raise, and from now on at every instruction,
-   * so that no pcall loop can outlast it; our own thread is dropped as soon
-   * as it runs again. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction budget exhausted");
+  budget_spent(L, ctx);
 }
 
-/* "file:line" of the innermost Lua function of a stopped thread. */
-static void where(lua_State *co, char *out, size_t n) {
-  lua_Debug ar;
-  for (int level = 0; lua_getstack(co, level, &ar); level++) {
-    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
-      snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
+int64_t script_budget_left(lua_State *L) {
+  script_ctx_t *ctx = script_ctx(L);
+  if (ctx == NULL)
+    return INT64_MAX;
+  return ctx->budget > 0 ? ctx->budget : 0;
+}
+
+void script_charge(lua_State *L, int64_t cost) {
+  script_ctx_t *ctx = script_ctx(L);
+  if (ctx == NULL || cost <= 0)
+    return;
+  /* The time counts towards the slice too: the next hook lets other
+   * connections in (a C function itself cannot be paused). */
+  ctx->slice = cost >= ctx->slice ? 0 : ctx->slice - cost;
+  if (cost < ctx->budget) {
+    ctx->budget -= cost;
+    return;
   }
-  snprintf(out, n, "?");
+  ctx->budget = 0;
+  /* The C function itself has no line: name the Lua code that called it
+   * (only where the budget ran out first, as count_hook does). */
+  if (!ctx->killed)
+    where(L, ctx->where, sizeof ctx->where);
+  budget_spent(L, ctx);
 }
 
 /* The allocator of every provision's state: realloc, counted, refused past
@@ -234,9 +266,11 @@ static int load_protected(lua_State *L) {
   lua_gc(L, LUA_GCGEN, 0, 0);
 
   script_sandbox_open(L, s->dir);
+  script_string_open(L);
   script_json_open(L);
   lua_setglobal(L, "json");
   script_response_open(L);
+  script_string_open_runtime(L);
   script_request_open(L);
   script_app_open(L, s);
   script_store_open(L);

@@ -148,6 +148,16 @@ void script_exception_push(lua_State *L, int code, const char *description);
  * nothing); else 0. */
 int script_exception_code(lua_State *L, int idx);
 
+/* script_string.c */
+/* Replaces string.find/match/gmatch/gsub with the step-counted matcher of
+ * pattern.c and string.rep/table.concat with versions that charge the
+ * budget per byte. Call after the string and table libraries are open and
+ * before any code captures them. */
+void script_string_open(lua_State *L);
+/* Adds like(value, pattern, max_steps) to the runtime module `h1mock`, for
+ * lua/rest.lua's `_like` filter. */
+void script_string_open_runtime(lua_State *L);
+
 /* script_store.c: the `store` global over the shared store */
 void script_store_open(lua_State *L);
 /* store_when_durable on the shared store (0 when there is none). */
@@ -175,5 +185,30 @@ script_ctx_t *script_ctx(lua_State *L);
 void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget);
 void script_sleep_start(script_call_t *call, double seconds);
 int script_resume(lua_State *co, int nargs, int *nres);
+/* What is left of the budget of the code running on L: the most a C
+ * function may spend now. INT64_MAX when nothing budgets L (h1mock's own
+ * setup before a provision loads). */
+int64_t script_budget_left(lua_State *L);
+/* Debits `cost` instructions for work done inside a C function, which the
+ * count hook cannot see. When that spends the budget (cost >= what is
+ * left; SCRIPT_CHARGE_ALL always does) the code is stopped exactly as the
+ * count hook stops it: on the request's own thread by a yield that the
+ * request never returns from, elsewhere by raising "instruction budget
+ * exhausted" at every instruction from then on. Either way the call does
+ * not return. Must be called from a C function that Lua called. */
+void script_charge(lua_State *L, int64_t cost);
+#define SCRIPT_CHARGE_ALL INT64_MAX
+
+/* Work measured in bytes (string.rep, table.concat, gsub's output, plain
+ * find, json.encode/decode) is charged one instruction per this many
+ * bytes. Measured on the development machine: a VM instruction takes about
+ * 3 ns, writing or reading one byte in those functions 0.2 to 6 ns (json
+ * the slowest, big fresh strings about 2.5 ns), so a byte is priced as an
+ * instruction and the budget bounds their time about as it bounds a loop. */
+#define SCRIPT_BYTES_PER_STEP 1
+static inline int64_t script_bytes_cost(size_t bytes) {
+  size_t cost = bytes / SCRIPT_BYTES_PER_STEP;
+  return cost > (size_t)INT64_MAX ? INT64_MAX : (int64_t)cost;
+}
 
 #endif

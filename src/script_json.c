@@ -26,6 +26,8 @@
 
 #include <lauxlib.h>
 
+#include "script_int.h"
+
 #define MAX_DEPTH SCRIPT_JSON_MAX_DEPTH
 #define INLINE_KEYS 128
 
@@ -252,7 +254,9 @@ typedef struct enc {
   int mt;    /* stack index of json.array_mt */
   int spill; /* stack slot anchoring the spilled entry array */
   int depth;
-  entry_t *ent; /* the entries of every object on the current path */
+  size_t start;    /* out->len on entry */
+  int64_t allowed; /* the allowance less the values so far: the text may not outgrow it */
+  entry_t *ent;    /* the entries of every object on the current path */
   size_t nent, cap;
   entry_t inline_ent[INLINE_KEYS];
 } enc_t;
@@ -698,8 +702,18 @@ static int enc_table(enc_t *e, const frame_t *at) {
   return rc;
 }
 
+COLD static int enc_too_costly(enc_t *e) {
+  sink_puts(&e->err, "the value costs more to encode than the instruction budget has left");
+  return -E2BIG;
+}
+
 static int enc_value(enc_t *e, const frame_t *at) {
   lua_State *L = e->L;
+  /* Checked per value, the text overshoots the allowance by at most one
+   * string or number; a table shared many times cannot make it explode. */
+  e->allowed -= SCRIPT_JSON_ENCODE_VALUE_COST;
+  if ((int64_t)(e->out->len - e->start) > e->allowed)
+    return enc_too_costly(e);
   switch (lua_type(L, at->idx)) {
   case LUA_TNIL: return buf_append(e->out, "null", 4);
   case LUA_TBOOLEAN:
@@ -746,6 +760,12 @@ void script_json_push_array_mt(lua_State *L) {
 }
 
 int script_json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errlen) {
+  int64_t unlimited = INT64_MAX;
+  return script_json_encode_budgeted(L, idx, out, &unlimited, err, errlen);
+}
+
+int script_json_encode_budgeted(lua_State *L, int idx, buf_t *out, int64_t *allowance, char *err,
+                                size_t errlen) {
   enc_t e;
   sink_init(&e.err, err, errlen);
   size_t start = out->len;
@@ -763,11 +783,17 @@ int script_json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errl
   e.mt = top + 2;
   e.spill = top + 3;
   e.depth = 0;
+  e.start = start;
+  e.allowed = *allowance;
   e.ent = e.inline_ent;
   e.nent = 0;
   e.cap = INLINE_KEYS;
   frame_t root = {NULL, NULL, 0, 0, 0, top + 1};
   rc = enc_value(&e, &root);
+  if (rc == 0 && (int64_t)(out->len - start) > e.allowed)
+    rc = enc_too_costly(&e);
+  if (rc == 0)
+    *allowance = e.allowed - (int64_t)(out->len - start);
   lua_settop(L, top);
 out:
   if (rc) {
@@ -788,6 +814,7 @@ typedef struct dec {
   sink_t err;
   int mt; /* stack index of json.array_mt */
   int depth;
+  int64_t allowed; /* what is left of the allowance */
 } dec_t;
 
 static int dec_value(dec_t *d);
@@ -1113,8 +1140,15 @@ static int dec_object(dec_t *d) {
 }
 
 /* Expects d->p at the first byte of a value (whitespace already skipped). */
+COLD static int dec_too_costly(dec_t *d) {
+  sink_puts(&d->err, "the text costs more to decode than the instruction budget has left");
+  return -E2BIG;
+}
+
 static int dec_value(dec_t *d) {
   const char *p = d->p;
+  if ((d->allowed -= SCRIPT_JSON_DECODE_VALUE_COST) < 0)
+    return dec_too_costly(d);
   if (p >= d->end)
     return dec_unexpected(d, p);
   switch (*p) {
@@ -1144,6 +1178,12 @@ static int dec_value(dec_t *d) {
 }
 
 int script_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen) {
+  int64_t unlimited = INT64_MAX;
+  return script_json_decode_budgeted(L, s, len, &unlimited, err, errlen);
+}
+
+int script_json_decode_budgeted(lua_State *L, const char *s, size_t len, int64_t *allowance,
+                                char *err, size_t errlen) {
   dec_t d;
   sink_init(&d.err, err, errlen);
   int top = lua_gettop(L), rc;
@@ -1155,6 +1195,12 @@ int script_json_decode(lua_State *L, const char *s, size_t len, char *err, size_
     s = "";
     len = 0;
   }
+  d.allowed = *allowance;
+  if (len > (uint64_t)d.allowed) {
+    rc = dec_too_costly(&d);
+    goto out;
+  }
+  d.allowed -= (int64_t)len;
   script_json_push_array_mt(L);
   d.L = L;
   d.mt = top + 1;
@@ -1177,6 +1223,7 @@ out:
     return rc;
   }
   lua_remove(L, top + 1); /* array_mt, under the value */
+  *allowance = d.allowed;
   return 0;
 }
 
@@ -1190,31 +1237,44 @@ static int buffer_gc(lua_State *L) {
 }
 
 /* json.encode(v). The output buffer is an upvalue reused across calls; it
- * never sees two encodes at once because encoding calls no Lua code. */
+ * never sees two encodes at once because encoding calls no Lua code. What
+ * is left of the instruction budget is the allowance: a value that shares
+ * one big table many times would otherwise write for as long as it likes
+ * inside one call. Running out stops the request like the count hook. */
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   buf_t *b = lua_touserdata(L, lua_upvalueindex(1));
   char err[256];
   b->len = 0;
-  int rc = script_json_encode(L, 1, b, err, sizeof err);
+  int64_t allowed = script_budget_left(L), left = allowed;
+  int rc = script_json_encode_budgeted(L, 1, b, &left, err, sizeof err);
   if (rc) {
     buf_shrink(b, 1 << 16);
+    if (rc == -E2BIG)
+      script_charge(L, SCRIPT_CHARGE_ALL); /* does not return */
     return luaL_error(L, "json.encode: %s", err);
   }
   lua_pushlstring(L, b->data ? b->data : "", b->len);
   /* Do not pin the memory of one huge response for the life of the state. */
   buf_shrink(b, 1 << 16);
+  script_charge(L, allowed - left);
   return 1;
 }
 
 /* json.decode(s): malformed text is a runtime failure (nil, message), a
- * non-string argument is misuse (raises). */
+ * non-string argument is misuse (raises). Charged like json.encode. */
 static int l_decode(lua_State *L) {
   luaL_checktype(L, 1, LUA_TSTRING);
   size_t len;
   const char *s = lua_tolstring(L, 1, &len);
   char err[256];
-  if (script_json_decode(L, s, len, err, sizeof err) == 0)
+  int64_t allowed = script_budget_left(L), left = allowed;
+  int rc = script_json_decode_budgeted(L, s, len, &left, err, sizeof err);
+  if (rc == -E2BIG)
+    script_charge(L, SCRIPT_CHARGE_ALL); /* does not return */
+  /* What a failed decode read is charged too. */
+  script_charge(L, rc ? (int64_t)len : allowed - left);
+  if (rc == 0)
     return 1;
   lua_pushnil(L);
   lua_pushfstring(L, "json.decode: %s", err);

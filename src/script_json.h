@@ -56,7 +56,10 @@
  * luaL_requiref or package.preload. json.encode(v) returns a string or
  * raises "json.encode: <sentence>" with the caller's file:line;
  * json.decode(s) returns the value, or nil and "json.decode: <message>" on
- * bad text, and raises only when s is not a string. */
+ * bad text, and raises only when s is not a string. Both charge the
+ * instruction budget of the running code (script_charge; costs below), so
+ * the state's threads must carry a script context or NULL in their extra
+ * space. */
 int script_json_open(lua_State *L);
 
 /* Encodes the value at `idx` as compact JSON appended to `out`. Returns 0,
@@ -68,11 +71,32 @@ int script_json_open(lua_State *L);
  * stack as it was. */
 int script_json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errlen);
 
+/* What JSON work costs in instructions of the budget: one per byte of
+ * text, plus these per value. Measured against a VM instruction (about
+ * 2-3 ns): encoding spends about 30 ns per value beside its bytes,
+ * decoding 60-300 ns (a new table is the dearest); long strings cost about
+ * their length in either direction. */
+#define SCRIPT_JSON_ENCODE_VALUE_COST 16
+#define SCRIPT_JSON_DECODE_VALUE_COST 64
+
+/* script_json_encode with an allowance of *allowance instructions, which
+ * is decreased by the cost of the work. Returns -E2BIG (and a sentence)
+ * as soon as the text written so far costs more than the allowance, so
+ * that the time spent is bounded by it too. */
+int script_json_encode_budgeted(lua_State *L, int idx, buf_t *out, int64_t *allowance, char *err,
+                                size_t errlen);
+
 /* Decodes `len` bytes of JSON text and pushes the value. Returns 0, or
  * -EINVAL with a message such as "unexpected character '}' at line 1,
  * column 9" in `err` and nothing pushed (-ENOMEM if the Lua stack cannot
  * grow). Raises no Lua error except a memory error from the Lua API. */
 int script_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen);
+
+/* script_json_decode with an allowance, as script_json_encode_budgeted:
+ * -E2BIG before any work when the text is longer than the allowance, or
+ * when the values decoded so far spend it. */
+int script_json_decode_budgeted(lua_State *L, const char *s, size_t len, int64_t *allowance,
+                                char *err, size_t errlen);
 
 /* Pushes json.null, for C code that builds Lua values. */
 void script_json_push_null(lua_State *L);

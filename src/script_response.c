@@ -274,7 +274,9 @@ int script_normalize(lua_State *L, int first, int n, int default_status, http_re
   } else if (t == LUA_TTABLE && is_response(L, first)) {
     rc = from_response_object(L, first, out, err, errlen);
   } else if (t == LUA_TTABLE || t == LUA_TLIGHTUSERDATA) {
-    rc = script_json_encode(L, first, &out->body, err, errlen);
+    /* Bounded by the budget: a table shared many times encodes forever. */
+    int64_t allowance = script_budget_left(L);
+    rc = script_json_encode_budgeted(L, first, &out->body, &allowance, err, errlen);
     if (rc == 0)
       rc = buf_putc(&out->body, '\n');
     content_type = "application/json";

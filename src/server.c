@@ -1,9 +1,14 @@
-/* server.c - listeners, sweep timer, signals, graceful stop. */
+/* server.c - listeners, connection limits, sweep timer, signals, graceful
+ * stop. */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "access_log.h"
@@ -16,17 +21,38 @@
 #include "text.h"
 #include "watcher.h"
 
-#define STOP_GRACE_MS 30000 /* in-flight requests get this long after SIGTERM */
+#define STOP_GRACE_MS 30000  /* in-flight requests get this long after SIGTERM */
+#define ACCEPT_BATCH 64      /* connections taken per wake-up: one port cannot hog the loop */
+#define REFUSAL_LOG_MS 60000 /* at most one line a minute per port and reason */
 
+/* Connections refused for one reason since the last log line about them. */
+struct refusals {
+  uint64_t count;
+  uint64_t logged_ms;
+  bool logged; /* a line was written already: logged_ms is meaningful */
+};
+
+/* The listening socket is ours, not a uv_tcp_t's: libuv 1.44 meets EMFILE
+ * on accept by accepting and closing the pending connections itself,
+ * without telling the program, so a server out of descriptors would look
+ * healthy in its log. Accepting here lets h1mock say so and answer 503. */
 struct listener {
-  uv_tcp_t tcp;
+  uv_poll_t poll;
+  int fd; /* -1 once closed */
   conn_env_t env;
-  bool open;
+  server_t *server;
+  bool open;    /* the poll handle is initialized */
+  bool polling; /* false while accepting is paused for want of descriptors */
+  struct refusals full, nofds;
 };
 
 struct server {
   uv_loop_t *loop;
   struct listener traffic, admin;
+  int spare_fd;    /* a descriptor given up to accept, and refuse, when there are none left */
+  uint64_t nofile; /* the open-files limit */
+  http_response_t refusal;
+  buf_t refusal_out;
   uv_timer_t sweep;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
@@ -36,15 +62,150 @@ struct server {
   bool stopping;
 };
 
-static void on_connection(uv_stream_t *l, int status) {
-  struct listener *li = (struct listener *)l;
+/* The refusals of one kind get a line now, unless one was written less
+ * than a minute ago; the sweep writes the ones held back. */
+static void report_refusals(struct listener *li, struct refusals *r) {
+  server_t *s = li->server;
+  uint64_t now = uv_now(s->loop);
+  if (r->count == 0 || (r->logged && now - r->logged_ms < REFUSAL_LOG_MS))
+    return;
+  if (r == &li->full)
+    log_warn("%s: %llu connection%s refused with 503: %zu are open, the most this port takes "
+             "(%s); raise it if the clients are legitimate",
+             li->env.name, (unsigned long long)r->count, r->count == 1 ? "" : "s", li->env.count,
+             li == &s->traffic ? "--max-connections" : "the admin port's own limit");
+  else
+    log_error("%s: out of file descriptors (open-files limit %llu): %llu connection%s refused "
+              "with 503 since the last such line; raise the limit (ulimit -n, systemd's "
+              "LimitNOFILE=) or lower --max-connections",
+              li->env.name, (unsigned long long)s->nofile, (unsigned long long)r->count,
+              r->count == 1 ? "" : "s");
+  r->count = 0;
+  r->logged = true;
+  r->logged_ms = now;
+}
+
+/* Answers 503 on an accepted socket if it fits in the socket buffer at
+ * once (it does on a fresh connection), then closes it. */
+static void refuse(struct listener *li, int fd, struct refusals *r) {
+  server_t *s = li->server;
+  char text[160];
+  if (r == &li->full)
+    snprintf(text, sizeof text,
+             "503 Service Unavailable: %zu connections are open, the most this port takes; "
+             "try again later\n",
+             li->env.count);
+  else
+    snprintf(text, sizeof text,
+             "503 Service Unavailable: the server is out of file descriptors; try again later\n");
+  buf_reset(&s->refusal_out);
+  if (http_response_simple(&s->refusal, 503, "text/plain; charset=utf-8", text, strlen(text)) ==
+          0 &&
+      http_response_write(&s->refusal, HTTP_GET, false, false, &s->refusal_out) == 0 &&
+      send(fd, s->refusal_out.data, s->refusal_out.len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+          (ssize_t)s->refusal_out.len) {
+    /* Read what the client sent already: closing a socket with unread
+     * bytes resets the connection, and the reset may destroy the answer
+     * before the client reads it. */
+    shutdown(fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+      ;
+  }
+  close(fd);
+  r->count++;
+  report_refusals(li, r);
+}
+
+static void pause_accepting(struct listener *li) {
+  if (li->polling)
+    uv_poll_stop(&li->poll);
+  li->polling = false;
+}
+
+static void on_acceptable(uv_poll_t *p, int status, int events);
+
+/* The sweep's retry after a pause: a spare descriptor is needed to refuse
+ * connections again when descriptors run out a second time. */
+static void resume_accepting(struct listener *li) {
+  server_t *s = li->server;
+  if (li->polling || !li->open || uv_is_closing((uv_handle_t *)&li->poll))
+    return;
+  if (s->spare_fd < 0)
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (s->spare_fd >= 0 && uv_poll_start(&li->poll, UV_READABLE, on_acceptable) == 0) {
+    li->polling = true;
+    log_info("%s: accepting connections again", li->env.name);
+  }
+}
+
+/* accept() failed for want of descriptors: give up the spare one to take
+ * the pending connections and refuse them with a 503, then take it back.
+ * Without a spare, stop accepting (the listener would wake the loop
+ * without end) until the sweep finds descriptors again. */
+static void out_of_descriptors(struct listener *li) {
+  server_t *s = li->server;
+  int err = EMFILE;
+  if (s->spare_fd >= 0) {
+    close(s->spare_fd);
+    s->spare_fd = -1;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+      int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        err = errno;
+        break;
+      }
+      refuse(li, fd, &li->nofds);
+      err = 0;
+    }
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  if ((s->spare_fd < 0 || err == EMFILE || err == ENFILE) && li->polling) {
+    log_error("%s: out of file descriptors (open-files limit %llu) and none spare to refuse "
+              "connections with: accepting waits until descriptors free up",
+              li->env.name, (unsigned long long)s->nofile);
+    pause_accepting(li);
+  }
+}
+
+static void on_acceptable(uv_poll_t *p, int status, int events) {
+  (void)events;
+  struct listener *li = p->data;
   if (status < 0) {
-    log_warn("%s: accept failed: %s", li->env.name, uv_strerror(status));
+    log_error("%s: the listening socket failed: %s", li->env.name, uv_strerror(status));
+    pause_accepting(li);
     return;
   }
-  int rc = conn_accept(&li->env, l);
-  if (rc)
-    log_warn("%s: cannot take a connection: %s", li->env.name, uv_strerror(rc));
+  for (int i = 0; i < ACCEPT_BATCH && li->polling; i++) {
+    int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (li->env.count >= li->env.max_connections) {
+        refuse(li, fd, &li->full);
+        continue;
+      }
+      int rc = conn_open(&li->env, fd);
+      if (rc)
+        log_warn("%s: cannot take a connection: %s", li->env.name, uv_strerror(rc));
+      continue;
+    }
+    switch (errno) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+      return;
+    case EMFILE:
+    case ENFILE: out_of_descriptors(li); return;
+    case ENOBUFS:
+    case ENOMEM:
+      /* The sweep tries again in a second; meanwhile clients wait in the
+       * backlog instead of the loop spinning. */
+      log_error("%s: cannot accept: %s; trying again in a second", li->env.name, strerror(errno));
+      pause_accepting(li);
+      return;
+    default: continue; /* the client gave up, or a network error: next one */
+    }
+  }
 }
 
 /* After each traffic response: the metrics, the journal, the access log. */
@@ -77,6 +238,21 @@ static void print_address(const struct sockaddr_storage *ss, char *out, size_t n
   }
 }
 
+static void on_listener_closed(uv_handle_t *h) {
+  struct listener *li = h->data;
+  close(li->fd);
+  li->fd = -1;
+}
+
+static void close_listener(struct listener *li) {
+  if (li->open && !uv_is_closing((uv_handle_t *)&li->poll))
+    uv_close((uv_handle_t *)&li->poll, on_listener_closed);
+  else if (!li->open && li->fd >= 0) {
+    close(li->fd);
+    li->fd = -1;
+  }
+}
+
 static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
                      size_t errlen) {
   struct sockaddr_storage ss;
@@ -88,15 +264,25 @@ static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int 
   }
   char where[96];
   print_address(&ss, where, sizeof where);
-  if ((rc = uv_tcp_init(s->loop, &li->tcp)))
+  int one = 1;
+  socklen_t len =
+      ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  li->server = s;
+  li->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (li->fd < 0 || setsockopt(li->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      bind(li->fd, (struct sockaddr *)&ss, len) || listen(li->fd, 511)) {
+    rc = -errno; /* libuv's error codes are negated errno values on Unix */
+    goto fail;
+  }
+  if ((rc = uv_poll_init_socket(s->loop, &li->poll, li->fd)))
     goto fail;
   li->open = true;
-  li->tcp.data = li;
-  if ((rc = uv_tcp_bind(&li->tcp, (struct sockaddr *)&ss, 0)) ||
-      (rc = uv_listen((uv_stream_t *)&li->tcp, 511, on_connection)))
+  li->poll.data = li;
+  if ((rc = uv_poll_start(&li->poll, UV_READABLE, on_acceptable)))
     goto fail;
-  int len = sizeof ss;
-  uv_tcp_getsockname(&li->tcp, (struct sockaddr *)&ss, &len);
+  li->polling = true;
+  len = sizeof ss;
+  getsockname(li->fd, (struct sockaddr *)&ss, &len);
   print_address(&ss, where, sizeof where);
   log_info("%s on %s", li->env.name, where);
   return 0;
@@ -106,11 +292,21 @@ fail:
   return rc;
 }
 
+static void sweep_listener(struct listener *li) {
+  resume_accepting(li);
+  report_refusals(li, &li->full);
+  report_refusals(li, &li->nofds);
+}
+
 static void on_sweep(uv_timer_t *t) {
   server_t *s = t->data;
   http_date_update();
   conn_sweep(&s->traffic.env);
   conn_sweep(&s->admin.env);
+  if (!s->stopping) {
+    sweep_listener(&s->traffic);
+    sweep_listener(&s->admin);
+  }
 }
 
 static void close_handle(uv_handle_t *h) {
@@ -147,8 +343,8 @@ static void on_signal(uv_signal_t *sig, int signum) {
   }
   s->stopping = true;
   log_info("stopping (%s): finishing requests in flight", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  close_handle((uv_handle_t *)&s->traffic.tcp);
-  close_handle((uv_handle_t *)&s->admin.tcp);
+  close_listener(&s->traffic);
+  close_listener(&s->admin);
   watcher_stop(s->watcher);
   s->watcher = NULL;
   uv_timer_start(&s->grace, on_grace_over, STOP_GRACE_MS, 0);
@@ -166,12 +362,55 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
       .max_body = cfg->max_body,
       .header_timeout_ms = (uint64_t)(cfg->header_timeout * 1000),
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
+      .body_timeout_ms = (uint64_t)(cfg->body_timeout * 1000),
       .dispatch = dispatch,
       .abandon = abandon,
       .complete = on_complete,
       .ctx = s,
       .drained = on_drained,
   };
+}
+
+/* Raises the soft open-files limit to the hard one, as servers do (the
+ * soft 1024 of a shell is far below what a load test opens), and returns
+ * the limit in force. */
+static uint64_t raise_open_files(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl))
+    return 1024;
+  rlim_t was = rl.rlim_cur;
+  if (rl.rlim_cur != rl.rlim_max) {
+    struct rlimit want = {rl.rlim_max, rl.rlim_max};
+    /* An unlimited hard limit still stops at the kernel's nr_open. */
+    if (rl.rlim_max == RLIM_INFINITY || setrlimit(RLIMIT_NOFILE, &want)) {
+      want.rlim_cur = 1 << 20;
+      if (want.rlim_cur > was)
+        setrlimit(RLIMIT_NOFILE, &want);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  uint64_t now = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (uint64_t)rl.rlim_cur;
+  if (now != was && log_verbose())
+    log_debug("open-files limit raised from %llu to %llu", (unsigned long long)was,
+              (unsigned long long)now);
+  return now;
+}
+
+/* The connection limits of both ports, from --max-connections or from the
+ * open-files limit. */
+static void set_limits(server_t *s, const config_t *cfg) {
+  s->nofile = raise_open_files();
+  size_t fit = config_default_connections(s->nofile);
+  size_t max = cfg->max_connections ? cfg->max_connections : fit;
+  s->traffic.env.max_connections = max;
+  s->admin.env.max_connections = CONFIG_ADMIN_CONNECTIONS;
+  if (max > fit)
+    log_warn("--max-connections %zu is more than the open-files limit (%llu) leaves for "
+             "connections (%zu): past that, clients get 503 for want of descriptors",
+             max, (unsigned long long)s->nofile, fit);
+  log_info("connections: up to %zu on the traffic port and %d on the admin port (open-files "
+           "limit %llu)",
+           max, CONFIG_ADMIN_CONNECTIONS, (unsigned long long)s->nofile);
 }
 
 int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, server_t **out,
@@ -182,22 +421,23 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
     return UV_ENOMEM;
   }
   s->loop = loop;
+  s->traffic.fd = s->admin.fd = -1;
+  s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->journal = journal_enabled(journal) ? journal : NULL;
   init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, provision_dispatch_abandon,
            s);
   init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
+  set_limits(s, cfg);
   metrics_track_connections(&s->traffic.env.count);
   *out = s;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
     rc = listen_on(s, &s->admin, cfg, cfg->admin_port, err, errlen);
   if (rc) {
-    if (s->traffic.open)
-      close_handle((uv_handle_t *)&s->traffic.tcp);
-    if (s->admin.open)
-      close_handle((uv_handle_t *)&s->admin.tcp);
+    close_listener(&s->traffic);
+    close_listener(&s->admin);
     return rc;
   }
   if (config_admin_exposed(cfg))
@@ -232,5 +472,14 @@ void server_free(server_t *s) {
     return;
   metrics_track_connections(NULL);
   access_log_free(s->access_log);
+  /* A listener the final uv_walk closed kept its descriptor. */
+  if (s->traffic.fd >= 0)
+    close(s->traffic.fd);
+  if (s->admin.fd >= 0)
+    close(s->admin.fd);
+  if (s->spare_fd >= 0)
+    close(s->spare_fd);
+  http_response_free(&s->refusal);
+  buf_free(&s->refusal_out);
   free(s);
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "text.h"
 
 /* What the loop runs now. */
 struct event {
@@ -55,14 +56,19 @@ static void watch(void *arg) {
     struct event seen = w->now;
     uv_mutex_unlock(&w->lock);
     double s = (double)busy / 1e9;
+    /* The path is what a client sent: escaped so it cannot forge a line. */
+    buf_t esc = BUF_INIT;
+    const char *path =
+        text_escape_str(&esc, seen.path, strlen(seen.path), sizeof seen.path, TEXT_ESCAPE_VALUE);
     if (seen.load)
       log_warn("the loop has been busy for %.1f s loading provision %s", s, seen.provision);
     else if (seen.rule[0])
       log_warn("the loop has been busy for %.1f s in %s %s: rule '%s' of provision %s", s,
-               seen.method, seen.path, seen.rule, seen.provision);
+               seen.method, path, seen.rule, seen.provision);
     else
       log_warn("the loop has been busy for %.1f s in %s %s: no rule matched, provision %s", s,
-               seen.method, seen.path, seen.provision);
+               seen.method, path, seen.provision);
+    buf_free(&esc);
     uv_mutex_lock(&w->lock);
   }
   uv_mutex_unlock(&w->lock);

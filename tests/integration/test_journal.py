@@ -363,7 +363,7 @@ def test_disabled_journal_answers_empty(h1mock):
     for sub in ("", "/unmatched"):
         doc = journal(srv, sub=sub)
         assert doc == {"enabled": False, "dropped": 0, "first_seq": 0, "last_seq": 0,
-                       "count": 0, "requests": []}
+                       "count": 0, "skipped": 0, "requests": []}
     assert count(srv, "?status=404") == {"count": 0, "dropped": 0, "enabled": False}
     r = http("DELETE", srv.admin_url + "/app/v1/requests")
     assert r.status_code == 200 and r.json()["cleared"] == 0 and r.json()["enabled"] is False

@@ -266,8 +266,39 @@ TEST(take_secrets_reads_the_token_file) {
   ASSERT_STR_EQ(err, "h1mock: admin token file '/tmp': not a regular file");
 }
 
+TEST(connection_options) {
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_connections, 0); /* derived from the open-files limit at start */
+  ASSERT(c.body_timeout == 60);
+  ASSERT_EQ(parse(&c, "--max-connections", "1", "--body-timeout=0.5"), CONFIG_RUN);
+  ASSERT_EQ(c.max_connections, 1);
+  ASSERT(c.body_timeout == 0.5);
+  ASSERT_EQ(parse(&c, "--max-connections=10000000", NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.max_connections, 10000000);
+  ASSERT_EQ(parse(&c, "--max-connections", "0", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --max-connections: '0' is not a number of connections (1 to "
+                     "10000000)");
+  ASSERT_EQ(parse(&c, "--max-connections", "10000001", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--max-connections", "+5", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--max-connections", "5k", NULL), CONFIG_USAGE);
+  ASSERT_EQ(parse(&c, "--body-timeout", "0", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --body-timeout: '0' is not a number of seconds (> 0)");
+}
+
+TEST(default_connections_leave_room_for_files_and_the_admin_port) {
+  ASSERT_EQ(config_default_connections(20000), 20000 - 64 - 64);
+  ASSERT_EQ(config_default_connections(1024), 1024 - 128);
+  ASSERT_EQ(config_default_connections(145), 17);
+  ASSERT_EQ(config_default_connections(144), 16);
+  ASSERT_EQ(config_default_connections(64), 16); /* met with 503s, not a refusal to start */
+  ASSERT_EQ(config_default_connections(0), 16);
+  ASSERT_EQ(config_default_connections(UINT64_MAX), 10000000);
+}
+
 UNIT_MAIN(observability_defaults, journal_options, access_log_and_token_options,
           environment_feeds_the_new_options,
           admin_exposure_needs_a_non_loopback_address_and_no_token,
           admin_open_and_token_file_options, token_file_text, take_secrets_scrubs_the_environment,
-          take_secrets_reads_the_token_file, lua_memory_limit)
+          take_secrets_reads_the_token_file, lua_memory_limit, connection_options,
+          default_connections_leave_room_for_files_and_the_admin_port)

@@ -98,13 +98,14 @@ TEST(records_and_reads_back_one_entry) {
   ASSERT_EQ(journal_json(j, &f, &out), 0);
   buf_putc(&out, '\0');
   ASSERT_STR_EQ(out.data,
-                "{\"enabled\":true,\"dropped\":0,\"first_seq\":1,\"last_seq\":1,\"count\":1,"
+                "{\"enabled\":true,\"dropped\":0,\"first_seq\":1,\"last_seq\":1,"
                 "\"requests\":[{\"seq\":1,\"time\":\"2026-11-23T13:30:54.123456Z\","
                 "\"remote\":\"127.0.0.1:5555\",\"method\":\"POST\",\"path\":\"/app/v1/foo/bar\","
                 "\"query\":\"a=1\",\"headers\":{\"host\":\"mock\",\"x-tag\":\"one, two\","
                 "\"accept\":\"*/*\"},\"body\":\"{\\\"x\\\":1}\",\"body_encoding\":\"utf-8\","
                 "\"body_truncated\":false,\"body_bytes\":7,\"status\":201,"
-                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"duration_us\":57}]}\n");
+                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"duration_us\":57}],"
+                "\"count\":1,\"skipped\":0}\n");
   buf_free(&out);
   journal_free(j);
 }
@@ -493,7 +494,7 @@ TEST(a_disabled_journal_records_nothing_and_says_so) {
   journal_json(j, &f, &out);
   buf_putc(&out, '\0');
   ASSERT_STR_EQ(out.data, "{\"enabled\":false,\"dropped\":0,\"first_seq\":0,\"last_seq\":0,"
-                          "\"count\":0,\"requests\":[]}\n");
+                          "\"requests\":[],\"count\":0,\"skipped\":0}\n");
   buf_free(&out);
   journal_free(j);
 }

@@ -20,17 +20,14 @@
 /* U+FFFD as UTF-8, what the encoder writes for ill-formed bytes. */
 #define R "\xEF\xBF\xBD"
 
-#define FAIL_AT(line, ...)                                                                        \
-  do {                                                                                            \
-    fprintf(stderr, "  %s:%d: ", __FILE__, line);                                                 \
-    fprintf(stderr, __VA_ARGS__);                                                                 \
-    fputc('\n', stderr);                                                                          \
-    exit(1);                                                                                      \
-  } while (0)
+/* json.encode/decode charge the budget of the script context in the
+ * state's extra space; these states run no provision and carry none. */
+static void no_context(lua_State *L) { *(void **)lua_getextraspace(L) = NULL; }
 
 static lua_State *new_state(void) {
   lua_State *L = luaL_newstate();
   ASSERT(L != NULL);
+  no_context(L);
   luaL_openlibs(L);
   ASSERT_EQ(script_json_open(L), 1);
   lua_setglobal(L, "json");
@@ -584,6 +581,7 @@ TEST(test_encode_c_api_contract) {
  * module opened later shares the same array_mt. */
 TEST(test_codec_without_module) {
   lua_State *L = luaL_newstate();
+  no_context(L);
   char err[64];
   buf_t b = BUF_INIT;
   ASSERT_EQ(script_json_decode(L, "[[],{}]", 7, err, sizeof err), 0);
@@ -1113,6 +1111,7 @@ TEST(test_lua_memory_errors_unwind_cleanly) {
   for (size_t budget = 150000; budget < 600000; budget += 7919) {
     budget_t b = {(size_t)-1};
     lua_State *L = lua_newstate(budget_alloc, &b);
+    no_context(L);
     luaL_openlibs(L);
     script_json_open(L);
     lua_setglobal(L, "json");
@@ -1138,6 +1137,46 @@ TEST(test_lua_memory_errors_unwind_cleanly) {
   }
 }
 
+/* The budgeted variants: the allowance goes down by one per byte plus the
+ * per-value cost, and running out is -E2BIG with nothing left behind. */
+TEST(test_budgeted_encode_and_decode) {
+  lua_State *L = luaL_newstate();
+  no_context(L);
+  char err[128];
+  buf_t b = BUF_INIT;
+  eval_at(L, "{1, 'ab'}", __LINE__); /* [1,"ab"]: 8 bytes, 3 values */
+  int64_t allowance = 1000;
+  ASSERT_EQ(script_json_encode_budgeted(L, -1, &b, &allowance, err, sizeof err), 0);
+  ASSERT_MEM_EQ(b.data, b.len, "[1,\"ab\"]");
+  ASSERT_EQ(allowance, 1000 - 8 - 3 * SCRIPT_JSON_ENCODE_VALUE_COST);
+  b.len = 0;
+  allowance = 8 + 3 * SCRIPT_JSON_ENCODE_VALUE_COST - 1;
+  ASSERT_EQ(script_json_encode_budgeted(L, -1, &b, &allowance, err, sizeof err), -E2BIG);
+  ASSERT_EQ(b.len, 0);
+  ASSERT_CONTAINS(err, "instruction budget");
+  ASSERT_EQ(lua_gettop(L), 1);
+  /* A table shared 2^40 times: stopped after about the allowance. */
+  eval_at(L, "(function() local t = {'x'} for i = 1, 40 do t = {t, t} end return t end)()",
+          __LINE__);
+  allowance = 100000;
+  ASSERT_EQ(script_json_encode_budgeted(L, -1, &b, &allowance, err, sizeof err), -E2BIG);
+  ASSERT_EQ(b.len, 0);
+  lua_settop(L, 0);
+
+  allowance = 1000;
+  ASSERT_EQ(script_json_decode_budgeted(L, "[1,\"ab\"]", 8, &allowance, err, sizeof err), 0);
+  ASSERT_EQ(allowance, 1000 - 8 - 3 * SCRIPT_JSON_DECODE_VALUE_COST);
+  ASSERT_EQ(lua_gettop(L), 1);
+  allowance = 7; /* less than the text: refused before any work */
+  ASSERT_EQ(script_json_decode_budgeted(L, "[1,\"ab\"]", 8, &allowance, err, sizeof err), -E2BIG);
+  allowance = 8 + 2 * SCRIPT_JSON_DECODE_VALUE_COST; /* one value short */
+  ASSERT_EQ(script_json_decode_budgeted(L, "[1,\"ab\"]", 8, &allowance, err, sizeof err), -E2BIG);
+  ASSERT_CONTAINS(err, "instruction budget");
+  ASSERT_EQ(lua_gettop(L), 1);
+  buf_free(&b);
+  lua_close(L);
+}
+
 UNIT_MAIN(test_encode_scalars, test_encode_floats, test_encode_float_round_trip_random,
           test_encode_nan_inf_refused, test_encode_every_escape, test_encode_utf8_passes_through,
           test_encode_invalid_utf8_replaced, test_encode_sorted_keys, test_encode_large_objects,
@@ -1151,4 +1190,4 @@ UNIT_MAIN(test_encode_scalars, test_encode_floats, test_encode_float_round_trip_
           test_decode_line_and_column, test_decode_mutations, test_round_trips, test_big_document,
           test_big_object_and_number_array, test_lua_encode_errors_carry_position,
           test_lua_decode_returns_nil_and_message, test_lua_sentinels,
-          test_lua_memory_errors_unwind_cleanly)
+          test_lua_memory_errors_unwind_cleanly, test_budgeted_encode_and_decode)

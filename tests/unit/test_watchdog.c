@@ -63,8 +63,13 @@ TEST(a_long_event_is_reported_once_while_it_runs) {
   wait_for("busy for", 2);
   ASSERT_CONTAINS(logged(), " s in POST /x: no rule matched, provision (default)\n");
   watchdog_leave(w);
-  watchdog_enter(w, NULL, NULL, 0, NULL, "big.lua");
+  /* A decoded path may hold a newline or an escape: one line, escaped. */
+  watchdog_enter(w, "GET", "/a\nFAKE \x1b[31m", 13, "a", "a.lua");
   wait_for("busy for", 3);
+  ASSERT_CONTAINS(logged(), " s in GET /a\\x0aFAKE \\x1b[31m: rule 'a' of provision a.lua\n");
+  watchdog_leave(w);
+  watchdog_enter(w, NULL, NULL, 0, NULL, "big.lua");
+  wait_for("busy for", 4);
   ASSERT_CONTAINS(logged(), " s loading provision big.lua\n");
   watchdog_leave(w);
   watchdog_stop(w);
