@@ -111,7 +111,7 @@ static void commit(store_t *s, const buf_t *b) {
     pthread_mutex_lock(&w->mu);
     w->file_size += n;
     w->inflight -= n;
-    w->committed = last;
+    __atomic_store_n(&w->committed, last, __ATOMIC_RELEASE);
     if (w->syncing)
       pthread_cond_broadcast(&w->done);
     pthread_mutex_unlock(&w->mu);
@@ -176,7 +176,7 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
   pthread_condattr_t ca;
   int rc;
   s->durable = w->committed = s->seq;
-  if ((rc = pthread_mutex_init(&w->mu, NULL)) || (rc = pthread_mutex_init(&s->view.mu, NULL)))
+  if ((rc = pthread_mutex_init(&w->mu, NULL)))
     return -rc;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -216,11 +216,11 @@ void store_writer_stop(store_t *s) {
     w->stop = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    pthread_join(w->thread, NULL); /* it joined the compactor */
+    store_view_finish(s, true);
     store_poll(s);
     w->started = false;
     pthread_mutex_destroy(&w->mu);
-    pthread_mutex_destroy(&s->view.mu);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
   }
@@ -456,10 +456,11 @@ void store_poll(store_t *s) {
   if (s->dirfd < 0 || !w->started)
     return;
   store_handover(s, false);
-  pthread_mutex_lock(&w->mu);
-  uint64_t committed = w->committed;
-  int err = w->err;
-  pthread_mutex_unlock(&w->mu);
+  store_view_finish(s, false);
+  /* Read without the lock, which the writer may hold (the loop never waits
+   * for it but in store_sync and after a failure). */
+  uint64_t committed = __atomic_load_n(&w->committed, __ATOMIC_ACQUIRE);
+  int err = __atomic_load_n(&w->err, __ATOMIC_ACQUIRE);
   if (committed > s->durable) {
     while (s->undo_head < s->undo_len && s->undo[s->undo_head].seq <= committed)
       store_undo_release(s, &s->undo[s->undo_head++]);

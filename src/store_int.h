@@ -122,11 +122,19 @@ typedef struct writer {
 /* The documents as they were when a snapshot began, for the compactor
  * thread to read while the loop writes on (store_snapshot.c): the first
  * value, since then, of every list pointer the loop changed, and what it
- * freed meanwhile (freed once the compactor is done reading). */
+ * freed meanwhile (freed once the compactor is done reading). No lock: the
+ * loop publishes entries and maps with release stores, the compactor reads
+ * with acquire loads. */
 typedef struct view_entry {
-  void **field;
+  void **field; /* published last */
   void *old;
 } view_entry_t;
+
+typedef struct view_map {
+  size_t cap;            /* a power of two; at most half full */
+  struct view_map *prev; /* the smaller map it replaced: freed at the end */
+  view_entry_t e[];
+} view_map_t;
 
 typedef struct grave {
   void *p;
@@ -134,13 +142,13 @@ typedef struct grave {
 } grave_t;
 
 typedef struct snap_view {
-  pthread_mutex_t mu;
-  bool active;       /* the compactor reads; the loop saves and defers */
-  uint16_t gen;      /* of the last snapshot begun (0: none yet) */
-  bool broken;       /* a save failed for want of memory: the snapshot is dropped */
-  view_entry_t *map; /* open addressing by field address; len <= cap / 2 */
-  size_t cap, len;
-  grave_t *grave;
+  bool active;     /* the loop saves and defers (the loop's) */
+  bool done;       /* the compactor stopped reading (its, atomic) */
+  bool broken;     /* a save failed for want of memory: drop the snapshot (atomic) */
+  uint16_t gen;    /* of the last snapshot begun (0: none yet) */
+  view_map_t *map; /* atomic pointer, NULL until the first save */
+  size_t len;      /* entries in map */
+  grave_t *grave;  /* the loop's until the end */
   size_t ngrave, capgrave;
 } snap_view_t;
 
@@ -182,6 +190,9 @@ struct store {
 };
 
 void store_view_save(store_t *s, void *field);
+/* On the loop: once the compactor is done reading, stops saving and frees
+ * what was kept for it (`now`: it is done, as at close). */
+void store_view_finish(store_t *s, bool now);
 /* Frees a document (or a collection with its documents), or keeps it
  * until the compactor is done reading when a snapshot is read. */
 void store_free_doc(store_t *s, doc_t *d);
@@ -194,15 +205,14 @@ static inline const char *store_doc_val(const doc_t *d) { return d->data + d->id
  * read, the pointer's value when it began is kept, unless the node is newer
  * than the snapshot. */
 static inline void store_set_ptr(store_t *s, uint16_t gen, void *field, void *v) {
-  if (__atomic_load_n(&s->view.active, __ATOMIC_RELAXED) && gen != s->view.gen)
+  if (s->view.active && gen != s->view.gen)
     store_view_save(s, field);
-  *(void **)field = v;
+  /* Release: a compactor that reads the new value sees the saved old one. */
+  __atomic_store_n((void **)field, v, __ATOMIC_RELEASE);
 }
 
 /* What to tag a node made now with. */
-static inline uint16_t store_gen_now(const store_t *s) {
-  return __atomic_load_n(&s->view.active, __ATOMIC_RELAXED) ? s->view.gen : 0;
-}
+static inline uint16_t store_gen_now(const store_t *s) { return s->view.active ? s->view.gen : 0; }
 
 /* ---- store_table.c ---- */
 

@@ -76,26 +76,7 @@ static int out_record(out_t *o, int type, const char *coll, size_t clen, const c
   return store_write_all(o->fd, val, vlen);
 }
 
-/* A list pointer as the snapshot sees it: its value when the snapshot
- * began. `view` is NULL when nothing else runs (at open). */
-static void *rd(snap_view_t *view, void *const *field) {
-  if (view == NULL)
-    return *field;
-  pthread_mutex_lock(&view->mu);
-  void *v = *field;
-  if (view->len) {
-    size_t mask = view->cap - 1, i = ((uintptr_t)field >> 3) * 0x9e3779b97f4a7c15ull & mask;
-    for (; view->map[i].field; i = (i + 1) & mask)
-      if (view->map[i].field == field) {
-        v = view->map[i].old;
-        break;
-      }
-  }
-  pthread_mutex_unlock(&view->mu);
-  return v;
-}
-
-static void end_view(store_t *s);
+static void *rd(snap_view_t *v, void *const *field);
 
 /* Writes the header, every document (collections in creation order, each
  * in insertion order) and the end record into fd, then fsyncs it. With a
@@ -119,8 +100,8 @@ static int write_snapshot(store_t *s, snap_view_t *view, int fd, uint64_t seq, u
         rc = -ECANCELED;
     }
   }
-  if (view)
-    end_view(s);
+  if (view) /* reading is over: the loop may stop keeping pointers */
+    __atomic_store_n(&view->done, true, __ATOMIC_RELEASE);
   unsigned char n[8];
   store_wr_le(n, count, 8);
   if (rc || (rc = out_record(&o, REC_END, NULL, 0, NULL, 0, n, 8, seq)) || (rc = out_flush(&o)))
@@ -259,74 +240,89 @@ out:
  * document could be read: so while a compactor thread reads, the loop
  * keeps (in view.map) the first value of each `first`/`next` pointer it
  * changes, and defers its frees (view.grave) until the compactor is done.
- * The compactor reads each pointer through the map. Nodes made after the
- * snapshot began (their `gen` is its number) are out of its reach, so
- * their pointers are not kept: a stream of inserts costs the map nothing.
- * What it costs: 16 to 32 bytes per older pointer changed during the
- * snapshot, and the documents freed meanwhile, both given back when it
- * ends; a lock taken per pointer on each side, uncontended but for the
- * moments they meet. No table is read, so
- * tables grow and shrink as usual. The compactor runs at the lowest
- * priority, so that on a busy core the loop comes first. */
+ * The compactor reads a pointer, then looks it up in the map. Nodes made
+ * after the snapshot began (their `gen` is its number) are out of its
+ * reach, so their pointers are not kept: a stream of inserts costs the map
+ * nothing. What it costs: 16 to 32 bytes per older pointer changed during
+ * the snapshot, and the documents freed meanwhile, both given back when it
+ * ends. No lock is shared: the loop never waits for the compactor, which
+ * runs at the lowest priority so that on a busy core the loop comes first.
+ * No table is read, so tables grow and shrink as usual. */
 
-static bool view_grow(snap_view_t *v) {
-  size_t cap = v->cap ? v->cap * 2 : 4096;
-  view_entry_t *map = calloc(cap, sizeof *map);
-  if (map == NULL)
-    return false;
-  for (size_t j = 0; j < v->cap; j++) {
-    if (v->map[j].field == NULL)
-      continue;
-    size_t i = ((uintptr_t)v->map[j].field >> 3) * 0x9e3779b97f4a7c15ull & (cap - 1);
-    while (map[i].field)
-      i = (i + 1) & (cap - 1);
-    map[i] = v->map[j];
+#define MAP_HASH(field, cap) (((uintptr_t)(field) >> 3) * 0x9e3779b97f4a7c15ull & ((cap)-1))
+
+/* A list pointer as the snapshot sees it: its value when the snapshot
+ * began. The pointer first, then the map: a new value read means its
+ * entry, published before it, is there to find. */
+static void *rd(snap_view_t *v, void *const *field) {
+  void *val = __atomic_load_n((void **)field, __ATOMIC_ACQUIRE);
+  if (v == NULL)
+    return val;
+  view_map_t *m = __atomic_load_n(&v->map, __ATOMIC_ACQUIRE);
+  for (size_t i = m ? MAP_HASH(field, m->cap) : 0; m; i = (i + 1) & (m->cap - 1)) {
+    void **k = __atomic_load_n(&m->e[i].field, __ATOMIC_ACQUIRE);
+    if (k == NULL)
+      break;
+    if (k == field)
+      return m->e[i].old;
   }
-  free(v->map);
-  v->map = map;
-  v->cap = cap;
+  return val;
+}
+
+/* A map twice the size, published once filled; the old one stays (the
+ * compactor may be reading it) until the end. */
+static bool view_grow(snap_view_t *v) {
+  view_map_t *old = v->map;
+  size_t cap = old ? old->cap * 2 : 4096;
+  view_map_t *m = calloc(1, sizeof *m + cap * sizeof m->e[0]);
+  if (m == NULL)
+    return false;
+  m->cap = cap;
+  m->prev = old;
+  for (size_t j = 0; old && j < old->cap; j++) {
+    if (old->e[j].field == NULL)
+      continue;
+    size_t i = MAP_HASH(old->e[j].field, cap);
+    while (m->e[i].field)
+      i = (i + 1) & (cap - 1);
+    m->e[i] = old->e[j];
+  }
+  __atomic_store_n(&v->map, m, __ATOMIC_RELEASE);
   return true;
 }
 
 void store_view_save(store_t *s, void *field) {
   snap_view_t *v = &s->view;
-  pthread_mutex_lock(&v->mu);
-  if (v->active) {
-    if ((v->len + 1) * 2 > v->cap && !view_grow(v)) {
-      v->broken = true; /* the compactor may read a later value: drop its snapshot */
-    } else {
-      size_t mask = v->cap - 1, i = ((uintptr_t)field >> 3) * 0x9e3779b97f4a7c15ull & mask;
-      while (v->map[i].field && v->map[i].field != field)
-        i = (i + 1) & mask;
-      if (v->map[i].field == NULL) {
-        v->map[i].field = field;
-        v->map[i].old = *(void **)field;
-        v->len++;
-      }
-    }
+  if ((v->len + 1) * 2 > (v->map ? v->map->cap : 0) && !view_grow(v)) {
+    /* The compactor may read a later value: its snapshot is dropped. */
+    __atomic_store_n(&v->broken, true, __ATOMIC_RELEASE);
+    return;
   }
-  pthread_mutex_unlock(&v->mu);
+  view_map_t *m = v->map;
+  size_t i = MAP_HASH(field, m->cap);
+  while (m->e[i].field && m->e[i].field != field)
+    i = (i + 1) & (m->cap - 1);
+  if (m->e[i].field == NULL) {
+    m->e[i].old = *(void **)field;
+    __atomic_store_n(&m->e[i].field, (void **)field, __ATOMIC_RELEASE);
+    v->len++;
+  }
 }
 
 static bool defer(store_t *s, void *p, bool coll) {
   snap_view_t *v = &s->view;
-  if (!__atomic_load_n(&v->active, __ATOMIC_RELAXED))
+  if (!v->active)
     return false;
-  pthread_mutex_lock(&v->mu);
-  bool kept = v->active;
-  if (kept && v->ngrave == v->capgrave) {
+  if (v->ngrave == v->capgrave) {
     size_t cap = v->capgrave ? v->capgrave * 2 : 1024;
     grave_t *g = realloc(v->grave, cap * sizeof *g);
-    if (g) {
-      v->grave = g;
-      v->capgrave = cap;
-    }
+    if (g == NULL)
+      return true; /* leaked rather than freed under the compactor's eyes */
+    v->grave = g;
+    v->capgrave = cap;
   }
-  if (kept && v->ngrave < v->capgrave)
-    v->grave[v->ngrave++] = (grave_t){p, coll};
-  /* else leaked rather than freed under the compactor's eyes */
-  pthread_mutex_unlock(&v->mu);
-  return kept;
+  v->grave[v->ngrave++] = (grave_t){p, coll};
+  return true;
 }
 
 void store_free_doc(store_t *s, doc_t *d) {
@@ -339,27 +335,51 @@ void store_free_coll(store_t *s, coll_t *c) {
     store_coll_free(c);
 }
 
-/* The compactor is done reading: the loop stops saving, and what it freed
- * meanwhile is freed here, on the compactor's thread. */
-static void end_view(store_t *s) {
+struct grave_job {
+  grave_t *grave;
+  size_t n;
+};
+
+static void *bury(void *arg) {
+  struct grave_job *j = arg;
+  for (size_t i = 0; i < j->n; i++) {
+    if (j->grave[i].coll)
+      store_coll_free(j->grave[i].p);
+    else
+      free(j->grave[i].p);
+  }
+  free(j->grave);
+  free(j);
+  return NULL;
+}
+
+void store_view_finish(store_t *s, bool now) {
   snap_view_t *v = &s->view;
-  pthread_mutex_lock(&v->mu);
+  if (!v->active || (!now && !__atomic_load_n(&v->done, __ATOMIC_ACQUIRE)))
+    return;
   v->active = false;
-  grave_t *grave = v->grave;
-  size_t n = v->ngrave;
+  for (view_map_t *m = v->map, *prev; m; m = prev) {
+    prev = m->prev;
+    free(m);
+  }
+  v->map = NULL;
+  v->len = 0;
+  struct grave_job *j = malloc(sizeof *j);
+  if (j)
+    *j = (struct grave_job){v->grave, v->ngrave};
   v->grave = NULL;
   v->ngrave = v->capgrave = 0;
-  free(v->map);
-  v->map = NULL;
-  v->cap = v->len = 0;
-  pthread_mutex_unlock(&v->mu);
-  for (size_t i = 0; i < n; i++) {
-    if (grave[i].coll)
-      store_coll_free(grave[i].p);
-    else
-      free(grave[i].p);
-  }
-  free(grave);
+  if (j == NULL)
+    return; /* leaked: out of memory anyway */
+  /* A clear of a million documents during the snapshot leaves a million
+   * frees: a thread does them, unless it is a handful. */
+  pthread_t t;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  if (j->n < 1024 || now || pthread_create(&t, &at, bury, j) != 0)
+    bury(j);
+  pthread_attr_destroy(&at);
 }
 
 struct compaction {
@@ -379,14 +399,12 @@ static void *compactor_main(void *arg) {
   if (fd >= 0)
     rc = write_snapshot(s, &s->view, fd, job->seq, buf, SNAP_BUF, &w->snap_cancel);
   else
-    end_view(s);
+    __atomic_store_n(&s->view.done, true, __ATOMIC_RELEASE);
   if (fd >= 0 && close(fd) != 0 && rc == 0)
     rc = -errno;
   free(buf);
-  pthread_mutex_lock(&s->view.mu);
-  if (rc == 0 && s->view.broken)
+  if (rc == 0 && __atomic_load_n(&s->view.broken, __ATOMIC_ACQUIRE))
     rc = -ENOMEM;
-  pthread_mutex_unlock(&s->view.mu);
   pthread_mutex_lock(&w->mu);
   w->snap_rc = rc;
   w->snap_written = true;
@@ -402,7 +420,8 @@ void store_maybe_compact(store_t *s) {
   if (s->appended < s->compact_bytes || s->state)
     return;
   /* Tried again with the next write when the writer holds its lock. */
-  if (pthread_mutex_trylock(&w->mu) != 0)
+  store_view_finish(s, false); /* the last one's, if its reading is over */
+  if (s->view.active || pthread_mutex_trylock(&w->mu) != 0)
     return;
   if (w->compacting) {
     pthread_mutex_unlock(&w->mu);
@@ -427,10 +446,8 @@ void store_maybe_compact(store_t *s) {
     }
     s->view.gen = 1;
   }
-  pthread_mutex_lock(&s->view.mu);
   s->view.active = true;
-  s->view.broken = false;
-  pthread_mutex_unlock(&s->view.mu);
+  s->view.done = s->view.broken = false;
   /* Records up to the snapshot's sequence number end where the next
    * record will start. */
   w->cut = w->file_size + w->inflight + w->queue.len + s->pend.len;
@@ -446,7 +463,7 @@ void store_maybe_compact(store_t *s) {
   pthread_mutex_unlock(&w->mu);
   if (rc) {
     log_error("store: %s: compaction failed: no thread (%s)", s->dir, strerror(rc));
-    end_view(s);
+    store_view_finish(s, true);
     free(job);
   }
 }
@@ -486,18 +503,15 @@ void store_compaction_step(store_t *s) {
   writer_t *w = &s->w;
   if (w->stop)
     __atomic_store_n(&w->snap_cancel, true, __ATOMIC_RELAXED);
-  if (!w->snap_written) {
-    if (!w->stop)
-      return;
-    /* Stopping: the next open compacts anyway. */
+  if (!w->snap_written && !w->stop)
+    return;
+  if (w->joinable) {
+    /* Done, or stopping (it gives up: the next open compacts anyway). Not
+     * under the lock: the loop reads it, and a thread's end takes time. */
+    w->joinable = false;
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->compactor, NULL);
     pthread_mutex_lock(&w->mu);
-    w->joinable = false;
-  }
-  if (w->joinable) {
-    pthread_join(w->compactor, NULL); /* it is done: returns at once */
-    w->joinable = false;
   }
   bool drop = w->snap_rc || w->snap_discard || w->dead || w->stop;
   if (!drop && (w->err || w->committed < w->snap_seq))

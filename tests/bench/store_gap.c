@@ -11,6 +11,9 @@
  * gaps less the time the loop's thread waited for a CPU meanwhile
  * (run_delay in /proc/thread-self/schedstat): on a shared machine other
  * processes stall the loop too, and that part is not the store's.
+ * BENCH_CONTROL=1 runs the same loop with a malloc and a copy in place of
+ * each put and no store at all: the pauses the machine makes by itself
+ * (page faults, the hypervisor), the floor to compare with.
  *
  * Not part of the test suite. Build and run (from the repository root):
  *   meson compile -C build tests/store_gap && build/tests/store_gap DIR
@@ -30,6 +33,7 @@
 #include "bench_ids.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +67,8 @@ static struct {
   double last, start, last_delay;
   int schedstat;
   stats_t wall, cpu;
+  bool control;
+  char **kept; /* BENCH_CONTROL's allocations */
   size_t acked;
 #ifndef BASELINE
   store_waiter_t *w; /* one per turn */
@@ -122,7 +128,13 @@ static void on_idle(uv_idle_t *h) {
                       "{\"name\":\"user %07zu\",\"email\":\"user%07zu@example.com\",\"age\":%zu,"
                       "\"role\":\"member\",\"active\":true}",
                       B.docs, B.docs, B.docs % 90);
-    int rc = store_put(B.s, "users", 5, id, 36, val, (size_t)vl);
+    int rc = 0;
+    if (B.control) { /* no store: as much memory, kept */
+      B.kept[B.docs] = malloc((size_t)vl + 64);
+      memcpy(B.kept[B.docs], val, (size_t)vl);
+    } else {
+      rc = store_put(B.s, "users", 5, id, 36, val, (size_t)vl);
+    }
     if (rc) {
       fprintf(stderr, "store_gap: store_put: %s\n", strerror(-rc));
       exit(1);
@@ -130,7 +142,7 @@ static void on_idle(uv_idle_t *h) {
   }
 #ifndef BASELINE
   /* Like a request's held answer: a waiter for the turn's writes. */
-  if (store_when_durable(B.s, store_seq(B.s), &B.w[B.wall.n], on_durable) == 0)
+  if (B.control || store_when_durable(B.s, store_seq(B.s), &B.w[B.wall.n], on_durable) == 0)
     B.acked += PER_TURN;
 #else
   B.acked += PER_TURN;
@@ -171,6 +183,11 @@ int main(int argc, char **argv) {
   /* BENCH_MEMORY=1: no data directory, to tell table growth from
    * compaction. */
   const char *dir = getenv("BENCH_MEMORY") ? NULL : argv[1];
+  B.control = getenv("BENCH_CONTROL") != NULL;
+  if (B.control) {
+    B.kept = calloc(B.target + PER_TURN, sizeof *B.kept);
+    dir = NULL;
+  }
   uv_loop_t *loop = uv_default_loop();
   char err[512], cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", argv[1]);
@@ -195,8 +212,10 @@ int main(int argc, char **argv) {
   store_sync(B.s);
 #endif
   printf("%s: %zu documents in %.1f s, %zu turns of %d puts (%.0f puts/s); %zu acknowledged\n",
-         dir ? "durable" : "memory", B.docs, total / 1e3, B.wall.n, PER_TURN,
-         (double)B.docs / total * 1e3, B.acked);
+         B.control ? "control (no store)"
+         : dir     ? "durable"
+                   : "memory",
+         B.docs, total / 1e3, B.wall.n, PER_TURN, (double)B.docs / total * 1e3, B.acked);
   report("gap between turns", &B.wall);
   report("the same less waiting for a CPU", &B.cpu);
   store_close(B.s);
@@ -205,6 +224,10 @@ int main(int argc, char **argv) {
   uv_loop_close(loop);
   free(B.wall.gaps);
   free(B.cpu.gaps);
+  if (B.kept)
+    for (size_t i = 0; i < B.docs; i++)
+      free(B.kept[i]);
+  free(B.kept);
 #ifndef BASELINE
   free(B.w);
 #endif

@@ -269,8 +269,57 @@ TEST(test_compactions_read_a_consistent_view_while_writes_go_on) {
   cleanup_dirs();
 }
 
+/* The snapshot a compaction installs holds exactly the documents as they
+ * were when it began, in order, however many of them the loop replaces,
+ * deletes or clears (and frees) while the compactor reads. */
+TEST(test_a_snapshot_is_the_state_when_it_began) {
+  const char *dir = mkdir_tmp();
+  store_t *s = open_at(dir, 0);
+  for (int round = 0; round < 5; round++) {
+    for (int i = 0; i < 20000; i++) { /* enough for the compactor to take a while */
+      char id[16];
+      snprintf(id, sizeof id, "k%d", i);
+      ASSERT_EQ(put(s, i % 3 ? "a" : "b", id, "value of some length, to write"), 0);
+    }
+    ASSERT_EQ(random_ops(s, 200, round), 200);
+    char *at_start = strdup(dump(s));
+    uint64_t seq = store_seq(s);
+    s->appended = s->compact_bytes; /* due now */
+    store_maybe_compact(s);
+    ASSERT(s->w.compacting);
+    /* Meanwhile: old documents replaced, deleted, collections cleared. */
+    for (int i = 0; i < 20000; i += 2) {
+      char id[16];
+      snprintf(id, sizeof id, "k%d", i);
+      if (i % 6 == 0)
+        del(s, "b", id);
+      else
+        put(s, "a", id, "replaced");
+    }
+    random_ops(s, 2000, 50 + round);
+    store_clear(s, "b", 1);
+    wait_compacted(s);
+    /* The snapshot on disk, read alone, is the state at its start. */
+    store_t *snap = calloc(1, sizeof *snap);
+    ASSERT(snap);
+    snap->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+    snap->logfd = -1;
+    store_hdr_t h;
+    char err[256];
+    ASSERT_EQ(store_read_snapshot(snap, SNAP, 2, &h, err, sizeof err), 0);
+    ASSERT_EQ(h.base, seq);
+    ASSERT_STR_EQ(dump(snap), at_start);
+    store_close(snap);
+    free(at_start);
+    ASSERT_EQ(store_clear(s, NULL, 0), 0);
+  }
+  store_close(s);
+  cleanup_dirs();
+}
+
 UNIT_MAIN(test_waiters_called_in_sequence_order_once_durable,
           test_a_cancelled_waiter_is_not_called, test_a_memory_store_is_always_durable,
           test_a_failed_commit_undoes_exactly_what_was_not_durable,
           test_any_other_failure_leaves_the_store_read_only,
-          test_compactions_read_a_consistent_view_while_writes_go_on)
+          test_compactions_read_a_consistent_view_while_writes_go_on,
+          test_a_snapshot_is_the_state_when_it_began)
