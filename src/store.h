@@ -28,16 +28,23 @@
  * any other error, it writes nothing more: the store stays read-only until
  * restarted, when the log is replayed as it really is.
  *
- * The log is compacted into a snapshot at open and whenever it grows past
- * compact_bytes. The files, their format and what open refuses are
- * described in store_open.c and store_record.c. One store at a time holds a
- * data directory (an flock on it).
+ * The log is compacted into a snapshot at open and whenever compact_bytes
+ * were appended since the last one; a compactor thread writes it from the
+ * documents as they were at one sequence number while the loop goes on
+ * (store_snapshot.c), and the writer puts it in place between batches. The
+ * files, their format and what open refuses are described in store_open.c
+ * and store_record.c. One store at a time holds a data directory (an flock
+ * on it).
  *
  * Limits: collection names and ids 1..STORE_MAX_KEY bytes, values
  * 0..STORE_MAX_VALUE bytes; beyond them a write is -EINVAL.
  *
- * Only the loop thread calls the store; its writer thread touches the
- * queue and the files only.
+ * Threads: only the loop thread calls the store. A durable store has one
+ * writer thread (the log, and installing snapshots), a compactor thread
+ * while a snapshot is written (it only reads documents, through the frozen
+ * view), and short-lived threads that fault in a large table's next array
+ * or free what a snapshot kept; none of them makes the loop wait for it
+ * (store_sync and store_close wait, by design).
  */
 #ifndef H1MOCK_STORE_H
 #define H1MOCK_STORE_H

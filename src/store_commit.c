@@ -3,12 +3,13 @@
  * loop's side the waiters, the undo entries and what a failed commit
  * leaves behind (the contract is in store.h).
  *
- * The loop encodes each record into w.queue under w.mu and wakes the
- * writer if it sleeps. The writer swaps the whole queue for an empty
- * buffer, so the loop never waits for more than that swap, and appends it
- * in chunks of at most CHUNK bytes (cut at record boundaries), each made
- * durable by one fdatasync and reported at once: w.committed moves on and
- * the loop's handle is signalled. store_poll then releases the undo
+ * The loop encodes each record into a buffer of its own (s->pend) and hands
+ * it to w.queue when it can take w.mu at once, waking the writer if it
+ * sleeps: the loop never waits for the writer's lock. The writer swaps the
+ * whole queue for an empty buffer and appends it in chunks of at most
+ * CHUNK bytes (cut at record boundaries), each made durable by one
+ * fdatasync and reported at once: w.committed moves on and the loop's
+ * handle is signalled. store_poll then releases the undo
  * entries and calls the waiters up to w.committed.
  *
  * A failed append or fdatasync stops the writer taking batches (w.err);
