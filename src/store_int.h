@@ -99,13 +99,14 @@ typedef struct writer {
   pthread_cond_t wake; /* work for the writer, or stop */
   pthread_cond_t done; /* a commit, for store_sync */
   bool started, stop, idle, syncing;
-  buf_t queue;          /* records not taken yet, in sequence order */
-  uint64_t file_size;   /* durable bytes of the log (its header included) */
-  uint64_t inflight;    /* bytes being appended after file_size */
-  uint64_t committed;   /* the last durable sequence number */
-  int err;              /* a failed commit the loop has not taken in (-errno) */
-  bool dead;            /* after a failure that is not ENOSPC: write nothing */
-  uint64_t retry_at_ms; /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
+  buf_t queue;             /* records not taken yet, in sequence order */
+  uint64_t file_size;      /* durable bytes of the log (its header included) */
+  uint64_t inflight;       /* bytes being appended after file_size */
+  uint64_t committed;      /* the last durable sequence number */
+  int err;                 /* a failed commit the loop has not taken in (-errno) */
+  bool dead;               /* after a failure that is not ENOSPC: write nothing */
+  uint64_t retry_at_ms;    /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
+  uint64_t last_commit_us; /* when the last batch was done (CLOCK_MONOTONIC) */
   /* Compaction (store_snapshot.c): a compactor thread writes the snapshot
    * of sequence number snap_seq; the writer installs it and writes the new
    * log (the old one's bytes from `cut` on) between batches. */
