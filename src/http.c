@@ -167,9 +167,13 @@ struct target {
  * notes where the query starts. Absolute-form targets lose their scheme and
  * authority (RFC 9112 3.2.2), which are noted for the Host. */
 static int split_target(http_in_t *in, struct target *tg) {
-  const char *t = in->head.data + in->target_off;
   size_t n = in->target_len, i = 0;
   *tg = (struct target){0};
+  /* Before the offset is applied: with an empty target ("CONNECT  ") the
+   * head buffer may hold nothing yet, and NULL + 0 is undefined. */
+  if (n == 0)
+    return -EINVAL;
+  const char *t = in->head.data + in->target_off;
   tg->absolute =
       n > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
   if (tg->absolute) {
@@ -178,7 +182,7 @@ static int split_target(http_in_t *in, struct target *tg) {
     while (i < n && t[i] != '/' && t[i] != '?' && t[i] != '#')
       i++;
     tg->auth_len = in->target_off + i - tg->auth_off;
-  } else if (n == 0 || (t[0] != '/' && !(n == 1 && t[0] == '*'))) {
+  } else if (t[0] != '/' && !(n == 1 && t[0] == '*')) {
     return -EINVAL;
   }
   size_t end = i;

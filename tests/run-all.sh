@@ -1,21 +1,24 @@
 #!/bin/sh
 # Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
 # test suite against both: C unit tests and the pytest integration tests;
-# then, once, the container test (tests/containers/run.sh: the image and the
-# compose example under podman). Prints "N skipped" (over every suite),
-# then ends with one line "N passed, N failed" summed over every suite, the
-# line CI reads.
+# then, once, a bounded libFuzzer run of every fuzz target
+# (tests/fuzz/run.sh: FUZZ_SECONDS each, 60 by default) and the container
+# test (tests/containers/run.sh: the image and the compose example under
+# podman). Prints "N skipped" (over every suite), then ends with one line
+# "N passed, N failed" summed over every suite, the line CI reads.
 #
-#   tests/run-all.sh            both builds and the container test
-#   tests/run-all.sh --quick    the plain build only, no container test
+#   tests/run-all.sh            both builds, fuzzing and the container test
+#   tests/run-all.sh --quick    the plain build only, no fuzzing, no container test
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 builds="build build-asan"
 containers=yes
+fuzz=yes
 if [ "${1:-}" = "--quick" ]; then
   builds="build"
   containers=""
+  fuzz=""
 fi
 
 passed=0
@@ -86,6 +89,19 @@ for b in $builds; do
   tail -n 1 "$log" | sed "s|^|$b integration: |"
   count "$log"
 done
+
+# Once, not per build: its own clang build (build-fuzz). A machine without
+# clang's libFuzzer says why and counts one skip per target; a finding is
+# copied into tests/fuzz/regression/ and fails the run.
+if [ -n "$fuzz" ]; then
+  log=build/fuzz.log
+  if ! tests/fuzz/run.sh >"$log" 2>&1; then status=1; fi
+  grep -E '^(ok|not ok|skipped|    )' "$log" | sed "s|^|fuzz: |" || true
+  tail -n 1 "$log" | sed "s|^|fuzz: |"
+  count "$log"
+  # Ended before its result line (killed, a broken step): one failure.
+  tail -n 1 "$log" | grep -Eq '^[0-9]+ passed' || failed=$((failed + 1))
+fi
 
 # Once, not per build: the image is built from the sources inside podman.
 # A machine where podman cannot run says why and counts one skip.

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "fuzz_util.h"
 #include "router.h"
 
 static router_t *make_router(void) {
@@ -29,40 +29,26 @@ static router_t *make_router(void) {
   return r;
 }
 
+static int answer(void *arg, const http_request_t *req) {
+  router_t *router = arg;
+  router_match_t m;
+  router_match(router, req->path, req->path_len, req->method, &m);
+  http_response_t resp = {0};
+  buf_t out = BUF_INIT;
+  http_response_simple(&resp, 200, "text/plain", req->body, req->body_len);
+  http_response_header(&resp, "X-Path", 6, req->path, req->path_len);
+  http_response_write(&resp, req->method, req->keep_alive, req->http_minor == 0, &out);
+  buf_free(&out);
+  http_response_free(&resp);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static router_t *router;
   if (router == NULL)
     router = make_router();
   if (size == 0)
     return 0;
-  size_t step = (size_t)data[0] % 64 + 1;
-  data++, size--;
-
-  http_in_t *in = http_in_new(4096);
-  http_response_t resp = {0};
-  buf_t out = BUF_INIT;
-  size_t pos = 0, avail = 0;
-  while (pos < size) {
-    avail = avail + step > size - pos ? size - pos : avail + step;
-    size_t used = 0;
-    enum http_in_status st = http_in_feed(in, (const char *)data + pos, avail, &used);
-    pos += used;
-    avail -= used;
-    if (st == HTTP_IN_ERROR)
-      break;
-    if (st == HTTP_IN_MORE)
-      continue;
-    const http_request_t *req = http_in_request(in);
-    router_match_t m;
-    router_match(router, req->path, req->path_len, req->method, &m);
-    http_response_simple(&resp, 200, "text/plain", req->body, req->body_len);
-    http_response_header(&resp, "X-Path", 6, req->path, req->path_len);
-    http_response_write(&resp, req->method, req->keep_alive, req->http_minor == 0, &out);
-    buf_reset(&out);
-    http_in_next(in);
-  }
-  buf_free(&out);
-  http_response_free(&resp);
-  http_in_free(in);
+  fuzz_feed(data + 1, size - 1, (size_t)data[0] % 64 + 1, 4096, answer, router);
   return 0;
 }

@@ -50,11 +50,12 @@ ENTRYPOINT = ROOT / "deps" / "entrypoint.sh"
 INSTALL = ROOT / "deps" / "install.sh"
 RUN_ALL = ROOT / "tests" / "run-all.sh"
 CONTAINER_TEST = ROOT / "tests" / "containers" / "run.sh"
+FUZZ_RUN = ROOT / "tests" / "fuzz" / "run.sh"
 SUT_DOCKERFILE = ROOT / "docker" / "sut.Dockerfile"
 CHART = ROOT / "helm" / "h1mock"
 CT_CHART = ROOT / "helm" / "ct-h1mock"
 CT_TEST = CT_CHART / "files" / "ct-test.sh"
-SCRIPTS = [ENTRYPOINT, SUT, CT_TEST, INSTALL, CONTAINER_TEST, RUN_ALL]
+SCRIPTS = [ENTRYPOINT, SUT, CT_TEST, INSTALL, CONTAINER_TEST, RUN_ALL, FUZZ_RUN]
 # Variables the entrypoint or the scripts read; none may leak in from the
 # environment the tests run in.
 SCRIPT_VARS = {"TRAFFIC_PORT", "ADMIN_PORT", "VERBOSE", "IPV6", "MOCK_URL", "MOCK_ADMIN_URL",

@@ -135,6 +135,13 @@ def test_http09_is_400(srv, data):
     assert_one_error(srv, data, 400, ["HTTP/0.9"])
 
 
+def test_empty_connect_target_is_400(srv):
+    # fuzz_request found this one: the parser saw an empty target before
+    # any header byte was kept (undefined behaviour that only clang's UBSan
+    # shows; the answer was already a 400).
+    assert_one_error(srv, b"CONNECT  \r\n\r\n" + SMUGGLED, 400, ["must be a path"])
+
+
 # --------------------------------------------------------------------------
 # line ends and folding
 # --------------------------------------------------------------------------

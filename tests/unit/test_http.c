@@ -330,6 +330,12 @@ static const http_request_t *parsed(const char *raw) {
   return http_in_request(fed(raw, HTTP_IN_REQUEST));
 }
 
+/* An empty target with no header kept before it (fuzz_request's
+ * crash-c4b4f619...: clang's UBSan saw NULL + 0 there). */
+TEST(empty_target_is_400) {
+  ASSERT_CONTAINS(refused("CONNECT  \r\n\r\n", 400), "must be a path");
+}
+
 #define TE_HEAD "POST / HTTP/1.1\r\nHost: h\r\n"
 
 TEST(chunk_data_must_end_in_crlf) {
@@ -600,9 +606,9 @@ UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
           too_many_headers_is_431, long_target_is_414,
           declared_body_over_the_limit_is_413_before_it_arrives,
           chunked_body_over_the_limit_is_413, body_at_the_limit_is_accepted,
-          expect_continue_is_reported_once, target_must_be_a_path, started_tracks_a_partial_head,
-          response_has_length_date_and_server, head_keeps_the_length_but_drops_the_body,
-          no_content_statuses_have_no_length_or_body,
+          expect_continue_is_reported_once, target_must_be_a_path, empty_target_is_400,
+          started_tracks_a_partial_head, response_has_length_date_and_server,
+          head_keeps_the_length_but_drops_the_body, no_content_statuses_have_no_length_or_body,
           connection_header_follows_keep_alive_and_version,
           view_headers_are_checked_and_framing_is_ours, custom_reason_phrase_is_used,
           percent_decoding_keeps_malformed_escapes, method_names_and_numbers_round_trip,
