@@ -180,6 +180,65 @@ def test_eio_leaves_the_store_read_only_until_restarted(tmp_path):
         assert srv.stop() == 0
 
 
+def test_under_load_memory_holds_exactly_the_acknowledged_writes(tmp_path):
+    """8 clients create documents while the disk fills up: each create is
+    answered 200 or 503, and what the store holds afterwards, before and
+    after a restart, is exactly the documents answered 200 (a failed commit
+    undoes the writes of its batch)."""
+    data, ctl, env = faulty(tmp_path)
+    srv = start_server(provisions(tmp_path), "--data-dir", str(data), env=env)
+    acked, refused, other = [], [0], []
+    lock, stop = threading.Lock(), threading.Event()
+
+    def client(k):
+        s = requests.Session()
+        s.trust_env = False
+        n = 0
+        while not stop.is_set():
+            r = s.post(srv.url + "/api/items", json={"client": k, "n": n}, timeout=10)
+            with lock:
+                if r.status_code == 200:
+                    acked.append(r.json()["_id"])
+                elif r.status_code == 503:
+                    refused[0] += 1
+                else:
+                    other.append((r.status_code, r.text))
+            n += 1
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(8)]
+    try:
+        try:
+            for t in threads:
+                t.start()
+            wait_until(lambda: len(acked) >= 500, timeout=60, what="500 acknowledged creates")
+            (ctl / "ENOSPC").touch()
+            wait_until(lambda: refused[0] >= 200 or other, timeout=60, what="200 refused creates")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+        assert not other
+        with lock:
+            answered = list(acked)
+        present = [d["_id"] for d in http("GET", srv.url + "/api/items", timeout=60).json()]
+        assert sorted(present) == sorted(answered)
+        # Replacing or deleting a document is refused the same way.
+        r = http("PUT", srv.url + "/api/items/" + answered[0], json={"x": 1})
+        assert r.status_code == 503 and "is full" in r.json()["message"], r.text
+        r = http("DELETE", srv.url + "/api/items/" + answered[0])
+        assert r.status_code == 503 and "is full" in r.json()["message"], r.text
+        (ctl / "ENOSPC").unlink()
+        wait_until(lambda: health(srv)[0] == 200, timeout=10, what="/healthz ok again")
+    finally:
+        assert srv.stop() == 0
+    srv = start_server(provisions(tmp_path), "--data-dir", str(data))
+    try:
+        present = [d["_id"] for d in http("GET", srv.url + "/api/items", timeout=60).json()]
+        assert sorted(present) == sorted(answered)
+    finally:
+        assert srv.stop() == 0
+
+
 LOADS_AND_WRITES = """
 store.put("fixtures", "1", {loaded = true})
 function registerRules()
