@@ -332,9 +332,7 @@ static const http_request_t *parsed(const char *raw) {
 
 /* An empty target with no header kept before it (fuzz_request's
  * crash-c4b4f619...: clang's UBSan saw NULL + 0 there). */
-TEST(empty_target_is_400) {
-  ASSERT_CONTAINS(refused("CONNECT  \r\n\r\n", 400), "must be a path");
-}
+TEST(empty_target_is_400) { ASSERT_CONTAINS(refused("CONNECT  \r\n\r\n", 400), "must be a path"); }
 
 #define TE_HEAD "POST / HTTP/1.1\r\nHost: h\r\n"
 
