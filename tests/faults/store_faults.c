@@ -9,9 +9,10 @@
  *                            fdatasync of those files fail with EIO
  *     CTL/ENOSPC exists  ->  the writes fail with ENOSPC, as on a full
  *                            disk; syncs and ftruncate work, since cutting
- *                            a log back frees space Built without
- * _FILE_OFFSET_BITS=64 so that pwrite and pwrite64 (what a large-file
- * build calls) are two functions here, each wrapping its own.
+ *                            a log back frees space
+ *
+ * Built without _FILE_OFFSET_BITS=64 so that pwrite and pwrite64 (what a
+ * large-file build calls) are two functions here, each wrapping its own.
  */
 #include <dlfcn.h>
 #include <errno.h>
