@@ -19,6 +19,7 @@ struct access_log {
   uv_check_t check; /* first: the handle pointer is the log pointer */
   enum access_log_format format;
   int fd;
+  const log_t *log;
   buf_t pending;
   uint64_t dropped; /* lines a full pipe could not take */
 };
@@ -52,7 +53,7 @@ static void flush(access_log_t *a) {
   if (left) {
     /* stdout is gone, or nobody reads it: serving goes on without these. */
     if (a->dropped == 0)
-      log_warn("access log: stdout does not take lines (%s); dropping them",
+      log_warn(a->log, "access log: stdout does not take lines (%s); dropping them",
                full ? "nobody reads it" : "write failed");
     a->dropped += count_lines(a->pending.data + off, left);
   }
@@ -67,7 +68,8 @@ static void on_check(uv_check_t *h) {
     flush(a);
 }
 
-int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, access_log_t **out) {
+int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, const log_t *lg,
+                    access_log_t **out) {
   *out = NULL;
   if (format == ACCESS_LOG_OFF)
     return 0;
@@ -76,6 +78,7 @@ int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, acce
     return -ENOMEM;
   a->format = format;
   a->fd = fd;
+  a->log = lg;
   /* A pipe or socket whose reader stalls must not stall the event loop
    * (docker's log pipe, `| less`): writes to it never block. Files and
    * terminals keep blocking writes, which finish. */
@@ -139,7 +142,8 @@ int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us
 }
 
 void access_log_request(access_log_t *a, const char *remote, const http_request_t *req,
-                        const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+                        const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                        uint64_t duration_us) {
   if (a == NULL)
     return;
   const char *method = http_method_name(req->method);
@@ -147,8 +151,8 @@ void access_log_request(access_log_t *a, const char *remote, const http_request_
               req->method != HTTP_HEAD;
   access_log_format(&a->pending, a->format, time_us, remote, method ? method : "?", req->path,
                     req->path_len, resp->status, body ? resp->body.len : 0, duration_us,
-                    resp->matched ? resp->endpoint.data : NULL,
-                    resp->matched ? resp->endpoint.len : 0);
+                    origin->matched ? origin->endpoint.data : NULL,
+                    origin->matched ? origin->endpoint.len : 0);
   if (a->pending.len >= FLUSH_AT)
     flush(a);
 }

@@ -22,18 +22,25 @@
 
 #include "buf.h"
 #include "http.h"
+#include "origin.h"
+
+struct log;
 
 enum access_log_format { ACCESS_LOG_OFF, ACCESS_LOG_TEXT, ACCESS_LOG_JSON };
 
 typedef struct access_log access_log_t;
 
-/* Starts an access log writing to `fd` (stdout). Returns 0, or -ENOMEM.
- * With ACCESS_LOG_OFF, *out is NULL (every call below takes NULL). */
-int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, access_log_t **out);
+/* Starts an access log writing to `fd` (stdout); trouble with fd is told
+ * to `lg`. Returns 0, or -ENOMEM. With ACCESS_LOG_OFF, *out is NULL
+ * (every call below takes NULL). */
+int access_log_open(uv_loop_t *loop, enum access_log_format format, int fd, const struct log *lg,
+                    access_log_t **out);
 
-/* Queues the line of one answered request that started at `time_us`. */
+/* Queues the line of one answered request that started at `time_us`;
+ * the endpoint comes from `origin`. */
 void access_log_request(access_log_t *a, const char *remote, const http_request_t *req,
-                        const http_response_t *resp, int64_t time_us, uint64_t duration_us);
+                        const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                        uint64_t duration_us);
 
 /* Writes what is queued and frees; call after the loop closed its handle
  * (uv_walk + uv_close at shutdown). */

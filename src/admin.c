@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
+#include "script.h"
 #include "store.h"
 #include "text.h"
 
@@ -28,23 +29,22 @@
 extern const char admin_openapi_yaml[];
 extern const size_t admin_openapi_yaml_len;
 
-static store_t *store;
-static journal_t *journal;
-static const char *token;
-static size_t token_len;
-static bool open_to_all;
-static bool told_of_refusal;
+struct admin {
+  admin_opts_t o;
+  size_t token_len;
+  bool told_of_refusal; /* a refused peer was logged: once is enough */
+};
 
-void admin_set_store(store_t *s) { store = s; }
-
-void admin_set_journal(journal_t *j) { journal = j; }
-
-void admin_set_token(const char *t) {
-  token = t;
-  token_len = t ? strlen(t) : 0;
+admin_t *admin_new(const admin_opts_t *o) {
+  admin_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return NULL;
+  a->o = *o;
+  a->token_len = o->token ? strlen(o->token) : 0;
+  return a;
 }
 
-void admin_set_open(bool open) { open_to_all = open; }
+void admin_free(admin_t *a) { free(a); }
 
 static void json_answer(http_response_t *resp, int status, const char *body, size_t len) {
   http_response_simple(resp, status, "application/json", body, len);
@@ -74,8 +74,9 @@ static bool path_is(const http_request_t *req, const char *path) {
  * or a store change waiting until it is durable (`durable`). */
 struct admin_wait {
   store_waiter_t durable; /* first */
+  admin_t *a;
   http_response_t *resp;
-  script_done_fn done;
+  conn_done_fn done;
   void *data;
   void *job;
   void (*abandon)(void *job);
@@ -83,12 +84,14 @@ struct admin_wait {
   char message[600];
 };
 
-static struct admin_wait *wait_new(http_response_t *resp, script_done_fn done, void *data) {
+static struct admin_wait *wait_new(admin_t *a, http_response_t *resp, conn_done_fn done,
+                                   void *data) {
   struct admin_wait *w = calloc(1, sizeof *w);
   if (w == NULL) {
     result_answer(resp, 500, "failed: out of memory");
     return NULL;
   }
+  w->a = a;
   w->resp = resp;
   w->done = done;
   w->data = data;
@@ -127,12 +130,13 @@ void admin_abandon(void *pending) {
   if (w->abandon)
     w->abandon(w->job);
   else
-    store_waiter_cancel(store, &w->durable);
+    store_waiter_cancel(w->a->o.store, &w->durable);
   free(w);
 }
 
-static enum script_status provision_call(const http_request_t *req, http_response_t *resp,
-                                         script_done_fn done, void *data, void **pending) {
+static enum conn_status provision_call(admin_t *a, const http_request_t *req,
+                                       http_response_t *resp, conn_done_fn done, void *data,
+                                       void **pending) {
   const char *given = req->path + sizeof PROVISION_PATH;
   size_t len = req->path_len - sizeof PROVISION_PATH;
   char name[PROVISION_NAME_MAX + 1];
@@ -145,7 +149,7 @@ static enum script_status provision_call(const http_request_t *req, http_respons
     buf_putc(&msg, '\0');
     result_answer(resp, 400, msg.data);
     buf_free(&msg);
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   provision_result_t res;
   struct admin_wait *w = NULL;
@@ -153,26 +157,27 @@ static enum script_status provision_call(const http_request_t *req, http_respons
   case HTTP_POST:
   case HTTP_GET:
   case HTTP_HEAD:
-    if ((w = wait_new(resp, done, data)) == NULL)
-      return SCRIPT_DONE;
+    if ((w = wait_new(a, resp, done, data)) == NULL)
+      return CONN_DONE;
     if (req->method == HTTP_POST) {
-      w->job = provision_post(name, req->body, req->body_len, &res, provision_finished, w);
+      w->job = provision_post(a->o.provision, name, req->body, req->body_len, &res,
+                              provision_finished, w);
       w->abandon = provision_post_abandon;
     } else {
-      w->job = provision_get(name, &res, provision_finished, w);
+      w->job = provision_activate(a->o.provision, name, &res, provision_finished, w);
       w->abandon = provision_abandon;
     }
     if (w->job) {
       *pending = w;
-      return SCRIPT_PENDING;
+      return CONN_PENDING;
     }
     free(w);
     break;
-  case HTTP_DELETE: provision_delete(name, &res); break;
-  default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return SCRIPT_DONE;
+  case HTTP_DELETE: provision_delete(a->o.provision, name, &res); break;
+  default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return CONN_DONE;
   }
   result_answer(resp, res.status, res.message);
-  return SCRIPT_DONE;
+  return CONN_DONE;
 }
 
 static int list_collection(void *arg, const char *name, size_t len, size_t count) {
@@ -191,22 +196,23 @@ static int list_document(void *arg, const char *id, size_t idlen, const void *va
 }
 
 /* Answers a store change (status, message) once it is durable: at once, or
- * later through a wait (SCRIPT_PENDING). */
-static enum script_status when_durable(http_response_t *resp, int status, const char *message,
-                                       script_done_fn done, void *data, void **pending) {
-  struct admin_wait *w = wait_new(resp, done, data);
+ * later through a wait (CONN_PENDING). */
+static enum conn_status when_durable(admin_t *a, http_response_t *resp, int status,
+                                     const char *message, conn_done_fn done, void *data,
+                                     void **pending) {
+  struct admin_wait *w = wait_new(a, resp, done, data);
   if (w == NULL)
-    return SCRIPT_DONE;
+    return CONN_DONE;
   w->status = status;
   snprintf(w->message, sizeof w->message, "%s", message);
-  int rc = store_when_durable(store, store_seq(store), &w->durable, store_durable);
+  int rc = store_when_durable(a->o.store, store_seq(a->o.store), &w->durable, store_durable);
   if (rc == 1) {
     *pending = w;
-    return SCRIPT_PENDING;
+    return CONN_PENDING;
   }
   store_answer(resp, status, message, rc);
   free(w);
-  return SCRIPT_DONE;
+  return CONN_DONE;
 }
 
 /* What a store change that was refused answers: 503 when the store refuses
@@ -215,8 +221,8 @@ static int refused_status(int rc) { return rc == -ENOSPC || rc == -EIO ? 503 : 5
 
 /* /app/v1/store[/<collection>]: look at, seed and reset the store between
  * CI tests. Changes are answered once they are durable. */
-static enum script_status store_call(const http_request_t *req, http_response_t *resp,
-                                     script_done_fn done, void *data, void **pending) {
+static enum conn_status store_call(admin_t *a, const http_request_t *req, http_response_t *resp,
+                                   conn_done_fn done, void *data, void **pending) {
   const char *coll = NULL;
   size_t clen = 0;
   if (req->path_len > sizeof STORE_PATH) {
@@ -224,28 +230,28 @@ static enum script_status store_call(const http_request_t *req, http_response_t 
     clen = req->path_len - sizeof STORE_PATH;
     if (memchr(coll, '/', clen) != NULL || clen > 1024) {
       result_answer(resp, 400, "failed: a collection name is one path segment of 1 to 1024 bytes");
-      return SCRIPT_DONE;
+      return CONN_DONE;
     }
   }
   buf_t body = BUF_INIT, msg = BUF_INIT;
   int status = 200;
-  enum script_status st = SCRIPT_DONE;
+  enum conn_status st = CONN_DONE;
   switch (req->method) {
   case HTTP_GET:
   case HTTP_HEAD:
     if (coll == NULL) {
       buf_puts(&body, "{\"collections\":[");
-      store_collections(store, list_collection, &body);
+      store_collections(a->o.store, list_collection, &body);
       buf_puts(&body, "]}\n");
     } else {
       buf_putc(&body, '[');
-      store_list(store, coll, clen, 0, 0, list_document, &body);
+      store_list(a->o.store, coll, clen, 0, 0, list_document, &body);
       buf_puts(&body, "]\n");
     }
     json_answer(resp, 200, body.data, body.len);
     break;
   case HTTP_DELETE: {
-    int rc = store_clear(store, coll, clen);
+    int rc = store_clear(a->o.store, coll, clen);
     if (rc == 0 && coll)
       buf_printf(&msg, "success: collection '%.*s' cleared", (int)clen, coll);
     else if (rc == 0)
@@ -254,7 +260,7 @@ static enum script_status store_call(const http_request_t *req, http_response_t 
       buf_printf(&msg, "failed: %s", strerror(-rc)), status = refused_status(rc);
     buf_putc(&msg, '\0');
     if (rc == 0)
-      st = when_durable(resp, status, msg.data, done, data, pending);
+      st = when_durable(a, resp, status, msg.data, done, data, pending);
     else
       result_answer(resp, status, msg.data);
     break;
@@ -266,7 +272,8 @@ static enum script_status store_call(const http_request_t *req, http_response_t 
     }
     size_t stored;
     char err[512];
-    int rc = script_store_seed(coll, clen, req->body, req->body_len, &stored, err, sizeof err);
+    int rc = script_store_seed(a->o.store, coll, clen, req->body, req->body_len, &stored, err,
+                               sizeof err);
     if (rc == 0)
       buf_printf(&msg, "success: %zu documents stored in '%.*s'", stored, (int)clen, coll);
     else
@@ -274,7 +281,7 @@ static enum script_status store_call(const http_request_t *req, http_response_t 
     buf_putc(&msg, '\0');
     /* What went in before a failure is answered once durable too. */
     if (stored)
-      st = when_durable(resp, rc == 0 ? 201 : status, msg.data, done, data, pending);
+      st = when_durable(a, resp, rc == 0 ? 201 : status, msg.data, done, data, pending);
     else
       result_answer(resp, rc == 0 ? 201 : status, msg.data);
     break;
@@ -305,9 +312,9 @@ static void export_close(http_stream_t *s, bool finished) {
   free(s);
 }
 
-static int export_answer(http_response_t *resp, const journal_filter_t *f) {
+static int export_answer(admin_t *a, http_response_t *resp, const journal_filter_t *f) {
   struct export_stream *st = malloc(sizeof *st);
-  if (st == NULL || (st->x = journal_export_new(journal, f)) == NULL) {
+  if (st == NULL || (st->x = journal_export_new(a->o.journal, f)) == NULL) {
     free(st);
     return -ENOMEM;
   }
@@ -318,7 +325,7 @@ static int export_answer(http_response_t *resp, const journal_filter_t *f) {
 }
 
 /* /app/v1/requests[/count|/unmatched]: what the mock received. */
-static void requests_call(const http_request_t *req, http_response_t *resp) {
+static void requests_call(admin_t *a, const http_request_t *req, http_response_t *resp) {
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
   bool list = path_is(req, REQUESTS_PATH);
   bool count = path_is(req, REQUESTS_PATH "/count");
@@ -327,12 +334,12 @@ static void requests_call(const http_request_t *req, http_response_t *resp) {
       result_answer(resp, 400, "failed: DELETE clears the whole journal and takes no filters");
       return;
     }
-    size_t n = journal_clear(journal);
+    size_t n = journal_clear(a->o.journal);
     char body[160];
     int len = snprintf(body, sizeof body,
                        "{\"result\":\"success: journal cleared\",\"cleared\":%zu,"
                        "\"enabled\":%s}\n",
-                       n, journal_enabled(journal) ? "true" : "false");
+                       n, journal_enabled(a->o.journal) ? "true" : "false");
     json_answer(resp, 200, body, (size_t)len);
     return;
   }
@@ -351,34 +358,34 @@ static void requests_call(const http_request_t *req, http_response_t *resp) {
     buf_free(&msg);
   } else if (count) {
     buf_printf(&body, "{\"count\":%zu,\"dropped\":%llu,\"enabled\":%s}\n",
-               journal_select(journal, &f, NULL, NULL),
-               (unsigned long long)journal_dropped(journal),
-               journal_enabled(journal) ? "true" : "false");
+               journal_select(a->o.journal, &f, NULL, NULL),
+               (unsigned long long)journal_dropped(a->o.journal),
+               journal_enabled(a->o.journal) ? "true" : "false");
     json_answer(resp, 200, body.data, body.len);
   } else {
     f.unmatched = !list;
-    if (export_answer(resp, &f))
+    if (export_answer(a, resp, &f))
       result_answer(resp, 500, "failed: out of memory");
   }
   buf_free(&scratch);
   buf_free(&body);
 }
 
-static void metrics_call(const http_request_t *req, http_response_t *resp) {
+static void metrics_call(admin_t *a, const http_request_t *req, http_response_t *resp) {
   if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
     method_not_allowed(resp, "GET, HEAD");
     return;
   }
-  script_t *active = provision_active();
+  script_t *active = provision_active(a->o.provision);
   metrics_gauges_t g = {
       .provision = active ? script_name(active) : NULL,
-      .journal_dropped = journal_dropped_total(journal),
+      .journal_dropped = journal_dropped_total(a->o.journal),
       .lua_memory_bytes = active ? script_memory(active) : 0,
       .lua_memory_limit = active ? script_memory_limit(active) : 0,
-      .store = store,
+      .store = a->o.store,
   };
   buf_t body = BUF_INIT;
-  if (metrics_render(&body, &g))
+  if (metrics_render(a->o.metrics, &body, &g))
     result_answer(resp, 500, "failed: out of memory");
   else
     http_response_simple(resp, 200, "text/plain; version=0.0.4; charset=utf-8", body.data,
@@ -387,9 +394,9 @@ static void metrics_call(const http_request_t *req, http_response_t *resp) {
 }
 
 /* ok, or degraded (503) with the reason while the store refuses writes. */
-static void healthz(http_response_t *resp) {
+static void healthz(const admin_t *a, http_response_t *resp) {
   char why[256];
-  if (store == NULL || store_status(store, why, sizeof why) == 0) {
+  if (a->o.store == NULL || store_status(a->o.store, why, sizeof why) == 0) {
     json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
     return;
   }
@@ -411,7 +418,7 @@ static bool same_secret(const char *given, size_t glen, const char *want, size_t
 }
 
 /* NULL when the call carries the admin token, else why not. */
-static const char *refusal(const http_request_t *req) {
+static const char *refusal(const admin_t *a, const http_request_t *req) {
   const http_header_t *h = http_request_header(req, "authorization");
   if (h == NULL)
     return "failed: the admin API needs 'Authorization: Bearer <token>' (see --admin-token)";
@@ -425,44 +432,45 @@ static const char *refusal(const http_request_t *req) {
     v++;
   while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
     end--;
-  if (!same_secret(v, (size_t)(end - v), token, token_len))
+  if (!same_secret(v, (size_t)(end - v), a->o.token, a->token_len))
     return "failed: the admin token is wrong";
   return NULL;
 }
 
-enum script_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
-                                  http_response_t *resp, script_done_fn done, void *data,
-                                  void **pending) {
-  (void)ctx;
+enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
+                                http_response_t *resp, conn_done_fn done, void *data,
+                                void **pending) {
+  admin_t *a = ctx;
   *pending = NULL;
   bool read = req->method == HTTP_GET || req->method == HTTP_HEAD;
   /* Probes and scrapers come from other hosts and carry no token. */
   bool for_all = path_is(req, "/healthz") || path_is(req, "/metrics");
   const char *why;
-  if (token && !for_all && (why = refusal(req)) != NULL) {
+  if (a->o.token && !for_all && (why = refusal(a, req)) != NULL) {
     result_answer(resp, 401, why);
     http_response_header(resp, "WWW-Authenticate", 16, "Bearer realm=\"h1mock admin\"", 27);
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   /* Protected mode, as Redis has it: without a token, posting Lua code
    * that then runs here is for this host's users only, unless asked for. */
-  if (!token && !open_to_all && !for_all && !config_is_loopback(remote)) {
-    if (!told_of_refusal)
-      log_warn("admin: refused a call from %s: without a token the admin API answers loopback "
+  if (!a->o.token && !a->o.open && !for_all && !config_is_loopback(remote)) {
+    if (!a->told_of_refusal)
+      log_warn(a->o.log,
+               "admin: refused a call from %s: without a token the admin API answers loopback "
                "peers only (--admin-token, --admin-token-file or --admin-open)",
                remote);
-    told_of_refusal = true;
+    a->told_of_refusal = true;
     result_answer(resp, 403,
                   "failed: without a token this admin API answers calls from this host only: "
                   "start h1mock with --admin-token or --admin-token-file, or with --admin-open "
                   "to allow unauthenticated admin calls from other hosts");
-    return SCRIPT_DONE;
+    return CONN_DONE;
   }
   if (path_is(req, "/metrics")) {
-    metrics_call(req, resp);
+    metrics_call(a, req, resp);
   } else if (path_is(req, REQUESTS_PATH) || path_is(req, REQUESTS_PATH "/count") ||
              path_is(req, REQUESTS_PATH "/unmatched")) {
-    requests_call(req, resp);
+    requests_call(a, req, resp);
   } else if (path_is(req, OPENAPI_PATH)) {
     if (read)
       http_response_simple(resp, 200, "application/yaml", admin_openapi_yaml,
@@ -471,25 +479,25 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
       method_not_allowed(resp, "GET, HEAD");
   } else if (path_is(req, "/healthz")) {
     if (read)
-      healthz(resp);
+      healthz(a, resp);
     else
       method_not_allowed(resp, "GET, HEAD");
   } else if (path_is(req, PROVISION_PATH) || (read && path_is(req, PROVISION_PATH "/"))) {
     if (read) {
       buf_t body = BUF_INIT;
-      provision_list(&body);
+      provision_list(a->o.provision, &body);
       json_answer(resp, 200, body.data, body.len);
       buf_free(&body);
     } else {
       method_not_allowed(resp, "GET, HEAD");
     }
-  } else if (store && (path_is(req, STORE_PATH) ||
-                       (req->path_len > sizeof STORE_PATH &&
-                        memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
-    return store_call(req, resp, done, data, pending);
+  } else if (a->o.store && (path_is(req, STORE_PATH) ||
+                            (req->path_len > sizeof STORE_PATH &&
+                             memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
+    return store_call(a, req, resp, done, data, pending);
   } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
-    return provision_call(req, resp, done, data, pending);
+    return provision_call(a, req, resp, done, data, pending);
   } else {
     buf_t msg = BUF_INIT, body = BUF_INIT;
     buf_printf(&msg, "the admin API has no %s ", http_method_name(req->method));
@@ -501,5 +509,5 @@ enum script_status admin_dispatch(void *ctx, const http_request_t *req, const ch
     buf_free(&msg);
     buf_free(&body);
   }
-  return SCRIPT_DONE;
+  return CONN_DONE;
 }

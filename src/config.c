@@ -14,8 +14,6 @@
 
 #include <arpa/inet.h>
 
-#include "access_log.h"
-#include "journal.h"
 #include "log.h"
 
 extern char **environ;
@@ -27,7 +25,7 @@ enum opt_kind {
   OPT_SIZE,
   OPT_SECONDS,
   OPT_COUNT,
-  OPT_ENTRIES,     /* 0..JOURNAL_MAX_SIZE */
+  OPT_ENTRIES,     /* 0..CONFIG_MAX_JOURNAL_SIZE */
   OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
   OPT_ACCESS_LOG,  /* off|text|json */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
@@ -278,9 +276,9 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
   case OPT_ENTRIES: {
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
-    if (*value < '0' || *value > '9' || errno || *end || v > JOURNAL_MAX_SIZE) {
+    if (*value < '0' || *value > '9' || errno || *end || v > CONFIG_MAX_JOURNAL_SIZE) {
       snprintf(err, errlen, "h1mock: %s: '%s' is not a number of entries (0 to %d)", source, value,
-               JOURNAL_MAX_SIZE);
+               CONFIG_MAX_JOURNAL_SIZE);
       return -EINVAL;
     }
     *(size_t *)field = (size_t)v;
@@ -381,7 +379,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
         snprintf(err, errlen, "h1mock: --check needs at least one FILE");
         return CONFIG_USAGE;
       }
-      c->access_log = ACCESS_LOG_OFF;
+      c->access_log = CONFIG_ACCESS_LOG_OFF;
       return CONFIG_RUN;
     }
     if (strcmp(a, "--repair-store") == 0) {
@@ -435,7 +433,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
   if (argv_token_file)
     c->admin_token = NULL;
   if (c->access_log < 0)
-    c->access_log = c->verbose ? ACCESS_LOG_TEXT : ACCESS_LOG_OFF;
+    c->access_log = c->verbose ? CONFIG_ACCESS_LOG_TEXT : CONFIG_ACCESS_LOG_OFF;
   return CONFIG_RUN;
 }
 
@@ -453,7 +451,8 @@ int config_token_from_text(const char *text, size_t len, char *out, const char *
 }
 
 /* Reads the token of `path` into out[CONFIG_TOKEN_MAX + 1]. */
-static int read_token_file(const char *path, char *out, char *err, size_t errlen) {
+static int read_token_file(const char *path, char *out, const log_t *lg, char *err,
+                           size_t errlen) {
   char text[CONFIG_TOKEN_MAX + 2]; /* a token, CR, LF: enough to tell one that is too long */
   size_t len = 0;
   struct stat st;
@@ -493,7 +492,8 @@ static int read_token_file(const char *path, char *out, char *err, size_t errlen
   /* Not refused: Docker and Kubernetes mount secrets 0444/0644 inside a
    * container, where no other user is. */
   if (st.st_mode & S_IROTH)
-    log_warn("admin token file %s can be read by every user (mode %04o): on a shared host, "
+    log_warn(lg,
+             "admin token file %s can be read by every user (mode %04o): on a shared host, "
              "chmod o-r it",
              path, (unsigned)(st.st_mode & 07777));
 out:
@@ -516,10 +516,10 @@ static void scrub_env(const char *name) {
     explicit_bzero(found[i], strlen(found[i]));
 }
 
-int config_take_secrets(config_t *c, char *err, size_t errlen) {
+int config_take_secrets(config_t *c, const log_t *lg, char *err, size_t errlen) {
   int rc = 0;
   if (c->admin_token_file && !c->check && !c->repair_store) {
-    rc = read_token_file(c->admin_token_file, c->token_buf, err, errlen);
+    rc = read_token_file(c->admin_token_file, c->token_buf, lg, err, errlen);
     c->admin_token = rc == 0 ? c->token_buf : NULL;
   } else if (c->admin_token && c->admin_token != c->token_buf) {
     /* It may point into the environment, about to be zeroed. */

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct log;
+
 /* Longest admin token accepted, from any source (a request head holds it). */
 #define CONFIG_TOKEN_MAX 4096
 
@@ -28,7 +30,7 @@ typedef struct config {
   size_t journal_size;          /* requests the journal keeps; 0: no journal */
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
-  int access_log;               /* enum access_log_format; -1 until resolved */
+  int access_log;               /* enum config_access_log; -1 until resolved */
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */
@@ -37,6 +39,12 @@ typedef struct config {
   const char *repair_store;             /* --repair-store DIR: repair that data directory, exit */
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
+
+/* --access-log's formats. */
+enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_ACCESS_LOG_JSON };
+
+/* The most entries --journal-size takes. */
+#define CONFIG_MAX_JOURNAL_SIZE 10000000
 
 /* Descriptors the default --max-connections leaves for what is not a
  * connection: stdio, the loop's own, the listeners, the watcher, the
@@ -64,9 +72,9 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
  * (unless c->check), copies the token into c->token_buf (c->admin_token then
  * points there), and removes H1MOCK_ADMIN_TOKEN from the environment, its
  * bytes zeroed too, so that /proc/<pid>/environ and code the process runs
- * later cannot read it. Returns 0, or -errno with "h1mock: ..." (naming the
- * file) in err. */
-int config_take_secrets(config_t *c, char *err, size_t errlen);
+ * later cannot read it. A token file others may read is a warning in `lg`.
+ * Returns 0, or -errno with "h1mock: ..." (naming the file) in err. */
+int config_take_secrets(config_t *c, const struct log *lg, char *err, size_t errlen);
 
 /* The token in the first line of a token file's `text` (a trailing CR
  * dropped), copied into out[CONFIG_TOKEN_MAX + 1]. Returns 0, or -EINVAL

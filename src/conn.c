@@ -27,6 +27,7 @@ struct conn {
   uv_write_t wreq;
   uv_shutdown_t sreq;
   http_response_t resp;
+  origin_t origin;       /* who answered resp */
   http_stream_t *stream; /* the body being streamed, NULL when none */
   buf_t piece;           /* the stream's latest piece, before its chunk framing */
   bool chunked;          /* the stream goes out in chunks (else until the close: HTTP/1.0) */
@@ -63,6 +64,7 @@ static void on_close(uv_handle_t *h) {
   buf_free(&c->wbuf);
   buf_free(&c->piece);
   http_response_free(&c->resp);
+  origin_free(&c->origin);
   free(c);
   if (--env->count == 0 && env->draining && env->drained)
     env->drained(env->ctx);
@@ -293,7 +295,7 @@ static void complete_request(conn_t *c) {
   if (c->closing)
     return;
   if (env->complete)
-    env->complete(env->ctx, c->peer, req, &c->resp, uv_hrtime() - c->started_ns);
+    env->complete(env->ctx, c->peer, req, &c->resp, &c->origin, uv_hrtime() - c->started_ns);
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
   c->body_ms = 0;
@@ -310,11 +312,12 @@ static void on_done(void *data) {
  * then the connection closes once it is written. */
 static void answer_and_close(conn_t *c, int status, const char *text) {
   http_response_reset(&c->resp);
+  origin_reset(&c->origin); /* the server answered, not a provision */
   http_response_header(&c->resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
   buf_printf(&c->resp.body, "%d %s: %s\n", status, http_reason(status), text);
   c->resp.status = status;
-  if (log_verbose())
-    log_debug("%s %s: answered %d: %s", c->env->name, c->remote, status, text);
+  if (log_verbose(c->env->log))
+    log_debug(c->env->log, "%s %s: answered %d: %s", c->env->name, c->remote, status, text);
   if (http_response_write(&c->resp, HTTP_GET, false, false, &c->out))
     conn_close(c);
   c->close_after_write = true;
@@ -329,7 +332,7 @@ static void answer_error(conn_t *c) {
   const http_request_t *req = http_in_refused(c->in);
   if (req && c->env->complete && !c->closing) {
     uint64_t ms = c->request_ms ? uv_now(c->env->loop) - c->request_ms : 0;
-    c->env->complete(c->env->ctx, c->peer, req, &c->resp, ms * 1000000);
+    c->env->complete(c->env->ctx, c->peer, req, &c->resp, &c->origin, ms * 1000000);
   }
 }
 
@@ -372,8 +375,9 @@ static void conn_process(conn_t *c) {
     c->busy = true;
     c->started_ns = uv_hrtime();
     const http_request_t *req = http_in_request(c->in);
-    if (env->dispatch(env->ctx, req, c->remote, &c->resp, on_done, c, &c->pending) ==
-        SCRIPT_PENDING)
+    origin_reset(&c->origin);
+    if (env->dispatch(env->ctx, req, c->remote, &c->resp, &c->origin, on_done, c, &c->pending) ==
+        CONN_PENDING)
       break;
     complete_request(c);
   }

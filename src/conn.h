@@ -22,27 +22,42 @@
 #include <uv.h>
 
 #include "http.h"
-#include "script.h"
+#include "origin.h"
 
 typedef struct conn conn_t;
 
+/* What a dispatcher says of a request it was given. */
+enum conn_status {
+  CONN_DONE,    /* the response is ready now */
+  CONN_PENDING, /* it calls done(data) once the response is ready */
+};
+
+/* How a dispatcher says that a pending response is ready. */
+typedef void (*conn_done_fn)(void *data);
+
 /* What answers requests on a listener: the provision for traffic, the
- * admin API for the admin port. Same contract as script_dispatch, except
- * that *pending is whatever env->abandon takes. */
-typedef enum script_status (*conn_dispatch_fn)(void *ctx, const http_request_t *req,
-                                               const char *remote, http_response_t *resp,
-                                               script_done_fn done, void *data, void **pending);
+ * admin API for the admin port. It fills `resp` (and `origin`, which says
+ * who answered, for the completion callback) now or, returning
+ * CONN_PENDING, later; until done(data) is called, or env->abandon(
+ * *pending) is, `req`, `remote`, `resp` and `origin` stay valid. `remote`
+ * is the peer's address without the port. */
+typedef enum conn_status (*conn_dispatch_fn)(void *ctx, const http_request_t *req,
+                                             const char *remote, http_response_t *resp,
+                                             origin_t *origin, conn_done_fn done, void *data,
+                                             void **pending);
 
 /* Called after each response is queued (the journal, the metrics and the
  * access log): `peer` is "address:port" ("[v6]:port"), `nanoseconds` the
  * time from the whole request to its queued response. */
 typedef void (*conn_complete_fn)(void *ctx, const char *peer, const http_request_t *req,
-                                 const http_response_t *resp, uint64_t nanoseconds);
+                                 const http_response_t *resp, const origin_t *origin,
+                                 uint64_t nanoseconds);
 
 /* Shared by every connection of one listener. */
 typedef struct conn_env {
   uv_loop_t *loop;
   const char *name; /* "traffic", "admin": for log lines */
+  const struct log *log;
   size_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;

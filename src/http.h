@@ -108,6 +108,10 @@ const http_request_t *http_in_refused(const http_in_t *in);
  * escapes are copied as they are. Returns the decoded length. */
 size_t http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space);
 
+/* True when the n bytes of `name` are `want` in any letter case (header
+ * names). */
+bool http_name_is(const char *name, size_t n, const char *want);
+
 /* Finds a request header by case-insensitive name; NULL when absent. */
 const http_header_t *http_request_header(const http_request_t *r, const char *name);
 
@@ -158,13 +162,6 @@ typedef struct http_response {
   bool has_content_type;
   bool has_server;
   bool has_date;
-  /* Who answered, for the journal, the metrics and the access log: the
-   * traffic dispatcher sets these once the answer is final. `endpoint` is
-   * the matched rule's endpoint (empty, and `matched` false, when no rule
-   * matched); `provision` the name of the provision that served. */
-  bool matched;
-  buf_t endpoint;
-  buf_t provision;
   /* Set instead of `body` for a streamed body; the response owns it until
    * the connection takes it (reset and free close it). */
   http_stream_t *stream;

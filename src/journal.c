@@ -1,6 +1,7 @@
 /* journal.c - the ring of recorded requests, its filters and its JSON. */
 #include "journal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@ static size_t held_by(const struct entry *e) { return e ? sizeof *e + e->cap : 0
 
 /* Drops the oldest entry and gives its memory back. */
 static void drop_oldest(journal_t *j) {
+  assert(j->count > 0 && j->slots[j->start] != NULL);
   struct entry **slot = &j->slots[j->start];
   j->held -= held_by(*slot);
   free(*slot);
@@ -115,13 +117,14 @@ static char *put(char *p, const void *s, size_t n) {
 }
 
 void journal_record(journal_t *j, const char *remote, const http_request_t *req,
-                    const http_response_t *resp, int64_t time_us, uint64_t duration_us) {
+                    const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                    uint64_t duration_us) {
   if (j == NULL || j->size == 0)
     return;
   size_t rlen = strlen(remote);
   size_t blen = req->body_len < j->body_bytes ? req->body_len : j->body_bytes;
-  size_t elen = resp->matched ? resp->endpoint.len : 0;
-  size_t plen = resp->provision.len;
+  size_t elen = origin->matched ? origin->endpoint.len : 0;
+  size_t plen = origin->provision.len;
   size_t hlen = 0;
   for (size_t i = 0; i < req->nheaders; i++)
     hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
@@ -152,12 +155,14 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
     j->count++;
   }
   e->seq = j->next_seq++;
+  /* The ring holds consecutive sequence numbers, the newest just written. */
+  assert(j->count <= j->size && j->next_seq - j->first_seq == j->count);
   e->time_us = time_us;
   e->duration_us = duration_us;
   e->body_bytes = req->body_len;
   e->status = (int16_t)resp->status;
   e->method = (uint8_t)req->method;
-  e->matched = resp->matched;
+  e->matched = origin->matched;
   e->truncated = blen < req->body_len;
   e->remote_len = (uint32_t)rlen;
   e->path_len = (uint32_t)req->path_len;
@@ -170,8 +175,8 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   p = put(p, remote, rlen);
   p = put(p, req->path, req->path_len);
   p = put(p, req->query, req->query_len);
-  p = put(p, resp->endpoint.data, elen);
-  p = put(p, resp->provision.data, plen);
+  p = put(p, origin->endpoint.data, elen);
+  p = put(p, origin->provision.data, plen);
   for (size_t i = 0; i < req->nheaders; i++) {
     const http_header_t *h = &req->headers[i];
     uint32_t len[2] = {(uint32_t)h->name_len, (uint32_t)h->value_len};
@@ -206,141 +211,10 @@ void journal_range(const journal_t *j, uint64_t *first, uint64_t *last) {
   *last = j->first_seq + j->count - 1;
 }
 
-/* ---------------------------------------------------------------- filters */
-
-void journal_filter_init(journal_filter_t *f) { *f = (journal_filter_t){.method = -1}; }
-
-int journal_filter_method(journal_filter_t *f, const char *name, size_t len) {
-  if (!http_is_token(name, len))
-    return -EINVAL;
-  int m = http_method_number(name, len);
-  f->method = m >= 0 ? m : -2;
-  return 0;
-}
-
-/* A non-negative decimal integer that fits in 63 bits. */
-static int parse_uint(const char *s, size_t n, uint64_t *out) {
-  if (n == 0 || n > 18)
-    return -EINVAL;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -EINVAL;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
-  *out = v;
-  return 0;
-}
-
-const char *const journal_filter_names[JOURNAL_F_COUNT] = {
-    "method", "path", "path_prefix", "endpoint", "status", "since", "limit"};
-
-enum journal_filter_key journal_filter_key(const char *name, size_t n) {
-  int k = 0;
-  while (k < JOURNAL_F_COUNT &&
-         !(strlen(journal_filter_names[k]) == n && memcmp(journal_filter_names[k], name, n) == 0))
-    k++;
-  return (enum journal_filter_key)k;
-}
-
-/* The refused value goes into the message with control bytes as \xHH: a
- * decoded %00 must not cut it short. */
-static int refuse(char *err, size_t errlen, const char *fmt, const char *name, const char *v,
-                  size_t n) {
-  char shown[4 * 100 + 1];
-  size_t k = 0;
-  for (size_t i = 0; i < n && i < 100; i++) {
-    unsigned char c = (unsigned char)v[i];
-    if (c < 0x20 || c == 0x7f)
-      k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
-    else
-      shown[k++] = (char)c;
-  }
-  shown[k] = '\0';
-  snprintf(err, errlen, fmt, name, (int)k, shown);
-  return -EINVAL;
-}
-
-int journal_filter_parse(journal_filter_t *f, const char *query, size_t len, buf_t *scratch,
-                         char *err, size_t errlen) {
-  journal_filter_init(f);
-  buf_reset(scratch);
-  /* Decoding never lengthens: one reservation keeps every value in place. */
-  if (buf_reserve(scratch, len + 1)) {
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
-  }
-  unsigned seen = 0;
-  const char *p = query, *end = query + len;
-  while (p < end) {
-    const char *amp = memchr(p, '&', (size_t)(end - p));
-    if (amp == NULL)
-      amp = end;
-    if (amp > p) {
-      const char *eq = memchr(p, '=', (size_t)(amp - p));
-      const char *kend = eq ? eq : amp;
-      char key[32];
-      size_t klen = (size_t)(kend - p);
-      enum journal_filter_key k = JOURNAL_F_COUNT;
-      if (klen < sizeof key) {
-        klen = http_percent_decode(key, p, klen, true);
-        k = journal_filter_key(key, klen);
-      }
-      if (k == JOURNAL_F_COUNT) {
-        snprintf(err, errlen, "unknown filter '%.*s': use " JOURNAL_FILTER_LIST,
-                 (int)((size_t)(kend - p) > 100 ? 100 : (size_t)(kend - p)), p);
-        return -EINVAL;
-      }
-      if (seen & 1u << k) {
-        snprintf(err, errlen, "filter '%s' is given twice", journal_filter_names[k]);
-        return -EINVAL;
-      }
-      seen |= 1u << k;
-      char *v = scratch->data + scratch->len;
-      size_t vlen = eq ? http_percent_decode(v, eq + 1, (size_t)(amp - eq - 1), true) : 0;
-      scratch->len += vlen;
-      if (vlen == 0) {
-        snprintf(err, errlen, "filter '%s' is empty", journal_filter_names[k]);
-        return -EINVAL;
-      }
-      uint64_t n;
-      switch (k) {
-      case JOURNAL_F_METHOD:
-        if (journal_filter_method(f, v, vlen))
-          return refuse(err, errlen, "%s: '%.*s' is not an HTTP method name", "method", v, vlen);
-        break;
-      case JOURNAL_F_PATH: f->path = v, f->path_len = vlen; break;
-      case JOURNAL_F_PATH_PREFIX: f->path_prefix = v, f->path_prefix_len = vlen; break;
-      case JOURNAL_F_ENDPOINT: f->endpoint = v, f->endpoint_len = vlen; break;
-      case JOURNAL_F_STATUS:
-        if (parse_uint(v, vlen, &n) || n < JOURNAL_STATUS_MIN || n > JOURNAL_STATUS_MAX)
-          return refuse(err, errlen, "%s: '%.*s' is not an HTTP status (100-999)", "status", v,
-                        vlen);
-        f->status = (int)n;
-        break;
-      case JOURNAL_F_SINCE:
-      case JOURNAL_F_LIMIT:
-      case JOURNAL_F_COUNT: /* refused above */
-        if (parse_uint(v, vlen, &n))
-          return refuse(err, errlen, "%s: '%.*s' is not an integer >= 0 (of at most 18 digits)",
-                        journal_filter_names[k], v, vlen);
-        if (k == JOURNAL_F_SINCE)
-          f->has_since = true, f->since = n;
-        else
-          f->has_limit = true, f->limit = n;
-        break;
-      }
-    }
-    if (amp == end)
-      break;
-    p = amp + 1;
-  }
-  return 0;
-}
-
 /* ---------------------------------------------------------------- reading */
 
 static const struct entry *entry_at(const journal_t *j, size_t k) {
+  assert(k < j->count && j->slots[(j->start + k) % j->size] != NULL);
   return j->slots[(j->start + k) % j->size];
 }
 

@@ -24,8 +24,8 @@
 
 #include "buf.h"
 #include "http.h"
+#include "origin.h"
 
-#define JOURNAL_MAX_SIZE 10000000
 /* The statuses a filter takes: whatever a view may answer. */
 #define JOURNAL_STATUS_MIN 100
 #define JOURNAL_STATUS_MAX 999
@@ -45,10 +45,11 @@ bool journal_enabled(const journal_t *j);
 
 /* Records one answered request. `time_us` is when it started (wall clock,
  * microseconds since the epoch), `duration_us` how long the answer took;
- * the endpoint and provision come from resp (see http_response_t). Out of
- * memory, the entry is dropped (and counted as dropped). */
+ * the endpoint and provision come from `origin`. Out of memory, the entry
+ * is dropped (and counted as dropped). */
 void journal_record(journal_t *j, const char *remote, const http_request_t *req,
-                    const http_response_t *resp, int64_t time_us, uint64_t duration_us);
+                    const http_response_t *resp, const origin_t *origin, int64_t time_us,
+                    uint64_t duration_us);
 
 /* Forgets every entry and resets `dropped`; sequence numbers go on.
  * Returns how many entries were forgotten. */

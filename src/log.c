@@ -1,4 +1,4 @@
-/* log.c - timestamped lines on stderr. */
+/* log.c - timestamped lines on a server's log descriptor. */
 #include "log.h"
 
 #include <stdio.h>
@@ -10,15 +10,12 @@
 #include "buf.h"
 #include "text.h"
 
-static bool verbose;
-
-void log_set_verbose(bool on) { verbose = on; }
-bool log_verbose(void) { return verbose; }
+bool log_verbose(const log_t *lg) { return lg && lg->verbose; }
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-void log_vmsg(enum log_level level, const char *fmt, va_list ap) {
-  if (level == LOG_DEBUG && !verbose)
+void log_vmsg(const log_t *lg, enum log_level level, const char *fmt, va_list ap) {
+  if (level == LOG_DEBUG && !log_verbose(lg))
     return;
   struct timeval tv;
   gettimeofday(&tv, NULL);
@@ -35,16 +32,16 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap) {
     }
     if (line.len == 0 || line.data[line.len - 1] != '\n')
       buf_putc(&line, '\n');
-    ssize_t rc = write(STDERR_FILENO, line.data, line.len);
-    (void)rc; /* nowhere left to report a failing stderr */
+    ssize_t rc = write(lg ? lg->fd : STDERR_FILENO, line.data, line.len);
+    (void)rc; /* nowhere left to report a failing log */
   }
   buf_free(&msg);
   buf_free(&line);
 }
 
-void log_msg(enum log_level level, const char *fmt, ...) {
+void log_msg(const log_t *lg, enum log_level level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  log_vmsg(level, fmt, ap);
+  log_vmsg(lg, level, fmt, ap);
   va_end(ap);
 }

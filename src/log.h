@@ -1,10 +1,13 @@
-/* log.h - one line per event on stderr: "<RFC 3339 UTC time> <LEVEL> <message>".
+/* log.h - one line per event: "<RFC 3339 UTC time> <LEVEL> <message>".
  *
- * Lines are written with a single write(2) so that they never interleave,
- * and a message holding newlines (a Lua traceback) is indented after its
- * first line so that each event still starts at column 0. Any thread may
- * log (the watchdog's does): the only shared state is the verbose flag,
- * set before threads start.
+ * A log_t says where the lines of one server go (a descriptor: stderr for
+ * the program) and whether DEBUG lines are written; each module that logs
+ * is given the log_t of the server it belongs to, so two servers in one
+ * process log apart. Lines are written with a single write(2) so that they
+ * never interleave, and a message holding newlines (a Lua traceback) is
+ * indented after its first line so that each event still starts at column
+ * 0. Any thread may log (the watchdog's does): a log_t is not changed once
+ * the threads that read it started.
  */
 #ifndef H1MOCK_LOG_H
 #define H1MOCK_LOG_H
@@ -14,17 +17,27 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
-/* DEBUG lines are dropped unless verbose is on. */
-void log_set_verbose(bool on);
-bool log_verbose(void);
+typedef struct log {
+  int fd;       /* where lines are written */
+  bool verbose; /* DEBUG lines are written too */
+} log_t;
 
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level level, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+/* A logger for `fd`. */
+static inline log_t log_make(int fd, bool verbose) { return (log_t){fd, verbose}; }
 
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+/* True when DEBUG lines of `lg` are written: worth checking before
+ * formatting an expensive one. A NULL `lg` (code that was given no
+ * logger) writes to stderr without DEBUG lines. */
+bool log_verbose(const log_t *lg);
+
+void log_msg(const log_t *lg, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_vmsg(const log_t *lg, enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+#define log_debug(lg, ...) log_msg(lg, LOG_DEBUG, __VA_ARGS__)
+#define log_info(lg, ...) log_msg(lg, LOG_INFO, __VA_ARGS__)
+#define log_warn(lg, ...) log_msg(lg, LOG_WARN, __VA_ARGS__)
+#define log_error(lg, ...) log_msg(lg, LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -36,7 +36,7 @@ struct series {
   char *endpoint;
 };
 
-static struct {
+struct metrics {
   struct series *series; /* in creation order */
   size_t n, cap;
   uint32_t *index; /* open addressing: series index + 1, 0 = empty */
@@ -44,16 +44,40 @@ static struct {
   uint64_t buckets[NBUCKETS + 1]; /* not cumulative; the last is +Inf */
   uint64_t observed;
   uint64_t sum_ns;
-  uint64_t loads[2]; /* failure, success */
+  uint64_t loads[2];          /* failure, success */
+  uint64_t watcher_events[2]; /* ignored, queued */
+  uint64_t watcher_bursts;
+  bool watcher_pending;
   const size_t *connections;
   int64_t start_us;
-} M;
+};
 
-void metrics_init(void) { M.start_us = text_now_us(); }
+metrics_t *metrics_new(int64_t start_us) {
+  metrics_t *m = calloc(1, sizeof *m);
+  if (m)
+    m->start_us = start_us;
+  return m;
+}
 
-void metrics_track_connections(const size_t *count) { M.connections = count; }
+void metrics_free(metrics_t *m) {
+  if (m == NULL)
+    return;
+  for (size_t i = 0; i < m->n; i++)
+    free(m->series[i].endpoint);
+  free(m->series);
+  free(m->index);
+  free(m);
+}
 
-void metrics_provision_load(bool ok) { M.loads[ok ? 1 : 0]++; }
+void metrics_track_connections(metrics_t *m, const size_t *count) { m->connections = count; }
+
+void metrics_provision_load(metrics_t *m, bool ok) { m->loads[ok ? 1 : 0]++; }
+
+void metrics_watcher_event(metrics_t *m, bool queued) { m->watcher_events[queued ? 1 : 0]++; }
+
+void metrics_watcher_burst(metrics_t *m) { m->watcher_bursts++; }
+
+void metrics_watcher_pending(metrics_t *m, bool pending) { m->watcher_pending = pending; }
 
 static uint32_t hash_of(int method, int status, const char *e, size_t n, bool none) {
   uint32_t h = 2166136261u ^ (uint32_t)method ^ (uint32_t)status << 8 ^ (none ? 1u << 24 : 0);
@@ -62,28 +86,29 @@ static uint32_t hash_of(int method, int status, const char *e, size_t n, bool no
   return h;
 }
 
-static int grow_index(void) {
-  size_t cap = M.index_cap ? M.index_cap * 2 : 64;
+static int grow_index(metrics_t *m) {
+  size_t cap = m->index_cap ? m->index_cap * 2 : 64;
   uint32_t *idx = calloc(cap, sizeof *idx);
   if (idx == NULL)
     return -ENOMEM;
-  for (size_t i = 0; i < M.n; i++) {
-    size_t k = M.series[i].hash & (cap - 1);
+  for (size_t i = 0; i < m->n; i++) {
+    size_t k = m->series[i].hash & (cap - 1);
     while (idx[k])
       k = (k + 1) & (cap - 1);
     idx[k] = (uint32_t)(i + 1);
   }
-  free(M.index);
-  M.index = idx;
-  M.index_cap = cap;
+  free(m->index);
+  m->index = idx;
+  m->index_cap = cap;
   return 0;
 }
 
-static struct series *find_or_add(int method, int status, const char *e, size_t n, bool none) {
+static struct series *find_or_add(metrics_t *m, int method, int status, const char *e, size_t n,
+                                  bool none) {
   uint32_t h = hash_of(method, status, e, n, none);
-  if (M.index_cap) {
-    for (size_t k = h & (M.index_cap - 1); M.index[k]; k = (k + 1) & (M.index_cap - 1)) {
-      struct series *s = &M.series[M.index[k] - 1];
+  if (m->index_cap) {
+    for (size_t k = h & (m->index_cap - 1); m->index[k]; k = (k + 1) & (m->index_cap - 1)) {
+      struct series *s = &m->series[m->index[k] - 1];
       if (s->hash == h && s->method == method && s->status == status && s->none == none &&
           s->elen == n && memcmp(s->endpoint, e, n) == 0)
         return s;
@@ -91,18 +116,18 @@ static struct series *find_or_add(int method, int status, const char *e, size_t 
   }
   /* Past the cap, new endpoints share one series; requests no rule matched
    * keep theirs (method x status bounds them already). */
-  if (M.n >= METRICS_MAX_SERIES && !none &&
+  if (m->n >= METRICS_MAX_SERIES && !none &&
       !(n == sizeof OTHER_ENDPOINT - 1 && memcmp(e, OTHER_ENDPOINT, n) == 0))
-    return find_or_add(method, status, OTHER_ENDPOINT, sizeof OTHER_ENDPOINT - 1, false);
-  if ((M.n + 1) * 2 > M.index_cap && grow_index())
+    return find_or_add(m, method, status, OTHER_ENDPOINT, sizeof OTHER_ENDPOINT - 1, false);
+  if ((m->n + 1) * 2 > m->index_cap && grow_index(m))
     return NULL;
-  if (M.n == M.cap) {
-    size_t cap = M.cap ? M.cap * 2 : 32;
-    struct series *v = realloc(M.series, cap * sizeof *v);
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 32;
+    struct series *v = realloc(m->series, cap * sizeof *v);
     if (v == NULL)
       return NULL;
-    M.series = v;
-    M.cap = cap;
+    m->series = v;
+    m->cap = cap;
   }
   char *copy = malloc(n + 1);
   if (copy == NULL)
@@ -110,24 +135,25 @@ static struct series *find_or_add(int method, int status, const char *e, size_t 
   if (n)
     memcpy(copy, e, n);
   copy[n] = '\0';
-  struct series *s = &M.series[M.n];
+  struct series *s = &m->series[m->n];
   *s = (struct series){0, h, (uint16_t)status, (uint8_t)method, none, n, copy};
-  size_t k = h & (M.index_cap - 1);
-  while (M.index[k])
-    k = (k + 1) & (M.index_cap - 1);
-  M.index[k] = (uint32_t)++M.n;
+  size_t k = h & (m->index_cap - 1);
+  while (m->index[k])
+    k = (k + 1) & (m->index_cap - 1);
+  m->index[k] = (uint32_t)++m->n;
   return s;
 }
 
-void metrics_request(int method, int status, const char *endpoint, size_t elen, uint64_t ns) {
+void metrics_request(metrics_t *m, int method, int status, const char *endpoint, size_t elen,
+                     uint64_t ns) {
   size_t b = 0;
   while (b < NBUCKETS && ns > bucket_ns[b])
     b++;
-  M.buckets[b]++;
-  M.observed++;
-  M.sum_ns += ns;
-  struct series *s =
-      find_or_add(method, status, endpoint ? endpoint : "", endpoint ? elen : 0, endpoint == NULL);
+  m->buckets[b]++;
+  m->observed++;
+  m->sum_ns += ns;
+  struct series *s = find_or_add(m, method, status, endpoint ? endpoint : "", endpoint ? elen : 0,
+                                 endpoint == NULL);
   if (s)
     s->count++;
 }
@@ -172,11 +198,11 @@ static size_t resident_bytes(void) {
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-int metrics_render(buf_t *out, const metrics_gauges_t *g) {
+int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g) {
   head(out, "h1mock_requests_total", "counter",
        "Traffic requests answered, by method, status and endpoint (\"\" when no rule matched).");
-  for (size_t i = 0; i < M.n; i++) {
-    const struct series *s = &M.series[i];
+  for (size_t i = 0; i < m->n; i++) {
+    const struct series *s = &m->series[i];
     const char *m = http_method_name(s->method);
     buf_printf(out, "h1mock_requests_total{method=\"%s\",status=\"%d\",endpoint=\"", m ? m : "?",
                s->status);
@@ -188,24 +214,37 @@ int metrics_render(buf_t *out, const metrics_gauges_t *g) {
        "Time from a whole traffic request to its queued response.");
   uint64_t cumulative = 0;
   for (size_t b = 0; b < NBUCKETS; b++) {
-    cumulative += M.buckets[b];
+    cumulative += m->buckets[b];
     buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"%s\"} %llu\n", bucket_le[b],
                (unsigned long long)cumulative);
   }
   buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-             (unsigned long long)M.observed);
-  buf_printf(out, "h1mock_request_duration_seconds_sum %.9f\n", (double)M.sum_ns / 1e9);
-  buf_printf(out, "h1mock_request_duration_seconds_count %llu\n", (unsigned long long)M.observed);
+             (unsigned long long)m->observed);
+  buf_printf(out, "h1mock_request_duration_seconds_sum %.9f\n", (double)m->sum_ns / 1e9);
+  buf_printf(out, "h1mock_request_duration_seconds_count %llu\n", (unsigned long long)m->observed);
 
   head(out, "h1mock_connections_active", "gauge", "Open traffic connections.");
-  buf_printf(out, "h1mock_connections_active %zu\n", M.connections ? *M.connections : 0);
+  buf_printf(out, "h1mock_connections_active %zu\n", m->connections ? *m->connections : 0);
 
   head(out, "h1mock_provision_loads_total", "counter",
        "Provision loads (start, directory, admin API), by result.");
   buf_printf(out, "h1mock_provision_loads_total{result=\"success\"} %llu\n",
-             (unsigned long long)M.loads[1]);
+             (unsigned long long)m->loads[1]);
   buf_printf(out, "h1mock_provision_loads_total{result=\"failure\"} %llu\n",
-             (unsigned long long)M.loads[0]);
+             (unsigned long long)m->loads[0]);
+
+  head(out, "h1mock_watcher_events_total", "counter",
+       "Provisions directory events seen, by outcome (queued for a reload, or ignored).");
+  buf_printf(out, "h1mock_watcher_events_total{outcome=\"queued\"} %llu\n",
+             (unsigned long long)m->watcher_events[1]);
+  buf_printf(out, "h1mock_watcher_events_total{outcome=\"ignored\"} %llu\n",
+             (unsigned long long)m->watcher_events[0]);
+  head(out, "h1mock_watcher_bursts_total", "counter",
+       "Bursts of directory events handled once they settled.");
+  buf_printf(out, "h1mock_watcher_bursts_total %llu\n", (unsigned long long)m->watcher_bursts);
+  head(out, "h1mock_watcher_pending", "gauge",
+       "1 while a burst of directory events is settling, else 0.");
+  buf_printf(out, "h1mock_watcher_pending %d\n", m->watcher_pending ? 1 : 0);
 
   head(out, "h1mock_provision_active_info", "gauge", "The provision serving traffic (always 1).");
   if (g && g->provision) {
@@ -234,20 +273,8 @@ int metrics_render(buf_t *out, const metrics_gauges_t *g) {
   buf_printf(out, "process_resident_memory_bytes %zu\n", resident_bytes());
   head(out, "process_start_time_seconds", "gauge",
        "Start time of the process since the epoch in seconds.");
-  buf_printf(out, "process_start_time_seconds %.6f\n", (double)M.start_us / 1e6);
+  buf_printf(out, "process_start_time_seconds %.6f\n", (double)m->start_us / 1e6);
   head(out, "h1mock_uptime_seconds", "gauge", "Seconds since h1mock started.");
   return buf_printf(out, "h1mock_uptime_seconds %.3f\n",
-                    M.start_us ? (double)(now - M.start_us) / 1e6 : 0.0);
-}
-
-void metrics_reset(void) {
-  for (size_t i = 0; i < M.n; i++)
-    free(M.series[i].endpoint);
-  free(M.series);
-  free(M.index);
-  const size_t *conns = M.connections;
-  int64_t start = M.start_us;
-  memset(&M, 0, sizeof M);
-  M.connections = conns;
-  M.start_us = start;
+                    m->start_us ? (double)(now - m->start_us) / 1e6 : 0.0);
 }

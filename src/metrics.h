@@ -1,6 +1,6 @@
 /* metrics.h - what GET /metrics shows, in the Prometheus text format 0.0.4.
  *
- * One set per process, updated and rendered on the event loop thread.
+ * One metrics_t per server, updated and rendered on its event loop thread.
  * Counting a request is a hash lookup and a few additions; formatting
  * happens only when /metrics is read. No label takes values a client
  * controls without bound: requests are counted by method, status and
@@ -21,18 +21,36 @@ struct store;
  * counted under endpoint="(other)". */
 #define METRICS_MAX_SERIES 4096
 
-/* Remembers the process start time; call once at start. */
-void metrics_init(void);
+typedef struct metrics metrics_t;
+
+/* Empty counters of a server that started at `start_us` (microseconds
+ * since the epoch), or NULL when out of memory. */
+metrics_t *metrics_new(int64_t start_us);
+
+/* Frees the counters (NULL: nothing). */
+void metrics_free(metrics_t *m);
 
 /* Counts one answered traffic request; `endpoint` is NULL when no rule
  * matched (shown as endpoint=""). */
-void metrics_request(int method, int status, const char *endpoint, size_t elen, uint64_t ns);
+void metrics_request(metrics_t *m, int method, int status, const char *endpoint, size_t elen,
+                     uint64_t ns);
 
 /* Counts one provision load, from any source. */
-void metrics_provision_load(bool ok);
+void metrics_provision_load(metrics_t *m, bool ok);
 
-/* Where the number of open traffic connections is read (NULL: 0). */
-void metrics_track_connections(const size_t *count);
+/* Counts one event of the provisions directory watcher: `queued` when it
+ * starts or extends a burst that will be handled, else it was ignored. */
+void metrics_watcher_event(metrics_t *m, bool queued);
+
+/* Counts one settled burst, handled (a reload, or nothing to do), and says
+ * whether a burst is settling now. Tests wait on these instead of sleeping
+ * to show that a change was seen and that nothing more will happen. */
+void metrics_watcher_burst(metrics_t *m);
+void metrics_watcher_pending(metrics_t *m, bool pending);
+
+/* Where the number of open traffic connections is read (NULL: 0); it must
+ * stay valid while `m` renders. */
+void metrics_track_connections(metrics_t *m, const size_t *count);
 
 /* What only the caller knows, read when rendering. */
 typedef struct metrics_gauges {
@@ -44,13 +62,10 @@ typedef struct metrics_gauges {
 } metrics_gauges_t;
 
 /* Appends every metric with its HELP and TYPE lines. 0 or -ENOMEM. */
-int metrics_render(buf_t *out, const metrics_gauges_t *g);
+int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g);
 
 /* Appends a label value: '\\', '"' and newline escaped, bytes that are not
  * UTF-8 replaced by U+FFFD. */
 int metrics_label_value(buf_t *out, const char *s, size_t n);
-
-/* Forgets every count (frees the series). */
-void metrics_reset(void);
 
 #endif

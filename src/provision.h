@@ -1,15 +1,25 @@
 /* provision.h - which provision serves traffic, and how one gets there.
  *
  * Every way in (start, the directory watcher, the admin API) goes through
- * here: a provision is loaded completely into a new script_t first and
- * swapped in only when it loaded cleanly, so a failed load changes nothing
- * that is serving. Requests in flight keep the script they started on.
+ * a provision_t: a provision is loaded completely into a new script_t
+ * first and swapped in only when it loaded cleanly, so a failed load
+ * changes nothing that is serving. Requests in flight keep the script they
+ * started on.
  *
  * Provisions are files named <name>.lua in the provisions directory, or in
  * the state directory when the provisions directory is read-only (a
- * Kubernetes ConfigMap volume). The module also remembers, per name, when
- * it was last loaded, its rule count and its last load error, for the admin
- * API's listing.
+ * Kubernetes ConfigMap volume). A provision_t also remembers, per name,
+ * when it was last loaded, its rule count and its last load error, for the
+ * admin API's listing.
+ *
+ * The jobs live in one file each: provision.c swaps (and owns the object),
+ * provision_load.c loads a state from text or a stored file,
+ * provision_save.c stores and deletes files, provision_list.c lists them,
+ * provision_dir.c knows the directories.
+ *
+ * A load is reported done (swapped in, logged, answered) only once the
+ * store writes it made are durable (store_when_durable); a commit that
+ * fails keeps the provision out and answers 503.
  */
 #ifndef H1MOCK_PROVISION_H
 #define H1MOCK_PROVISION_H
@@ -21,11 +31,35 @@
 
 #define PROVISION_NAME_MAX 128
 
-/* Remembers the options and directories, then loads "initial"
- * (initial.lua or initial) from the provisions directory, or the built-in
- * default when there is none or it fails (logged with file:line). Returns
- * 0, or -ENOMEM. */
-int provision_init(const script_opts_t *opts, const char *state_dir);
+struct metrics;
+
+typedef struct provision provision_t;
+
+typedef struct provision_opts {
+  script_opts_t script;    /* how each provision loads; script.dir is the provisions directory */
+  const char *state_dir;   /* where posted provisions go when that directory is read-only */
+  struct metrics *metrics; /* counts every load */
+} provision_opts_t;
+
+/* Remembers the options (strings are copied) and finds out whether the
+ * provisions directory is writable; loads nothing yet. Returns 0, or
+ * -ENOMEM. */
+int provision_new(const provision_opts_t *o, provision_t **out);
+
+/* Loads "initial" (initial.lua or initial) from the provisions directory,
+ * or the built-in default when there is none or it fails (logged with
+ * file:line). Blocks until the store writes of the load are durable (the
+ * start comes before serving). Returns 0, or -ENOMEM. */
+int provision_start(provision_t *p);
+
+/* The server stopped: the active provision is released, a post still
+ * being written is not activated when it is done, and loads still waiting
+ * for the store are dropped without an answer. */
+void provision_close(provision_t *p);
+
+/* Frees everything, once the loop has run the writes in flight to their
+ * end (NULL: nothing). */
+void provision_free(provision_t *p);
 
 /* When the provisions directory `dir` is read-only, posted provisions will
  * go to `state_dir`: creates it (0700), or refuses it when it is a link,
@@ -34,10 +68,10 @@ int provision_init(const script_opts_t *opts, const char *state_dir);
 int provision_check_state_dir(const char *dir, const char *state_dir, char *err, size_t errlen);
 
 /* The provision serving now (borrowed: retain it to keep it). */
-script_t *provision_active(void);
+script_t *provision_active(const provision_t *p);
 
-/* Releases the active provision and forgets the registry. */
-void provision_shutdown(void);
+/* The provisions directory, as given. */
+const char *provision_dir(const provision_t *p);
 
 /* Turns a name as a client gave it ("foo" or "foo.lua") into the
  * provision's name in `out`. Returns 0, or -EINVAL when it is not 1 to 128
@@ -60,46 +94,34 @@ typedef void (*provision_finish_fn)(void *arg, const provision_result_t *res);
  * calls finish(arg, res) with 201 (500 when it could not be stored, 503
  * when its store writes failed); returns the pending job, which
  * provision_post_abandon turns into a silent one. */
-void *provision_post(const char *name, const char *text, size_t len, provision_result_t *res,
-                     provision_finish_fn finish, void *arg);
+void *provision_post(provision_t *p, const char *name, const char *text, size_t len,
+                     provision_result_t *res, provision_finish_fn finish, void *arg);
 void provision_post_abandon(void *job);
 
 /* Loads the stored provision `name` and makes it active once the store
  * writes its load made are durable. Returns NULL with the answer in `res`
- * (200, 404, 400, 503), or a pending job: finish(arg, res) comes later,
- * unless provision_abandon(job) silences it (the activation still
- * happens). Every load, the directory watcher's too, is reported (logged,
- * answered) only once its store writes are durable. */
-void *provision_get(const char *name, provision_result_t *res, provision_finish_fn finish,
-                    void *arg);
+ * (200, 404, 400, 500, 503), or a pending job: finish(arg, res) comes
+ * later, unless provision_abandon(job) silences it (the activation still
+ * happens). */
+void *provision_activate(provision_t *p, const char *name, provision_result_t *res,
+                         provision_finish_fn finish, void *arg);
 void provision_abandon(void *job);
 
 /* Deletes the stored provision `name` (200, 404, 409). */
-void provision_delete(const char *name, provision_result_t *res);
+void provision_delete(provision_t *p, const char *name, provision_result_t *res);
 
 /* Appends {"active": ..., "provisions": [...]} to `out`. */
-int provision_list(buf_t *out);
+int provision_list(provision_t *p, buf_t *out);
 
 /* The watcher saw `file` (a base name ending in ".lua") change: it becomes
  * the active provision, unless the change was h1mock's own write. */
-void provision_file_changed(const char *file);
+void provision_file_changed(provision_t *p, const char *file);
 
 /* The watcher saw a ConfigMap's "..data" swapped: reload the active
  * provision if the content behind its file changed. */
-void provision_data_swapped(void);
-
-/* The provisions directory, as given. */
-const char *provision_dir(void);
+void provision_data_swapped(provision_t *p);
 
 /* Reads a whole file into `out`. Returns 0 or -errno. */
 int provision_read_file(const char *path, buf_t *out);
-
-/* The traffic dispatcher (conn_dispatch_fn): answers from the active
- * provision. */
-enum script_status provision_dispatch(void *ctx, const http_request_t *req, const char *remote,
-                                      http_response_t *resp, script_done_fn done, void *data,
-                                      void **pending);
-/* conn_env's abandon for traffic. */
-void provision_dispatch_abandon(void *pending);
 
 #endif

@@ -54,6 +54,15 @@ typedef struct router router_t;
 
 /* Returns a new, empty router, or NULL when out of memory. */
 router_t *router_new(void);
+
+/* How a router gets memory: realloc's contract (p NULL: a new block; n is
+ * never 0), blocks released with free(). Tests pass one that fails on
+ * purpose, to prove that -ENOMEM leaves a router as it was. */
+typedef void *(*router_alloc_fn)(void *arg, void *p, size_t n);
+
+/* router_new, with every allocation of this router (its own struct first)
+ * made by alloc(arg, ...). */
+router_t *router_new_with(router_alloc_fn alloc, void *arg);
 void router_free(router_t *r);
 
 /* Adds a rule. `methods` is a bitmask (1 << method); the router does not
@@ -108,11 +117,5 @@ size_t router_var_count(const router_t *r, int id);
 
 /* How many rules have been added. */
 size_t router_count(const router_t *r);
-
-/* For tests only: the next `n` allocations of every router succeed and the
- * ones after fail, until called again with -1 (the default). Lets a test
- * prove that -ENOMEM leaves a router as it was. Process-wide, not
- * thread-safe. */
-void router_test_fail_alloc(long n);
 
 #endif

@@ -92,7 +92,7 @@ int safedir_open(const char *path, char *err, size_t errlen) {
   return fd;
 }
 
-int safedir_create(int dfd, const char *dir, const char *name, mode_t mode) {
+int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const log_t *lg) {
   for (int tries = 0;; tries++) {
     int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd >= 0)
@@ -101,7 +101,8 @@ int safedir_create(int dfd, const char *dir, const char *name, mode_t mode) {
       return -errno;
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-      log_warn("removed a symbolic link planted at %s/%s, where h1mock was about to write: "
+      log_warn(lg,
+               "removed a symbolic link planted at %s/%s, where h1mock was about to write: "
                "files are never written through a link",
                dir, name);
     if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)

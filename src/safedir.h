@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct log;
+
 /* Opens `path` as a private directory: when it is absent, creates it with
  * mode 0700 (its missing parents 0755, as mkdir -p would); then refuses it
  * when it is a symbolic link, belongs to another user, or is writable by
@@ -24,8 +26,8 @@ int safedir_open(const char *path, char *err, size_t errlen);
 /* Creates `name` in the directory `dfd` (named `dir` in messages) for reading and writing, with
  * O_CREAT | O_EXCL | O_NOFOLLOW, so that the file written is always a new one of ours. What is
  * already there (a temp file left by a crash, or a planted link) is removed first (unlinking a
- * link never touches its target; a link is logged) and the creation tried once more. Returns the
- * descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
-int safedir_create(int dfd, const char *dir, const char *name, mode_t mode);
+ * link never touches its target; a link is told to `lg`) and the creation tried once more. Returns
+ * the descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
+int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const struct log *lg);
 
 #endif

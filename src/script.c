@@ -1,11 +1,12 @@
-/* script.c - loading a provision and driving one request through it.
+/* script.c - driving one request through a provision.
  *
  * A request runs in a coroutine taken from the provision's pool. Its stages
  * (before_request hooks, the view, an error handler, after_request hooks)
  * are each one function resumed on that coroutine, so any of them may sleep:
- * sleep() yields, a uv timer (or idle handle) resumes. The count hook charges every stage to
- * one instruction budget; when it runs out the hook yields too, and a
- * thread that yielded that way is dropped, which no pcall can catch.
+ * sleep() yields, a uv timer (or idle handle) resumes. The count hook
+ * (script_budget.c) charges every stage to one instruction budget; when it
+ * runs out the hook yields too, and a thread that yielded that way is
+ * dropped, which no pcall can catch.
  */
 #include "script.h"
 
@@ -16,480 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lualib.h>
-
 #include "log.h"
 #include "script_int.h"
-#include "script_json.h"
 #include "watchdog.h"
 
-time_t script_started_at(void) {
-  static time_t started;
-  if (started == 0)
-    started = time(NULL);
-  return started;
-}
-
-script_ctx_t *script_ctx(lua_State *L) { return *(script_ctx_t **)lua_getextraspace(L); }
-
-static void count_hook(lua_State *L, lua_Debug *ar);
-
-void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget) {
-  if (ctx->killed)
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-  ctx->killed = false;
-  ctx->budget = budget;
-}
-
-static void set_ctx(lua_State *L, script_ctx_t *ctx) {
-  *(script_ctx_t **)lua_getextraspace(L) = ctx;
-}
-
-/* "file:line" of the innermost Lua function of a stopped thread. */
-static void where(lua_State *co, char *out, size_t n) {
-  lua_Debug ar;
-  for (int level = 0; lua_getstack(co, level, &ar); level++) {
-    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
-      snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
-  }
-  snprintf(out, n, "?");
-}
-
-/* The budget of ctx ran out while L ran: stop it. On our own thread a
- * yield does it (run() drops a killed thread); inside a hook lua_yield
- * returns and the thread yields when the hook returns, inside a C function
- * it does not return. */
-static void budget_spent(lua_State *L, script_ctx_t *ctx) {
-  ctx->killed = true;
-  if (L == ctx->thread && lua_isyieldable(L)) {
-    lua_yield(L, 0);
-    return;
-  }
-  /* In a coroutine of the provision's, or inside a C call that cannot yield
-   * (a sort comparator, say): raise, and from now on at every instruction,
-   * so that no pcall loop can outlast it; our own thread is dropped as soon
-   * as it runs again. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction budget exhausted");
-}
-
-static void count_hook(lua_State *L, lua_Debug *ar) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL)
-    return;
-  ctx->budget -= HOOK_EVERY;
-  bool ours = L == ctx->thread;
-  if (ctx->budget > 0) {
-    if (ctx->kind == CTX_CALL && (ctx->slice -= HOOK_EVERY) <= 0 && ours && lua_isyieldable(L)) {
-      ctx->slice = SLICE_INSTRUCTIONS;
-      script_sleep_start((script_call_t *)ctx, 0);
-      lua_yield(L, 0);
-    }
-    return;
-  }
-  /* Read the line now: after a hook yields, Lua points at the instruction
-   * before, which can be on an earlier line. Only where the budget ran out
-   * first: after a kill that could only raise, every instruction raises
-   * again, in whatever code (xpcall's, say) the error unwinds through. */
-  if (!ctx->killed && lua_getinfo(L, "Sl", ar))
-    snprintf(ctx->where, sizeof ctx->where, "%s:%d", ar->short_src, ar->currentline);
-  budget_spent(L, ctx);
-}
-
-int64_t script_budget_left(lua_State *L) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL)
-    return INT64_MAX;
-  return ctx->budget > 0 ? ctx->budget : 0;
-}
-
-void script_charge(lua_State *L, int64_t cost) {
-  script_ctx_t *ctx = script_ctx(L);
-  if (ctx == NULL || cost <= 0)
-    return;
-  /* The time counts towards the slice too: the next hook lets other
-   * connections in (a C function itself cannot be paused). */
-  ctx->slice = cost >= ctx->slice ? 0 : ctx->slice - cost;
-  if (cost < ctx->budget) {
-    ctx->budget -= cost;
-    return;
-  }
-  ctx->budget = 0;
-  /* The C function itself has no line: name the Lua code that called it
-   * (only where the budget ran out first, as count_hook does). */
-  if (!ctx->killed)
-    where(L, ctx->where, sizeof ctx->where);
-  budget_spent(L, ctx);
-}
-
-/* The allocator of every provision's state: realloc, counted, refused past
- * the limit. Lua never needs a shrinking call to fail, and when a growing
- * one fails it runs an emergency full collection (even after
- * collectgarbage("stop")) and tries once more before it raises
- * "not enough memory". */
-static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  script_heap_t *h = ud;
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    free(ptr);
-    h->used -= old;
-    return NULL;
-  }
-  /* used <= limit holds: only growth is refused, and it starts at 0. */
-  if (h->limit && nsize > old && nsize - old > h->limit - h->used) {
-    h->refused = true;
-    return NULL;
-  }
-  void *p = realloc(ptr, nsize);
-  if (p)
-    h->used = h->used - old + nsize;
-  return p;
-}
-
-/* Every call into Lua is protected, so this is a bug of h1mock's; Lua
- * aborts when it returns. Said in the log, not only on a bare stderr. */
-static int on_panic(lua_State *L) {
-  log_error("Lua panic (an unprotected call into Lua): %s",
-            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-  return 0;
-}
-
-/* Why an allocation failed, as a sentence: the limit when it was the cause. */
-static const char *memory_text(const script_t *s, char *out, size_t n) {
-  size_t lim = s->heap.limit;
-  if (lim == 0 || !s->heap.refused) {
-    snprintf(out, n, "not enough memory");
-    return out;
-  }
-  char size[32];
-  if (lim % (1u << 30) == 0)
-    snprintf(size, sizeof size, "%zuG", lim >> 30);
-  else if (lim % (1u << 20) == 0)
-    snprintf(size, sizeof size, "%zuM", lim >> 20);
-  else if (lim % (1u << 10) == 0)
-    snprintf(size, sizeof size, "%zuk", lim >> 10);
-  else
-    snprintf(size, sizeof size, "%zu", lim);
-  snprintf(out, n,
-           "not enough memory: the provision's Lua state reached its limit "
-           "(--max-lua-memory %s)",
-           size);
-  return out;
-}
-
-/* The error value of a failed thread, as a message. Strings and numbers are
- * read as they are (converted here, not by Lua: no allocation); any other
- * value is named by its type and where it was raised. Its __tostring is
- * provision code and is not run, as at request time. */
-static void error_text(lua_State *co, char *out, size_t n) {
-  int isnum;
-  if (lua_type(co, -1) == LUA_TSTRING) {
-    snprintf(out, n, "%s", lua_tostring(co, -1));
-  } else if (lua_type(co, -1) == LUA_TNUMBER) {
-    lua_Integer i = lua_tointegerx(co, -1, &isnum);
-    if (isnum)
-      snprintf(out, n, LUA_INTEGER_FMT, i);
-    else
-      snprintf(out, n, LUA_NUMBER_FMT, lua_tonumber(co, -1));
-  } else {
-    char at[300];
-    where(co, at, sizeof at);
-    snprintf(out, n, "%s: (error object is a %s value)", at, luaL_typename(co, -1));
-  }
-}
-
-/* Runs the function under `nargs` arguments on top of L's stack in a fresh
- * thread under the load budget. Pops them. Returns 0, -EINVAL or -ENOMEM
- * with the message in err. Raises only on a memory error of its own. */
-static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
-  lua_State *L = s->L;
-  lua_State *co = lua_newthread(L);
-  lua_insert(L, -(nargs + 2));
-  lua_xmove(L, co, nargs + 1);
-  script_ctx_t ctx = {.kind = CTX_LOAD, .thread = co, .budget = s->opts.max_instructions};
-  set_ctx(co, &ctx);
-  int nres, rc = 0;
-  s->heap.refused = false;
-  watchdog_enter(s->opts.watchdog, NULL, NULL, 0, NULL, s->file);
-  int st = lua_resume(co, L, nargs, &nres);
-  watchdog_leave(s->opts.watchdog);
-  char at[300];
-  if (ctx.killed) {
-    /* Whether our thread yielded or a coroutine of the file's raised, the
-     * budget is what stopped it. */
-    snprintf(err, errlen, "%s: stopped: the instruction budget (%lld) ran out while loading",
-             ctx.where, (long long)s->opts.max_instructions);
-    rc = -EINVAL;
-  } else if (st == LUA_YIELD) {
-    where(co, at, sizeof at);
-    snprintf(err, errlen, "%s: %s", at,
-             ctx.sleeping ? "sleep() is only allowed inside a request"
-                          : "coroutine.yield() outside a coroutine");
-    rc = -EINVAL;
-  } else if (st == LUA_ERRMEM) {
-    char what[200];
-    where(co, at, sizeof at);
-    snprintf(err, errlen, "%s: %s", at, memory_text(s, what, sizeof what));
-    rc = -ENOMEM;
-  } else if (st != LUA_OK) {
-    error_text(co, err, errlen);
-    rc = -EINVAL;
-  }
-  set_ctx(co, NULL);
-  lua_pop(L, 1); /* the thread */
-  if (ctx.wrote > s->wrote)
-    s->wrote = ctx.wrote;
-  return rc;
-}
-
-struct load_args {
-  script_t *s;
-  const char *chunkname, *source;
-  size_t len;
-  char *err;
-  size_t errlen;
-  int rc;
-};
-
-/* Builds the state and loads the provision into it; run under lua_pcall,
- * since opening the libraries can raise a memory error once the state has
- * a limit. A provision's own failure is reported in args->rc and err. */
-static int load_protected(lua_State *L) {
-  struct load_args *a = lua_touserdata(L, 1);
-  script_t *s = a->s;
-  lua_settop(L, 0);
-  /* Requests make short-lived garbage: generational mode suits them, and
-   * switching now, on an empty heap, costs nothing (after the load it
-   * meant a full collection of everything loaded). */
-  lua_gc(L, LUA_GCGEN, 0, 0);
-
-  script_sandbox_open(L, s->dir);
-  script_string_open(L);
-  script_json_open(L);
-  lua_setglobal(L, "json");
-  script_response_open(L);
-  script_string_open_runtime(L);
-  script_request_open(L);
-  script_app_open(L, s);
-  script_store_open(L);
-  script_journal_open(L);
-  /* `rest` is a global in every provision, like `store`: the embedded
-   * lua/rest.lua. */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "h1mock.rest");
-  lua_call(L, 1, 1);
-  lua_setglobal(L, "rest");
-
-  char name[300];
-  snprintf(name, sizeof name, "@%s", a->chunkname);
-  int st = luaL_loadbufferx(L, a->source, a->len, name, "t");
-  if (st == LUA_ERRMEM) {
-    char what[200];
-    snprintf(a->err, a->errlen, "%s: %s", a->chunkname, memory_text(s, what, sizeof what));
-    a->rc = -ENOMEM;
-    return 0;
-  }
-  if (st != LUA_OK) {
-    snprintf(a->err, a->errlen, "%s", lua_tostring(L, -1));
-    a->rc = -EINVAL;
-    return 0;
-  }
-  /* From here on provision code can run on the main thread too (finalizers
-   * during a collection, metamethods while h1mock reads results): give it
-   * a budget. */
-  s->main_ctx.kind = CTX_MAIN;
-  s->main_ctx.budget = s->opts.max_instructions;
-  set_ctx(L, &s->main_ctx);
-  if ((a->rc = run_loading(s, 0, a->err, a->errlen)))
-    return 0;
-  /* The file has defined its globals; from here on a typo is an error. */
-  script_sandbox_guard(L);
-  lua_pushglobaltable(L);
-  lua_pushliteral(L, "registerRules");
-  lua_rawget(L, -2);
-  lua_remove(L, -2);
-  if (!lua_isfunction(L, -1)) {
-    snprintf(a->err, a->errlen, "%s: defines no registerRules() function", a->chunkname);
-    a->rc = -EINVAL;
-    return 0;
-  }
-  s->loading = true;
-  a->rc = run_loading(s, 0, a->err, a->errlen);
-  s->loading = false;
-  lua_settop(L, 0);
-  return 0;
-}
-
-int script_load(const char *chunkname, const char *source, size_t len, const script_opts_t *opts,
-                script_t **out, char *err, size_t errlen) {
-  int rc = -ENOMEM;
-  char what[200];
-  err[0] = '\0';
-  script_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    goto fail;
-  s->refs = 1;
-  s->opts = *opts;
-  s->heap.limit = opts->max_memory;
-  if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
-    goto fail;
-  size_t nlen = strlen(chunkname);
-  if (nlen > 4 && strcmp(chunkname + nlen - 4, ".lua") == 0)
-    nlen -= 4;
-  if ((s->name = strndup(chunkname, nlen)) == NULL || (s->file = malloc(nlen + 5)) == NULL)
-    goto fail;
-  s->name_len = nlen;
-  snprintf(s->file, nlen + 5, "%s.lua", s->name);
-  s->opts.dir = s->dir;
-  if ((s->router = router_new()) == NULL)
-    goto fail;
-  if ((s->L = lua_newstate(heap_alloc, &s->heap)) == NULL) {
-    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
-    goto fail;
-  }
-  lua_State *L = s->L;
-  lua_atpanic(L, on_panic);
-  set_ctx(L, NULL);
-  /* Threads copy the hook of the main thread when they are created. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-
-  struct load_args a = {s, chunkname, source, len, err, errlen, 0};
-  s->heap.refused = false;
-  lua_pushcfunction(L, load_protected);
-  lua_pushlightuserdata(L, &a);
-  int st = lua_pcall(L, 1, 0, 0);
-  if (st == LUA_ERRMEM) {
-    snprintf(err, errlen, "%s: %s", chunkname, memory_text(s, what, sizeof what));
-    rc = -ENOMEM;
-  } else if (st != LUA_OK) {
-    /* Only h1mock's own runtime runs before the provision. */
-    snprintf(err, errlen, "%s: the embedded runtime failed: %s", chunkname,
-             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-    rc = -EINVAL;
-  } else {
-    rc = a.rc;
-  }
-  lua_settop(L, 0);
-  if (rc)
-    goto fail;
-  if (s->main_ctx.wrote > s->wrote)
-    s->wrote = s->main_ctx.wrote;
-  *out = s;
-  return 0;
-
-fail:
-  if (rc == -ENOMEM && err[0] == '\0')
-    snprintf(err, errlen, "out of memory");
-  if (s) {
-    s->refs = 0;
-    script_release(s);
-  }
-  *out = NULL;
-  return rc;
-}
-
-extern const struct script_embedded {
-  const char *name;
-  const char *text;
-  size_t len;
-} script_embedded[];
-
-int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen) {
-  static const char builtin[] = SCRIPT_DEFAULT_NAME;
-  for (const struct script_embedded *e = script_embedded; e->name; e++) {
-    if (strcmp(e->name, "h1mock.default") != 0)
-      continue;
-    int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
-    char *name = rc == 0 ? strdup(builtin) : NULL;
-    char *file = rc == 0 ? strdup(builtin) : NULL;
-    if (rc == 0 && (name == NULL || file == NULL)) {
-      free(name);
-      free(file);
-      script_release(*out);
-      *out = NULL;
-      snprintf(err, errlen, "out of memory");
-      return -ENOMEM;
-    }
-    if (rc == 0) {
-      free((*out)->name);
-      free((*out)->file);
-      (*out)->name = name;
-      (*out)->file = file;
-      (*out)->name_len = sizeof builtin - 1;
-    }
-    return rc;
-  }
-  snprintf(err, errlen, "the built-in default is missing from this binary");
-  return -EINVAL;
-}
-
-void script_retain(script_t *s) { s->refs++; }
-
-static void free_handle(uv_handle_t *h) { free(h); }
-
-static void close_state(uv_work_t *w) {
-  script_t *s = w->data;
-  if (s->L)
-    lua_close(s->L);
-  router_free(s->router);
-}
-
-static void free_script(uv_work_t *w, int status) {
-  (void)status;
-  script_t *s = w->data;
-  free(s->dir);
-  free(s->name);
-  free(s->file);
-  free(s);
-}
-
-static void script_free(script_t *s) {
-  script_call_t *c = s->free_calls;
-  while (c) {
-    script_call_t *next = c->next_free;
-    if (c->timer)
-      uv_close((uv_handle_t *)c->timer, free_handle);
-    if (c->idle)
-      uv_close((uv_handle_t *)c->idle, free_handle);
-    free(c);
-    c = next;
-  }
-  script_app_free(s);
-  s->closing.data = s;
-  if (s->L)
-    script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);
-  /* Freeing a big provision's heap takes longer than serving a request:
-   * done on the loop it would stall traffic after every swap. Nothing else
-   * can reach the state now, and it holds no finalizer that could touch
-   * shared data: provisions cannot set __gc (setmetatable refuses it, the
-   * metatables C sets are locked or cleaned), so a pool thread may close it. */
-  if (s->opts.loop == NULL ||
-      uv_queue_work(s->opts.loop, &s->closing, close_state, free_script) != 0) {
-    close_state(&s->closing);
-    free_script(&s->closing, 0);
-  }
-}
-
-void script_release(script_t *s) {
-  if (s && --s->refs <= 0)
-    script_free(s);
-}
-
-size_t script_rule_count(const script_t *s) { return router_count(s->router); }
-
-int script_when_durable(script_t *s, store_waiter_t *w, store_durable_fn fn) {
-  return script_store_when_durable(s->wrote, w, fn);
-}
-
-void script_when_durable_cancel(store_waiter_t *w) { script_store_cancel(w); }
-
-const char *script_name(const script_t *s) { return s->name; }
-
-size_t script_memory(const script_t *s) { return s->heap.used; }
-
-size_t script_memory_limit(const script_t *s) { return s->heap.limit; }
+static void sleep_start(script_ctx_t *ctx, double seconds);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -519,8 +51,9 @@ static script_call_t *call_get(script_t *s) {
       free(c);
       return NULL;
     }
-    set_ctx(c->co, &c->ctx);
+    script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
+    c->ctx.sleep = sleep_start;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
@@ -552,6 +85,7 @@ static void call_put(script_call_t *c) {
   lua_settop(c->co, 0);
   c->req = NULL;
   c->resp = NULL;
+  c->origin = NULL;
   c->done = NULL;
   c->next_free = s->free_calls;
   s->free_calls = c;
@@ -611,8 +145,8 @@ static void stage_failed(script_call_t *c, const char *what) {
   buf_t path = BUF_INIT, msg = BUF_INIT;
   /* The path and the message may quote what the client sent (a decoded
    * %0a, a header value): escaped, so that they cannot forge a log line. */
-  log_error("%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path), stage_name(c),
-            endpoint_of(c),
+  log_error(c->s->opts.log, "%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path),
+            stage_name(c), endpoint_of(c),
             text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&path);
   buf_free(&msg);
@@ -648,7 +182,7 @@ static script_call_t *call_arg(lua_State *L) {
 
 static void push_request(lua_State *L, script_call_t *c) {
   if (c->ud == NULL) {
-    script_request_push(L, c);
+    script_push_request(L, c);
     lua_pushvalue(L, -1);
     lua_rawseti(L, LUA_REGISTRYINDEX, c->req_slot);
   } else {
@@ -669,34 +203,6 @@ static void set_request_global(lua_State *L, script_call_t *c) {
 static int request_global_step(lua_State *L) {
   set_request_global(L, call_arg(L));
   return 0;
-}
-
-void script_push_var(lua_State *L, const router_var_t *v) {
-  if (v->conv == ROUTER_CONV_INT || v->conv == ROUTER_CONV_FLOAT) {
-    /* The router checked the syntax and the range; leading zeros are the
-     * only reason a number can be long. */
-    const char *p = v->value;
-    size_t n = v->len;
-    bool neg = n && *p == '-';
-    if (neg)
-      p++, n--;
-    while (n > 1 && *p == '0' && p[1] != '.')
-      p++, n--;
-    char num[64];
-    if (n + 2 <= sizeof num) {
-      size_t k = 0;
-      if (neg)
-        num[k++] = '-';
-      memcpy(num + k, p, n);
-      num[k + n] = '\0';
-      if (v->conv == ROUTER_CONV_INT)
-        lua_pushinteger(L, (lua_Integer)strtoll(num, NULL, 10));
-      else
-        lua_pushnumber(L, strtod(num, NULL));
-      return;
-    }
-  }
-  lua_pushlstring(L, v->value, v->len);
 }
 
 /* Returns the function of the current stage and its arguments, or nothing
@@ -828,15 +334,14 @@ static int stage_error(lua_State *L) {
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
 static void note_origin(script_call_t *c) {
-  http_response_t *r = c->resp;
-  buf_reset(&r->endpoint);
-  buf_reset(&r->provision);
-  r->matched = c->rule >= 0;
-  if (r->matched) {
+  origin_t *o = c->origin;
+  origin_reset(o);
+  o->matched = c->rule >= 0;
+  if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
-    buf_append(&r->endpoint, e, strlen(e));
+    buf_append(&o->endpoint, e, strlen(e));
   }
-  buf_append(&r->provision, c->s->name, c->s->name_len);
+  buf_append(&o->provision, c->s->name, c->s->name_len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -856,7 +361,7 @@ static void store_failed(script_call_t *c, int rc) {
   snprintf(msg, sizeof msg,
            "the store could not make this request's writes durable (%s): they were undone",
            strerror(-rc));
-  log_error("%s %s: %s", method_of(c), log_path(c, &path), msg);
+  log_error(c->s->opts.log, "%s %s: %s", method_of(c), log_path(c, &path), msg);
   bool json = r->headers.len && memmem(r->headers.data, r->headers.len, "json", 4) != NULL;
   if (json) {
     buf_puts(&body, "{\"message\":");
@@ -883,7 +388,8 @@ static void on_durable(store_waiter_t *w, int status) {
  * (and every write before them) are durable. SCRIPT_PENDING while held. */
 static enum script_status settle(script_call_t *c) {
   uint64_t seq = c->ctx.wrote > c->s->main_ctx.wrote ? c->ctx.wrote : c->s->main_ctx.wrote;
-  int rc = script_store_when_durable(seq, &c->durable, on_durable);
+  store_t *st = c->s->opts.store;
+  int rc = st ? store_when_durable(st, seq, &c->durable, on_durable) : 0;
   if (rc == 1) {
     c->holding = true;
     return SCRIPT_PENDING;
@@ -906,7 +412,7 @@ static void step_failed(script_call_t *c, int st) {
   lua_State *L = c->s->L;
   char what[200];
   if (st == LUA_ERRMEM)
-    step_failed_with(c, memory_text(c->s, what, sizeof what));
+    step_failed_with(c, script_memory_text(c->s, what, sizeof what));
   else
     step_failed_with(c, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
                                                        : "error while handling the result");
@@ -919,8 +425,8 @@ static void step_failed(script_call_t *c, int st) {
 static void memory_failed(script_call_t *c) {
   lua_State *L = c->s->L, *co = c->co;
   char at[300], what[200], msg[520];
-  where(co, at, sizeof at);
-  snprintf(msg, sizeof msg, "%s: %s", at, memory_text(c->s, what, sizeof what));
+  script_where(co, at, sizeof at);
+  snprintf(msg, sizeof msg, "%s: %s", at, script_memory_text(c->s, what, sizeof what));
   lua_resetthread(co);
   lua_settop(co, 0); /* resetthread leaves the error value there */
   lua_settop(L, 0);
@@ -965,7 +471,8 @@ static enum script_status run_stages(script_call_t *c, bool resuming) {
       return SCRIPT_PENDING;
     if (c->ctx.killed) {
       buf_t path = BUF_INIT;
-      log_error("%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
+      log_error(c->s->opts.log,
+                "%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
                 method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
                 (long long)c->s->opts.max_instructions);
       buf_free(&path);
@@ -1050,13 +557,13 @@ static void redirect_slash(script_call_t *c) {
 }
 
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **out) {
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **out) {
   script_call_t *c = call_get(s);
   *out = c;
   http_response_reset(resp);
   if (c == NULL) {
-    log_error("%s %.*s: no memory for a Lua thread in provision %s",
+    log_error(s->opts.log, "%s %.*s: no memory for a Lua thread in provision %s",
               http_method_name(req->method) ? http_method_name(req->method) : "?",
               (int)req->path_len, req->path, s->file);
     script_error_page(resp, 503, "out of memory");
@@ -1064,6 +571,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   }
   c->req = req;
   c->resp = resp;
+  c->origin = origin;
   c->done = done;
   c->data = data;
   c->remote = remote_addr;
@@ -1120,7 +628,10 @@ static void on_idle(uv_idle_t *h) {
   wake(h->data);
 }
 
-void script_sleep_start(script_call_t *c, double seconds) {
+/* The ctx->sleep of every call: script_app.c's sleep() and the count
+ * hook's time slices pause the request here. */
+static void sleep_start(script_ctx_t *ctx, double seconds) {
+  script_call_t *c = (script_call_t *)ctx;
   uv_loop_t *loop = c->s->opts.loop;
   if (seconds <= 0) {
     /* An idle handle runs once per loop turn, after the I/O of that turn;
@@ -1149,7 +660,7 @@ void script_abandon(script_call_t *c) {
   if (c == NULL)
     return;
   if (c->holding) {
-    script_store_cancel(&c->durable);
+    store_waiter_cancel(c->s->opts.store, &c->durable);
     c->holding = false;
   }
   if (c->timer)

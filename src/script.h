@@ -19,32 +19,28 @@
 #include <uv.h>
 
 #include "http.h"
+#include "origin.h"
 #include "store.h"
 
 typedef struct script script_t;
 struct journal;
+struct log;
 
-/* The document store every provision's `store` global uses (it outlives
- * provision swaps). Set once before loading provisions. */
-void script_store_attach(struct store *s);
-
-/* Blocks until every write made to the attached store is durable: for the
- * start, where the first provision's load must not be reported before its
- * writes are. 0, or the negative errno of the commit that failed. */
-int script_store_sync(void);
-
-/* Stores every object of a JSON array into collection `coll` of the
- * attached store, keeping a string "_id" or giving a new UUID (admin
- * seeding). Returns 0, or -EINVAL/-ENOMEM/-EIO with a sentence in err;
- * *stored says how many went in before a failure. */
-int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
-                      char *err, size_t errlen);
-
-/* The request journal every provision's `journal` global reads (NULL:
- * journal.count answers 0 and journal.find nothing). */
-void script_journal_attach(struct journal *j);
+/* Stores every object of a JSON array into collection `coll` of `store`,
+ * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
+ * or -EINVAL/-ENOMEM/-EIO with a sentence in err; *stored says how many
+ * went in before a failure. */
+int script_store_seed(struct store *store, const char *coll, size_t clen, const char *text,
+                      size_t len, size_t *stored, char *err, size_t errlen);
 
 typedef struct script_call script_call_t;
+
+/* What the provisions of one server share for their loads: the embedded
+ * runtime compiled once. NULL when out of memory. */
+typedef struct script_runtime script_runtime_t;
+script_runtime_t *script_runtime_new(void);
+/* After the last load that used it (NULL: nothing). */
+void script_runtime_free(script_runtime_t *rt);
 
 typedef struct script_opts {
   uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
@@ -52,6 +48,11 @@ typedef struct script_opts {
   int64_t max_instructions;  /* per request, and for the load itself */
   size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
   struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
+  const struct log *log;     /* the provision's log and print, and its failures */
+  struct store *store;       /* what the `store` global reaches (NULL: it raises) */
+  struct journal *journal;   /* what the `journal` global reads (NULL: finds nothing) */
+  script_runtime_t *runtime; /* shared by the loads (NULL: each compiles the runtime itself) */
+  int64_t started_at;        /* h1mock.started_at, seconds since the epoch (0: the load's time) */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -76,7 +77,7 @@ size_t script_rule_count(const script_t *s);
  * undid them, or 1: fn(w, status) is called on the loop once they are
  * durable or failed. A load is reported done only then. */
 int script_when_durable(script_t *s, store_waiter_t *w, store_durable_fn fn);
-void script_when_durable_cancel(store_waiter_t *w);
+void script_when_durable_cancel(script_t *s, store_waiter_t *w);
 
 /* The provision's name: the chunk name without ".lua", "(default)" for the
  * built-in default. */
@@ -92,16 +93,16 @@ typedef void (*script_done_fn)(void *data);
 
 enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
-/* Answers `req` into `resp` and notes in it which endpoint (if any) and
- * which provision answered. SCRIPT_DONE: the response is ready now.
+/* Answers `req` into `resp` and notes in `origin` which endpoint (if any)
+ * and which provision answered. SCRIPT_DONE: the response is ready now.
  * SCRIPT_PENDING: the view is sleeping, or its answer waits until the store
  * writes it made are durable (a commit that fails turns it into a 503);
- * `done(data)` is called later, and
- * until then `req`, `resp` and `remote_addr` must stay valid, unless
- * script_abandon(*call) is called first. */
+ * `done(data)` is called later, and until then `req`, `resp`, `origin` and
+ * `remote_addr` must stay valid, unless script_abandon(*call) is called
+ * first. */
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
-                                   http_response_t *resp, script_done_fn done, void *data,
-                                   script_call_t **call);
+                                   http_response_t *resp, origin_t *origin, script_done_fn done,
+                                   void *data, script_call_t **call);
 
 /* The connection of a pending request went away: its view is stopped and
  * `done` will not be called. */

@@ -255,7 +255,8 @@ static int log_at(lua_State *L, enum log_level level, const char *fn) {
   const char *msg = lua_tolstring(L, -1, &len);
   /* A provision logs what clients sent: escaped like h1mock's own lines. */
   buf_t b = BUF_INIT;
-  log_msg(level, "%s", text_escape_str(&b, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  log_msg(app_of(L)->opts.log, level, "%s",
+          text_escape_str(&b, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&b);
   return 0;
 }
@@ -275,7 +276,7 @@ static int sleep_(lua_State *L) {
     return luaL_error(L, "sleep: not allowed inside a coroutine the provision created");
   if (!lua_isyieldable(L))
     return luaL_error(L, "sleep: cannot sleep inside a metamethod or a function called from C");
-  script_sleep_start((script_call_t *)ctx, sec);
+  ctx->sleep(ctx, sec);
   return lua_yield(L, 0);
 }
 
@@ -305,16 +306,10 @@ void script_app_open(lua_State *L, script_t *s) {
       {"debug", log_debug_},  {"info", log_info_},   {"warning", log_warning_},
       {"warn", log_warning_}, {"error", log_error_}, {NULL, NULL},
   };
-  luaL_newlib(L, log_fns);
+  luaL_newlibtable(L, log_fns);
+  lua_pushlightuserdata(L, s);
+  luaL_setfuncs(L, log_fns, 1);
   lua_setglobal(L, "log");
   lua_pushcfunction(L, sleep_);
   lua_setglobal(L, "sleep");
-}
-
-void script_app_free(script_t *s) {
-  for (size_t i = 0; i < s->nrules; i++)
-    free(s->rules[i].endpoint);
-  free(s->rules);
-  free(s->before);
-  free(s->after);
 }

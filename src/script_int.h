@@ -1,5 +1,11 @@
-/* script_int.h - what the script*.c files share; nothing outside them
- * includes this header. */
+/* script_int.h - what the script*.c files share; nothing outside them (and
+ * their unit tests) includes this header.
+ *
+ * The files call one way: script.c drives a request and script_load.c
+ * loads a state (the module `script`); each binding file registers one API
+ * group of the provisions and is reached only through its open function;
+ * script_value.c (values crossing C and Lua) and script_budget.c (the
+ * instruction budget) are below them all and call nothing above. */
 #ifndef H1MOCK_SCRIPT_INT_H
 #define H1MOCK_SCRIPT_INT_H
 
@@ -7,6 +13,7 @@
 #include <lua.h>
 #include <time.h>
 
+#include "buf.h"
 #include "router.h"
 #include "script.h"
 #include "store.h"
@@ -36,7 +43,8 @@ enum ctx_kind { CTX_LOAD, CTX_CALL, CTX_MAIN };
 
 /* Lives in the extra space of every thread, so the count hook, sleep() and
  * add_url_rule() know what the running code is doing. */
-typedef struct script_ctx {
+typedef struct script_ctx script_ctx_t;
+struct script_ctx {
   enum ctx_kind kind;
   lua_State *thread; /* the thread h1mock resumes; coroutines the provision
                         makes share its ctx but must not yield to us */
@@ -46,7 +54,12 @@ typedef struct script_ctx {
   bool sleeping;     /* sleep() yielded; a timer resumes it */
   uint64_t wrote;    /* store sequence number of the last write made here (0: none) */
   char where[200];   /* "file:line" where the budget ran out */
-} script_ctx_t;
+  /* CTX_CALL: pauses the request (the driver's, which the binding files
+   * below it reach this way): a timer or, with 0 seconds, the next turn of
+   * the loop resumes it. The caller yields right after. Raises when out of
+   * memory. */
+  void (*sleep)(script_ctx_t *ctx, double seconds);
+};
 
 /* The bytes a provision's Lua state holds, counted by its allocator, and
  * its cap. One per state: a pool thread closing a retired state touches
@@ -81,7 +94,6 @@ struct script {
   size_t nbefore, nafter;
   int handlers[600]; /* registry ref of the error handler per status, 0 none */
   script_call_t *free_calls;
-  size_t live_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */
   uint64_t wrote;    /* store sequence number of the last write the load made */
   uv_work_t closing; /* lua_close of a retired provision, off the loop */
@@ -101,6 +113,7 @@ struct script_call {
   router_match_t match;
   int rule; /* index into s->rules, or -1 */
   http_response_t *resp;
+  origin_t *origin;
   script_done_fn done;
   void *data;
   enum call_stage stage;
@@ -123,30 +136,43 @@ struct script_req {
 
 #define REQUEST_MT "h1mock.request"
 
-/* script_app.c */
+/* The embedded runtime (the lua directory) compiled once per server: every
+ * provision load needs it, and parsing its source again each time was a
+ * tenth of the load of a small provision. Only h1mock's own dumps are
+ * ever loaded as bytecode; provisions get text only. */
+#define SCRIPT_EMBEDDED_MAX 16
+struct script_runtime {
+  struct script_compiled {
+    buf_t code;
+    bool ready;
+  } compiled[SCRIPT_EMBEDDED_MAX];
+};
+
+/* lua_embedded.c, generated from the lua directory at build time. */
+extern const struct script_embedded {
+  const char *name;
+  const char *text;
+  size_t len;
+} script_embedded[];
+
+/* ---- script_load.c: loading a state --------------------------------------- */
+
+/* Why an allocation of s's state failed, as a sentence in out: the limit
+ * when it was the cause. Returns out. */
+const char *script_memory_text(const script_t *s, char *out, size_t n);
+
+/* ---- the binding files: one API group each ------------------------------- */
+
+/* script_app.c: `app` (Flask's add_url_rule and friends), `log`, `sleep` */
 void script_app_open(lua_State *L, script_t *s);
-void script_app_free(script_t *s);
 
-/* script_request.c */
+/* script_request.c: the metatable of request objects */
 void script_request_open(lua_State *L);
-/* Pushes a new request object for `call`. */
-void script_request_push(lua_State *L, script_call_t *call);
 
-/* script_response.c */
-void script_response_open(lua_State *L);
-/* Turns view return values at [first, first+n) into `out`. Returns 0, or
- * -EINVAL with a sentence in err. */
-int script_normalize(lua_State *L, int first, int n, int default_status, http_response_t *out,
-                     char *err, size_t errlen);
-/* Pushes a Response object holding `r`. */
-void script_response_push(lua_State *L, const http_response_t *r);
-/* Fills `out` with the plain HTML error page for `code`. */
-void script_error_page(http_response_t *out, int code, const char *description);
-/* Pushes the exception object for `code` (what error handlers receive). */
-void script_exception_push(lua_State *L, int code, const char *description);
-/* If the value at idx is an abort() exception, returns its code (and pushes
- * nothing); else 0. */
-int script_exception_code(lua_State *L, int idx);
+/* script_response.c: make_response, jsonify, redirect, abort, the
+ * Response and HTTPException classes, and the runtime module's fields
+ * (h1mock.started_at is `started_at`, seconds since the epoch) */
+void script_response_open(lua_State *L, int64_t started_at);
 
 /* script_string.c */
 /* Replaces string.find/match/gmatch/gsub with the step-counted matcher of
@@ -158,33 +184,71 @@ void script_string_open(lua_State *L);
  * lua/rest.lua's `_like` filter. */
 void script_string_open_runtime(lua_State *L);
 
-/* script_store.c: the `store` global over the shared store */
-void script_store_open(lua_State *L);
-/* store_when_durable on the shared store (0 when there is none). */
-int script_store_when_durable(uint64_t seq, store_waiter_t *w, store_durable_fn fn);
-void script_store_cancel(store_waiter_t *w);
+/* script_store.c: the `store` global over `store`, shared by every
+ * provision of a server (it outlives provision swaps) */
+void script_store_open(lua_State *L, struct store *store);
 
-/* script_journal.c: the `journal` global over the request journal */
-void script_journal_open(lua_State *L);
+/* script_journal.c: the `journal` global over the request journal (NULL:
+ * an empty one) */
+void script_journal_open(lua_State *L, struct journal *journal);
 
-/* script_sandbox.c */
-/* Opens the allowed libraries, require() over `dir` and the embedded
- * runtime, and removes what a provision must not reach. */
-void script_sandbox_open(lua_State *L, const char *dir);
-/* Makes reading an undefined global raise "unknown global 'x'". */
-void script_sandbox_guard(lua_State *L);
+/* script_sandbox.c: opens the allowed libraries, require() over `dir` and
+ * the embedded runtime (compiled once in `rt`, or each time when NULL),
+ * and removes what a provision must not reach; print() writes to `lg`. */
+void script_sandbox_open(lua_State *L, const char *dir, struct script_runtime *rt,
+                         const struct log *lg);
 
-/* script.c */
-/* When the process started (seconds since the epoch), for uptime. */
-time_t script_started_at(void);
+/* script_jsonlib.c: pushes the `json` module table: encode, decode, null,
+ * empty_array, array_mt (returns 1, a lua_CFunction for luaL_requiref).
+ * json.encode(v) returns a string or raises "json.encode: <sentence>" with
+ * the caller's file:line; json.decode(s) returns the value, or nil and
+ * "json.decode: <message>" on bad text, and raises only when s is not a
+ * string. Both charge the instruction budget of the running code
+ * (script_charge; costs in script_json.h), so the state's threads must
+ * carry a script context or NULL in their extra space. */
+int script_jsonlib_open(lua_State *L);
+
+/* ---- script_value.c: values crossing C and Lua ---------------------------- */
+
+/* Registry keys (addresses of these are unique light userdata keys). */
+extern const char script_key_response_mt;  /* metatable of Response objects */
+extern const char script_key_exception_mt; /* metatable of abort() errors */
+extern const char script_key_response_new; /* Lua constructor of Response */
+
+/* Turns view return values at [first, first+n) into `out`. Returns 0, or
+ * -EINVAL with a sentence in err. */
+int script_normalize(lua_State *L, int first, int n, int default_status, http_response_t *out,
+                     char *err, size_t errlen);
+/* Pushes a Response object holding `r`. */
+void script_response_push(lua_State *L, const http_response_t *r);
+/* True when the value at idx is a Response object. */
+bool script_is_response(lua_State *L, int idx);
+/* Fills `out` with the plain HTML error page for `code`. */
+void script_error_page(http_response_t *out, int code, const char *description);
+/* Appends s with <, >, & and " escaped for HTML. */
+void script_html_escape(buf_t *b, const char *s);
+/* Pushes the exception object for `code` (what error handlers receive). */
+void script_exception_push(lua_State *L, int code, const char *description);
+/* If the value at idx is an abort() exception, returns its code (and pushes
+ * nothing); else 0. */
+int script_exception_code(lua_State *L, int idx);
 /* Pushes a URL variable as its converter says: int -> integer, float ->
  * number, others -> string. */
 void script_push_var(lua_State *L, const router_var_t *v);
+/* Pushes a new request object for `call` (its fields are
+ * script_request.c's). */
+void script_push_request(lua_State *L, script_call_t *call);
+
+/* ---- script_budget.c: the instruction budget ------------------------------ */
+
 script_ctx_t *script_ctx(lua_State *L);
+void script_set_ctx(lua_State *L, script_ctx_t *ctx);
+/* Installs the count hook on L; threads made later copy it. */
+void script_budget_hook(lua_State *L);
 /* Gives a thread a fresh budget (and undoes a kill's every-instruction hook). */
 void script_rearm(lua_State *L, script_ctx_t *ctx, int64_t budget);
-void script_sleep_start(script_call_t *call, double seconds);
-int script_resume(lua_State *co, int nargs, int *nres);
+/* "file:line" of the innermost Lua function of a stopped thread. */
+void script_where(lua_State *co, char *out, size_t n);
 /* What is left of the budget of the code running on L: the most a C
  * function may spend now. INT64_MAX when nothing budgets L (h1mock's own
  * setup before a provision loads). */

@@ -14,15 +14,9 @@
 #include "script_json.h"
 #include "text.h"
 
-static journal_t *shared;
-
-static buf_t scratch; /* see push_entry */
-
-void script_journal_attach(journal_t *j) {
-  shared = j;
-  if (j == NULL)
-    buf_free(&scratch);
-}
+/* Every function of the `journal` table has two upvalues: the journal
+ * (NULL: none) and a userdata holding the working space of push_entry. */
+static journal_t *journal_of(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
 
 static const char *checked_string(lua_State *L, const char *fn, const char *key, size_t *len) {
   if (lua_type(L, -1) != LUA_TSTRING)
@@ -100,7 +94,7 @@ static void read_filter(lua_State *L, const char *fn, journal_filter_t *f) {
 static int l_count(lua_State *L) {
   journal_filter_t f;
   read_filter(L, "count", &f);
-  lua_pushinteger(L, (lua_Integer)journal_select(shared, &f, NULL, NULL));
+  lua_pushinteger(L, (lua_Integer)journal_select(journal_of(L), &f, NULL, NULL));
   return 1;
 }
 
@@ -125,13 +119,16 @@ static void header_field(void *arg, const char *name, size_t nlen, const char *v
 struct find {
   lua_State *L;
   lua_Integer n;
+  buf_t *scratch;
 };
 
 /* Pushes one entry table into the array on top. Its working space
- * (scratch) is static so that a memory error raised here cannot leak it. */
+ * (fd->scratch) belongs to a userdata, so that a memory error raised here
+ * cannot leak it. */
 static int push_entry(void *arg, const journal_view_t *v) {
   struct find *fd = arg;
   lua_State *L = fd->L;
+  buf_t *scratch = fd->scratch;
   luaL_checkstack(L, 4, "journal.find");
   lua_createtable(L, 0, 16);
   set_integer(L, "seq", (lua_Integer)v->seq);
@@ -144,13 +141,13 @@ static int push_entry(void *arg, const journal_view_t *v) {
   set_string(L, "path", v->path, v->path_len);
   set_string(L, "query", v->query, v->query_len);
   lua_createtable(L, 0, 8);
-  journal_view_headers(v, &scratch, header_field, L);
+  journal_view_headers(v, scratch, header_field, L);
   lua_setfield(L, -2, "headers");
   bool base64;
-  buf_reset(&scratch);
-  if (journal_view_body(v, &scratch, &base64))
+  buf_reset(scratch);
+  if (journal_view_body(v, scratch, &base64))
     luaL_error(L, "journal.find: out of memory");
-  set_string(L, "body", scratch.data ? scratch.data : "", scratch.len);
+  set_string(L, "body", scratch->data ? scratch->data : "", scratch->len);
   set_string(L, "body_encoding", base64 ? "base64" : "utf-8", base64 ? 6 : 5);
   lua_pushboolean(L, v->body_truncated);
   lua_setfield(L, -2, "body_truncated");
@@ -170,14 +167,31 @@ static int l_find(lua_State *L) {
   lua_newtable(L);
   script_json_push_array_mt(L); /* json.encode gives [] when nothing matched */
   lua_setmetatable(L, -2);
-  struct find fd = {L, 0};
-  journal_select(shared, &f, push_entry, &fd);
-  buf_shrink(&scratch, 64 * 1024);
+  struct find fd = {L, 0, lua_touserdata(L, lua_upvalueindex(2))};
+  journal_select(journal_of(L), &f, push_entry, &fd);
+  buf_shrink(fd.scratch, 64 * 1024);
   return 1;
 }
 
-void script_journal_open(lua_State *L) {
+static int scratch_gc(lua_State *L) {
+  buf_free(lua_touserdata(L, 1));
+  return 0;
+}
+
+void script_journal_open(lua_State *L, journal_t *journal) {
   static const luaL_Reg fns[] = {{"count", l_count}, {"find", l_find}, {NULL, NULL}};
-  luaL_newlib(L, fns);
+  luaL_newlibtable(L, fns);
+  lua_pushlightuserdata(L, journal);
+  buf_t *scratch = lua_newuserdatauv(L, sizeof *scratch, 0);
+  *scratch = (buf_t)BUF_INIT;
+  /* A locked metatable of our own: provisions cannot reach it, so its __gc
+   * is h1mock's only. */
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, scratch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  luaL_setfuncs(L, fns, 2);
   lua_setglobal(L, "journal");
 }

@@ -1,4 +1,6 @@
-/* script_json.h - the JSON codec behind the Lua `json` module.
+/* script_json.h - the JSON codec behind the Lua `json` module
+ * (script_jsonlib.c), and for the C code that turns Lua values into JSON
+ * and back.
  *
  * Debian's lua-cjson (2.1.0) has no empty_array / array_mt, and a mock
  * server must tell `[]` from `{}`, so h1mock carries its own codec. It runs
@@ -51,17 +53,6 @@
 
 #define SCRIPT_JSON_MAX_DEPTH 1000
 
-/* Pushes the `json` module table: encode, decode, null, empty_array,
- * array_mt. Returns 1, so it can serve as a lua_CFunction for
- * luaL_requiref or package.preload. json.encode(v) returns a string or
- * raises "json.encode: <sentence>" with the caller's file:line;
- * json.decode(s) returns the value, or nil and "json.decode: <message>" on
- * bad text, and raises only when s is not a string. Both charge the
- * instruction budget of the running code (script_charge; costs below), so
- * the state's threads must carry a script context or NULL in their extra
- * space. */
-int script_json_open(lua_State *L);
-
 /* Encodes the value at `idx` as compact JSON appended to `out`. Returns 0,
  * -EINVAL with a sentence in `err` (e.g. "cannot encode a function at
  * .users[2].cb"), or -ENOMEM ("out of memory" in `err`). On failure `out`
@@ -100,6 +91,8 @@ int script_json_decode_budgeted(lua_State *L, const char *s, size_t len, int64_t
 
 /* Pushes json.null, for C code that builds Lua values. */
 void script_json_push_null(lua_State *L);
+/* Pushes json.empty_array. */
+void script_json_push_empty_array(lua_State *L);
 /* Pushes json.array_mt: a table carrying it is written as an array. */
 void script_json_push_array_mt(lua_State *L);
 

@@ -422,10 +422,3 @@ void script_request_open(lua_State *L) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 }
-
-void script_request_push(lua_State *L, script_call_t *call) {
-  struct script_req *r = lua_newuserdatauv(L, sizeof *r, 1);
-  r->call = call;
-  luaL_setmetatable(L, REQUEST_MT);
-  call->ud = r;
-}

@@ -12,12 +12,6 @@
 #include "log.h"
 #include "script_int.h"
 
-extern const struct script_embedded {
-  const char *name;
-  const char *text;
-  size_t len;
-} script_embedded[];
-
 /* load() with the mode forced to text: bytecode can crash the VM. */
 static int load_text(lua_State *L) {
   lua_settop(L, 4);
@@ -174,28 +168,23 @@ static int print_to_log(lua_State *L) {
   size_t len;
   const char *msg = lua_tolstring(L, -1, &len);
   buf_t line = BUF_INIT;
-  log_info("%s", text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
+  log_info(lua_touserdata(L, lua_upvalueindex(1)), "%s",
+           text_escape_str(&line, msg, len, LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&line);
   return 0;
 }
-
-/* The embedded runtime compiled once per process: every provision load
- * needs it, and parsing its source again each time was a tenth of the load
- * of a small provision. Only h1mock's own dumps are ever loaded as
- * bytecode; provisions get text only. Loads run on the loop thread. */
-static struct compiled {
-  buf_t code;
-  bool ready;
-} compiled[16];
 
 static int dump_to_buf(lua_State *L, const void *p, size_t len, void *ud) {
   (void)L;
   return buf_append(ud, p, len) ? 1 : 0;
 }
 
-static int load_embedded(lua_State *L, const struct script_embedded *e, const char *chunkname) {
+/* Loads the embedded module `e` from the server's compiled copy (rt), or
+ * compiles it and keeps the copy. Loads run on the loop thread. */
+static int load_embedded(lua_State *L, struct script_runtime *rt, const struct script_embedded *e,
+                         const char *chunkname) {
   size_t i = (size_t)(e - script_embedded);
-  struct compiled *c = i < sizeof compiled / sizeof compiled[0] ? &compiled[i] : NULL;
+  struct script_compiled *c = rt && i < SCRIPT_EMBEDDED_MAX ? &rt->compiled[i] : NULL;
   if (c && c->ready)
     return luaL_loadbufferx(L, c->code.data, c->code.len, chunkname, "b");
   int st = luaL_loadbufferx(L, e->text, e->len, chunkname, "t");
@@ -211,10 +200,11 @@ static int load_embedded(lua_State *L, const struct script_embedded *e, const ch
 
 static int embedded_loader(lua_State *L) {
   const struct script_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
+  struct script_runtime *rt = lua_touserdata(L, lua_upvalueindex(2));
   char name[128];
   const char *base = strncmp(e->name, "h1mock.", 7) == 0 ? e->name + 7 : e->name;
   snprintf(name, sizeof name, "@%s.lua", base);
-  if (load_embedded(L, e, name) != LUA_OK)
+  if (load_embedded(L, rt, e, name) != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, e->name);
   lua_call(L, 1, 1);
@@ -279,7 +269,8 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction f) {
   lua_pop(L, 1);
 }
 
-void script_sandbox_open(lua_State *L, const char *dir) {
+void script_sandbox_open(lua_State *L, const char *dir, struct script_runtime *rt,
+                         const log_t *lg) {
   open_lib(L, LUA_GNAME, luaopen_base);
   open_lib(L, LUA_LOADLIBNAME, luaopen_package);
   open_lib(L, LUA_COLIBNAME, luaopen_coroutine);
@@ -300,7 +291,8 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   lua_getfield(L, -1, "load");
   lua_pushcclosure(L, load_text, 1);
   lua_setfield(L, -2, "load");
-  lua_pushcfunction(L, print_to_log);
+  lua_pushlightuserdata(L, (void *)lg);
+  lua_pushcclosure(L, print_to_log, 1);
   lua_setfield(L, -2, "print");
   lua_getfield(L, -1, "setmetatable");
   lua_pushcclosure(L, setmetatable_no_gc, 1);
@@ -350,21 +342,9 @@ void script_sandbox_open(lua_State *L, const char *dir) {
   lua_getfield(L, pkg, "preload");
   for (const struct script_embedded *e = script_embedded; e->name; e++) {
     lua_pushlightuserdata(L, (void *)e);
-    lua_pushcclosure(L, embedded_loader, 1);
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, embedded_loader, 2);
     lua_setfield(L, -2, e->name);
   }
   lua_pop(L, 3); /* preload, package, globals */
-}
-
-static int unknown_global(lua_State *L) {
-  return luaL_error(L, "unknown global '%s'", luaL_tolstring(L, 2, NULL));
-}
-
-void script_sandbox_guard(lua_State *L) {
-  lua_pushglobaltable(L);
-  lua_newtable(L);
-  lua_pushcfunction(L, unknown_global);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  lua_pop(L, 1);
 }

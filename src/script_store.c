@@ -9,25 +9,12 @@
 #include "script_json.h"
 #include "store.h"
 
-static store_t *shared;
-
-void script_store_attach(store_t *s) { shared = s; }
-
-int script_store_when_durable(uint64_t seq, store_waiter_t *w, store_durable_fn fn) {
-  return shared ? store_when_durable(shared, seq, w, fn) : 0;
-}
-
-void script_store_cancel(store_waiter_t *w) {
-  if (shared)
-    store_waiter_cancel(shared, w);
-}
-
-int script_store_sync(void) { return shared ? store_sync(shared) : 0; }
-
+/* The store is the first upvalue of every function of the `store` table. */
 static store_t *need_store(lua_State *L, const char *fn) {
-  if (shared == NULL)
+  store_t *st = lua_touserdata(L, lua_upvalueindex(1));
+  if (st == NULL)
     luaL_error(L, "%s: no store is attached", fn);
-  return shared;
+  return st;
 }
 
 /* A write the running code made: its request (or load) answers only once
@@ -40,9 +27,9 @@ static void note_write(lua_State *L, const store_t *st) {
 
 /* Write results: misuse raises, a store that refuses writes answers nil,
  * message. */
-static int write_result(lua_State *L, int rc, const char *fn) {
+static int write_result(lua_State *L, store_t *st, int rc, const char *fn) {
   if (rc == 0) {
-    note_write(L, shared);
+    note_write(L, st);
     return lua_pushboolean(L, 1), 1;
   }
   if (rc == -ENOMEM)
@@ -50,7 +37,7 @@ static int write_result(lua_State *L, int rc, const char *fn) {
   if (rc == -EINVAL)
     return luaL_error(L, "%s: collection and id must be 1 to 1024 bytes", fn);
   char why[256];
-  store_status(shared, why, sizeof why);
+  store_status(st, why, sizeof why);
   lua_pushnil(L);
   lua_pushfstring(L, "%s: %s", fn, why[0] ? why : strerror(-rc));
   return 2;
@@ -72,7 +59,7 @@ static int l_put(lua_State *L) {
     return luaL_error(L, "store.put: %s", err);
   }
   buf_free(&text);
-  return write_result(L, rc, "store.put");
+  return write_result(L, st, rc, "store.put");
 }
 
 static void push_value(lua_State *L, const void *val, size_t len) {
@@ -101,7 +88,7 @@ static int l_delete(lua_State *L) {
   int rc = store_delete(st, coll, clen, id, idlen);
   if (rc == -ENOENT)
     return lua_pushboolean(L, 0), 1;
-  return write_result(L, rc, "store.delete");
+  return write_result(L, st, rc, "store.delete");
 }
 
 struct list_ctx {
@@ -177,7 +164,7 @@ static int l_clear(lua_State *L) {
   store_t *st = need_store(L, "store.clear");
   size_t clen = 0;
   const char *coll = luaL_optlstring(L, 1, NULL, &clen);
-  return write_result(L, store_clear(st, coll, clen), "store.clear");
+  return write_result(L, st, store_clear(st, coll, clen), "store.clear");
 }
 
 /* "ok", or "degraded" and why: the store refuses writes. */
@@ -198,18 +185,21 @@ static int l_uuid(lua_State *L) {
   return 1;
 }
 
-void script_store_open(lua_State *L) {
+void script_store_open(lua_State *L, store_t *store) {
   static const luaL_Reg fns[] = {
       {"put", l_put},     {"get", l_get},     {"delete", l_delete},
       {"list", l_list},   {"count", l_count}, {"collections", l_collections},
       {"clear", l_clear}, {"uuid", l_uuid},   {"status", l_status},
       {NULL, NULL},
   };
-  luaL_newlib(L, fns);
+  luaL_newlibtable(L, fns);
+  lua_pushlightuserdata(L, store);
+  luaL_setfuncs(L, fns, 1);
   lua_setglobal(L, "store");
 }
 
 struct seed {
+  store_t *store;
   const char *coll, *text;
   size_t clen, len, stored;
   int rc;
@@ -260,7 +250,7 @@ static int seed_protected(lua_State *L) {
     buf_reset(&doc);
     int rc = script_json_encode(L, -2, &doc, jerr, sizeof jerr);
     if (rc == 0)
-      rc = store_put(shared, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
+      rc = store_put(sd->store, sd->coll, sd->clen, given, idlen, doc.data, doc.len);
     if (rc)
       snprintf(sd->err, sd->errlen, "element %lld was not stored: %s; nothing after it was stored",
                (long long)i,
@@ -274,11 +264,11 @@ static int seed_protected(lua_State *L) {
   return 0;
 }
 
-int script_store_seed(const char *coll, size_t clen, const char *text, size_t len, size_t *stored,
-                      char *err, size_t errlen) {
-  struct seed sd = {coll, text, clen, len, 0, 0, err, errlen};
+int script_store_seed(store_t *store, const char *coll, size_t clen, const char *text, size_t len,
+                      size_t *stored, char *err, size_t errlen) {
+  struct seed sd = {store, coll, text, clen, len, 0, 0, err, errlen};
   *stored = 0;
-  if (shared == NULL) {
+  if (store == NULL) {
     snprintf(err, errlen, "no store is attached");
     return -EINVAL;
   }

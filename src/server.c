@@ -56,7 +56,12 @@ struct server {
   uv_timer_t sweep;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
+  uv_async_t stop; /* server_stop, from any thread */
   watcher_t *watcher;
+  const log_t *log;
+  metrics_t *metrics;
+  admin_t *admin_api;
+  provision_t *provision;
   journal_t *journal;
   access_log_t *access_log;
   bool stopping;
@@ -70,12 +75,14 @@ static void report_refusals(struct listener *li, struct refusals *r) {
   if (r->count == 0 || (r->logged && now - r->logged_ms < REFUSAL_LOG_MS))
     return;
   if (r == &li->full)
-    log_warn("%s: %llu connection%s refused with 503: %zu are open, the most this port takes "
+    log_warn(s->log,
+             "%s: %llu connection%s refused with 503: %zu are open, the most this port takes "
              "(%s); raise it if the clients are legitimate",
              li->env.name, (unsigned long long)r->count, r->count == 1 ? "" : "s", li->env.count,
              li == &s->traffic ? "--max-connections" : "the admin port's own limit");
   else
-    log_error("%s: out of file descriptors (open-files limit %llu): %llu connection%s refused "
+    log_error(s->log,
+              "%s: out of file descriptors (open-files limit %llu): %llu connection%s refused "
               "with 503 since the last such line; raise the limit (ulimit -n, systemd's "
               "LimitNOFILE=) or lower --max-connections",
               li->env.name, (unsigned long long)s->nofile, (unsigned long long)r->count,
@@ -135,7 +142,7 @@ static void resume_accepting(struct listener *li) {
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (s->spare_fd >= 0 && uv_poll_start(&li->poll, UV_READABLE, on_acceptable) == 0) {
     li->polling = true;
-    log_info("%s: accepting connections again", li->env.name);
+    log_info(s->log, "%s: accepting connections again", li->env.name);
   }
 }
 
@@ -161,7 +168,8 @@ static void out_of_descriptors(struct listener *li) {
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
   if ((s->spare_fd < 0 || err == EMFILE || err == ENFILE) && li->polling) {
-    log_error("%s: out of file descriptors (open-files limit %llu) and none spare to refuse "
+    log_error(s->log,
+              "%s: out of file descriptors (open-files limit %llu) and none spare to refuse "
               "connections with: accepting waits until descriptors free up",
               li->env.name, (unsigned long long)s->nofile);
     pause_accepting(li);
@@ -172,7 +180,8 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
   (void)events;
   struct listener *li = p->data;
   if (status < 0) {
-    log_error("%s: the listening socket failed: %s", li->env.name, uv_strerror(status));
+    log_error(li->server->log, "%s: the listening socket failed: %s", li->env.name,
+              uv_strerror(status));
     pause_accepting(li);
     return;
   }
@@ -185,7 +194,8 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
       }
       int rc = conn_open(&li->env, fd);
       if (rc)
-        log_warn("%s: cannot take a connection: %s", li->env.name, uv_strerror(rc));
+        log_warn(li->server->log, "%s: cannot take a connection: %s", li->env.name,
+                 uv_strerror(rc));
       continue;
     }
     switch (errno) {
@@ -200,7 +210,8 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
     case ENOMEM:
       /* The sweep tries again in a second; meanwhile clients wait in the
        * backlog instead of the loop spinning. */
-      log_error("%s: cannot accept: %s; trying again in a second", li->env.name, strerror(errno));
+      log_error(li->server->log, "%s: cannot accept: %s; trying again in a second", li->env.name,
+                strerror(errno));
       pause_accepting(li);
       return;
     default: continue; /* the client gave up, or a network error: next one */
@@ -208,18 +219,41 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
   }
 }
 
+/* The traffic port's dispatcher: the active provision answers. */
+static enum conn_status traffic_answer(void *ctx, const http_request_t *req, const char *remote,
+                                       http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                       void *data, void **pending) {
+  server_t *s = ctx;
+  script_call_t *call;
+  enum script_status st = script_dispatch(provision_active(s->provision), req, remote, resp,
+                                          origin, done, data, &call);
+  *pending = call;
+  return st == SCRIPT_PENDING ? CONN_PENDING : CONN_DONE;
+}
+
+static void traffic_abandon(void *pending) { script_abandon(pending); }
+
+/* The admin port's dispatcher: the admin API of this server. */
+static enum conn_status admin_answer(void *ctx, const http_request_t *req, const char *remote,
+                                     http_response_t *resp, origin_t *origin, conn_done_fn done,
+                                     void *data, void **pending) {
+  server_t *s = ctx;
+  (void)origin;
+  return admin_dispatch(s->admin_api, req, remote, resp, done, data, pending);
+}
+
 /* After each traffic response: the metrics, the journal, the access log. */
 static void on_complete(void *ctx, const char *peer, const http_request_t *req,
-                        const http_response_t *resp, uint64_t ns) {
+                        const http_response_t *resp, const origin_t *origin, uint64_t ns) {
   server_t *s = ctx;
-  metrics_request(req->method, resp->status, resp->matched ? resp->endpoint.data : NULL,
-                  resp->endpoint.len, ns);
+  metrics_request(s->metrics, req->method, resp->status,
+                  origin->matched ? origin->endpoint.data : NULL, origin->endpoint.len, ns);
   if (s->journal == NULL && s->access_log == NULL)
     return;
   uint64_t us = ns / 1000;
   int64_t started = text_now_us() - (int64_t)us;
-  journal_record(s->journal, peer, req, resp, started, us);
-  access_log_request(s->access_log, peer, req, resp, started, us);
+  journal_record(s->journal, peer, req, resp, origin, started, us);
+  access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
 static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
@@ -284,7 +318,7 @@ static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int 
   len = sizeof ss;
   getsockname(li->fd, (struct sockaddr *)&ss, &len);
   print_address(&ss, where, sizeof where);
-  log_info("%s on %s", li->env.name, where);
+  log_info(s->log, "%s on %s", li->env.name, where);
   return 0;
 fail:
   snprintf(err, errlen, "h1mock: cannot listen on %s (%s): %s", where, li->env.name,
@@ -323,26 +357,34 @@ static void on_drained(void *ctx) {
   close_handle((uv_handle_t *)&s->grace);
   close_handle((uv_handle_t *)&s->sigterm);
   close_handle((uv_handle_t *)&s->sigint);
+  close_handle((uv_handle_t *)&s->stop);
 }
 
 static void on_grace_over(uv_timer_t *t) {
   server_t *s = t->data;
-  log_warn("requests still running %d s after the stop signal: closing them",
+  log_warn(s->log, "requests still running %d s after the stop signal: closing them",
            STOP_GRACE_MS / 1000);
   conn_close_all(&s->traffic.env);
   conn_close_all(&s->admin.env);
 }
 
-static void on_signal(uv_signal_t *sig, int signum) {
-  server_t *s = sig->data;
+/* A stop was asked for (`why`: "SIGTERM", or NULL for server_stop): the
+ * first stops accepting and lets the requests in flight finish, a second
+ * closes them. */
+static void stop_serving(server_t *s, const char *why) {
   if (s->stopping) {
-    log_warn("second %s: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    conn_close_all(&s->traffic.env);
-    conn_close_all(&s->admin.env);
+    if (why) {
+      log_warn(s->log, "second %s: stopping now", why);
+      conn_close_all(&s->traffic.env);
+      conn_close_all(&s->admin.env);
+    }
     return;
   }
   s->stopping = true;
-  log_info("stopping (%s): finishing requests in flight", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (why)
+    log_info(s->log, "stopping (%s): finishing requests in flight", why);
+  else
+    log_info(s->log, "stopping: finishing requests in flight");
   close_listener(&s->traffic);
   close_listener(&s->admin);
   watcher_stop(s->watcher);
@@ -354,11 +396,20 @@ static void on_signal(uv_signal_t *sig, int signum) {
   on_drained(s);
 }
 
+static void on_signal(uv_signal_t *sig, int signum) {
+  stop_serving(sig->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_stop(uv_async_t *a) { stop_serving(a->data, NULL); }
+
+void server_stop(server_t *s) { uv_async_send(&s->stop); }
+
 static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, const char *name,
                      conn_dispatch_fn dispatch, void (*abandon)(void *), server_t *s) {
   *env = (conn_env_t){
       .loop = loop,
       .name = name,
+      .log = s->log,
       .max_body = cfg->max_body,
       .header_timeout_ms = (uint64_t)(cfg->header_timeout * 1000),
       .idle_timeout_ms = (uint64_t)(cfg->idle_timeout * 1000),
@@ -374,7 +425,7 @@ static void init_env(conn_env_t *env, uv_loop_t *loop, const config_t *cfg, cons
 /* Raises the soft open-files limit to the hard one, as servers do (the
  * soft 1024 of a shell is far below what a load test opens), and returns
  * the limit in force. */
-static uint64_t raise_open_files(void) {
+static uint64_t raise_open_files(const log_t *lg) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl))
     return 1024;
@@ -390,8 +441,8 @@ static uint64_t raise_open_files(void) {
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   uint64_t now = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (uint64_t)rl.rlim_cur;
-  if (now != was && log_verbose())
-    log_debug("open-files limit raised from %llu to %llu", (unsigned long long)was,
+  if (now != was && log_verbose(lg))
+    log_debug(lg, "open-files limit raised from %llu to %llu", (unsigned long long)was,
               (unsigned long long)now);
   return now;
 }
@@ -399,39 +450,45 @@ static uint64_t raise_open_files(void) {
 /* The connection limits of both ports, from --max-connections or from the
  * open-files limit. */
 static void set_limits(server_t *s, const config_t *cfg) {
-  s->nofile = raise_open_files();
+  s->nofile = raise_open_files(s->log);
   size_t fit = config_default_connections(s->nofile);
   size_t max = cfg->max_connections ? cfg->max_connections : fit;
   s->traffic.env.max_connections = max;
   s->admin.env.max_connections = CONFIG_ADMIN_CONNECTIONS;
   if (max > fit)
-    log_warn("--max-connections %zu is more than the open-files limit (%llu) leaves for "
+    log_warn(s->log,
+             "--max-connections %zu is more than the open-files limit (%llu) leaves for "
              "connections (%zu): past that, clients get 503 for want of descriptors",
              max, (unsigned long long)s->nofile, fit);
-  log_info("connections: up to %zu on the traffic port and %d on the admin port (open-files "
+  log_info(s->log,
+           "connections: up to %zu on the traffic port and %d on the admin port (open-files "
            "limit %llu)",
            max, CONFIG_ADMIN_CONNECTIONS, (unsigned long long)s->nofile);
 }
 
-int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, server_t **out,
-                 char *err, size_t errlen) {
+int server_start(const server_opts_t *o, server_t **out, char *err, size_t errlen) {
+  const config_t *cfg = o->cfg;
+  uv_loop_t *loop = o->loop;
   server_t *s = calloc(1, sizeof *s);
+  *out = s;
   if (s == NULL) {
     snprintf(err, errlen, "h1mock: out of memory");
     return UV_ENOMEM;
   }
   s->loop = loop;
+  s->log = o->log;
+  s->metrics = o->metrics;
+  s->admin_api = o->admin;
+  s->provision = o->provision;
   s->traffic.fd = s->admin.fd = -1;
   s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  s->journal = journal_enabled(journal) ? journal : NULL;
-  init_env(&s->traffic.env, loop, cfg, "traffic", provision_dispatch, provision_dispatch_abandon,
-           s);
-  init_env(&s->admin.env, loop, cfg, "admin", admin_dispatch, admin_abandon, s);
+  s->journal = journal_enabled(o->journal) ? o->journal : NULL;
+  init_env(&s->traffic.env, loop, cfg, "traffic", traffic_answer, traffic_abandon, s);
+  init_env(&s->admin.env, loop, cfg, "admin", admin_answer, admin_abandon, s);
   s->admin.env.max_body = cfg->max_provision_bytes;
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
   set_limits(s, cfg);
-  metrics_track_connections(&s->traffic.env.count);
-  *out = s;
+  metrics_track_connections(s->metrics, &s->traffic.env.count);
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
     rc = listen_on(s, &s->admin, cfg, cfg->admin_port, err, errlen);
@@ -441,14 +498,18 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
     return rc;
   }
   if (config_admin_exposed(cfg))
-    log_warn("the admin API listens on %s without --admin-token, and --admin-open lets anyone "
+    log_warn(s->log,
+             "the admin API listens on %s without --admin-token, and --admin-open lets anyone "
              "who can reach it post provisions, which run Lua code here",
              cfg->address);
   else if (cfg->admin_token == NULL && !config_is_loopback(cfg->address))
-    log_info("admin API: no token, so only loopback peers may call it (others get 403; "
-             "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
-  if (access_log_open(loop, cfg->access_log, STDOUT_FILENO, &s->access_log))
-    log_error("out of memory: no access log");
+    log_info(s->log, "admin API: no token, so only loopback peers may call it (others get 403; "
+                     "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
+  enum access_log_format format = cfg->access_log == CONFIG_ACCESS_LOG_JSON   ? ACCESS_LOG_JSON
+                                  : cfg->access_log == CONFIG_ACCESS_LOG_TEXT ? ACCESS_LOG_TEXT
+                                                                              : ACCESS_LOG_OFF;
+  if (access_log_open(loop, format, o->access_fd, s->log, &s->access_log))
+    log_error(s->log, "out of memory: no access log");
   http_date_update();
   uv_timer_init(loop, &s->sweep);
   s->sweep.data = s;
@@ -460,17 +521,19 @@ int server_start(uv_loop_t *loop, const config_t *cfg, journal_t *journal, serve
   s->sigterm.data = s->sigint.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  int wrc = watcher_start(loop, cfg->provisions, &s->watcher);
+  uv_async_init(loop, &s->stop, on_stop);
+  s->stop.data = s;
+  int wrc = watcher_start(loop, s->provision, s->log, s->metrics, &s->watcher);
   if (wrc)
-    log_warn("cannot watch %s (%s): provisions reload only through the admin API", cfg->provisions,
-             uv_strerror(wrc));
+    log_warn(s->log, "cannot watch %s (%s): provisions reload only through the admin API",
+             cfg->provisions, uv_strerror(wrc));
   return 0;
 }
 
 void server_free(server_t *s) {
   if (s == NULL)
     return;
-  metrics_track_connections(NULL);
+  metrics_track_connections(s->metrics, NULL);
   access_log_free(s->access_log);
   /* A listener the final uv_walk closed kept its descriptor. */
   if (s->traffic.fd >= 0)

@@ -59,12 +59,14 @@
 #define STORE_MAX_VALUE ((size_t)64 << 20)
 
 typedef struct store store_t;
+struct log;
 
 typedef struct store_opts {
-  const char *data_dir; /* NULL: memory only; else persistent (created if missing) */
-  size_t compact_bytes; /* compact when the log grows past this (0: 64 MiB) */
-  uv_loop_t *loop;      /* where commits are reported (waiters called); NULL: only
-                           store_poll and store_sync report them */
+  const char *data_dir;  /* NULL: memory only; else persistent (created if missing) */
+  size_t compact_bytes;  /* compact when the log grows past this (0: 64 MiB) */
+  const struct log *log; /* where trouble with the files is told (NULL: stderr) */
+  uv_loop_t *loop;       /* where commits are reported (waiters called); NULL: only
+                            store_poll and store_sync report them */
 } store_opts_t;
 
 /* Opens a store. With o->data_dir, creates the directory if missing, takes
@@ -81,7 +83,8 @@ int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen);
 /* Makes every write durable (blocking) or fails trying, stops the writer,
  * frees every document and closes the files. Waiters still registered are
  * dropped without a call. With a loop, its handle is closed: run the loop
- * once more before uv_loop_close. NULL is a no-op. */
+ * once more before uv_loop_close; or close every handle of the loop
+ * (uv_walk), run it, then call store_close. NULL is a no-op. */
 void store_close(store_t *s);
 
 /* The sequence number of the last write made (0: none yet). A memory-only

@@ -99,13 +99,13 @@ static void commit(store_t *s, const buf_t *b) {
     if (rc == 0 && fdatasync(s->logfd) != 0)
       rc = -errno;
     if (rc) {
-      log_error("store: %s/%s: cannot append %zu bytes at offset %" PRIu64 ": %s", s->dir,
+      log_error(s->log, "store: %s/%s: cannot append %zu bytes at offset %" PRIu64 ": %s", s->dir,
                 LOG_NAME, n, w->file_size, strerror(-rc));
       /* Whatever part of the batch reached the file must go, or the next
        * batch would land after it. After EIO nothing more is written. */
       if (retryable(rc) &&
           (ftruncate(s->logfd, (off_t)w->file_size) != 0 || fdatasync(s->logfd) != 0)) {
-        log_error("store: %s/%s: cannot cut the log back to %" PRIu64 " bytes: %s", s->dir,
+        log_error(s->log, "store: %s/%s: cannot cut the log back to %" PRIu64 " bytes: %s", s->dir,
                   LOG_NAME, w->file_size, strerror(errno));
         rc = -EIO;
       }
@@ -250,7 +250,13 @@ void store_writer_stop(store_t *s) {
   buf_free(&s->pend);
   if (s->notify) {
     s->notify->s = NULL;
-    uv_close((uv_handle_t *)&s->notify->async, free_notify);
+    uv_handle_t *h = (uv_handle_t *)&s->notify->async;
+    /* Whoever takes a server down may have closed every handle of its loop
+     * (uv_walk) and run the loop since: then only the memory is left. */
+    if (uv_is_closing(h))
+      free(s->notify);
+    else
+      uv_close(h, free_notify);
     s->notify = NULL;
   }
 }
@@ -434,14 +440,16 @@ static void fail(store_t *s, int err) {
     snprintf(s->reason, sizeof s->reason,
              "the disk of %s is full (%s): writes are refused until a retry succeeds", s->dir,
              strerror(-err));
-    log_error("store: %s: a commit failed (%s): %" PRIu64 " writes after sequence number %" PRIu64
+    log_error(s->log,
+              "store: %s: a commit failed (%s): %" PRIu64 " writes after sequence number %" PRIu64
               " were undone; writes are refused, retrying once a second",
               s->dir, strerror(-err), undone, s->durable);
   } else {
     snprintf(s->reason, sizeof s->reason,
              "a commit to %s/%s failed (%s): read-only until h1mock is restarted", s->dir,
              LOG_NAME, strerror(-err));
-    log_error("store: %s: a commit failed (%s): %" PRIu64 " writes after sequence number %" PRIu64
+    log_error(s->log,
+              "store: %s: a commit failed (%s): %" PRIu64 " writes after sequence number %" PRIu64
               " were undone; the store is read-only until restarted, which replays what the log "
               "holds",
               s->dir, strerror(-err), undone, s->durable);
@@ -494,7 +502,7 @@ void store_poll(store_t *s) {
   else if (s->state == -ENOSPC && s->durable >= s->probe) {
     s->state = 0;
     s->reason[0] = '\0';
-    log_info("store: %s: a retry committed: writes are taken again", s->dir);
+    log_info(s->log, "store: %s: a retry committed: writes are taken again", s->dir);
   }
   update_ref(s);
 }

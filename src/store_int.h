@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "log.h"
 #include "store.h"
 
 #define LOG_NAME "store.log"
@@ -169,6 +170,7 @@ struct store {
   int dirfd, logfd;
   uint64_t id;          /* the store id of its files' headers */
   char *dir;            /* for messages */
+  const log_t *log;     /* where trouble with the files is told (any thread) */
   size_t compact_bytes; /* compact once this many bytes were appended */
   uint64_t appended;    /* bytes queued since the last compaction */
   /* Group commit (store_commit.c); the loop's side. */
@@ -370,9 +372,9 @@ void store_handover(store_t *s, bool block);
 /* ---- store_open.c ---- */
 
 /* Creates (mkdir -p) and opens `dir`, takes its lock, removes leftover
- * temporary files. Returns the directory's descriptor, or -errno (-EBUSY:
+ * temporary files (told to `lg`). Returns the directory's descriptor, or -errno (-EBUSY:
  * another store holds it) with a sentence in err. */
-int store_lock_dir(const char *dir, char *err, size_t errlen);
+int store_lock_dir(const char *dir, const log_t *lg, char *err, size_t errlen);
 
 /* ---- store_snapshot.c ---- */
 

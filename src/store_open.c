@@ -87,7 +87,7 @@ static uint64_t documents(const store_t *s) {
   return n;
 }
 
-int store_lock_dir(const char *dir, char *err, size_t errlen) {
+int store_lock_dir(const char *dir, const log_t *lg, char *err, size_t errlen) {
   int rc = make_dirs(dir);
   if (rc) {
     store_seterr(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
@@ -111,7 +111,7 @@ int store_lock_dir(const char *dir, char *err, size_t errlen) {
   static const char *const leftovers[] = {TMP_NAME, LOG_TMP_NAME};
   for (size_t i = 0; i < 2; i++)
     if (unlinkat(fd, leftovers[i], 0) == 0)
-      log_info("store: %s: removed %s left by an interrupted compaction", dir, leftovers[i]);
+      log_info(lg, "store: %s: removed %s left by an interrupted compaction", dir, leftovers[i]);
   return fd;
 }
 
@@ -171,7 +171,8 @@ static int migrate(store_t *s, bool resume, char *err, size_t errlen) {
   if (rc)
     return rc;
   if (end.torn)
-    log_warn("store: %s/%s: not migrating a torn record at offset %" PRIu64 " (%" PRIu64
+    log_warn(s->log,
+             "store: %s/%s: not migrating a torn record at offset %" PRIu64 " (%" PRIu64
              " bytes): a write cut short that was never acknowledged",
              s->dir, logn, end.size, end.torn);
   s->seq = end.seq;
@@ -179,7 +180,7 @@ static int migrate(store_t *s, bool resume, char *err, size_t errlen) {
   /* The new snapshot first, under its temporary name. */
   const char *step = "creating " TMP_NAME;
   unsigned char *buf = malloc(SNAP_BUF);
-  int fd = buf ? safedir_create(s->dirfd, s->dir, TMP_NAME, 0644) : -ENOMEM;
+  int fd = buf ? safedir_create(s->dirfd, s->dir, TMP_NAME, 0644, s->log) : -ENOMEM;
   if (fd < 0) {
     rc = fd;
     goto fail;
@@ -209,7 +210,8 @@ static int migrate(store_t *s, bool resume, char *err, size_t errlen) {
   }
   s->w.file_size = FILE_HDR;
   free(buf);
-  log_info("store: %s: migrated from format version 1 to 2 (%" PRIu64
+  log_info(s->log,
+           "store: %s: migrated from format version 1 to 2 (%" PRIu64
            " documents, up to sequence number %" PRIu64 "); the old files are kept as %s%s",
            s->dir, documents(s), s->seq, LOG_V1_NAME, had_snap ? " and " SNAP_V1_NAME : "");
   return 0;
@@ -260,7 +262,8 @@ static int recover(store_t *s, store_map_t *f, const store_hdr_t *lh, char *err,
   if ((rc = take_log(s, end.size, err, errlen)))
     return rc;
   if (end.torn) {
-    log_warn("store: %s/%s: dropping a torn tail at offset %" PRIu64 " (%" PRIu64
+    log_warn(s->log,
+             "store: %s/%s: dropping a torn tail at offset %" PRIu64 " (%" PRIu64
              " bytes): a write cut short that was never acknowledged",
              s->dir, LOG_NAME, end.size, end.torn);
     if (ftruncate(s->logfd, (off_t)end.size) != 0 || fdatasync(s->logfd) != 0) {
@@ -280,7 +283,7 @@ int store_open_dir(store_t *s, const char *dir, char *err, size_t errlen) {
     store_seterr(err, errlen, "out of memory");
     return -ENOMEM;
   }
-  if ((s->dirfd = store_lock_dir(dir, err, errlen)) < 0) {
+  if ((s->dirfd = store_lock_dir(dir, s->log, err, errlen)) < 0) {
     int rc = s->dirfd;
     s->dirfd = -1;
     return rc;
@@ -344,6 +347,7 @@ int store_open(const store_opts_t *o, store_t **out, char *err, size_t errlen) {
     return -ENOMEM;
   }
   s->dirfd = s->logfd = -1;
+  s->log = o ? o->log : NULL;
   store_random(s->key, sizeof s->key);
   s->compact_bytes = o && o->compact_bytes ? o->compact_bytes : DEFAULT_COMPACT;
   if (o && o->data_dir && (rc = store_open_dir(s, o->data_dir, err, errlen)) == 0 &&

@@ -33,7 +33,7 @@ static int copy_aside(int dirfd, const char *dir, const char *name, const char *
   char buf[1 << 16];
   if (in < 0)
     return -errno;
-  if ((out = safedir_create(dirfd, dir, copy, 0644)) < 0) {
+  if ((out = safedir_create(dirfd, dir, copy, 0644, NULL)) < 0) {
     rc = out;
     goto out;
   }
@@ -127,7 +127,7 @@ int store_repair(const char *dir, store_repair_t *r, char *err, size_t errlen) {
     store_seterr(err, errlen, "%s: %s: nothing to repair", dir, strerror(-rc));
     goto out;
   }
-  if ((s->dirfd = store_lock_dir(dir, err, errlen)) < 0) {
+  if ((s->dirfd = store_lock_dir(dir, s->log, err, errlen)) < 0) {
     rc = s->dirfd;
     goto out;
   }
@@ -174,7 +174,7 @@ int store_repair(const char *dir, store_repair_t *r, char *err, size_t errlen) {
   store_random(&s->id, sizeof s->id);
   s->seq = 0;
   unsigned char *buf = malloc(SNAP_BUF);
-  int fd = buf ? safedir_create(s->dirfd, dir, TMP_NAME, 0644) : -ENOMEM;
+  int fd = buf ? safedir_create(s->dirfd, dir, TMP_NAME, 0644, s->log) : -ENOMEM;
   const char *step = "writing " TMP_NAME;
   if (fd >= 0) {
     rc = store_snapshot_write(s, fd, 0, buf, SNAP_BUF);

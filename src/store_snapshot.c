@@ -128,7 +128,7 @@ int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t 
     return -ENOMEM;
   *step = "creating " LOG_TMP_NAME;
   /* A new file, never one reached through a link planted at its name. */
-  if ((fd = safedir_create(s->dirfd, s->dir, LOG_TMP_NAME, 0644)) < 0) {
+  if ((fd = safedir_create(s->dirfd, s->dir, LOG_TMP_NAME, 0644, s->log)) < 0) {
     rc = fd;
     goto out;
   }
@@ -185,7 +185,7 @@ int store_compact(store_t *s) {
   bool renamed = false;
   if (rc)
     goto out;
-  if ((fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644)) < 0) {
+  if ((fd = safedir_create(s->dirfd, s->dir, TMP_NAME, 0644, s->log)) < 0) {
     rc = fd;
     goto out;
   }
@@ -227,7 +227,7 @@ out:
   if (rc && !renamed)
     unlinkat(s->dirfd, TMP_NAME, 0);
   if (rc)
-    log_error("store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
+    log_error(s->log, "store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
   free(buf);
   return rc;
 }
@@ -395,7 +395,7 @@ static void *compactor_main(void *arg) {
   /* Even creating a file can wait for the file system's journal: here,
    * not on the loop. */
   unsigned char *buf = malloc(SNAP_BUF);
-  int fd = buf ? safedir_create(s->dirfd, s->dir, TMP_NAME, 0644) : -ENOMEM, rc = fd;
+  int fd = buf ? safedir_create(s->dirfd, s->dir, TMP_NAME, 0644, s->log) : -ENOMEM, rc = fd;
   if (fd >= 0)
     rc = write_snapshot(s, &s->view, fd, job->seq, buf, SNAP_BUF, &w->snap_cancel);
   else
@@ -432,7 +432,7 @@ void store_maybe_compact(store_t *s) {
   struct compaction *job = malloc(sizeof *job);
   if (job == NULL) {
     pthread_mutex_unlock(&w->mu);
-    log_error("store: %s: compaction failed: out of memory", s->dir);
+    log_error(s->log, "store: %s: compaction failed: out of memory", s->dir);
     return;
   }
   *job = (struct compaction){s, s->seq};
@@ -462,7 +462,7 @@ void store_maybe_compact(store_t *s) {
   }
   pthread_mutex_unlock(&w->mu);
   if (rc) {
-    log_error("store: %s: compaction failed: no thread (%s)", s->dir, strerror(rc));
+    log_error(s->log, "store: %s: compaction failed: no thread (%s)", s->dir, strerror(rc));
     store_view_finish(s, true);
     free(job);
   }
@@ -484,12 +484,13 @@ static void install(store_t *s) {
     close(s->logfd);
     s->logfd = fd;
     w->file_size = FILE_HDR + (end - cut);
-    log_debug("store: %s: compacted up to sequence number %" PRIu64 " (%" PRIu64
+    log_debug(s->log,
+              "store: %s: compacted up to sequence number %" PRIu64 " (%" PRIu64
               " bytes of log kept)",
               s->dir, seq, end - cut);
     return;
   }
-  log_error("store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
+  log_error(s->log, "store: %s: compaction failed %s: %s", s->dir, step, strerror(-rc));
   if (renamed) {
     /* The new log is in place but its name may not survive a crash:
      * appending to either file could lose acknowledged writes. */
@@ -518,7 +519,7 @@ void store_compaction_step(store_t *s) {
     return; /* the log does not hold everything the snapshot covers yet */
   if (drop) {
     if (w->snap_rc && w->snap_rc != -ECANCELED)
-      log_error("store: %s: compaction failed making %s: %s", s->dir, TMP_NAME,
+      log_error(s->log, "store: %s: compaction failed making %s: %s", s->dir, TMP_NAME,
                 strerror(-w->snap_rc));
     unlinkat(s->dirfd, TMP_NAME, 0);
   } else {

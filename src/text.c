@@ -257,9 +257,10 @@ void text_rfc3339_ms(int64_t ms, char out[TEXT_RFC3339_MS_LEN + 1]) {
 }
 
 void text_rfc3339_us(int64_t us, char out[TEXT_RFC3339_LEN + 1]) {
-  /* Reads come in bursts within one second: keep the formatted second. */
-  static int64_t cached_sec = INT64_MIN;
-  static char cached[24];
+  /* Reads come in bursts within one second: keep the formatted second,
+   * one per thread (each server's loop has its own). */
+  static _Thread_local int64_t cached_sec = INT64_MIN;
+  static _Thread_local char cached[24];
   int64_t frac, sec = split_seconds(us, 1000000, &frac);
   if (sec != cached_sec) {
     time_t t = (time_t)sec;

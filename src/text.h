@@ -63,8 +63,8 @@ void text_rfc3339_us(int64_t us, char out[TEXT_RFC3339_LEN + 1]);
 
 #define TEXT_RFC3339_MS_LEN 24 /* "2026-11-23T10:00:00.123Z" */
 
-/* The same to the millisecond, for log lines and the admin API; unlike
- * text_rfc3339_us, safe on any thread. */
+/* The same to the millisecond, for log lines and the admin API. Both are
+ * safe on any thread. */
 void text_rfc3339_ms(int64_t ms, char out[TEXT_RFC3339_MS_LEN + 1]);
 
 #endif

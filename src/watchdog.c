@@ -28,6 +28,7 @@ struct watchdog {
   uv_mutex_t lock;
   uv_cond_t wake; /* signalled only to stop */
   uint64_t threshold_ns;
+  const log_t *log;
   bool stopping;
   struct event now; /* written by the loop thread, both under `lock` */
 };
@@ -61,25 +62,27 @@ static void watch(void *arg) {
     const char *path =
         text_escape_str(&esc, seen.path, strlen(seen.path), sizeof seen.path, TEXT_ESCAPE_VALUE);
     if (seen.load)
-      log_warn("the loop has been busy for %.1f s loading provision %s", s, seen.provision);
+      log_warn(w->log, "the loop has been busy for %.1f s loading provision %s", s,
+               seen.provision);
     else if (seen.rule[0])
-      log_warn("the loop has been busy for %.1f s in %s %s: rule '%s' of provision %s", s,
+      log_warn(w->log, "the loop has been busy for %.1f s in %s %s: rule '%s' of provision %s", s,
                seen.method, path, seen.rule, seen.provision);
     else
-      log_warn("the loop has been busy for %.1f s in %s %s: no rule matched, provision %s", s,
-               seen.method, path, seen.provision);
+      log_warn(w->log, "the loop has been busy for %.1f s in %s %s: no rule matched, provision %s",
+               s, seen.method, path, seen.provision);
     buf_free(&esc);
     uv_mutex_lock(&w->lock);
   }
   uv_mutex_unlock(&w->lock);
 }
 
-int watchdog_start(uint64_t threshold_ms, watchdog_t **out) {
+int watchdog_start(uint64_t threshold_ms, const log_t *lg, watchdog_t **out) {
   *out = NULL;
   watchdog_t *w = calloc(1, sizeof *w);
   if (w == NULL)
     return UV_ENOMEM;
   w->threshold_ns = threshold_ms * 1000000;
+  w->log = lg;
   int rc = uv_mutex_init(&w->lock);
   if (rc)
     goto fail_mutex;

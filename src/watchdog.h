@@ -16,15 +16,17 @@
 #include <stdint.h>
 
 typedef struct watchdog watchdog_t;
+struct log;
 
 /* An event is reported once it has kept the loop busy this long. */
 #define WATCHDOG_THRESHOLD_MS 1000
 /* How often the thread looks. */
 #define WATCHDOG_PERIOD_MS 250
 
-/* Starts the thread. Returns 0 and the watchdog, or a negative libuv
- * error (nothing is left running). */
-int watchdog_start(uint64_t threshold_ms, watchdog_t **out);
+/* Starts the thread, which writes its lines to `lg` (it must outlive the
+ * watchdog). Returns 0 and the watchdog, or a negative libuv error
+ * (nothing is left running). */
+int watchdog_start(uint64_t threshold_ms, const struct log *lg, watchdog_t **out);
 
 /* Stops the thread, waits for it and frees `w` (NULL: nothing). */
 void watchdog_stop(watchdog_t *w);

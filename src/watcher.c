@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 
 struct watcher {
@@ -13,6 +14,9 @@ struct watcher {
   uv_timer_t settle;
   char pending[PROVISION_NAME_MAX + 8]; /* the last .lua file that changed */
   bool data_swapped;                    /* a ConfigMap "..data" swap was seen */
+  provision_t *provision;
+  const log_t *log;
+  metrics_t *metrics;
   int open_handles;
 };
 
@@ -23,23 +27,27 @@ static void on_settled(uv_timer_t *t) {
     char file[sizeof w->pending];
     memcpy(file, w->pending, sizeof file);
     w->pending[0] = '\0';
-    provision_file_changed(file);
+    provision_file_changed(w->provision, file);
   }
   if (w->data_swapped) {
     w->data_swapped = false;
-    provision_data_swapped();
+    provision_data_swapped(w->provision);
   }
+  metrics_watcher_burst(w->metrics);
+  metrics_watcher_pending(w->metrics, false);
 }
 
 static void on_event(uv_fs_event_t *h, const char *file, int events, int status) {
   (void)events;
   watcher_t *w = h->data;
   if (status < 0) {
-    log_warn("watching %s: %s", provision_dir(), uv_strerror(status));
+    log_warn(w->log, "watching %s: %s", provision_dir(w->provision), uv_strerror(status));
     return;
   }
-  if (file == NULL)
+  if (file == NULL) {
+    metrics_watcher_event(w->metrics, false);
     return;
+  }
   size_t n = strlen(file);
   if (strcmp(file, "..data") == 0) {
     w->data_swapped = true;
@@ -47,20 +55,27 @@ static void on_event(uv_fs_event_t *h, const char *file, int events, int status)
              n < sizeof w->pending) {
     memcpy(w->pending, file, n + 1);
   } else {
+    metrics_watcher_event(w->metrics, false);
     return; /* temp files, dot files, other files */
   }
+  metrics_watcher_event(w->metrics, true);
+  metrics_watcher_pending(w->metrics, true);
   uv_timer_start(&w->settle, on_settled, WATCHER_SETTLE_MS, 0);
 }
 
-int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out) {
+int watcher_start(uv_loop_t *loop, provision_t *p, const log_t *lg, metrics_t *m,
+                  watcher_t **out) {
   watcher_t *w = calloc(1, sizeof *w);
   if (w == NULL)
     return UV_ENOMEM;
+  w->provision = p;
+  w->log = lg;
+  w->metrics = m;
   uv_fs_event_init(loop, &w->event);
   uv_timer_init(loop, &w->settle);
   w->event.data = w->settle.data = w;
   w->open_handles = 2;
-  int rc = uv_fs_event_start(&w->event, on_event, dir, 0);
+  int rc = uv_fs_event_start(&w->event, on_event, provision_dir(p), 0);
   if (rc) {
     watcher_stop(w);
     return rc;

@@ -15,10 +15,15 @@
 #define WATCHER_SETTLE_MS 200
 
 typedef struct watcher watcher_t;
+struct log;
+struct metrics;
+struct provision;
 
-/* Starts watching `dir`. Returns 0 or a libuv error (the server then runs
- * without watching and says so). */
-int watcher_start(uv_loop_t *loop, const char *dir, watcher_t **out);
+/* Starts watching the directory of `p`, whose active provision the changes
+ * reload; trouble is told to `lg`, events are counted in `m`. Returns 0 or
+ * a libuv error (the server then runs without watching and says so). */
+int watcher_start(uv_loop_t *loop, struct provision *p, const struct log *lg, struct metrics *m,
+                  watcher_t **out);
 
 /* Stops watching; the memory goes when the handles have closed. */
 void watcher_stop(watcher_t *w);

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Builds h1mock twice (plain -Werror, and ASan+UBSan) and runs the whole
-# test suite against both: C unit tests and the pytest integration tests;
-# then, once, a bounded libFuzzer run of every fuzz target
-# (tests/fuzz/run.sh: FUZZ_SECONDS each, 60 by default) and the container
-# test (tests/containers/run.sh: the image and the compose example under
-# podman). Prints "N skipped" (over every suite), then ends with one line
-# "N passed, N failed" summed over every suite, the line CI reads.
+# Checks the format and the module layers, builds h1mock twice (plain
+# -Werror, and ASan+UBSan) and runs the whole test suite against both: C
+# unit tests and the pytest integration tests; then, once, a bounded
+# libFuzzer run of every fuzz target (tests/fuzz/run.sh: FUZZ_SECONDS each,
+# 60 by default) and the container test (tests/containers/run.sh: the image
+# and the compose example under podman). The C unit tests run through
+# `meson test --suite unit`. A skip that tests/expected-skips.txt does not
+# list fails the run. Prints "N skipped" (over every suite), then ends with
+# one line "N passed, N failed" summed over every suite, the line CI reads.
 #
 #   tests/run-all.sh            both builds, fuzzing and the container test
 #   tests/run-all.sh --quick    the plain build only, no fuzzing, no container test
@@ -25,6 +27,8 @@ passed=0
 failed=0
 skipped=0
 status=0
+skiplog=$(mktemp)
+trap 'rm -f "$skiplog"' EXIT
 
 setup() { # dir, extra meson options...
   dir=$1
@@ -55,6 +59,15 @@ tail -n 1 "$log" | sed "s|^|format: |"
 count "$log"
 rm -f "$log"
 
+# So are the calls between modules: a cycle or a call up a layer
+# (docs/ARCHITECTURE.md) fails the run.
+log=$(mktemp)
+if ! /usr/bin/python3 tests/check-layers.py --quiet >"$log" 2>&1; then status=1; fi
+grep -E '^not ok' "$log" || true
+tail -n 1 "$log" | sed "s|^|layers: |"
+count "$log"
+rm -f "$log"
+
 for b in $builds; do
   if [ "$b" = build-asan ]; then
     # Leak checks need ptrace-free LSan; both sanitizers abort on the first
@@ -72,20 +85,23 @@ for b in $builds; do
     failed=$((failed + 1))
     continue
   fi
-  for t in "$b"/tests/test_*; do
-    if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
-    log="$b/$(basename "$t").log"
-    if ! "$t" >"$log" 2>&1; then status=1; fi
-    grep -E '^not ok' "$log" || true
-    tail -n 1 "$log" | sed "s|^|$b $(basename "$t"): |"
-    count "$log"
-  done
+  # meson's own exit status is ignored: tests/meson-units.py reads every
+  # program's result from meson's log and counts a crash as a failure.
+  meson test -C "$b" --suite unit --no-rebuild >"$b/unit-meson.log" 2>&1
+  log="$b/unit.log"
+  if ! tests/meson-units.py "$b" >"$log" 2>&1; then status=1; fi
+  grep -E '^not ok' "$log" || true
+  grep -E '^[a-z0-9_-]+: [0-9]+ passed' "$log" | sed "s|^|$b unit |"
+  grep -E '^skipped ' "$log" | sed "s|^skipped ||" >>"$skiplog" || true
+  count "$log"
   log="$b/integration.log"
-  if ! H1MOCK_BIN="$PWD/$b/h1mock" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+  if ! H1MOCK_BIN="$PWD/$b/h1mock" /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider \
       tests/integration >"$log" 2>&1; then
     status=1
     grep -E '^(FAILED|ERROR)' "$log" || tail -n 40 "$log"
   fi
+  # "SKIPPED [1] tests/integration/test_x.py:12: why" -> "test_x.py: why"
+  sed -nE 's|^SKIPPED \[[0-9]+\] ([^:]*/)?([^/:]+):[0-9]+: |\2: |p' "$log" >>"$skiplog"
   tail -n 1 "$log" | sed "s|^|$b integration: |"
   count "$log"
 done
@@ -97,6 +113,7 @@ if [ -n "$fuzz" ]; then
   log=build/fuzz.log
   if ! tests/fuzz/run.sh >"$log" 2>&1; then status=1; fi
   grep -E '^(ok|not ok|skipped|    )' "$log" | sed "s|^|fuzz: |" || true
+  sed -nE 's|^skipped (fuzz-[a-z_]+): |\1: |p' "$log" >>"$skiplog"
   tail -n 1 "$log" | sed "s|^|fuzz: |"
   count "$log"
   # Ended before its result line (killed, a broken step): one failure.
@@ -112,12 +129,24 @@ if [ -n "$containers" ]; then
     grep -E '^(not ok|    )' "$log" || tail -n 40 "$log"
   fi
   grep -E '^containers: (skipped|image)' "$log" || true
+  sed -nE 's|^containers: skipped: |containers: |p' "$log" >>"$skiplog"
   tail -n 1 "$log" | sed "s|^|containers: |"
   count "$log"
   # Ended before its result line (killed, a broken step): one failure.
   tail -n 1 "$log" | grep -Eq '^[0-9]+ passed' || failed=$((failed + 1))
 fi
 
+# Every skip must be a declared one (tests/expected-skips.txt, with why);
+# each undeclared skip counts as a failure.
+log=$(mktemp)
+if ! tests/check-skips.sh <"$skiplog" >"$log" 2>&1; then
+  cat "$log"
+  n=$(grep -c '^unexpected skip' "$log")
+  [ "$n" -gt 0 ] || n=1 # the check itself broke
+  failed=$((failed + n))
+  status=1
+fi
+rm -f "$log"
 [ "$failed" -gt 0 ] && status=1
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"

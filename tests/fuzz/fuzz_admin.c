@@ -12,8 +12,11 @@
  * Each input starts from the same state, so that a finding replays: a
  * fresh journal with a few entries, a store with two collections, and,
  * after an input that called /app/v1/provision, a provisions directory
- * with its seed files again and the built-in default active. The
- * directory is a temporary one, removed at exit.
+ * with its seed files again, fresh metrics and the built-in default
+ * active. The directory is a temporary one, removed at exit.
+ *
+ * The parts are made and wired the way h1mock.c makes a server's: this
+ * harness's own context, with no global in between.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,6 +31,7 @@
 #include "fuzz_util.h"
 #include "journal.h"
 #include "metrics.h"
+#include "origin.h"
 #include "provision.h"
 #include "store.h"
 
@@ -59,9 +63,12 @@ static const char seed_traffic[] =
 struct admin_fixture {
   uv_loop_t loop;
   char tmp[256], dir[300], state_dir[300];
-  script_opts_t opts;
+  script_runtime_t *runtime;
   store_t *store;
-  journal_t *journal;
+  metrics_t *metrics;      /* made again with the provisions */
+  provision_t *provision;  /* made again after an input that touched it */
+  journal_t *journal;      /* per input, */
+  admin_t *admin;          /* and the admin API that reads it */
   bool provisions_touched; /* this input called /app/v1/provision */
   bool abandon;            /* leave pending POSTs unanswered */
   const char *remote;
@@ -93,22 +100,38 @@ static void empty_dir(const char *dir, bool rmdir_too) {
     rmdir(dir);
 }
 
-/* The provisions directory as each input finds it, and provision.c's
- * state loaded from it. */
+/* The provisions directory as each input finds it, and a provision_t
+ * (counting its loads in new metrics) started from it. The journal is not
+ * given to the scripts: the built-in default does not read it. */
 static void provisions_start(struct admin_fixture *fx) {
   empty_dir(fx->dir, false);
   for (size_t i = 0; i < sizeof seed_files / sizeof seed_files[0]; i++)
     write_file(fx->dir, seed_files[i].file, seed_files[i].text);
-  if (provision_init(&fx->opts, fx->state_dir))
-    fuzz_fail("admin", "provision_init failed");
+  if ((fx->metrics = metrics_new(0)) == NULL)
+    fuzz_fail("admin", "metrics_new failed");
+  /* A small budget: a posted provision that loops is refused quickly. */
+  provision_opts_t popts = {.script = {.loop = &fx->loop,
+                                       .dir = fx->dir,
+                                       .max_instructions = 1000000,
+                                       .max_memory = (size_t)64 << 20,
+                                       .store = fx->store,
+                                       .runtime = fx->runtime},
+                            .state_dir = fx->state_dir,
+                            .metrics = fx->metrics};
+  if (provision_new(&popts, &fx->provision) || provision_start(fx->provision))
+    fuzz_fail("admin", "the provisions did not start");
 }
 
-/* Ends provision.c's state: written posts finish and replaced Lua states
- * are closed (both on the threadpool) before it goes. */
+/* Ends the provisions: written posts finish and replaced Lua states are
+ * closed (both on the threadpool) before they go. */
 static void provisions_stop(struct admin_fixture *fx) {
   uv_run(&fx->loop, UV_RUN_DEFAULT);
-  provision_shutdown();
+  provision_close(fx->provision);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
+  provision_free(fx->provision);
+  fx->provision = NULL;
+  metrics_free(fx->metrics);
+  fx->metrics = NULL;
 }
 
 static void fixture_free(void) {
@@ -118,15 +141,12 @@ static void fixture_free(void) {
     fuzz_fail("admin", "a libuv handle was left open");
   empty_dir(fx->dir, true);
   rmdir(fx->tmp);
-  admin_set_store(NULL);
-  script_store_attach(NULL);
   store_close(fx->store);
-  metrics_reset();
+  script_runtime_free(fx->runtime);
   free(fx);
 }
 
-/* Everything the admin API reaches, once per process. The server's
- * context will own these; here they are set the way main.c sets them. */
+/* Everything the admin API reaches, once per process. */
 static struct admin_fixture *fixture_new(void) {
   struct admin_fixture *fx = calloc(1, sizeof *fx);
   const char *tmpdir = getenv("TMPDIR");
@@ -141,14 +161,8 @@ static struct admin_fixture *fixture_new(void) {
   char err[256];
   if (store_open(&sopts, &fx->store, err, sizeof err))
     fuzz_fail("admin", "store_open: %s", err);
-  script_store_attach(fx->store);
-  admin_set_store(fx->store);
-  metrics_init();
-  /* A small budget: a posted provision that loops is refused quickly. */
-  fx->opts = (script_opts_t){.loop = &fx->loop,
-                             .dir = fx->dir,
-                             .max_instructions = 1000000,
-                             .max_memory = (size_t)64 << 20};
+  if ((fx->runtime = script_runtime_new()) == NULL)
+    fuzz_fail("admin", "script_runtime_new failed");
   provisions_start(fx);
   fixture = fx;
   atexit(fixture_free);
@@ -159,14 +173,16 @@ static int record_seed(void *arg, const http_request_t *req) {
   struct admin_fixture *fx = arg;
   static const int statuses[] = {200, 201, 404, 500, 204};
   http_response_t resp = {0};
+  origin_t origin = {0};
   resp.status = statuses[fx->recorded % 5];
-  resp.matched = fx->recorded % 2 == 0;
-  if (resp.matched)
-    buf_puts(&resp.endpoint, fx->recorded ? "get_a" : "a \"quoted\" one");
-  buf_puts(&resp.provision, "seed");
-  journal_record(fx->journal, "127.0.0.1:40000", req, &resp,
+  origin.matched = fx->recorded % 2 == 0;
+  if (origin.matched)
+    buf_puts(&origin.endpoint, fx->recorded ? "get_a" : "a \"quoted\" one");
+  buf_puts(&origin.provision, "seed");
+  journal_record(fx->journal, "127.0.0.1:40000", req, &resp, &origin,
                  1700000000000000 + 1000 * fx->recorded, 42);
   http_response_free(&resp);
+  origin_free(&origin);
   fx->recorded++;
   return 0;
 }
@@ -189,26 +205,31 @@ static void fixture_begin(struct admin_fixture *fx, uint8_t mode) {
   fx->recorded = 0;
   fuzz_feed((const uint8_t *)seed_traffic, sizeof seed_traffic - 1, sizeof seed_traffic, 4096,
             record_seed, fx);
-  admin_set_journal(fx->journal);
 
   fx->abandon = mode & 0x20;
   fx->provisions_touched = false;
   int who = mode >> 6;
-  admin_set_token(who == 2 ? TOKEN : NULL);
-  admin_set_open(who == 3);
+  admin_opts_t aopts = {.store = fx->store,
+                        .journal = fx->journal,
+                        .metrics = fx->metrics,
+                        .provision = fx->provision,
+                        .token = who == 2 ? TOKEN : NULL,
+                        .open = who == 3};
+  if ((fx->admin = admin_new(&aopts)) == NULL)
+    fuzz_fail("admin", "admin_new failed");
   fx->remote = who == 3 ? "192.0.2.7" : "127.0.0.1";
 }
 
 static void fixture_end(struct admin_fixture *fx) {
   uv_run(&fx->loop, UV_RUN_DEFAULT); /* abandoned posts finish */
+  admin_free(fx->admin);
+  fx->admin = NULL;
   if (fx->provisions_touched) {
     provisions_stop(fx);
     provisions_start(fx);
   }
-  admin_set_journal(NULL);
   journal_free(fx->journal);
   fx->journal = NULL;
-  metrics_reset();
 }
 
 static void answered(void *data) { *(bool *)data = true; }
@@ -222,7 +243,8 @@ static int admin_answer(void *arg, const http_request_t *req) {
   http_response_t resp = {0};
   bool done = false;
   void *pending = NULL;
-  if (admin_dispatch(NULL, req, fx->remote, &resp, answered, &done, &pending) == SCRIPT_PENDING) {
+  if (admin_dispatch(fx->admin, req, fx->remote, &resp, answered, &done, &pending) ==
+      CONN_PENDING) {
     if (fx->abandon) {
       admin_abandon(pending);
       http_response_free(&resp);
@@ -236,7 +258,7 @@ static int admin_answer(void *arg, const http_request_t *req) {
   fuzz_check_response("admin", &resp, req->method);
   http_response_free(&resp);
   /* Whatever was posted, re-activated or deleted, something serves. */
-  if (provision_active() == NULL)
+  if (provision_active(fx->provision) == NULL)
     fuzz_fail("admin", "no provision is active after %.*s", (int)req->target_len, req->target);
   return 0;
 }

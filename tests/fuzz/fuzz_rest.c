@@ -47,7 +47,6 @@ static struct {
 
 static void rest_fixture_free(void) {
   script_release(fixture.s);
-  script_store_attach(NULL);
   store_close(fixture.store);
 }
 
@@ -59,7 +58,6 @@ static script_t *rest_fixture(void) {
   char err[512];
   if (store_open(&sopts, &store, err, sizeof err))
     fuzz_fail("rest", "store_open: %s", err);
-  script_store_attach(store);
   for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
     char id[8];
     snprintf(id, sizeof id, "%c%zu", 'a' + (int)i, i + 1);
@@ -72,7 +70,8 @@ static script_t *rest_fixture(void) {
                      i % 3, i % 2 ? "true" : "false");
     store_put(store, "users", 5, id, strlen(id), doc, (size_t)n);
   }
-  script_opts_t opts = {.loop = NULL, .dir = NULL, .max_instructions = MAX_INSTRUCTIONS};
+  script_opts_t opts = {
+      .loop = NULL, .dir = NULL, .max_instructions = MAX_INSTRUCTIONS, .store = store};
   script_t *s;
   if (script_load_default(&opts, &s, err, sizeof err))
     fuzz_fail("rest", "the built-in default does not load: %s", err);
@@ -84,8 +83,10 @@ static script_t *rest_fixture(void) {
 
 static void rest_dispatch(script_t *s, const http_request_t *req, http_response_t *resp) {
   script_call_t *call;
-  if (script_dispatch(s, req, "127.0.0.1", resp, NULL, NULL, &call) != SCRIPT_DONE)
+  origin_t origin = {0};
+  if (script_dispatch(s, req, "127.0.0.1", resp, &origin, NULL, NULL, &call) != SCRIPT_DONE)
     fuzz_fail("rest", "the answer to %.*s is pending", (int)req->target_len, req->target);
+  origin_free(&origin);
   fuzz_check_response("rest", resp, req->method);
 }
 

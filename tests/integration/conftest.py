@@ -257,6 +257,35 @@ def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def watcher_counts(srv):
+    """(events seen, bursts handled, settling now) from the watcher's
+    metrics on the admin port."""
+    text = http("GET", srv.admin_url + "/metrics").text
+    events = sum(int(v) for v in re.findall(r"^h1mock_watcher_events_total\{[^}]*\} (\d+)$",
+                                            text, re.M))
+    bursts = int(re.search(r"^h1mock_watcher_bursts_total (\d+)$", text, re.M).group(1))
+    pending = re.search(r"^h1mock_watcher_pending (\d)$", text, re.M).group(1) == "1"
+    return events, bursts, pending
+
+
+def watcher_quiet(srv, since=None, timeout=10.0):
+    """Waits until the provisions watcher has nothing left to do: no burst
+    settling, and the same counts on two reads in a row (the second read is
+    served on a later loop turn than any event queued before the first, so
+    a file written before this call has been seen). With `since` (an
+    earlier watcher_counts), also until at least one more event was seen.
+    For "nothing else happens" checks, instead of sleeping."""
+    last = [None]
+
+    def settled():
+        now = watcher_counts(srv)
+        ok = (not now[2] and now == last[0] and (since is None or now[0] > since[0]))
+        last[0] = now
+        return ok
+    wait_until(settled, timeout, 0.02, "the watcher quiet")
+    return last[0]
+
+
 def body_of(srv, path="/"):
     """The body of GET path on the traffic port, or "<status> start of body"."""
     r = http("GET", srv.url + path)

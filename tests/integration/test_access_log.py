@@ -1,6 +1,9 @@
 """The access log: one line per traffic request on stdout
 (--access-log off|text|json; text by default with --verbose, else off),
-while errors and provision loads go to stderr with a level."""
+while errors and provision loads go to stderr with a level.
+
+README: "Command line".
+"""
 
 import json
 import re

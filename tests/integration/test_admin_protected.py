@@ -5,6 +5,8 @@ may call it (others get 403 and a sentence on how to open it), unless
 Each server runs in a network namespace of its own, where the peers that
 are not loopback come from NS_V4 / NS_V6 (see conftest's in_netns); skipped
 with the reason where namespaces cannot be made.
+
+README: "Who may call it without a token".
 """
 
 import os

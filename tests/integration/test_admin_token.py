@@ -3,7 +3,10 @@
 with WWW-Authenticate and changes nothing. Without a token and with
 --admin-open, a non-loopback admin address is warned about at start (the
 decision is unit-tested in tests/unit/test_config.c; other hosts' calls in
-test_admin_protected.py, the token file in test_secrets.py)."""
+test_admin_protected.py, the token file in test_secrets.py).
+
+README: "Token".
+"""
 
 import socket
 import subprocess

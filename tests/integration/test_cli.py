@@ -2,8 +2,8 @@
 
 Every assertion here is about behaviour seen from outside the process: exit
 codes, what it writes on stdout/stderr, and what it answers on real sockets.
-The contract these tests follow is the "Command line" and "Provisions at
-start" part of the h1mock observable behaviour.
+
+README: "Command line".
 """
 
 import json

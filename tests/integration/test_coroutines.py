@@ -1,5 +1,8 @@
 """Coroutines a provision creates itself: they work as in plain Lua, run on
-the budget of the request (or load) that resumes them, and cannot sleep."""
+the budget of the request (or load) that resumes them, and cannot sleep.
+
+README: "The instruction budget", "sleep".
+"""
 
 import subprocess
 import time

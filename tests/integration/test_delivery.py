@@ -23,6 +23,8 @@ a container engine is:
   the chart's provisions. With a `helm` binary (on PATH, or $HELM), the
   charts are also linted and rendered, and the rendered Deployment's
   environment is run locally, ConfigMap update included.
+
+README: "Docker and docker-compose", "Kubernetes with helm".
 """
 
 import base64
@@ -41,7 +43,7 @@ import pytest
 import yaml
 
 from conftest import (BIN, NS_V4, ROOT, Server, body_of, http, in_netns, netns_problem, ns_run,
-                      wait_until)
+                      wait_until, watcher_quiet)
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -377,7 +379,7 @@ def test_entrypoint_configmap_update_applies_without_restart(entrypoint):
     assert "serving the provisions of %s directly" % entrypoint.config in srv.log
     assert http("GET", srv.url + "/who").text == "cm v1"
     pid = srv.proc.pid
-    time.sleep(0.3)
+    watcher_quiet(srv)
     configmap_update(entrypoint.config, "v2", {"initial.lua": text_provision("cm v2")})
     wait_until(lambda: body_of(srv, "/who") == "cm v2", 10, 0.1, "the ConfigMap's v2 served")
     assert srv.proc.poll() is None and srv.proc.pid == pid
@@ -755,6 +757,62 @@ def test_container_test_skips_with_its_reason_without_podman(tmp_path):
         " what this test needs)",
         "0 passed, 0 failed, 1 skipped"]
     assert set(os.listdir(tmp_path)) == before
+
+
+CHECK_SKIPS = ROOT / "tests" / "check-skips.sh"
+MESON_UNITS = ROOT / "tests" / "meson-units.py"
+
+
+def test_run_all_fails_on_a_skip_that_is_not_declared(tmp_path):
+    """A declared skip passes quietly; any other skip is named and fails,
+    and the run-all script feeds it every suite's skips."""
+    declared = "test_delivery.py: no helm binary (PATH or $HELM)"
+    assert declared in (ROOT / "tests" / "expected-skips.txt").read_text().splitlines()
+    ok = subprocess.run([str(CHECK_SKIPS)], input=declared + "\n", capture_output=True,
+                        text=True, timeout=30)
+    assert (ok.returncode, ok.stdout) == (0, "")
+    lost = "test_rest.py: server did not start"
+    bad = subprocess.run([str(CHECK_SKIPS)], input="%s\n%s\n" % (declared, lost),
+                         capture_output=True, text=True, timeout=30)
+    assert (bad.returncode, bad.stdout) == (1, "unexpected skip: %s\n" % lost)
+    # a comment of the list is not a skip it allows
+    comment = tmp_path / "expected"
+    comment.write_text("# test_x.py: why\n\n")
+    res = subprocess.run([str(CHECK_SKIPS), str(comment)], input="# test_x.py: why\n",
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    runall = RUN_ALL.read_text()
+    assert "tests/check-skips.sh <\"$skiplog\"" in runall
+    assert runall.count('>>"$skiplog"') == 4  # meson, pytest, fuzz, containers
+    assert "pytest -q -rs" in runall  # pytest prints each skip's reason
+
+
+def test_run_all_runs_the_unit_tests_through_meson_and_counts_a_crash(tmp_path):
+    """The unit programs run under `meson test`; a program that dies
+    before its result line counts as a failure, not as nothing."""
+    runall = RUN_ALL.read_text()
+    assert 'meson test -C "$b" --suite unit --no-rebuild' in runall
+    assert '"$b"/tests/test_*' not in runall
+    logs = tmp_path / "meson-logs"
+    logs.mkdir()
+    entries = [
+        {"name": "h1mock:unit / router", "result": "OK", "returncode": 0,
+         "stdout": "ok 1 - a\nok 2 - b\n2 passed, 0 failed\n"},
+        {"name": "h1mock:unit / store", "result": "FAIL", "returncode": -6,
+         "stdout": "ok 1 - a\nnot ok 2 - b\n"},
+        {"name": "h1mock:unit / json", "result": "SKIP", "returncode": 77, "stdout": ""},
+    ]
+    (logs / "testlog.json").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    res = subprocess.run([str(MESON_UNITS), str(tmp_path)], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 1
+    assert res.stdout.splitlines() == [
+        "router: 2 passed, 0 failed",
+        "not ok 2 - b",
+        "not ok store: FAIL (exit -6)",
+        "store: 0 passed, 1 failed",
+        "skipped unit json",
+        "2 passed, 1 failed, 1 skipped"]
 
 
 def test_containers_conf_holds_what_podman_needs_here():
@@ -1306,7 +1364,7 @@ def test_helm_rendered_erp_pod_runs_locally_and_follows_its_configmap(helm_chart
     r = http("GET", srv.admin_url + "/app/v1/provision/initial")
     assert r.status_code == 200, r.text
     pid = srv.proc.pid
-    time.sleep(0.3)
+    watcher_quiet(srv)
     changed = data["initial.lua"].replace('status = "shipped"', 'status = "returned"')
     assert changed != data["initial.lua"]
     configmap_update(entrypoint.config, "v2", dict(data, **{"initial.lua": changed}))

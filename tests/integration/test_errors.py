@@ -1,5 +1,8 @@
-"""abort, error handlers, views that raise / loop / return nothing
-(contract: "Return values" abort/error handler items, budget, unknown globals)."""
+"""abort, error handlers, views that raise / loop / return nothing, the
+budget, unknown globals.
+
+README: "Errors and where they show up", "Error handlers".
+"""
 
 import re
 import subprocess
@@ -7,7 +10,7 @@ import threading
 import time
 
 
-from conftest import BIN, ROOT, read_response, header, http, wait_until
+from conftest import BIN, ROOT, raw_exchange, read_response, header, http, wait_until
 
 
 
@@ -357,3 +360,57 @@ def test_log_format_error_names_the_caller_line(h1mock):
                  'end\n')
     assert http("GET", srv.url + "/").status_code == 500
     srv.wait_log(r"initial\.lua:3: log\.info: bad argument")
+
+
+# A view's hostile values: each is a 500 with a log line, and the server
+# keeps serving.
+HOSTILE_VIEWS = r'''
+local bomb = setmetatable({}, {__tostring = function() error("tostring bomb") end})
+function registerRules()
+  app.get("/err_obj", function() error(bomb) end)
+  app.get("/status_obj", function() return "x", bomb, {} end)
+  app.get("/status_101", function() return "x", 101 end)
+  app.get("/reason", function()
+    local r = make_response("x")
+    rawset(r, "_reason", "OK\r\nX-Injected: 1")
+    rawset(r, "_reason_code", 200)
+    return r
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_error_object_with_failing_tostring_is_a_500(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    r = http("GET", srv.url + "/err_obj")
+    assert r.status_code == 500
+    srv.wait_log(r"error object is a table value")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_status_that_is_a_hostile_table_is_a_500(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    assert http("GET", srv.url + "/status_obj").status_code == 500
+    srv.wait_log(r"status must be a number from 200 to 999, not a table")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_informational_status_from_a_view_is_refused(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    r = http("GET", srv.url + "/status_101")
+    assert r.status_code == 500
+    srv.wait_log(r"not 101")
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_reason_phrase_cannot_inject_headers(h1mock):
+    srv = h1mock(HOSTILE_VIEWS)
+    s = srv.connect()
+    try:
+        data = raw_exchange(s, b"GET /reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 500 ")
+    assert b"X-Injected" not in data
+    srv.wait_log(r"reason phrase must not hold control characters")

@@ -3,6 +3,8 @@ header comment that says what it shows and how to try it, and does what that
 comment says over real HTTP.
 
 A new file in provisions/ without a test here fails test_every_example_is_exercised.
+
+README: "Provision reference".
 """
 
 import json

@@ -4,6 +4,8 @@ Each shape that a front end and h1mock could frame differently (request
 smuggling) must get exactly one error response and a closed connection, and
 nothing after it may be served. Also: the Host of an absolute-form target,
 and request bytes quoted in log lines.
+
+README: "Command line".
 """
 
 import json
@@ -235,3 +237,25 @@ def test_control_bytes_in_a_header_value_are_refused(srv):
     """llhttp already refuses them: nothing reaches a view or the log."""
     assert_one_error(srv, b"GET /boom/x HTTP/1.1\r\nHost: t\r\nX-Val: a\x01\x7fb\r\n\r\n", 400)
     assert " ERROR GET /boom" not in srv.log
+
+
+# A trailer is read and dropped, however large within the head limit.
+TRAILER_APP = r'''
+function registerRules()
+  app.post("/echo", function(req) return req.data end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_large_chunked_trailer_is_ignored(h1mock):
+    srv = h1mock(TRAILER_APP)
+    s = srv.connect()
+    try:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\nX-Trailer: " + b"t" * 3000 + b"\r\n\r\n")
+        status, _, body = read_response(s)
+    finally:
+        s.close()
+    assert status == 200 and body == b"hello"
+    assert http("GET", srv.url + "/ok").text == "ok"

@@ -2,7 +2,10 @@
 the admin port, and the `journal` global in provisions.
 
 Every traffic request is recorded after its response; the ring keeps
---journal-size entries and counts what it evicted in `dropped`."""
+--journal-size entries and counts what it evicted in `dropped`.
+
+README: "The journal", "The request journal".
+"""
 
 import base64
 import re

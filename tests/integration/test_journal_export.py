@@ -1,7 +1,10 @@
 """GET /app/v1/requests as a stream: chunked (HTTP/1.1) or until the close
 (HTTP/1.0), formatted a piece at a time while other traffic is served, with
 memory that does not grow with the size of the export. Entries evicted
-while an export runs are left out and counted in `skipped`."""
+while an export runs are left out and counted in `skipped`.
+
+README: "The request journal".
+"""
 
 import http.client as httpclient
 import json

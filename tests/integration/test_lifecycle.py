@@ -1,7 +1,8 @@
 """The provision lifecycle: the watched provisions directory, Kubernetes ConfigMap
-updates, swaps that lose nothing, one log line per load
-(contract: /tmp/h1mock-contract-3.md, "Watching the provisions directory",
-"Swaps lose nothing")."""
+updates, swaps that lose nothing, one log line per load.
+
+README: "Changing the provision while it runs".
+"""
 
 import collections
 import os
@@ -14,11 +15,12 @@ import time
 import pytest
 import requests
 
-from conftest import body_of, header, http, read_response, wait_until
+from conftest import body_of, header, http, read_response, wait_until, watcher_quiet
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
-QUIET = 0.8  # well past the watcher's 200 ms settle time, for "nothing happens" checks
+# "Nothing else happens" checks wait on the watcher's own counters in
+# /metrics (conftest.watcher_quiet), not on a fixed pause.
 
 
 # --------------------------------------------------------------------------
@@ -111,7 +113,7 @@ def test_new_file_becomes_active(h1mock):
     took = serves(srv, "new")
     assert took >= 0.15, "loaded %.3fs after the write: before the burst settled" % took
     assert took < 2.5, "loaded only %.3fs after the write" % took
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert load_lines(srv, "new") == ["2"], srv.log
     assert fail_lines(srv, "new") == []
     doc = listing(srv)
@@ -126,7 +128,7 @@ def test_edit_of_active_file_reloads(h1mock):
     serves(srv, "v2")
     write_file(srv.provisions / "initial.lua", prov("v3", rules=3))
     serves(srv, "v3")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert load_lines(srv, "initial") == ["1", "1", "3"], srv.log
     assert listing(srv)["active"] == "initial"
 
@@ -143,7 +145,7 @@ def test_editor_save_renamed_into_place_reloads_once(h1mock):
     write_file(tmp, prov("v3"))
     os.rename(tmp, srv.provisions / "initial.lua")
     serves(srv, "v3")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "initial")) == 3, srv.log
     assert not [l for l in srv.log.splitlines() if "initial.lua.new" in l or ".swp" in l], srv.log
 
@@ -151,7 +153,7 @@ def test_editor_save_renamed_into_place_reloads_once(h1mock):
 def test_touch_of_non_active_file_makes_it_active(h1mock):
     srv = h1mock(prov("initial"), files={"other.lua": prov("other")})
     assert body_of(srv) == "initial"
-    time.sleep(QUIET)  # the fixture's writes are older than the server; nothing pending
+    watcher_quiet(srv)  # the fixture's writes are older than the server; nothing pending
     assert load_lines(srv, "other") == []
     os.utime(srv.provisions / "other.lua")
     serves(srv, "other")
@@ -160,7 +162,7 @@ def test_touch_of_non_active_file_makes_it_active(h1mock):
     t = time.time() + 5
     os.utime(srv.provisions / "initial.lua", (t, t))
     serves(srv, "initial")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "other")) == 1, srv.log
     assert len(load_lines(srv, "initial")) == 2, srv.log
 
@@ -177,7 +179,7 @@ def test_broken_file_dropped_in_old_stays(h1mock):
     e = entry(doc, "broken")
     assert e["active"] is False
     assert e["error"] is not None and re.search(r"(?:^|[\s/])broken\.lua:4: ", e["error"]), e
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(fail_lines(srv, "broken")) == 1, srv.log
     assert load_lines(srv, "broken") == []
     assert body_of(srv) == "initial"
@@ -209,7 +211,7 @@ def test_file_written_in_chunks_loads_once(h1mock):
             f.flush()
             t_last = time.monotonic()
     serves(srv, "chunked")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert fail_lines(srv, "chunked") == [], "a half-written file was loaded:\n" + srv.log
     assert load_lines(srv, "chunked") == ["2"], srv.log
     assert body_of(srv, "/two") == "two"
@@ -225,7 +227,7 @@ def test_big_file_copied_in_loads_once(h1mock, tmp_path):
     outside.write_text(src)
     shutil.copyfile(outside, srv.provisions / "big.lua")
     serves(srv, "big", timeout=10)
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert fail_lines(srv, "big") == [], srv.log
     assert load_lines(srv, "big") == ["3"], srv.log
 
@@ -239,7 +241,7 @@ def test_hidden_other_and_nested_files_ignored(h1mock):
     (srv.provisions / "sub").mkdir()
     write_file(srv.provisions / "sub" / "deep.lua", prov("deep"))
     write_file(srv.provisions / "broken.txt", BROKEN)
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert body_of(srv) == "initial"
     log = srv.log
     assert not re.search(r"provision '[^']*(hidden|notes|bak|deep|broken)[^']*'", log), log
@@ -255,7 +257,7 @@ def test_post_does_not_cause_a_second_load(h1mock):
     r = post(srv, "x", prov("x one"))
     assert r.status_code == 201, r.text
     assert body_of(srv) == "x one"
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "x")) == 1, srv.log
     r = post(srv, "x", prov("x two", rules=2))
     assert r.status_code == 201, r.text
@@ -263,7 +265,7 @@ def test_post_does_not_cause_a_second_load(h1mock):
     r = post(srv, "initial", prov("initial two"))
     assert r.status_code == 201, r.text
     assert body_of(srv) == "initial two"
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert load_lines(srv, "x") == ["1", "2"], srv.log
     assert len(load_lines(srv, "initial")) == 2, srv.log
     assert body_of(srv) == "initial two"
@@ -272,11 +274,11 @@ def test_post_does_not_cause_a_second_load(h1mock):
 def test_deletion_changes_nothing(h1mock):
     srv = h1mock(prov("initial"), files={"other.lua": prov("other")})
     assert body_of(srv) == "initial"
-    time.sleep(0.3)
+    watcher_quiet(srv)
     log_before = srv.log
     os.unlink(srv.provisions / "other.lua")
     os.unlink(srv.provisions / "initial.lua")  # the active one
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert body_of(srv) == "initial"
     assert listing(srv)["active"] == "initial"
     new = srv.log[len(log_before):]
@@ -325,17 +327,17 @@ def test_configmap_update_reloads_active(h1mock, tmp_path):
     srv = h1mock(None, "--provisions", str(d))
     srv.provisions = d
     assert body_of(srv) == "cm v1"
-    time.sleep(0.3)
+    watcher_quiet(srv)
     kubelet_update(d, "v2", {"initial.lua": prov("cm v2", rules=2), "other.lua": prov("other v1")})
     serves(srv, "cm v2")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert load_lines(srv, "initial") == ["1", "2"], srv.log
     assert load_lines(srv, "other") == [], srv.log
     assert "failed to load" not in srv.log, srv.log
     # and again: the watch survives the swap of ..data
     kubelet_update(d, "v3", {"initial.lua": prov("cm v3"), "other.lua": prov("other v1")})
     serves(srv, "cm v3")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "initial")) == 3, srv.log
     assert listing(srv)["active"] == "initial"
 
@@ -345,29 +347,29 @@ def test_configmap_update_of_other_file_does_not_reload_active(h1mock, tmp_path)
     srv = h1mock(None, "--provisions", str(d))
     srv.provisions = d
     assert body_of(srv) == "cm v1"
-    time.sleep(0.3)
+    watcher_quiet(srv)
     kubelet_update(d, "v2", {"initial.lua": prov("cm v1"), "other.lua": prov("other v2")})
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert body_of(srv) == "cm v1"
     assert len(load_lines(srv, "initial")) == 1, srv.log
     assert load_lines(srv, "other") == [], srv.log
     # a change of the active one's content after that reloads it
     kubelet_update(d, "v3", {"initial.lua": prov("cm v3"), "other.lua": prov("other v2")})
     serves(srv, "cm v3")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "initial")) == 2, srv.log
     # the active provision is whichever was activated last: here 'other'
     r = http("GET", srv.admin_url + API + "/other")
     assert r.status_code == 200, r.text
     assert body_of(srv) == "other v2"
     kubelet_update(d, "v4", {"initial.lua": prov("cm v4"), "other.lua": prov("other v2")})
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert body_of(srv) == "other v2"
     assert len(load_lines(srv, "initial")) == 2, srv.log
     assert len(load_lines(srv, "other")) == 1, srv.log
     kubelet_update(d, "v5", {"initial.lua": prov("cm v4"), "other.lua": prov("other v5")})
     serves(srv, "other v5")
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert len(load_lines(srv, "other")) == 2, srv.log
     assert len(load_lines(srv, "initial")) == 2, srv.log
 
@@ -509,7 +511,10 @@ def test_churn_no_request_fails(h1mock):
     admin.trust_env = False
     t0 = time.monotonic()
     try:
-        while time.monotonic() - t0 < 3.0:
+        # A count of swaps, not a time: a loaded machine swaps slower, and
+        # the test is about losing nothing, not about speed. The deadline
+        # only guards against a hang.
+        while swaps < 100 and time.monotonic() - t0 < 60.0:
             name = "v2" if last == "v1" else "v1"
             try:
                 r = admin.post(srv.admin_url + API + "/" + name, data=sources[name].encode(),
@@ -542,9 +547,9 @@ def test_churn_no_request_fails(h1mock):
     assert [st["connections"] for st in stats] == [1, 1, 1, 1], summary
     assert total["v1"] > 0 and total["v2"] > 0, summary
     assert swaps >= 100, summary
-    assert all(sum(st["bodies"].values()) >= 50 for st in stats), summary
+    assert all(sum(st["bodies"].values()) >= 10 for st in stats), summary
     # afterwards: healthy, serving the last one, one load line per swap and no more
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert http("GET", srv.admin_url + "/healthz").status_code == 200
     assert body_of(srv) == last
     assert listing(srv)["active"] == last
@@ -570,7 +575,7 @@ def test_every_load_is_one_log_line(h1mock):
     srv.wait_log(r"provision 'wbad' failed", timeout=5)
     assert http("GET", adm + "/wbad").status_code == 400                        # fail wbad
     assert http("GET", adm + "/nope").status_code == 404                        # no load
-    time.sleep(QUIET)
+    watcher_quiet(srv)
     assert load_lines(srv, "initial") == ["2", "2"], srv.log
     assert load_lines(srv, "a") == ["3", "3"], srv.log
     assert load_lines(srv, "w") == ["1"], srv.log

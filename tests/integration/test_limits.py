@@ -6,6 +6,8 @@ closed; a log line says so at most once a minute per port. Out of file
 descriptors, the server answers 503 the same way (a spare descriptor makes
 room to accept) and serves again once descriptors free up. A request body
 must arrive whole within --body-timeout seconds of the end of its head.
+
+README: "Command line".
 """
 
 import re

@@ -1,11 +1,14 @@
-"""Guards around a provision's Lua state (issue #12): every call into Lua
+"""Guards around a provision's Lua state: every call into Lua
 protected (load errors whose value is not a string), the memory limit of each
 state (--max-lua-memory), xpcall's message handler under the request budget,
 and the watchdog that reports a request holding the loop.
 
 The tests failed on the binary before these guards (but for one, marked): by
 a hang (a client timeout fails it, and the fixture kills the server by PID),
-an abort, or a wrong answer."""
+an abort, or a wrong answer.
+
+README: "The instruction budget", "The memory limit".
+"""
 
 import re
 import threading
@@ -272,3 +275,44 @@ def test_the_watchdog_names_a_request_that_holds_the_loop_once(h1mock):
     assert answer["r"].status_code == 200 and answer["r"].text == "sorted", answer
     assert http("GET", srv.url + "/ok").text == "ok"
     assert len(re.findall(BUSY, srv.log)) == 1, srv.log
+
+
+# The budget holds inside callbacks C calls (a sort comparator) and up to
+# the last instruction of after_request.
+HOSTILE_LOOPS = r'''
+function registerRules()
+  app.get("/sorted_spin", function()
+    local spin = function() while true do end end
+    table.sort({3, 2, 1}, function() while true do pcall(spin) end end)
+    return "sorted"
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_pcall_loop_inside_a_sort_comparator_is_stopped(h1mock):
+    srv = h1mock(HOSTILE_LOOPS)
+    t0 = time.monotonic()
+    r = http("GET", srv.url + "/sorted_spin", timeout=30)
+    assert r.status_code == 500
+    assert time.monotonic() - t0 < 10
+    assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_after_request_near_the_budget_never_aborts_the_server(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.after_request(function(r) return r end)
+  app.get("/work", function()
+    local x = 0
+    for i = 1, tonumber(request.args.n) do x = x + i end
+    return tostring(x)
+  end)
+end
+''', "--max-instructions", "20000")
+    statuses = set()
+    for n in range(0, 12000, 400):
+        statuses.add(http("GET", srv.url + "/work?n=%d" % n).status_code)
+    assert statuses <= {200, 500} and 500 in statuses and 200 in statuses
+    assert srv.proc.poll() is None

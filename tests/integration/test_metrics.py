@@ -1,7 +1,10 @@
 """GET /metrics on the admin port: the Prometheus text format 0.0.4, read
 here by a small parser that checks every line (HELP and TYPE before the
 samples of their family, label syntax and escapes, numeric values), and
-counters that move with the traffic."""
+counters that move with the traffic.
+
+README: "Metrics".
+"""
 
 import json
 import re
@@ -113,6 +116,9 @@ EXPECTED = {
     "h1mock_request_duration_seconds": "histogram",
     "h1mock_connections_active": "gauge",
     "h1mock_provision_loads_total": "counter",
+    "h1mock_watcher_events_total": "counter",
+    "h1mock_watcher_bursts_total": "counter",
+    "h1mock_watcher_pending": "gauge",
     "h1mock_provision_active_info": "gauge",
     "h1mock_journal_dropped_total": "counter",
     "h1mock_store_documents": "gauge",
@@ -201,6 +207,32 @@ def test_provision_loads_and_the_active_provision(h1mock):
     assert value(fams, "h1mock_provision_loads_total", result="failure") == 2
     info = fams["h1mock_provision_active_info"]["samples"]
     assert info == [("h1mock_provision_active_info", {"name": "next"}, 1.0)]
+
+
+def test_watcher_counts_what_it_saw_and_what_it_handled(h1mock):
+    """Ignored names count as ignored and start no burst; a .lua file is
+    queued, settles into one handled burst and a load; pending is 1 only
+    while a burst settles."""
+    srv = h1mock(APP)
+    fams = metrics(srv)
+    assert value(fams, "h1mock_watcher_events_total", outcome="queued") == 0
+    assert value(fams, "h1mock_watcher_events_total", outcome="ignored") == 0
+    assert value(fams, "h1mock_watcher_bursts_total") == 0
+    assert value(fams, "h1mock_watcher_pending") == 0
+    (srv.provisions / "notes.txt").write_text("not a provision\n")
+    (srv.provisions / ".hidden.lua").write_text("return 1\n")
+    fams = wait_until(lambda: (lambda f: f if value(f, "h1mock_watcher_events_total",
+                                                    outcome="ignored") >= 2 else None)(
+        metrics(srv)), 5, 0.02, "the ignored events counted")
+    assert value(fams, "h1mock_watcher_events_total", outcome="queued") == 0
+    assert value(fams, "h1mock_watcher_pending") == 0
+    (srv.provisions / "next.lua").write_text(APP)
+    fams = wait_until(lambda: (lambda f: f if value(f, "h1mock_watcher_bursts_total") == 1
+                               else None)(metrics(srv)), 5, 0.02, "one burst handled")
+    assert value(fams, "h1mock_watcher_events_total", outcome="queued") >= 1
+    assert value(fams, "h1mock_watcher_pending") == 0
+    assert value(fams, "h1mock_provision_loads_total", result="success") == 2
+    assert 'name="next"' in http("GET", srv.admin_url + "/metrics").text
 
 
 def test_store_documents_by_collection(h1mock):

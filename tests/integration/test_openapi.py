@@ -6,6 +6,8 @@ called on a live server and must answer one of the statuses it lists, with
 a body that fits the schema it gives; and every method the server answers on
 a documented path, and the Allow header of its 405, must be the document's.
 The server also serves the document itself at GET /app/v1/openapi.yaml.
+
+README: "Admin API".
 """
 
 import re

@@ -1,7 +1,11 @@
 """README.md stays true: its Lua examples load, its Python examples parse,
 its links and contents point somewhere, and the tutorial answers what the
-README says it answers."""
+README says it answers.
 
+README: "Quick start (Debian 12, from a clean clone)", "Tutorial: a mock in five minutes".
+"""
+
+import ast
 import json
 import re
 import subprocess
@@ -106,7 +110,7 @@ def test_links_point_to_headings_and_files():
     assert listed == sections, (listed, sections)
 
 
-def test_quick_start_commands_and_no_docs_folder():
+def test_quick_start_commands_and_the_one_docs_page():
     assert ("deps/install.sh && (test -d build || meson setup build) && meson compile -C build"
             " && build/h1mock\n") in TEXT
     test_command = "deps/install.sh --containers && tests/run-all.sh"
@@ -114,8 +118,48 @@ def test_quick_start_commands_and_no_docs_folder():
     # CI runs exactly the README's test command
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == test_command
-    assert "docs/" not in TEXT
-    assert not (ROOT / "docs").exists()
+    # The README is the user's manual; docs/ holds one page for developers,
+    # the architecture, which the README's Development section points to.
+    assert sorted(p.name for p in (ROOT / "docs").iterdir()) == ["ARCHITECTURE.md"]
+    assert "(docs/ARCHITECTURE.md)" in TEXT
+
+
+def test_architecture_page_lists_the_layers_the_checker_checks():
+    """docs/ARCHITECTURE.md's layer table and tests/check-layers.py's LAYERS
+    are the same list, and the checker passes on the tree."""
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| ((?:`\w+` ?)+) \|", page, re.M)
+    documented = [re.findall(r"`(\w+)`", mods) for _, mods in rows]
+    checker = ROOT / "tests" / "check-layers.py"
+    src = checker.read_text(encoding="utf-8")
+    ns = {}
+    exec(compile(re.search(r"^LAYERS = \[.*?^\]$", src, re.M | re.S).group(0), str(checker),
+                 "exec"), ns)
+    assert documented == ns["LAYERS"]
+    p = subprocess.run(["/usr/bin/python3", str(checker), "--quiet"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.endswith("1 passed, 0 failed\n"), p.stdout
+
+
+def test_every_integration_test_file_names_the_readme_headings_it_guards():
+    """Each tests/integration/test_*.py says in its docstring, on a line
+    `README: "Heading", ...`, which parts of the README its tests hold
+    true, and every heading named exists: tests are grouped by feature,
+    and a renamed section shows here."""
+    headings = set(re.findall(r"(?m)^#{2,4} (.+?)\s*$", TEXT))
+    problems = []
+    for path in sorted((ROOT / "tests" / "integration").glob("test_*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        m = re.search(r"(?m)^README: (.+)$", doc)
+        if not m:
+            problems.append("%s: no README: line in its docstring" % path.name)
+            continue
+        named = re.findall(r'"([^"]+)"', m.group(1))
+        if not named:
+            problems.append("%s: README: names no heading" % path.name)
+        problems += ["%s: no README heading %r" % (path.name, h) for h in named
+                     if h not in headings]
+    assert not problems, "\n".join(problems)
 
 
 def test_admin_table_matches_the_openapi_document():
@@ -166,12 +210,13 @@ def test_tutorial_answers_what_the_readme_shows(h1mock):
     assert (srv.provisions / "orders.lua").read_text() == source
 
 
-@pytest.mark.parametrize("i", [i for i, b in enumerate(LUA) if "function registerRules" in b])
+# A block that requires the module of another block cannot be served
+# alone; --check covers it (test_every_lua_example_loads).
+@pytest.mark.parametrize("i", [i for i, b in enumerate(LUA)
+                               if "function registerRules" in b and "require(" not in b])
 def test_lua_examples_serve_without_errors(h1mock, i):
     """Each complete example, served: its rules answer GET without a 500."""
     text = LUA[i]
-    if "require(" in text:
-        pytest.skip("needs the module of another block; --check covers it")
     srv = h1mock(text)
     # A provision that fails to load leaves the default serving 404s: make
     # sure it was this block that answered.

@@ -1,4 +1,7 @@
-"""The request object (contract: "The request object")."""
+"""The request object.
+
+README: "The request object".
+"""
 
 import json
 

@@ -1,5 +1,7 @@
-"""Return values, response objects, cookies, redirects, before/after hooks
-(contract: "Return values (Flask conventions)")."""
+"""Return values, response objects, cookies, redirects, before/after hooks.
+
+README: "What a view returns", "Response objects".
+"""
 
 
 from conftest import read_response, header, http

@@ -1,7 +1,10 @@
 """The generic REST API (lua/rest.lua, `rest.mount(prefix)`) and what the
 built-in default serves with it: /api/<resource>[/<id>], json-server's query
 conventions on lists, GET /health, the home page and the 404 guide
-(DESIGN.md, "The generic REST API"; issue 4)."""
+(DESIGN.md, "The generic REST API"; issue 4).
+
+README: "The REST API", "A REST API with zero code".
+"""
 
 import json
 import re

@@ -1,5 +1,8 @@
 """Routing: add_url_rule forms, shortcuts, converters, HEAD/OPTIONS/405/308,
-bad rules and endpoint conflicts (contract: "Routing (Flask/Werkzeug semantics)")."""
+bad rules and endpoint conflicts.
+
+README: "Registering rules", "How a request is matched".
+"""
 
 import re
 import subprocess

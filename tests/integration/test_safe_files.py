@@ -3,7 +3,10 @@ at the name of a temporary file (a posted provision's
 .<name>.lua.tmp-<pid>, the store's store.snapshot.tmp) is never written
 through, and the state directory (where posts go when the provisions
 directory is read-only) is created 0700, and refused at start when it is a
-link, another user's, or writable by group or others."""
+link, another user's, or writable by group or others.
+
+README: "Command line".
+"""
 
 import json
 import os

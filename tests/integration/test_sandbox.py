@@ -1,7 +1,9 @@
-"""The Lua sandbox (contract: "Sandbox").
+"""The Lua sandbox.
 
 Each check is a Lua function in the provision that returns true or a string
 saying what is wrong; the view /check/<name> reports PASS / FAIL / ERR.
+
+README: "The sandbox".
 """
 
 import subprocess
@@ -252,3 +254,43 @@ def test_provisions_cannot_get_finalizers_onto_objects_h1mock_makes(h1mock):
     assert http("GET", srv.url + "/").text == "x"
     srv.stop()
     assert "FINALIZER RAN" not in srv.log
+
+
+# A provision that changes the metatables it can reach, or asks for a
+# finalizer, cannot break dispatch or the server's exit.
+HOSTILE_META = r'''
+function registerRules()
+  app.get("/newindex", function()
+    setmetatable(_G, {__newindex = function() error("no globals for you") end,
+                      __index = function(_, k) error("unknown global " .. k) end})
+    return "set"
+  end)
+  app.get("/exc_mt", function()
+    local ok, e = pcall(abort, 404)
+    return tostring(getmetatable(e))
+  end)
+  app.get("/ok", function() return "ok" end)
+end
+'''
+
+
+def test_globals_metatable_of_the_provision_does_not_break_dispatch(h1mock):
+    srv = h1mock(HOSTILE_META)
+    assert http("GET", srv.url + "/newindex").text == "set"
+    for _ in range(3):
+        assert http("GET", srv.url + "/ok").text == "ok"
+
+
+def test_exception_metatable_is_hidden(h1mock):
+    srv = h1mock(HOSTILE_META)
+    assert http("GET", srv.url + "/exc_mt").text == "HTTPException"
+
+
+def test_finalizers_are_refused(h1mock):
+    # Lua runs __gc with hooks off: no budget could stop an endless one, and
+    # closing the provision would hang on it.
+    srv = h1mock('keep = setmetatable({}, {__gc = function() while true do end end})\n'
+                 'function registerRules() end\n')
+    srv.wait_log(r"initial\.lua:1: setmetatable: __gc finalizers are not available")
+    assert http("GET", srv.url + "/nothing").status_code == 404
+    assert srv.stop(timeout=15) == 0

@@ -2,7 +2,10 @@
 os.getenv hides every H1MOCK_ADMIN* variable (nil, as for an unset one),
 the token is removed from the process environment at start (also from
 /proc/<pid>/environ), and --admin-token-file / H1MOCK_ADMIN_TOKEN_FILE
-keep it off the command line that `ps` shows."""
+keep it off the command line that `ps` shows.
+
+README: "Token", "The sandbox".
+"""
 
 import os
 import subprocess

@@ -1,4 +1,7 @@
-"""sleep(seconds) suspends only the calling request (contract: "Other globals", sleep)."""
+"""sleep(seconds) suspends only the calling request.
+
+README: "sleep".
+"""
 
 import subprocess
 import threading

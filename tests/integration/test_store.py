@@ -1,5 +1,8 @@
 """The `store` global: documents that outlive provision swaps, and with
---data-dir, restarts and kill -9."""
+--data-dir, restarts and kill -9.
+
+README: "The store".
+"""
 
 import json
 import re

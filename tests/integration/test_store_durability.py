@@ -2,7 +2,10 @@
 recovery"): every acknowledged write survives kill -9 in the middle of group
 commits; a full disk (ENOSPC) or a failing one (EIO), injected by a small
 LD_PRELOAD shim the suite builds, turns the answers of the writes it undid
-into 503s, shows in /healthz and /health, and ends as the README says."""
+into 503s, shows in /healthz and /health, and ends as the README says.
+
+README: "Durability and recovery", "Admin API", "The REST API".
+"""
 
 import os
 import re

@@ -2,7 +2,10 @@
 "Durability and recovery"). A torn tail is dropped with one warning;
 anything else that is not one consistent history refuses to start, naming
 the file and the offset, and leaves store.log and store.snapshot as they
-were; a store written by h1mock 0.1.0 (format version 1) is migrated."""
+were; a store written by h1mock 0.1.0 (format version 1) is migrated.
+
+README: "Durability and recovery", "Command line".
+"""
 
 import json
 import struct

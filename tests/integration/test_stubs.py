@@ -7,6 +7,8 @@ stubs cannot silently fall behind the runtime (or run ahead of it).
 The request object is a userdata whose fields cannot be listed: the server is
 asked about each candidate name (those of the stubs, and those the C source
 compares against), and a name exists when reading it does not raise.
+
+README: "Provision reference".
 """
 
 import json

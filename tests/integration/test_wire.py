@@ -3,10 +3,12 @@
 These tests talk to h1mock over raw sockets so that every byte the server
 sends is checked: a stray body byte after a HEAD, a missing Content-Length or
 a response out of order shows up as a parse failure of the next response.
-They follow the "Wire (HTTP/1.1)" part of the h1mock observable behaviour.
+
+README: "Command line", "Changing the provision while it runs".
 """
 
 import email.utils
+import os
 import re
 import socket
 import time
@@ -15,7 +17,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from conftest import header, raw_exchange, read_response
+from conftest import header, http, raw_exchange, read_response
 
 WIRE = r"""
 function registerRules()
@@ -853,3 +855,82 @@ def test_many_connections_with_sleeping_views(wire):
         for s in socks:
             s.close()
     assert time.monotonic() - t0 < 5
+
+
+# Peers that half-close, trickle or never read (found by review: each once
+# hung or grew the server).
+SLOW_PEER_APP = r'''
+function registerRules()
+  app.post("/echo", function(req) return req.data end)
+  app.get("/ok", function() return "ok" end)
+  app.get("/big", function() return string.rep("b", 1024 * 1024) end)
+  app.get("/slow", function() sleep(0.3) return "slow" end)
+  app.get("/n/<int:n>", function(req, n) return "n" .. n end)
+end
+'''
+
+
+def test_half_closed_client_gets_every_pipelined_answer(h1mock):
+    srv = h1mock(SLOW_PEER_APP)
+    s = srv.connect()
+    try:
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /n/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /n/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        data = raw_exchange(s, b"", timeout=5)
+    finally:
+        s.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 3, data
+    assert data.index(b"slow") < data.index(b"n2") < data.index(b"n3")
+
+
+def test_slow_body_is_not_a_header_timeout(h1mock):
+    srv = h1mock(SLOW_PEER_APP, "--header-timeout", "1")
+    s = srv.connect(timeout=10)
+    try:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+        for ch in b"abcdefgh":
+            time.sleep(0.3)
+            s.sendall(bytes([ch]))
+        status, _, body = read_response(s, timeout=5)
+    finally:
+        s.close()
+    assert status == 200 and body == b"abcdefgh"
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_client_that_never_reads_cannot_grow_the_server(h1mock):
+    # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by
+    # default), so RSS would count the requests answered, not what the
+    # server holds; a small quarantine keeps the measure about holding.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    srv = h1mock(SLOW_PEER_APP,
+                 env={"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=4"})
+    before = _rss_kb(srv.proc.pid)
+    s = srv.connect()
+    s.setblocking(False)
+    req = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    sent, deadline = 0, time.monotonic() + 4
+    try:
+        while sent < 40 * 1024 * 1024 and time.monotonic() < deadline:
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(0.3)
+        grown = _rss_kb(srv.proc.pid) - before
+    finally:
+        s.close()
+    # The server stops reading once it holds a few hundred KiB of requests it
+    # cannot answer yet, so the client's sends block long before 40 MiB.
+    assert sent < 40 * 1024 * 1024
+    assert grown < 24 * 1024, "server grew by %d KiB" % grown
+    assert http("GET", srv.url + "/ok").text == "ok"

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../src/access_log.h"
 #include "../../src/config.h"
 #include "unit.h"
 
@@ -25,14 +24,14 @@ TEST(observability_defaults) {
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
   ASSERT_EQ(c.journal_size, 10000);
   ASSERT_EQ(c.journal_body_bytes, 65536);
-  ASSERT_EQ(c.access_log, ACCESS_LOG_OFF);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_OFF);
   ASSERT(c.admin_token == NULL);
   ASSERT_EQ(parse(&c, "--verbose", NULL, NULL), CONFIG_RUN);
-  ASSERT_EQ(c.access_log, ACCESS_LOG_TEXT);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_TEXT);
   ASSERT_EQ(parse(&c, "--verbose", "--access-log", "json"), CONFIG_RUN);
-  ASSERT_EQ(c.access_log, ACCESS_LOG_JSON);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_JSON);
   ASSERT_EQ(parse(&c, "--access-log=off", "--verbose", NULL), CONFIG_RUN);
-  ASSERT_EQ(c.access_log, ACCESS_LOG_OFF);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_OFF);
 }
 
 TEST(journal_options) {
@@ -55,7 +54,7 @@ TEST(journal_options) {
 TEST(access_log_and_token_options) {
   config_t c;
   ASSERT_EQ(parse(&c, "--access-log", "JSON", NULL), CONFIG_RUN);
-  ASSERT_EQ(c.access_log, ACCESS_LOG_JSON);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_JSON);
   ASSERT_EQ(parse(&c, "--access-log", "csv", NULL), CONFIG_USAGE);
   ASSERT_STR_EQ(err,
                 "h1mock: --access-log: 'csv' is not an access log format (off, text or json)");
@@ -103,7 +102,7 @@ TEST(environment_feeds_the_new_options) {
   ASSERT_EQ(parse(&c, "--admin-token", "from-flag", NULL), CONFIG_RUN);
   ASSERT_EQ(c.journal_size, 5);
   ASSERT_STR_EQ(c.admin_token, "from-flag");
-  ASSERT_EQ(c.access_log, ACCESS_LOG_JSON);
+  ASSERT_EQ(c.access_log, CONFIG_ACCESS_LOG_JSON);
   setenv("H1MOCK_JOURNAL_SIZE", "lots", 1);
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
   ASSERT_CONTAINS(err, "H1MOCK_JOURNAL_SIZE: 'lots'");
@@ -222,7 +221,7 @@ TEST(take_secrets_scrubs_the_environment) {
   ASSERT_EQ(putenv(other), 0);
   config_t c;
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), 0);
   ASSERT_STR_EQ(c.admin_token, "from-env");
   ASSERT(c.admin_token == c.token_buf);
   ASSERT(getenv("H1MOCK_ADMIN_TOKEN") == NULL);
@@ -234,7 +233,7 @@ TEST(take_secrets_scrubs_the_environment) {
   static char entry2[] = "H1MOCK_ADMIN_TOKEN=ignored";
   ASSERT_EQ(putenv(entry2), 0);
   ASSERT_EQ(parse(&c, "--admin-token", "from-flag", NULL), CONFIG_RUN);
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), 0);
   ASSERT_STR_EQ(c.admin_token, "from-flag");
   ASSERT(getenv("H1MOCK_ADMIN_TOKEN") == NULL);
   ASSERT_EQ(entry2[0], 0);
@@ -248,21 +247,21 @@ TEST(take_secrets_reads_the_token_file) {
   close(fd);
   config_t c;
   ASSERT_EQ(parse(&c, "--admin-token-file", path, NULL), CONFIG_RUN);
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), 0);
   ASSERT_STR_EQ(c.admin_token, "filed-token");
   /* --check does not need it: a missing file is no error there. */
   ASSERT_EQ(unlink(path), 0);
   ASSERT_EQ(parse(&c, "--admin-token-file", path, NULL), CONFIG_RUN);
   c.check = true;
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), 0);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), 0);
   ASSERT(c.admin_token == NULL);
   c.check = false;
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), -ENOENT);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), -ENOENT);
   ASSERT_CONTAINS(err, "h1mock: admin token file '/tmp/h1mock-token-");
   ASSERT_CONTAINS(err, "': cannot read it: No such file or directory");
   ASSERT(c.admin_token == NULL);
   ASSERT_EQ(parse(&c, "--admin-token-file", "/tmp", NULL), CONFIG_RUN);
-  ASSERT_EQ(config_take_secrets(&c, err, sizeof err), -EINVAL);
+  ASSERT_EQ(config_take_secrets(&c, NULL, err, sizeof err), -EINVAL);
   ASSERT_STR_EQ(err, "h1mock: admin token file '/tmp': not a regular file");
 }
 

@@ -29,12 +29,14 @@ static void record_full(journal_t *j, int method, const char *path, const char *
   req.body_len = blen;
   http_response_t resp = {0};
   resp.status = status;
-  resp.matched = endpoint != NULL;
+  origin_t origin = {0};
+  origin.matched = endpoint != NULL;
   if (endpoint)
-    buf_puts(&resp.endpoint, endpoint);
-  buf_puts(&resp.provision, "foo-bar");
-  journal_record(j, "127.0.0.1:5555", &req, &resp, 1795440654123456LL, 57);
+    buf_puts(&origin.endpoint, endpoint);
+  buf_puts(&origin.provision, "foo-bar");
+  journal_record(j, "127.0.0.1:5555", &req, &resp, &origin, 1795440654123456LL, 57);
   http_response_free(&resp);
+  origin_free(&origin);
 }
 
 static void record(journal_t *j, int method, const char *path, int status, const char *endpoint) {

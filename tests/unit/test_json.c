@@ -1,4 +1,5 @@
-/* test_json.c - unit tests for the JSON codec (src/script_json.c).
+/* test_json.c - unit tests for the JSON codec (src/script_json.c) and the
+ * `json` module over it (src/script_jsonlib.c).
  *
  * Every check goes through both doors: the C API (script_json_encode /
  * script_json_decode, with the Lua stack and the output buffer checked
@@ -15,6 +16,7 @@
 #include <lualib.h>
 
 #include "buf.h"
+#include "script_int.h"
 #include "script_json.h"
 
 /* U+FFFD as UTF-8, what the encoder writes for ill-formed bytes. */
@@ -29,7 +31,7 @@ static lua_State *new_state(void) {
   ASSERT(L != NULL);
   no_context(L);
   luaL_openlibs(L);
-  ASSERT_EQ(script_json_open(L), 1);
+  ASSERT_EQ(script_jsonlib_open(L), 1);
   lua_setglobal(L, "json");
   return L;
 }
@@ -588,7 +590,7 @@ TEST(test_codec_without_module) {
   ASSERT_EQ(script_json_encode(L, -1, &b, err, sizeof err), 0);
   ASSERT_MEM_EQ(b.data, b.len, "[[],{}]");
   ASSERT_EQ(lua_getmetatable(L, -1), 1);
-  ASSERT_EQ(script_json_open(L), 1);
+  ASSERT_EQ(script_jsonlib_open(L), 1);
   lua_getfield(L, -1, "array_mt");
   ASSERT(lua_rawequal(L, -1, -3));
   ASSERT_EQ(lua_gettop(L), 4);
@@ -1113,7 +1115,7 @@ TEST(test_lua_memory_errors_unwind_cleanly) {
     lua_State *L = lua_newstate(budget_alloc, &b);
     no_context(L);
     luaL_openlibs(L);
-    script_json_open(L);
+    script_jsonlib_open(L);
     lua_setglobal(L, "json");
     RUN(L, "t = {}\n"
            "for i = 1, 400 do t[i % 2 == 0 and i or 'k' .. i] = {i, 'v' .. i} end\n"

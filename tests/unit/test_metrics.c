@@ -4,11 +4,12 @@
 
 #include "../../src/http.h"
 #include "../../src/metrics.h"
+#include "../../src/text.h"
 #include "unit.h"
 
-static char *render(const metrics_gauges_t *g) {
+static char *render(const metrics_t *m, const metrics_gauges_t *g) {
   buf_t out = BUF_INIT;
-  ASSERT_EQ(metrics_render(&out, g), 0);
+  ASSERT_EQ(metrics_render(m, &out, g), 0);
   buf_putc(&out, '\0');
   return out.data;
 }
@@ -58,10 +59,11 @@ static void well_formed(const char *text) {
 }
 
 TEST(every_metric_has_help_and_type) {
-  metrics_init();
-  metrics_request(HTTP_GET, 200, "answer_get", 10, 40000);
-  char *t = render(&(metrics_gauges_t){
-      .provision = "foo-bar", .lua_memory_bytes = 1234, .lua_memory_limit = 1 << 20});
+  metrics_t *m = metrics_new(text_now_us());
+  metrics_request(m, HTTP_GET, 200, "answer_get", 10, 40000);
+  char *t = render(m, &(metrics_gauges_t){.provision = "foo-bar",
+                                          .lua_memory_bytes = 1234,
+                                          .lua_memory_limit = 1 << 20});
   well_formed(t);
   static const char *const families[][2] = {
       {"h1mock_requests_total", "counter"},       {"h1mock_request_duration_seconds", "histogram"},
@@ -84,15 +86,17 @@ TEST(every_metric_has_help_and_type) {
   ASSERT(sample(t, "process_resident_memory_bytes") > 0);
   ASSERT(sample(t, "process_start_time_seconds") > 1.6e9);
   free(t);
+  metrics_free(m);
 }
 
 TEST(request_counters_move_by_method_status_and_endpoint) {
-  metrics_request(HTTP_GET, 200, "answer_get", 10, 1000);
-  metrics_request(HTTP_GET, 200, "answer_get", 10, 1000);
-  metrics_request(HTTP_POST, 200, "answer_post", 11, 1000);
-  metrics_request(HTTP_GET, 404, NULL, 0, 1000);
-  metrics_request(HTTP_GET, 500, "answer_get", 10, 1000);
-  char *t = render(NULL);
+  metrics_t *m = metrics_new(text_now_us());
+  metrics_request(m, HTTP_GET, 200, "answer_get", 10, 1000);
+  metrics_request(m, HTTP_GET, 200, "answer_get", 10, 1000);
+  metrics_request(m, HTTP_POST, 200, "answer_post", 11, 1000);
+  metrics_request(m, HTTP_GET, 404, NULL, 0, 1000);
+  metrics_request(m, HTTP_GET, 500, "answer_get", 10, 1000);
+  char *t = render(m, NULL);
   ASSERT_EQ(
       sample(t, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"answer_get\"}"),
       2);
@@ -104,18 +108,20 @@ TEST(request_counters_move_by_method_status_and_endpoint) {
       sample(t, "h1mock_requests_total{method=\"GET\",status=\"500\",endpoint=\"answer_get\"}"),
       1);
   free(t);
-  metrics_request(HTTP_GET, 404, NULL, 0, 1000);
-  t = render(NULL);
+  metrics_request(m, HTTP_GET, 404, NULL, 0, 1000);
+  t = render(m, NULL);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"404\",endpoint=\"\"}"), 2);
   free(t);
+  metrics_free(m);
 }
 
 TEST(histogram_buckets_are_cumulative_from_50us_to_10s) {
-  metrics_request(HTTP_GET, 200, "a", 1, 50000);       /* exactly 50 us: le="5e-05" */
-  metrics_request(HTTP_GET, 200, "a", 1, 50001);       /* just above */
-  metrics_request(HTTP_GET, 200, "a", 1, 3000000);     /* 3 ms */
-  metrics_request(HTTP_GET, 200, "a", 1, 20000000000); /* 20 s: only +Inf */
-  char *t = render(NULL);
+  metrics_t *m = metrics_new(text_now_us());
+  metrics_request(m, HTTP_GET, 200, "a", 1, 50000);       /* exactly 50 us: le="5e-05" */
+  metrics_request(m, HTTP_GET, 200, "a", 1, 50001);       /* just above */
+  metrics_request(m, HTTP_GET, 200, "a", 1, 3000000);     /* 3 ms */
+  metrics_request(m, HTTP_GET, 200, "a", 1, 20000000000); /* 20 s: only +Inf */
+  char *t = render(m, NULL);
   well_formed(t);
   ASSERT_EQ(sample(t, "h1mock_request_duration_seconds_bucket{le=\"5e-05\"}"), 1);
   ASSERT_EQ(sample(t, "h1mock_request_duration_seconds_bucket{le=\"0.0001\"}"), 2);
@@ -127,6 +133,7 @@ TEST(histogram_buckets_are_cumulative_from_50us_to_10s) {
   double sum = sample(t, "h1mock_request_duration_seconds_sum");
   ASSERT(sum > 20.003 && sum < 20.0032);
   free(t);
+  metrics_free(m);
 }
 
 static const char *label(const char *s, size_t n) {
@@ -145,50 +152,79 @@ TEST(label_values_are_escaped) {
   ASSERT_STR_EQ(label("two\nlines", 9), "two\\nlines");
   ASSERT_STR_EQ(label("caf\xc3\xa9", 5), "caf\xc3\xa9");
   ASSERT_STR_EQ(label("bad\xff", 4), "bad\xef\xbf\xbd");
-  metrics_request(HTTP_GET, 200, "we\"ird\\end\npoint", 16, 1000);
-  char *t = render(NULL);
+  metrics_t *m = metrics_new(text_now_us());
+  metrics_request(m, HTTP_GET, 200, "we\"ird\\end\npoint", 16, 1000);
+  char *t = render(m, NULL);
   well_formed(t);
   ASSERT_CONTAINS(t, "endpoint=\"we\\\"ird\\\\end\\npoint\"} 1\n");
   free(t);
+  metrics_free(m);
 }
 
 TEST(series_beyond_the_cap_count_as_other) {
+  metrics_t *m = metrics_new(text_now_us());
   char name[32];
   for (int i = 0; i < METRICS_MAX_SERIES + 10; i++) {
     int n = snprintf(name, sizeof name, "e%d", i);
-    metrics_request(HTTP_GET, 200, name, (size_t)n, 1000);
+    metrics_request(m, HTTP_GET, 200, name, (size_t)n, 1000);
   }
-  metrics_request(HTTP_GET, 200, "e0", 2, 1000);
-  metrics_request(HTTP_GET, 404, NULL, 0, 1000); /* unmatched keep their own series */
-  char *t = render(NULL);
+  metrics_request(m, HTTP_GET, 200, "e0", 2, 1000);
+  metrics_request(m, HTTP_GET, 404, NULL, 0, 1000); /* unmatched keep their own series */
+  char *t = render(m, NULL);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"404\",endpoint=\"\"}"), 1);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"e0\"}"), 2);
   ASSERT_EQ(sample(t, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"(other)\"}"),
             10);
   ASSERT(strstr(t, "endpoint=\"e4100\"") == NULL);
   free(t);
-  metrics_reset();
-  t = render(NULL);
+  metrics_free(m);
+  m = metrics_new(text_now_us()); /* a fresh set starts empty */
+  t = render(m, NULL);
   ASSERT(strstr(t, "endpoint=\"e0\"") == NULL);
   free(t);
+  metrics_free(m);
 }
 
 TEST(provision_loads_and_gauges) {
-  metrics_provision_load(true);
-  metrics_provision_load(true);
-  metrics_provision_load(false);
+  metrics_t *m = metrics_new(text_now_us());
+  metrics_provision_load(m, true);
+  metrics_provision_load(m, true);
+  metrics_provision_load(m, false);
   size_t conns = 7;
-  metrics_track_connections(&conns);
-  char *t = render(&(metrics_gauges_t){.provision = "a\"b", .journal_dropped = 42});
+  metrics_track_connections(m, &conns);
+  char *t = render(m, &(metrics_gauges_t){.provision = "a\"b", .journal_dropped = 42});
   ASSERT_EQ(sample(t, "h1mock_provision_loads_total{result=\"success\"}"), 2);
   ASSERT_EQ(sample(t, "h1mock_provision_loads_total{result=\"failure\"}"), 1);
   ASSERT_EQ(sample(t, "h1mock_connections_active"), 7);
   ASSERT_EQ(sample(t, "h1mock_journal_dropped_total"), 42);
   ASSERT_EQ(sample(t, "h1mock_provision_active_info{name=\"a\\\"b\"}"), 1);
   free(t);
-  metrics_track_connections(NULL);
+  metrics_track_connections(m, NULL);
+  metrics_free(m);
+}
+
+/* Two servers in one process count apart. */
+TEST(two_sets_share_nothing) {
+  metrics_t *a = metrics_new(text_now_us()), *b = metrics_new(text_now_us() - 5000000);
+  metrics_request(a, HTTP_GET, 200, "only_a", 6, 1000);
+  metrics_provision_load(b, false);
+  size_t conns = 3;
+  metrics_track_connections(b, &conns);
+  char *ta = render(a, NULL), *tb = render(b, NULL);
+  ASSERT_EQ(sample(ta, "h1mock_requests_total{method=\"GET\",status=\"200\",endpoint=\"only_a\"}"),
+            1);
+  ASSERT(strstr(tb, "only_a") == NULL);
+  ASSERT_EQ(sample(ta, "h1mock_provision_loads_total{result=\"failure\"}"), 0);
+  ASSERT_EQ(sample(tb, "h1mock_provision_loads_total{result=\"failure\"}"), 1);
+  ASSERT_EQ(sample(ta, "h1mock_connections_active"), 0);
+  ASSERT_EQ(sample(tb, "h1mock_connections_active"), 3);
+  ASSERT(sample(tb, "h1mock_uptime_seconds") > sample(ta, "h1mock_uptime_seconds") + 4);
+  free(ta);
+  free(tb);
+  metrics_free(a);
+  metrics_free(b);
 }
 
 UNIT_MAIN(every_metric_has_help_and_type, request_counters_move_by_method_status_and_endpoint,
           histogram_buckets_are_cumulative_from_50us_to_10s, label_values_are_escaped,
-          series_beyond_the_cap_count_as_other, provision_loads_and_gauges)
+          series_beyond_the_cap_count_as_other, provision_loads_and_gauges, two_sets_share_nothing)

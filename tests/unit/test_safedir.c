@@ -135,7 +135,7 @@ TEST(create_never_writes_through_a_planted_link) {
   ASSERT_EQ(symlink(at("victim"), at("tmp")), 0);
   int dfd = open(base, O_RDONLY | O_DIRECTORY);
   ASSERT(dfd >= 0);
-  int fd = safedir_create(dfd, base, "tmp", 0644);
+  int fd = safedir_create(dfd, base, "tmp", 0644, NULL);
   ASSERT(fd >= 0);
   ASSERT_EQ(write(fd, "mine", 4), 4);
   close(fd);
@@ -145,14 +145,14 @@ TEST(create_never_writes_through_a_planted_link) {
   /* A file left there (a crash) is replaced by a new one, not truncated:
    * a hard link to it elsewhere keeps its bytes. */
   ASSERT_EQ(link(at("tmp"), at("hard")), 0);
-  fd = safedir_create(dfd, base, "tmp", 0600);
+  fd = safedir_create(dfd, base, "tmp", 0600, NULL);
   ASSERT(fd >= 0);
   close(fd);
   ASSERT_STR_EQ(read_file(at("hard")), "mine");
   ASSERT_STR_EQ(read_file(at("tmp")), "");
   /* A directory in the way is an error, and stays. */
   ASSERT_EQ(mkdir(at("d"), 0700), 0);
-  ASSERT_EQ(safedir_create(dfd, base, "d", 0644), -EISDIR);
+  ASSERT_EQ(safedir_create(dfd, base, "d", 0644, NULL), -EISDIR);
   ASSERT_EQ(mode_of(at("d")), 0700);
   close(dfd);
   done();

@@ -40,15 +40,18 @@ static int get(script_t *s, const char *path, char *body, size_t n) {
                         .query = "",
                         .query_len = 0};
   http_response_t resp = {0};
+  origin_t origin = {0};
   bool done = false;
   script_call_t *call;
-  if (script_dispatch(s, &req, "127.0.0.1:1", &resp, on_done, &done, &call) == SCRIPT_PENDING)
+  if (script_dispatch(s, &req, "127.0.0.1:1", &resp, &origin, on_done, &done, &call) ==
+      SCRIPT_PENDING)
     while (!done)
       uv_run(&loop, UV_RUN_ONCE);
   int status = resp.status;
   if (body)
     snprintf(body, n, "%.*s", (int)resp.body.len, resp.body.data ? resp.body.data : "");
   http_response_free(&resp);
+  origin_free(&origin);
   return status;
 }
 

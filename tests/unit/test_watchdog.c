@@ -49,7 +49,7 @@ static void wait_for(const char *needle, int n) {
 TEST(a_long_event_is_reported_once_while_it_runs) {
   capture_stderr();
   watchdog_t *w;
-  ASSERT_EQ(watchdog_start(100, &w), 0);
+  ASSERT_EQ(watchdog_start(100, NULL, &w), 0);
   watchdog_enter(w, "GET", "/slow?ignored", 5, "slow", "slow.lua");
   wait_for("busy for", 1);
   ASSERT_CONTAINS(logged(), " WARN the loop has been busy for ");
@@ -78,7 +78,7 @@ TEST(a_long_event_is_reported_once_while_it_runs) {
 TEST(short_events_are_not_reported) {
   capture_stderr();
   watchdog_t *w;
-  ASSERT_EQ(watchdog_start(300, &w), 0);
+  ASSERT_EQ(watchdog_start(300, NULL, &w), 0);
   for (int i = 0; i < 40; i++) {
     watchdog_enter(w, "GET", "/quick", 6, "quick", "quick.lua");
     pause_ms(20);
@@ -97,7 +97,7 @@ TEST(a_long_path_is_cut_and_null_is_a_no_op) {
   memset(path, 'a', sizeof path);
   path[0] = '/';
   watchdog_t *w;
-  ASSERT_EQ(watchdog_start(50, &w), 0);
+  ASSERT_EQ(watchdog_start(50, NULL, &w), 0);
   watchdog_enter(w, "GET", path, sizeof path, NULL, "x.lua");
   wait_for("busy for", 1);
   watchdog_leave(w);

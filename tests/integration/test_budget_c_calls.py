@@ -1,4 +1,4 @@
-"""Issue #12 point 1: time spent inside C functions counts against the
+"""Time spent inside C functions counts against the
 budget (README, "The instruction budget" and "The REST API").
 
 Lua's own pattern matcher backtracks without bound, and string.rep,
@@ -7,6 +7,8 @@ never sees. Here each of those is driven past any sane cost; the request must
 end promptly (a 400 for the REST filter, the budget's 500 for a provision)
 while other connections keep being served. Every request has a client
 timeout, so on a server without the fix these tests fail instead of hanging.
+
+README: "The instruction budget", "The REST API".
 """
 
 import json

@@ -1,0 +1,36 @@
+/* origin.h - who answered a traffic request: the rule that matched and the
+ * provision it belongs to.
+ *
+ * The traffic dispatcher fills an origin_t once the answer is final; the
+ * journal, the metrics and the access log read it after the response is
+ * queued. It holds copies, since the provision may be gone by then. It is
+ * kept apart from the response: the HTTP core knows nothing of rules or
+ * provisions.
+ */
+#ifndef H1MOCK_ORIGIN_H
+#define H1MOCK_ORIGIN_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+
+typedef struct origin {
+  bool matched; /* a rule matched: `endpoint` is its endpoint (else empty) */
+  buf_t endpoint;
+  buf_t provision; /* the name of the provision that answered ("" when none did) */
+} origin_t;
+
+/* Forgets who answered (no rule, no provision); keeps the allocations. */
+static inline void origin_reset(origin_t *o) {
+  o->matched = false;
+  buf_reset(&o->endpoint);
+  buf_reset(&o->provision);
+}
+
+static inline void origin_free(origin_t *o) {
+  buf_free(&o->endpoint);
+  buf_free(&o->provision);
+  o->matched = false;
+}
+
+#endif
