@@ -16,8 +16,9 @@ set -eu
 # default set and --build both take it from there.
 build="build-essential pkg-config meson ninja-build
   liblua5.4-dev libuv1-dev node-llhttp python3"
+# chromium: a real browser for the CORS test (tests/integration/test_cors.py).
 test="python3-pytest python3-requests python3-yaml python3-jsonschema curl
-  clang libclang-rt-14-dev clang-format docker-compose shellcheck iproute2"
+  clang libclang-rt-14-dev clang-format docker-compose shellcheck iproute2 chromium"
 runtime="liblua5.4-0 libuv1 curl"
 bench="wrk nginx libnginx-mod-http-lua lua-cjson util-linux jq"
 # podman with Debian's own network stack (netavark + aardvark-dns, and the

@@ -3,7 +3,7 @@
 --
 -- This file is never run and is not compiled into h1mock: it only describes,
 -- with LuaLS annotations, the globals a provision gets (app, request, jsonify,
--- make_response, abort, redirect, json, log, sleep, store, rest, journal and
+-- make_response, abort, redirect, fault, json, log, sleep, http, store, rest, journal and
 -- the sandbox's os), so an editor completes them, shows their documentation
 -- and checks the types of their arguments. The README's "Provision
 -- reference" says the same in prose; tests/integration/test_stubs.py checks
@@ -39,7 +39,8 @@
 -- Shared types
 ---------------------------------------------------------------------------
 
----A status: an integer 100-999, or a string with a reason of your choice ("201 Made It").
+---A status: an integer 200-999, or a string with a reason of your choice ("201 Made It").
+---1xx (101 included) is refused: it would announce a second response that never comes.
 ---@alias h1mock.Status integer|string
 
 ---Header values are sent as text; numbers and booleans are converted.
@@ -203,6 +204,20 @@ function app.before_request(hook) end
 ---@overload fun(self: h1mock.App, hook: h1mock.AfterHook)
 function app.after_request(hook) end
 
+---Options of app.cors.
+---@class h1mock.CorsOptions
+---@field origins? string|string[] `"*"` (the default) or origins such as `"http://localhost:3000"`
+---@field methods? string|string[] a preflight's allowed methods; default: the path's own
+---@field headers? string|string[] a preflight's allowed headers; default: those it asks for
+---@field max_age? integer seconds a browser may keep a preflight's answer (default 600)
+---@field credentials? boolean Allow-Credentials with origins (default true; never with `"*"`)
+
+---This provision's CORS, whatever --cors says: `false` or `"off"`, `"*"`, one origin, or
+---options. At the top level or in registerRules().
+---@param cors false|string|h1mock.CorsOptions
+---@overload fun(self: h1mock.App, cors: false|string|h1mock.CorsOptions)
+function app.cors(cors) end
+
 ---------------------------------------------------------------------------
 -- request
 ---------------------------------------------------------------------------
@@ -296,21 +311,31 @@ function Headers.remove(name) end
 
 ---A response, as make_response, jsonify and redirect build it and after_request hooks
 ---receive it. Change it, then return it.
+---Assigning a field a value of the wrong type raises at the assignment's line.
 ---@class h1mock.Response
----@field status_code integer the status, read/write (a `"201 Made It"` string is accepted)
+---@field status_code integer the status 200-999, read/write (`"201 Made It"` is accepted)
 ---@field status string the status line text, `"201 Created"`; `"299 FINE"` sets code and reason
 ---@field data string the body
----@field headers h1mock.Headers may be replaced by a plain header table
----@field content_type string? the Content-Type
----@field mimetype string? the Content-Type without parameters
----@field is_json boolean whether the body is JSON by its Content-Type
----@field json any the decoded body
+---@field headers h1mock.Headers assigning a plain header table replaces it with its lines
+---@field content_type string? the Content-Type; assigning sets it as given, nil removes it
+---@field mimetype string? Content-Type without parameters; `"text/plain"` sets it with a charset
+---@field is_json boolean whether the body is JSON by its Content-Type (read-only)
+---@field json any the decoded body (read-only)
 local Response = {}
 
 ---The body.
 ---@return string
 ---@overload fun(self: h1mock.Response): string
 function Response.get_data() end
+
+---Sends the body in `chunks` pieces (1-10000, chunked coding) spread over `ms`
+---milliseconds (0-3600000), without blocking other requests; returns the response.
+---`return make_response(body, 200):dribble(10, 5000)`.
+---@param chunks integer
+---@param ms number
+---@return h1mock.Response
+---@overload fun(self: h1mock.Response, chunks: integer, ms: number): h1mock.Response
+function Response.dribble(chunks, ms) end
 
 ---Replaces the body.
 ---@param data string
@@ -381,6 +406,14 @@ function redirect(location, code) end
 ---@overload fun(response: h1mock.Response)
 function abort(code, description) end
 
+---A Response the connection answers by misbehaving, for testing clients: "reset" (a TCP
+---reset), "empty" (closed without a byte), "random" (bytes that are not HTTP, then
+---closed), "malformed_chunk" (a valid head, then a broken chunked body). after_request
+---hooks see it like any Response; the journal records the fault.
+---@param kind "reset"|"empty"|"random"|"malformed_chunk"
+---@return h1mock.Response
+function fault(kind) end
+
 ---------------------------------------------------------------------------
 -- Provision contract, sleep, log
 ---------------------------------------------------------------------------
@@ -394,6 +427,62 @@ function registerRules() end
 ---time, in a coroutine the provision created and in functions called back from C.
 ---@param seconds number >= 0
 function sleep(seconds) end
+
+---------------------------------------------------------------------------
+-- http: calling other services
+---------------------------------------------------------------------------
+
+---What http.request and http.request_async send.
+---@class h1mock.HttpOptions
+---@field url string `"http://host:port/path?query"`; http:// only (https fails: "https is not supported yet")
+---@field method? string default `"GET"`
+---@field headers? table<string, string|number>
+---@field body? string|table a table is sent as JSON, with `Content-Type: application/json` unless set
+---@field timeout? number seconds for the whole call, default 10
+
+---An answer to http.request.
+---@class h1mock.HttpResponse
+---@field status integer
+---@field headers table<string, string> lower-case names, repeats joined with `", "`
+---@field header_list string[][] every `{name, value}` in order, names as received
+---@field body string
+local HttpResponse = {}
+
+---The body decoded as JSON; nil and a message when it is not JSON.
+---@return any
+---@return string? error
+function HttpResponse:json() end
+
+---Outbound HTTP/1.1 calls (--outbound decides where to; at most 256 calls in flight per
+---server).
+---@class h1mock.Http
+http = {}
+
+---Calls another service and waits for its answer; only this request waits, others are
+---served, and the wait costs no instruction budget. Only while a request runs (not at
+---load time, not in a coroutine the provision created). On failure (refused, timed
+---out, DNS, a malformed answer, a body over --client-max-body) returns nil and a message.
+---@param opts h1mock.HttpOptions
+---@return h1mock.HttpResponse?
+---@return string? error
+function http.request(opts) end
+
+---The request as a proxy sends it on to `base_url` (whose path is put before the
+---request's; hop-by-hop headers dropped, Via added), and the answer as a Response to
+---return from the view, which after_request hooks then see. When the upstream fails
+---the Response is a 502 (504 on a timeout; 508 when the request came round to this
+---server). Waits as http.request does.
+---@param req h1mock.Request
+---@param base_url string `"http://host:port[/prefix]"`
+---@return h1mock.Response
+function http.forward(req, base_url) end
+
+---Sends a call without waiting for it (a webhook); its outcome goes to the log. Returns
+---true, or nil and a message when it could not be started.
+---@param opts h1mock.HttpOptions
+---@return true?
+---@return string? error
+function http.request_async(opts) end
 
 ---Log lines on stderr, at a level. Each takes a string.format pattern and its arguments.
 ---@class h1mock.Log
@@ -531,9 +620,10 @@ rest = {}
 function rest.mount(prefix) end
 
 ---@class h1mock.Health
----@field name "h1mock"
----@field version string
----@field uptime integer seconds
+---@field name string `APP_NAME` when set, else `"h1mock"`
+---@field version string `APP_VERSION` when set, else h1mock's version
+---@field uptime string `"0 hrs 2 mins 5 secs"`
+---@field uptime_seconds integer the same in seconds
 ---@field database {total_resources_count: integer, resources: {name: string, count: integer}[]}
 ---@field status "pass"|"fail" "fail" while the store refuses writes
 ---@field output string? why it fails
@@ -596,7 +686,18 @@ function rest.item(req, resource, id) end
 ---@field status integer
 ---@field endpoint string? nil when no rule matched
 ---@field provision string
+---@field proxied boolean --proxy answered it (no rule's path matched)
+---@field fault "reset"|"empty"|"random"|"malformed_chunk"|false the fault() answered (false: none); status 0 when no status line went out
+---@field calls h1mock.OutboundCall[] the http.request calls it made, in order (at most 64)
 ---@field duration_us integer
+
+---One http.request call of a journal entry.
+---@class h1mock.OutboundCall
+---@field method string
+---@field url string
+---@field status integer? nil when the call failed
+---@field duration_us integer
+---@field error string? why it failed; nil when answered
 
 ---The requests the server received (a ring of --journal-size entries). A request is
 ---recorded after its response, so inside a view `journal.count{...} + 1` is the

@@ -8,7 +8,7 @@
 -- they survive provision swaps. Every document carries its id as `_id`
 -- (a v4 UUID given at creation). Listing follows json-server's query
 -- conventions: field=value filters (field_ne, field_gte, field_lte,
--- field_like too), q full text, _sort/_order, _page/_limit, _start/_end,
+-- field_like too; a field no document has is ignored), q full text, _sort/_order, _page/_limit, _start/_end,
 -- with X-Total-Count and Link headers.
 --
 -- rest.health() is the body of GET /health and rest.home(prefix) makes the
@@ -181,6 +181,25 @@ local function parse_filters(req)
   return filters
 end
 
+-- The filters whose field some document has: a parameter about a field
+-- none has (?api_key=secret) is not about the documents at all, and is
+-- ignored as python-flask-mock-rest-api ignores every parameter. A dotted
+-- name counts by its first segment, or whole when a key holds the dot.
+local function known_filters(filters, items)
+  local kept = {}
+  for _, f in ipairs(filters) do
+    local name = f.field
+    local first = name:match("^[^.]*")
+    for _, doc in ipairs(items) do
+      if doc[name] ~= nil or doc[first] ~= nil then
+        kept[#kept + 1] = f
+        break
+      end
+    end
+  end
+  return kept
+end
+
 local function has_text(v, q, depth)
   local t = type(v)
   if t == "string" then return find(lower(v), q, 1, true) ~= nil end
@@ -335,8 +354,13 @@ local function list(req, coll)
   local q = req.args.q
   if q == "" then q = nil end
   local sort = parse_sort(req)
+  local items
+  if #filters > 0 then
+    items = store.list(coll)
+    filters = known_filters(filters, items)
+  end
 
-  if #filters == 0 and not q and not sort then
+  if items == nil and not q and not sort then
     -- nothing to look at: let the store cut the page
     local total = store.count(coll)
     local offset, limit, headers = paging(req, total)
@@ -345,7 +369,7 @@ local function list(req, coll)
     return store.list(coll, {offset = offset, limit = limit}), 200, headers
   end
 
-  local items = store.list(coll)
+  items = items or store.list(coll)
   if #filters > 0 or q then
     local kept = {}
     q = q and lower(q)
@@ -445,8 +469,18 @@ local function uptime()
   return math.tointeger(s) or floor(s)
 end
 
+-- APP_NAME and APP_VERSION as python-flask-mock-rest-api reads them; an
+-- empty or unset variable leaves h1mock's own name and version.
+local function setting(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
+end
+
 -- The body of GET /health (also a view: app.get("/health", rest.health)),
 -- and its status: 503 with status "fail" while the store refuses writes.
+-- `uptime` is the original's text ("0 hrs 0 mins 3 secs"), `uptime_seconds`
+-- the same as an integer.
 function M.health()
   local resources, total = array(), 0
   for _, name in ipairs(store.collections()) do
@@ -456,10 +490,12 @@ function M.health()
   end
   -- "fail" while the store refuses writes, with why in `output`.
   local state, why = store.status()
+  local s = uptime()
   return {
-    name = "h1mock",
-    version = require("h1mock").version,
-    uptime = uptime(),
+    name = setting("APP_NAME", "h1mock"),
+    version = setting("APP_VERSION", require("h1mock").version),
+    uptime = format("%d hrs %d mins %d secs", s // 3600, s % 3600 // 60, s % 60),
+    uptime_seconds = s,
     database = {total_resources_count = total, resources = resources},
     status = state == "ok" and "pass" or "fail",
     output = why,
@@ -487,7 +523,7 @@ local PAGE = [[
 <!doctype html>
 <html lang=en>
 <meta charset=utf-8>
-<title>h1mock %s</title>
+<title>%s %s</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}.status{color:#2a7d2a;font-weight:bold}
@@ -495,7 +531,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{padding:.3em 1em;border-bottom
 td.n{text-align:right}pre{background:#f4f4f4;padding:1em;overflow:auto}code{background:#f4f4f4}
 .muted{color:#777}
 </style>
-<h1>h1mock</h1>
+<h1>%s</h1>
 <p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>%s</span>
 &middot; <a href="/health">/health</a></p>
 <h2>Resources</h2>
@@ -542,8 +578,9 @@ function M.home(prefix)
     end
     local host = request.host ~= "" and request.host or "localhost:8000"
     local base = escape("http://" .. host) .. p
-    local page = format(PAGE, escape(h.version), escape(h.version), duration(h.uptime), h.uptime,
-                        h.status, rows, p, base, base, base, base, base, base)
+    local page = format(PAGE, escape(h.name), escape(h.version), escape(h.name), escape(h.version),
+                        duration(h.uptime_seconds), h.uptime_seconds, h.status,
+                        rows, p, base, base, base, base, base, base)
     return page, 200, {["Content-Type"] = "text/html; charset=utf-8"}
   end
 end

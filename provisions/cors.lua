@@ -1,5 +1,9 @@
 -- cors.lua: CORS, so that a web app served from another origin can call the mock.
 --
+-- app.cors("http://localhost:3000") in registerRules() does this in one
+-- line (README, "CORS"); this file does it by hand, for full control, and
+-- shows that headers a provision sets itself win over h1mock's.
+--
 -- What it shows:
 --   * app.after_request(fn(resp) -> resp): one hook adds headers to every
 --     answer, including 404s and the OPTIONS answers h1mock makes itself;

@@ -110,8 +110,8 @@ static void text_field(buf_t *out, const char *s, size_t n) {
 
 int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us,
                       const char *remote, const char *method, const char *path, size_t path_len,
-                      int status, size_t bytes, uint64_t duration_us, const char *endpoint,
-                      size_t endpoint_len) {
+                      const char *target, size_t target_len, int status, size_t bytes,
+                      uint64_t duration_us, const char *endpoint, size_t endpoint_len) {
   char when[TEXT_RFC3339_LEN + 1];
   text_rfc3339_us(time_us, when);
   if (format == ACCESS_LOG_JSON) {
@@ -121,6 +121,8 @@ int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us
     text_json_string(out, method, strlen(method));
     buf_puts(out, ",\"path\":");
     text_json_string(out, path, path_len);
+    buf_puts(out, ",\"target\":");
+    text_json_string(out, target, target_len);
     buf_printf(out, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%llu,\"endpoint\":", status,
                bytes, (unsigned long long)duration_us);
     if (endpoint)
@@ -132,7 +134,9 @@ int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us
   buf_printf(out, "%s ", when);
   text_field(out, remote, strlen(remote));
   buf_printf(out, " %s ", method);
-  text_field(out, path, path_len);
+  /* The target as received, query included, as other servers log it; a
+   * valid one has nothing the escaping changes. */
+  text_field(out, target, target_len);
   buf_printf(out, " %d %zu %lluus ", status, bytes, (unsigned long long)duration_us);
   if (endpoint && endpoint_len)
     text_field(out, endpoint, endpoint_len);
@@ -147,12 +151,11 @@ void access_log_request(access_log_t *a, const char *remote, const http_request_
   if (a == NULL)
     return;
   const char *method = http_method_name(req->method);
-  bool body = !(resp->status < 200 || resp->status == 204 || resp->status == 304) &&
-              req->method != HTTP_HEAD;
-  access_log_format(&a->pending, a->format, time_us, remote, method ? method : "?", req->path,
-                    req->path_len, resp->status, body ? resp->body.len : 0, duration_us,
-                    origin->matched ? origin->endpoint.data : NULL,
-                    origin->matched ? origin->endpoint.len : 0);
+  bool body = http_response_sends_body(resp, req->method);
+  access_log_format(
+      &a->pending, a->format, time_us, remote, method ? method : "?", req->path, req->path_len,
+      req->target, req->target_len, resp->status, body ? resp->body.len : 0, duration_us,
+      origin->matched ? origin->endpoint.data : NULL, origin->matched ? origin->endpoint.len : 0);
   if (a->pending.len >= FLUSH_AT)
     flush(a);
 }

@@ -1,12 +1,14 @@
 /* access_log.h - one line per traffic request on stdout.
  *
- * text: "TIME REMOTE METHOD PATH STATUS BYTES DURATIONus ENDPOINT", e.g.
- *   2026-11-23T10:00:00.123456Z 127.0.0.1:40112 GET /app/v1/foo/bar 200 48 57us answer_get
- * with "-" for no endpoint, and bytes that would split or garble the line
- * (space, control characters, '\\', '"', bytes that are not UTF-8) written
- * as \xHH;
- * json: {"time":..,"remote":..,"method":..,"path":..,"status":..,
- *        "bytes":..,"duration_us":..,"endpoint":..|null}
+ * text: "TIME REMOTE METHOD TARGET STATUS BYTES DURATIONus ENDPOINT", e.g.
+ *   2026-11-23T10:00:00.123456Z 127.0.0.1:40112 GET /app/v1/foo/bar?x=1 200 48 57us answer_get
+ * with TARGET as received (query included, percent-escapes kept), "-" for
+ * no endpoint, and bytes that would split or garble the line (space,
+ * control characters, '\\', '"', bytes that are not UTF-8; a valid target
+ * has none) written as \xHH;
+ * json: {"time":..,"remote":..,"method":..,"path":..,"target":..,
+ *        "status":..,"bytes":..,"duration_us":..,"endpoint":..|null}
+ * with "path" percent-decoded and without the query, "target" as received.
  * BYTES is the body bytes sent (0 for HEAD and bodiless statuses).
  *
  * Lines are gathered in memory and written once per turn of the event loop
@@ -50,7 +52,7 @@ void access_log_free(access_log_t *a);
  * above. `endpoint` NULL: none. */
 int access_log_format(buf_t *out, enum access_log_format format, int64_t time_us,
                       const char *remote, const char *method, const char *path, size_t path_len,
-                      int status, size_t bytes, uint64_t duration_us, const char *endpoint,
-                      size_t endpoint_len);
+                      const char *target, size_t target_len, int status, size_t bytes,
+                      uint64_t duration_us, const char *endpoint, size_t endpoint_len);
 
 #endif

@@ -318,7 +318,7 @@ static int export_answer(admin_t *a, http_response_t *resp, const journal_filter
     free(st);
     return -ENOMEM;
   }
-  st->base = (http_stream_t){export_next, export_close};
+  st->base = (http_stream_t){.next = export_next, .close = export_close};
   json_answer(resp, 200, "", 0);
   resp->stream = &st->base;
   return 0;

@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 
 #include "log.h"
+#include "text.h"
 
 extern char **environ;
 
@@ -28,6 +31,9 @@ enum opt_kind {
   OPT_ENTRIES,     /* 0..CONFIG_MAX_JOURNAL_SIZE */
   OPT_CONNECTIONS, /* CONFIG_MIN_CONNECTIONS..CONFIG_MAX_CONNECTIONS */
   OPT_ACCESS_LOG,  /* off|text|json */
+  OPT_DEFAULT,     /* rest|help */
+  OPT_CORS,        /* off|*|an origin */
+  OPT_OUTBOUND,    /* any|loopback|off */
   OPT_TOKEN,       /* visible ASCII, what a Bearer header can carry */
   OPT_LUA_MEMORY,  /* a size, 0 or at least LUA_MEMORY_MIN */
 };
@@ -50,9 +56,18 @@ static const struct option_def options[] = {
     {"port", OPT_PORT, OFF(port), "N", "traffic port (default 8000; 0 picks a free one)"},
     {"admin-port", OPT_PORT, OFF(admin_port), "N", "admin API port (default 8074)"},
     {"address", OPT_STRING, OFF(address), "ADDR",
-     "address to listen on, IPv4 or IPv6 (default 0.0.0.0; '::' for all IPv6)"},
+     "address to listen on, IPv4 or IPv6 (default 0.0.0.0; '::' for all IPv6), or a host name "
+     "such as localhost: resolved once at start, every address it has is listened on"},
     {"provisions", OPT_STRING, OFF(provisions), "DIR",
      "directory of provisions; 'initial' is loaded at start (default ./provisions)"},
+    {"default", OPT_DEFAULT, OFF(default_mode), "rest|help",
+     "what the built-in default serves when the provisions directory has no 'initial': "
+     "'rest' (default) the REST API under /api, /health, a home page at / and a guide for "
+     "other paths; 'help' the guide (404) for every path, as the Flask-based h1mock did"},
+    {"cors", OPT_CORS, OFF(cors), "off|*|ORIGIN",
+     "CORS for browser pages of other origins: off, * (any origin) or one origin such as "
+     "http://localhost:3000; default: * for the built-in default, off for your provisions, "
+     "which can set their own with app.cors{...}"},
     {"state-dir", OPT_STRING, OFF(state_dir), "DIR",
      "where posted provisions are stored when the provisions directory is read-only "
      "(default /tmp/h1mock-state); made 0700 when absent, refused when it is a link, another "
@@ -90,6 +105,20 @@ static const struct option_def options[] = {
     {"journal-max-bytes", OPT_SIZE, OFF(journal_max_bytes), "SIZE",
      "memory the journal may hold (default 256M, 0: no limit); past it the oldest entries "
      "are dropped (and counted) even before --journal-size is reached"},
+    {"outbound", OPT_OUTBOUND, OFF(outbound), "any|loopback|off",
+     "where provisions may connect with http.request (default any); loopback: 127.0.0.0/8 "
+     "and ::1 only, checked on the resolved addresses; off: nowhere"},
+    {"client-max-body", OPT_SIZE, OFF(client_max_body), "SIZE",
+     "largest answer body a provision's outbound call accepts (default 8M); a larger one "
+     "fails the call"},
+    {"proxy", OPT_STRING, OFF(proxy), "URL",
+     "forward a request whose path no rule of the provision has (what would be a 404) to URL "
+     "(http://host:port[/prefix]), and send back its answer; hop-by-hop headers are dropped "
+     "both ways and a request that comes back round gets 508"},
+    {"record", OPT_STRING, OFF(record), "DIR",
+     "with --proxy, write every proxied exchange into DIR/recorded.lua, a provision that "
+     "answers them again without the upstream (DIR must not be the provisions directory; "
+     "at most 1000 exchanges, 16M)"},
     {"access-log", OPT_ACCESS_LOG, OFF(access_log), "off|text|json",
      "one line per request on stdout (default: text with --verbose, else off)"},
     {"admin-token", OPT_TOKEN, OFF(admin_token), "TOKEN",
@@ -115,7 +144,8 @@ static void print_help(void) {
          "An HTTP/1.1 mock server whose answers are written in Lua (Flask-style rules).\n"
          "It serves the provision 'initial' from the provisions directory, or a built-in\n"
          "default: a REST API under /api, GET /health, a home page at /, and a 404 page\n"
-         "that explains how to write a provision for every other path.\n"
+         "that explains how to write a provision for every other path (with --default\n"
+         "help: that page for every path).\n"
          "\n"
          "Options (each also as an environment variable H1MOCK_<OPTION>, e.g. H1MOCK_PORT;\n"
          "the command line wins):\n");
@@ -204,6 +234,25 @@ static const char *token_problem(const char *t, size_t len) {
   if (len > CONFIG_TOKEN_MAX)
     return "the token is longer than " TOKEN_MAX_TEXT " characters";
   return NULL;
+}
+
+/* Stores the index of `value` in the NULL-terminated `names` (any letter
+ * case) into *field; else says that it is not `what`, listing the names. */
+static int set_choice(int *field, const char *const *names, const char *value, const char *source,
+                      const char *what, char *err, size_t errlen) {
+  for (int i = 0; names[i]; i++)
+    if (strcasecmp(value, names[i]) == 0)
+      return *field = i, 0;
+  char list[128] = "";
+  size_t len = 0;
+  for (int i = 0; names[i] && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                            i == 0         ? ""
+                            : names[i + 1] ? ", "
+                                           : " or ",
+                            names[i]);
+  snprintf(err, errlen, "h1mock: %s: '%s' is not %s (%s)", source, value, what, list);
+  return -EINVAL;
 }
 
 /* Stores `value` into the option; on a bad value writes the reason. */
@@ -297,14 +346,33 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     return 0;
   }
   case OPT_ACCESS_LOG: {
-    static const char *const names[] = {"off", "text", "json"};
-    for (int i = 0; i < 3; i++)
+    static const char *const names[] = {"off", "text", "json", NULL};
+    return set_choice((int *)field, names, value, source, "an access log format", err, errlen);
+  }
+  case OPT_OUTBOUND: {
+    static const char *const names[] = {"any", "loopback", "off", NULL};
+    return set_choice((int *)field, names, value, source, "an outbound policy", err, errlen);
+  }
+  case OPT_DEFAULT: {
+    static const char *const names[] = {"rest", "help"};
+    for (int i = 0; i < 2; i++)
       if (strcasecmp(value, names[i]) == 0)
         return *(int *)field = i, 0;
-    snprintf(err, errlen, "h1mock: %s: '%s' is not an access log format (off, text or json)",
-             source, value);
+    snprintf(err, errlen, "h1mock: %s: '%s' is not what the default serves (rest or help)", source,
+             value);
     return -EINVAL;
   }
+  case OPT_CORS:
+    if (strcasecmp(value, "off") != 0 && strcmp(value, "*") != 0 &&
+        !text_is_origin(value, strlen(value))) {
+      snprintf(err, errlen,
+               "h1mock: %s: '%s' is not off, * or an origin such as http://localhost:3000 "
+               "(scheme://host[:port], without a path)",
+               source, value);
+      return -EINVAL;
+    }
+    *(const char **)field = value;
+    return 0;
   case OPT_TOKEN: {
     const char *why = token_problem(value, strlen(value));
     if (why) {
@@ -316,6 +384,18 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
   }
   }
   return -EINVAL;
+}
+
+/* The option `arg` names ("--port", "--port=8000"), or NULL. */
+static const struct option_def *find_option(const char *arg) {
+  if (strncmp(arg, "--", 2) != 0)
+    return NULL;
+  const char *eq = strchr(arg, '=');
+  size_t nlen = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+  for (size_t k = 0; k < NOPTIONS; k++)
+    if (strlen(options[k].name) == nlen && strncmp(options[k].name, arg + 2, nlen) == 0)
+      return &options[k];
+  return NULL;
 }
 
 static void env_name(const struct option_def *o, char *out, size_t n) {
@@ -343,12 +423,30 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       .journal_body_bytes = 64 * 1024,
       .journal_max_bytes = (size_t)256 << 20,
       .access_log = -1,
+      .outbound = CONFIG_OUTBOUND_ANY,
+      .client_max_body = (size_t)8 << 20,
   };
 
+  /* The command line wins: a variable whose option is given there is not
+   * even parsed, so a stale H1MOCK_PORT=abc cannot stop `--port 8080`. The
+   * two ways of giving the admin token count as one option. */
+  bool given[NOPTIONS] = {false};
+  for (int i = 1; i < argc && strcmp(argv[i], "--check") != 0; i++) {
+    const struct option_def *o = find_option(argv[i]);
+    if (o == NULL)
+      continue;
+    given[o - options] = true;
+    if (o->offset == OFF(admin_token) || o->offset == OFF(admin_token_file))
+      for (size_t k = 0; k < NOPTIONS; k++)
+        given[k] |=
+            options[k].offset == OFF(admin_token) || options[k].offset == OFF(admin_token_file);
+    if (o->kind != OPT_FLAG && strchr(argv[i], '=') == NULL)
+      i++; /* its value, which may start with "--" */
+  }
   for (size_t i = 0; i < NOPTIONS; i++) {
     char name[64];
     env_name(&options[i], name, sizeof name);
-    const char *v = getenv(name);
+    const char *v = given[i] ? NULL : getenv(name);
     if (v != NULL && set_option(c, &options[i], v, name, err, errlen))
       return CONFIG_USAGE;
   }
@@ -396,10 +494,7 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
     }
     const char *eq = strchr(a, '=');
     size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-    const struct option_def *o = NULL;
-    for (size_t k = 0; k < NOPTIONS; k++)
-      if (strlen(options[k].name) == nlen && strncmp(options[k].name, a + 2, nlen) == 0)
-        o = &options[k];
+    const struct option_def *o = find_option(a);
     if (o == NULL) {
       snprintf(err, errlen, "h1mock: unknown option '%.*s' (try --help)", (int)(nlen + 2), a);
       return CONFIG_USAGE;
@@ -547,6 +642,52 @@ bool config_is_loopback(const char *address) {
   return memcmp(a, one, 16) == 0 || (memcmp(a, v4mapped, 12) == 0 && a[12] == 127);
 }
 
-bool config_admin_exposed(const config_t *c) {
-  return c->admin_token == NULL && c->admin_open && !config_is_loopback(c->address);
+bool config_is_loopback_sockaddr(const struct sockaddr_storage *ss) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (ss->ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
+  else if (ss->ss_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+  return config_is_loopback(ip);
+}
+
+int config_resolve_address(const char *address, int port, struct sockaddr_storage *out, size_t max,
+                           char *err, size_t errlen) {
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  /* No AI_ADDRCONFIG: "localhost" must give ::1 even on a host whose only
+   * IPv6 address is the loopback one. A literal is taken as it is. */
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(address, service, &hints, &res);
+  if (rc) {
+    snprintf(err, errlen,
+             "h1mock: --address: '%s' is neither an IPv4 or IPv6 address nor a host name that "
+             "resolves (%s)",
+             address, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    return -EINVAL;
+  }
+  size_t n = 0;
+  for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof out[0])
+      continue;
+    struct sockaddr_storage ss = {0};
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    bool seen = false;
+    for (size_t i = 0; i < n && !seen; i++)
+      seen = memcmp(&out[i], &ss, sizeof ss) == 0;
+    if (!seen)
+      out[n++] = ss;
+  }
+  freeaddrinfo(res);
+  if (n == 0) {
+    snprintf(err, errlen, "h1mock: --address: '%s' has no IPv4 or IPv6 address", address);
+    return -EINVAL;
+  }
+  return (int)n;
+}
+
+bool config_admin_exposed(const config_t *c, bool loopback_only) {
+  return c->admin_token == NULL && c->admin_open && !loopback_only;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 struct log;
 
 /* Longest admin token accepted, from any source (a request head holds it). */
@@ -31,9 +33,15 @@ typedef struct config {
   size_t journal_body_bytes;    /* body bytes kept per journal entry */
   size_t journal_max_bytes;     /* memory the journal may hold; 0: no limit */
   int access_log;               /* enum config_access_log; -1 until resolved */
+  int default_mode;             /* enum config_default: what serves without an initial */
+  const char *cors;             /* "off", "*" or an origin; NULL: not given (see --help) */
   const char *admin_token;      /* NULL: no token (see admin_open) */
   const char *admin_token_file; /* read by config_take_secrets */
   bool admin_open;              /* without a token, answer admin calls from every peer */
+  int outbound;                 /* enum config_outbound: where provisions may connect */
+  size_t client_max_body;       /* bytes of an answer to a provision's outbound call */
+  const char *proxy;            /* requests no rule's path matches go there; NULL: 404 */
+  const char *record;           /* --record: where the proxied exchanges are written */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
   const char *repair_store;             /* --repair-store DIR: repair that data directory, exit */
@@ -42,6 +50,9 @@ typedef struct config {
 
 /* --access-log's formats. */
 enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_ACCESS_LOG_JSON };
+
+/* --outbound's policies (where http.request may connect). */
+enum config_outbound { CONFIG_OUTBOUND_ANY, CONFIG_OUTBOUND_LOOPBACK, CONFIG_OUTBOUND_OFF };
 
 /* The most entries --journal-size takes. */
 #define CONFIG_MAX_JOURNAL_SIZE 10000000
@@ -56,6 +67,13 @@ enum config_access_log { CONFIG_ACCESS_LOG_OFF, CONFIG_ACCESS_LOG_TEXT, CONFIG_A
 /* Bounds of --max-connections. */
 #define CONFIG_MIN_CONNECTIONS 1
 #define CONFIG_MAX_CONNECTIONS 10000000
+
+/* --default: what the built-in default serves when there is no initial
+ * provision. */
+enum config_default {
+  CONFIG_DEFAULT_REST, /* the REST API, /health, a home page, the guide for other paths */
+  CONFIG_DEFAULT_HELP, /* the guide for every path (the Flask-based h1mock's) */
+};
 
 enum config_result {
   CONFIG_RUN,   /* start the server (or run --check, --repair-store) */
@@ -86,13 +104,29 @@ int config_token_from_text(const char *text, size_t len, char *out, const char *
  * least 16 (an fd limit that low is met with 503s, not a refusal to start). */
 size_t config_default_connections(uint64_t nofile);
 
+/* Most addresses one --address may stand for; a name with more listens on
+ * the first ones. */
+#define CONFIG_MAX_ADDRESSES 8
+
+/* The socket addresses `address` stands for, each with `port`: an IPv4 or
+ * IPv6 literal is itself; a host name is resolved now, once (getaddrinfo),
+ * into every address it has, in the resolver's order, duplicates dropped,
+ * at most `max`. Returns how many were written (at least 1), or -EINVAL
+ * with "h1mock: --address: ..." in err when the name does not resolve. */
+int config_resolve_address(const char *address, int port, struct sockaddr_storage *out, size_t max,
+                           char *err, size_t errlen);
+
 /* True when `address` (an IP literal) is a loopback address: 127.0.0.0/8,
  * ::1 or ::ffff:127.x.y.z. */
 bool config_is_loopback(const char *address);
 
+/* True when `ss` (AF_INET or AF_INET6) is a loopback address. */
+bool config_is_loopback_sockaddr(const struct sockaddr_storage *ss);
+
 /* True when the admin API answers other hosts without a token (no token,
- * --admin-open, a non-loopback address): worth a warning, since it runs
+ * --admin-open, and `loopback_only` false: some address it listens on,
+ * as resolved, is not a loopback one): worth a warning, since it runs
  * posted Lua code. Without --admin-open only loopback peers get answers. */
-bool config_admin_exposed(const config_t *c);
+bool config_admin_exposed(const config_t *c, bool loopback_only);
 
 #endif

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dribble.h"
 #include "log.h"
+#include "text.h"
 
 #define READ_CHUNK (16 * 1024)
 #define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
@@ -31,6 +33,7 @@ struct conn {
   http_stream_t *stream; /* the body being streamed, NULL when none */
   buf_t piece;           /* the stream's latest piece, before its chunk framing */
   bool chunked;          /* the stream goes out in chunks (else until the close: HTTP/1.0) */
+  bool stream_waiting;   /* the stream said HTTP_STREAM_WAIT: its wake() comes back */
   void *pending;         /* the dispatcher's handle while busy, for env->abandon */
   uint64_t started_ns;   /* when the current request was dispatched */
   uint64_t last_ms;      /* last byte received or sent */
@@ -70,7 +73,9 @@ static void on_close(uv_handle_t *h) {
     env->drained(env->ctx);
 }
 
-static void conn_close(conn_t *c) {
+/* Closes the connection; with `reset`, by a TCP reset (what is unsent is
+ * dropped). */
+static void conn_close_how(conn_t *c, bool reset) {
   if (c->closing)
     return;
   c->closing = true;
@@ -82,8 +87,11 @@ static void conn_close(conn_t *c) {
     c->stream->close(c->stream, false); /* the client went away mid-body */
     c->stream = NULL;
   }
-  uv_close((uv_handle_t *)&c->tcp, on_close);
+  if (!reset || uv_tcp_close_reset(&c->tcp, on_close) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_close);
 }
+
+static void conn_close(conn_t *c) { conn_close_how(c, false); }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn_t *c = req->data;
@@ -224,7 +232,65 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   conn_process(c);
 }
 
+static void stream_wake(http_stream_t *s) {
+  conn_t *c = s->waker;
+  c->stream_waiting = false;
+  conn_process(c);
+}
+
+/* Bytes that are not HTTP, for fault("random"): never starting like a
+ * status line, different on each call. */
+static int append_garbage(buf_t *out) {
+  uint64_t x = uv_hrtime() | 1;
+  size_t n = 64 + (size_t)(x % 448);
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+    char ch = (char)(x >> 24);
+    if (buf_putc(out, i == 0 && (ch == 'H' || ch == 'h') ? '\x01' : ch))
+      return -1;
+  }
+  return 0;
+}
+
+/* What fault() asked for instead of the answer. The status is 0 when no
+ * status line goes out (the journal shows that). A reset is made after
+ * the journal has the request (complete_request). */
+static void queue_fault(conn_t *c, const http_request_t *req) {
+  static http_stream_t no_body; /* only makes the head say chunked */
+  bool http10 = req->http_major == 1 && req->http_minor == 0;
+  int rc = 0;
+  switch (c->resp.fault) {
+  case HTTP_FAULT_RANDOM:
+    rc = append_garbage(&c->out);
+    c->resp.status = 0;
+    break;
+  case HTTP_FAULT_RESET:
+  case HTTP_FAULT_EMPTY: c->resp.status = 0; break;
+  default:
+    c->resp.stream = &no_body;
+    rc = http_response_write(&c->resp, req->method, false, http10, &c->out);
+    c->resp.stream = NULL;
+    /* A chunk size that is not hex, in the middle of the body. */
+    if (rc == 0 && http_response_sends_body(&c->resp, req->method))
+      rc = buf_puts(&c->out, "5\r\nhello\r\nzz\r\nnot a chunk\r\n");
+    break;
+  }
+  if (rc)
+    conn_close(c);
+  c->close_after_write = true;
+}
+
 static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
+  if (c->resp.fault) {
+    queue_fault(c, req);
+    return;
+  }
+  /* dribble(): the body becomes a stream that waits between its pieces;
+   * out of memory, it goes at once. */
+  if (c->resp.dribble_chunks && c->resp.stream == NULL &&
+      http_response_sends_body(&c->resp, req->method))
+    c->resp.stream =
+        dribble_new(c->env->loop, &c->resp.body, c->resp.dribble_chunks, c->resp.dribble_ms);
   bool http10 = req->http_major == 1 && req->http_minor == 0;
   /* An HTTP/1.0 client knows no chunks: its streamed body ends with the
    * connection. */
@@ -237,6 +303,9 @@ static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
   if (c->resp.stream) {
     if (http_response_sends_body(&c->resp, req->method)) {
       c->stream = c->resp.stream; /* conn_process sends it */
+      c->stream->wake = stream_wake;
+      c->stream->waker = c;
+      c->stream_waiting = false;
       c->chunked = !http10;
     } else {
       c->resp.stream->close(c->resp.stream, false); /* HEAD, 204, 304 */
@@ -251,7 +320,7 @@ static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
  * or enough is queued already (the write's completion comes back here). At
  * the end of the body the stream is freed and c->stream is NULL. */
 static void stream_pump(conn_t *c) {
-  if (c->writing || c->closing || c->out.len >= STREAM_PIECE)
+  if (c->writing || c->closing || c->stream_waiting || c->out.len >= STREAM_PIECE)
     return;
   int rc;
   buf_reset(&c->piece);
@@ -271,6 +340,8 @@ static void stream_pump(conn_t *c) {
    * times a body's size): keep that room rather than allocate it for every
    * piece. */
   buf_shrink(&c->piece, 1 << 20);
+  if (rc == HTTP_STREAM_WAIT)
+    c->stream_waiting = true;
   if (rc == HTTP_STREAM_END) {
     if (c->chunked && buf_puts(&c->out, "0\r\n\r\n")) {
       conn_close(c);
@@ -296,6 +367,10 @@ static void complete_request(conn_t *c) {
     return;
   if (env->complete)
     env->complete(env->ctx, c->peer, req, &c->resp, &c->origin, uv_hrtime() - c->started_ns);
+  if (c->resp.fault == HTTP_FAULT_RESET) {
+    conn_close_how(c, true);
+    return;
+  }
   http_in_next(c->in);
   c->request_ms = c->rpos < c->rbuf.len ? uv_now(env->loop) : 0;
   c->body_ms = 0;
@@ -427,19 +502,9 @@ int conn_open(conn_env_t *env, int fd) {
   uv_tcp_nodelay(&c->tcp, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  snprintf(c->remote, sizeof c->remote, "?");
-  snprintf(c->peer, sizeof c->peer, "?");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof c->remote);
-      snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->remote,
-               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof c->remote);
-      snprintf(c->peer, sizeof c->peer, "%s:%d", c->remote,
-               ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    }
-  }
+  bool named = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+  text_address(named ? (struct sockaddr *)&ss : NULL, c->remote, sizeof c->remote, c->peer,
+               sizeof c->peer);
   c->last_ms = uv_now(env->loop);
   c->reading = true;
   if ((rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))) {

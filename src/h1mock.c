@@ -13,6 +13,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
+#include "proxy.h"
+#include "record.h"
 #include "script.h"
 #include "server.h"
 #include "store.h"
@@ -29,10 +31,12 @@ struct h1mock {
   journal_t *journal;
   watchdog_t *watchdog; /* NULL when its thread could not start */
   script_runtime_t *runtime;
-  /* Outbound HTTP for the provisions, once their binding exists: made
-   * here on `loop`, handed to the scripts in script_opts_t, freed (before
-   * the loop's last turns, which close its connections) in take_down. */
+  /* Outbound HTTP for the provisions: made here on `loop`, handed to the
+   * scripts in script_opts_t, freed (before the loop's last turns, which
+   * close its connections) in take_down. */
   http_client_t *client;
+  char via[PROXY_TOKEN_SIZE]; /* Via token of what this server forwards */
+  record_t *record;           /* --record; freed once the loop has ended */
   provision_t *provision;
   admin_t *admin;
   server_t *server;
@@ -75,6 +79,7 @@ static void take_down(h1mock_t *h) {
   journal_free(h->journal);
   store_close(h->store);
   metrics_free(h->metrics);
+  record_free(h->record);
   free(h);
 }
 
@@ -117,6 +122,30 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
   }
   if (cfg->data_dir)
     log_info(&h->log, "store: documents are kept in %s", cfg->data_dir);
+  const char *bad;
+  if (cfg->proxy && proxy_check_base(cfg->proxy, &bad)) {
+    snprintf(err, errlen, "h1mock: --proxy: '%s': %s", cfg->proxy, bad);
+    rc = -EINVAL;
+    goto fail;
+  }
+  if (cfg->record && cfg->proxy == NULL) {
+    snprintf(err, errlen, "h1mock: --record records what --proxy forwards: give --proxy URL too");
+    rc = -EINVAL;
+    goto fail;
+  }
+  if (cfg->record && (rc = record_open(loop, cfg->record, cfg->provisions, cfg->proxy, &h->log,
+                                       &h->record, err, errlen)))
+    goto fail;
+  proxy_token(h->via);
+  http_client_options_t copts = {
+      .outbound = cfg->outbound == CONFIG_OUTBOUND_OFF        ? HTTP_CLIENT_OUTBOUND_OFF
+                  : cfg->outbound == CONFIG_OUTBOUND_LOOPBACK ? HTTP_CLIENT_OUTBOUND_LOOPBACK
+                                                              : HTTP_CLIENT_OUTBOUND_ANY,
+      .max_body = cfg->client_max_body};
+  if ((rc = http_client_new(loop, &copts, &h->client))) {
+    snprintf(err, errlen, "h1mock: out of memory");
+    goto fail;
+  }
   int wrc = watchdog_start(WATCHDOG_THRESHOLD_MS, &h->log, &h->watchdog);
   if (wrc)
     log_warn(&h->log, "no watchdog thread (%s): a request that holds the loop is not reported",
@@ -130,7 +159,14 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
                                        .store = h->store,
                                        .journal = h->journal,
                                        .runtime = h->runtime,
-                                       .started_at = h->started_us / 1000000},
+                                       .client = h->client,
+                                       .metrics = h->metrics,
+                                       .proxy = cfg->proxy,
+                                       .via = h->via,
+                                       .recorder = h->record,
+                                       .started_at = h->started_us / 1000000,
+                                       .default_help = cfg->default_mode == CONFIG_DEFAULT_HELP,
+                                       .cors = cfg->cors},
                             .state_dir = cfg->state_dir,
                             .metrics = h->metrics};
   if ((rc = provision_new(&popts, &h->provision))) {

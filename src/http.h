@@ -135,6 +135,8 @@ void http_date_update(void);
 enum http_stream_status {
   HTTP_STREAM_MORE, /* a piece was appended; ask again once it is written */
   HTTP_STREAM_END,  /* the piece appended (maybe none) was the last */
+  HTTP_STREAM_WAIT, /* the piece appended (maybe none) is all for now: ask
+                       again only after the producer called wake() */
 };
 
 /* A response body made in pieces while it is sent, for bodies too large to
@@ -144,15 +146,34 @@ enum http_stream_status {
  * closes), and calls close() exactly once: after HTTP_STREAM_END with
  * finished = true, or earlier with false (the client went away, a HEAD
  * answer, an error). Embed it first in the producer's own struct. A
- * producer that paces its body over time would add a status that waits
- * and a way to wake the connection; none needs it yet. */
+ * producer that paces its body over time (dribble.h) answers
+ * HTTP_STREAM_WAIT and calls wake() when it has more. */
 typedef struct http_stream http_stream_t;
 struct http_stream {
   /* Appends the next piece to out (which the caller empties first): a few
    * tens of KiB keeps memory low and the loop responsive. */
   int (*next)(http_stream_t *s, buf_t *out);
   void (*close)(http_stream_t *s, bool finished);
+  /* Set by the connection before the first next(): after a
+   * HTTP_STREAM_WAIT, the producer calls wake(s) once, on the loop, when
+   * it has more (never after close()). */
+  void (*wake)(http_stream_t *s);
+  void *waker;
 };
+
+/* What fault() asks of the connection instead of a proper answer. */
+enum http_fault {
+  HTTP_FAULT_NONE,
+  HTTP_FAULT_RESET,           /* a TCP reset, nothing sent */
+  HTTP_FAULT_EMPTY,           /* the connection closed without a byte */
+  HTTP_FAULT_RANDOM,          /* bytes that are not HTTP, then a close */
+  HTTP_FAULT_MALFORMED_CHUNK, /* a valid head, then a broken chunked body, then a close */
+};
+
+/* "reset", "empty", "random", "malformed_chunk"; NULL for none. */
+const char *http_fault_name(int fault);
+/* The fault named by the n bytes of name, or HTTP_FAULT_NONE. */
+int http_fault_number(const char *name, size_t n);
 
 typedef struct http_response {
   int status;
@@ -165,10 +186,20 @@ typedef struct http_response {
   /* Set instead of `body` for a streamed body; the response owns it until
    * the connection takes it (reset and free close it). */
   http_stream_t *stream;
+  int fault; /* enum http_fault: the connection misbehaves on purpose */
+  /* dribble(): the body goes in this many pieces spread over dribble_ms
+   * (the connection makes the stream); 0: at once. */
+  unsigned dribble_chunks;
+  unsigned dribble_ms;
 } http_response_t;
 
 void http_response_reset(http_response_t *r);
 void http_response_free(http_response_t *r);
+
+/* True when an answer with this status carries a body (RFC 9110 6.4.1):
+ * every status but 1xx, 204 and 304. The one place this rule lives: the
+ * server, the access log and the outbound client ask here. */
+bool http_status_has_body(int status);
 
 /* True when the answer to `req_method` carries a body: not for HEAD, 1xx,
  * 204 or 304. */

@@ -296,7 +296,7 @@ static int on_headers_complete(llhttp_t *p) {
     return 1; /* interim: skipped in on_message_complete */
   a->status = status;
   a->head_done = true;
-  if (a->head_request || status == 204 || status == 304)
+  if (a->head_request || !http_status_has_body(status))
     return 1;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > a->max_body)
     return refuse(a, "the answer's body is larger than %zu bytes", a->max_body);

@@ -91,6 +91,7 @@ const char *http_reason(int status) {
   case 504: return "Gateway Timeout";
   case 505: return "HTTP Version Not Supported";
   case 507: return "Insufficient Storage";
+  case 508: return "Loop Detected";
   case 511: return "Network Authentication Required";
   default: return "Unknown";
   }
@@ -125,6 +126,23 @@ void http_response_reset(http_response_t *r) {
   buf_reset(&r->body);
   buf_shrink(&r->body, 256 * 1024);
   r->has_content_type = r->has_server = r->has_date = false;
+  r->fault = HTTP_FAULT_NONE;
+  r->dribble_chunks = r->dribble_ms = 0;
+}
+
+static const char *const fault_names[] = {NULL, "reset", "empty", "random", "malformed_chunk"};
+
+const char *http_fault_name(int fault) {
+  return fault > 0 && fault < (int)(sizeof fault_names / sizeof fault_names[0])
+             ? fault_names[fault]
+             : NULL;
+}
+
+int http_fault_number(const char *name, size_t n) {
+  for (int i = 1; i < (int)(sizeof fault_names / sizeof fault_names[0]); i++)
+    if (strlen(fault_names[i]) == n && memcmp(fault_names[i], name, n) == 0)
+      return i;
+  return HTTP_FAULT_NONE;
 }
 
 void http_response_free(http_response_t *r) {
@@ -184,12 +202,10 @@ int http_response_simple(http_response_t *r, int status, const char *content_typ
   return buf_append(&r->body, body, len);
 }
 
-static bool status_has_body(int status) {
-  return !(status < 200 || status == 204 || status == 304);
-}
+bool http_status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
 
 bool http_response_sends_body(const http_response_t *r, int req_method) {
-  return status_has_body(r->status) && req_method != HTTP_HEAD;
+  return http_status_has_body(r->status) && req_method != HTTP_HEAD;
 }
 
 int http_response_write(const http_response_t *r, int req_method, bool keep_alive, bool http10,
@@ -198,7 +214,7 @@ int http_response_write(const http_response_t *r, int req_method, bool keep_aliv
    * and an HTTP/1.0 stream ends with the connection. */
   assert(r->status >= 100 && r->status <= 999);
   assert(!(r->stream && http10 && keep_alive));
-  bool with_body = status_has_body(r->status);
+  bool with_body = http_status_has_body(r->status);
   bool send_body = http_response_sends_body(r, req_method) && r->stream == NULL;
   const char *reason = r->reason.len ? NULL : http_reason(r->status);
   size_t need = 160 + r->headers.len + r->reason.len + (send_body ? r->body.len : 0);

@@ -11,7 +11,8 @@
 #include "text.h"
 
 /* One recorded request. Its strings follow the struct back to back in
- * this order: remote, path, query, endpoint, provision, headers, body.
+ * this order: remote, path, query, endpoint, provision, calls, headers,
+ * body.
  * Headers are packed as (u32 name length, u32 value length, name, value). */
 struct entry {
   size_t cap; /* bytes available after the struct */
@@ -19,10 +20,13 @@ struct entry {
   int64_t time_us;
   uint64_t duration_us;
   size_t body_bytes;
-  uint32_t remote_len, path_len, query_len, endpoint_len, provision_len, headers_len, body_len;
+  uint32_t remote_len, path_len, query_len, endpoint_len, provision_len, calls_len, headers_len,
+      body_len;
   int16_t status;
   uint8_t method;
   bool matched;
+  bool proxied;
+  uint8_t fault; /* enum http_fault */
   bool truncated;
   char data[];
 };
@@ -125,10 +129,11 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   size_t blen = req->body_len < j->body_bytes ? req->body_len : j->body_bytes;
   size_t elen = origin->matched ? origin->endpoint.len : 0;
   size_t plen = origin->provision.len;
+  size_t clen = origin->calls.len;
   size_t hlen = 0;
   for (size_t i = 0; i < req->nheaders; i++)
     hlen += 8 + req->headers[i].name_len + req->headers[i].value_len;
-  size_t need = rlen + req->path_len + req->query_len + elen + plen + hlen + blen;
+  size_t need = rlen + req->path_len + req->query_len + elen + plen + clen + hlen + blen;
 
   /* Room under the byte limit first: large bodies must not make the
    * journal the biggest thing in memory. */
@@ -163,12 +168,15 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   e->status = (int16_t)resp->status;
   e->method = (uint8_t)req->method;
   e->matched = origin->matched;
+  e->proxied = origin->proxied;
+  e->fault = (uint8_t)resp->fault;
   e->truncated = blen < req->body_len;
   e->remote_len = (uint32_t)rlen;
   e->path_len = (uint32_t)req->path_len;
   e->query_len = (uint32_t)req->query_len;
   e->endpoint_len = (uint32_t)elen;
   e->provision_len = (uint32_t)plen;
+  e->calls_len = (uint32_t)clen;
   e->headers_len = (uint32_t)hlen;
   e->body_len = (uint32_t)blen;
   char *p = e->data;
@@ -177,6 +185,7 @@ void journal_record(journal_t *j, const char *remote, const http_request_t *req,
   p = put(p, req->query, req->query_len);
   p = put(p, origin->endpoint.data, elen);
   p = put(p, origin->provision.data, plen);
+  p = put(p, origin->calls.data, clen);
   for (size_t i = 0; i < req->nheaders; i++) {
     const http_header_t *h = &req->headers[i];
     uint32_t len[2] = {(uint32_t)h->name_len, (uint32_t)h->value_len};
@@ -223,7 +232,7 @@ static bool matches(const struct entry *e, const journal_filter_t *f) {
     return false;
   if (f->status && e->status != f->status)
     return false;
-  if (f->unmatched && e->matched)
+  if (f->unmatched && (e->matched || e->proxied))
     return false;
   const char *path = e->data + e->remote_len;
   if (f->path && (e->path_len != f->path_len || memcmp(path, f->path, f->path_len) != 0))
@@ -252,10 +261,13 @@ static void view_of(const struct entry *e, journal_view_t *v) {
   v->query = p, v->query_len = e->query_len, p += e->query_len;
   v->endpoint = e->matched ? p : NULL, v->endpoint_len = e->endpoint_len, p += e->endpoint_len;
   v->provision = p, v->provision_len = e->provision_len, p += e->provision_len;
+  v->calls = p, v->calls_len = e->calls_len, p += e->calls_len;
   v->headers = p, v->headers_len = e->headers_len, p += e->headers_len;
   v->body = p, v->body_len = e->body_len;
   v->body_bytes = e->body_bytes;
   v->body_truncated = e->truncated;
+  v->proxied = e->proxied;
+  v->fault = http_fault_name(e->fault);
 }
 
 /* The ring positions [*lo, *hi) (0 = oldest) that hold exactly the
@@ -340,8 +352,7 @@ void journal_view_headers(const journal_view_t *v, buf_t *scratch,
     buf_reset(scratch);
     if (buf_reserve(scratch, nlen))
       return;
-    for (size_t i = 0; i < nlen; i++)
-      scratch->data[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    text_lower(scratch->data, name, nlen);
     scratch->len = nlen;
     buf_append(scratch, value, vlen);
     q = p;
@@ -413,7 +424,14 @@ int journal_view_json(const journal_view_t *v, buf_t *out, buf_t *scratch) {
     buf_puts(out, "null");
   buf_puts(out, ",\"provision\":");
   text_json_string(out, v->provision, v->provision_len);
-  return buf_printf(out, ",\"duration_us\":%llu}", (unsigned long long)v->duration_us);
+  buf_printf(out, ",\"proxied\":%s,\"fault\":", v->proxied ? "true" : "false");
+  if (v->fault)
+    buf_printf(out, "\"%s\"", v->fault);
+  else
+    buf_puts(out, "null");
+  buf_puts(out, ",\"calls\":[");
+  buf_append(out, v->calls, v->calls_len);
+  return buf_printf(out, "],\"duration_us\":%llu}", (unsigned long long)v->duration_us);
 }
 
 /* ---------------------------------------------------------------- export */

@@ -45,7 +45,7 @@ bool journal_enabled(const journal_t *j);
 
 /* Records one answered request. `time_us` is when it started (wall clock,
  * microseconds since the epoch), `duration_us` how long the answer took;
- * the endpoint and provision come from `origin`. Out of memory, the entry
+ * the endpoint, the provision and the outbound calls come from `origin`. Out of memory, the entry
  * is dropped (and counted as dropped). */
 void journal_record(journal_t *j, const char *remote, const http_request_t *req,
                     const http_response_t *resp, const origin_t *origin, int64_t time_us,
@@ -66,7 +66,7 @@ void journal_range(const journal_t *j, uint64_t *first, uint64_t *last);
 typedef struct journal_filter {
   int method;     /* -1: any; -2: none (a name h1mock does not know) */
   int status;     /* 0: any */
-  bool unmatched; /* only requests no rule matched */
+  bool unmatched; /* only requests no rule matched and no proxy answered */
   bool has_since; /* only entries with seq > since */
   uint64_t since;
   bool has_limit; /* with since: the first `limit` after it; else the newest */
@@ -124,12 +124,16 @@ typedef struct journal_view {
   int status;
   const char *remote, *path, *query, *provision;
   size_t remote_len, path_len, query_len, provision_len;
+  const char *calls; /* the outbound calls: JSON array elements, "" when none */
+  size_t calls_len;
   const char *endpoint; /* NULL when no rule matched */
   size_t endpoint_len;
   const char *body; /* the kept bytes */
   size_t body_len;
   size_t body_bytes; /* the whole body's length */
   bool body_truncated;
+  bool proxied;        /* --proxy answered it */
+  const char *fault;   /* what fault() the view returned ("reset", ...), or NULL */
   const char *headers; /* packed; read them with journal_view_headers */
   size_t headers_len;
 } journal_view_t;

@@ -16,7 +16,7 @@
 #include "store.h"
 
 /* Loads each file offline as the server would; prints "file: ok (N rules)"
- * or "file:line: message". */
+ * ("1 rule") or "file:line: message". */
 static int check_files(const config_t *cfg, const log_t *log, int argc, char **argv) {
   int failed = 0;
   /* A throw-away store in memory: provisions may seed it at load time. */
@@ -64,7 +64,8 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
         fprintf(stderr, "%s: %s\n", path, err);
       failed++;
     } else {
-      printf("%s: ok (%zu rules)\n", path, script_rule_count(s));
+      size_t n = script_rule_count(s);
+      printf("%s: ok (%zu rule%s)\n", path, n, n == 1 ? "" : "s");
       script_release(s);
     }
     buf_free(&text);

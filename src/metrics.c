@@ -36,14 +36,21 @@ struct series {
   char *endpoint;
 };
 
+/* A latency histogram; the buckets are not cumulative, the last is +Inf. */
+struct histogram {
+  uint64_t buckets[NBUCKETS + 1];
+  uint64_t observed;
+  uint64_t sum_ns;
+};
+
 struct metrics {
   struct series *series; /* in creation order */
   size_t n, cap;
   uint32_t *index; /* open addressing: series index + 1, 0 = empty */
   size_t index_cap;
-  uint64_t buckets[NBUCKETS + 1]; /* not cumulative; the last is +Inf */
-  uint64_t observed;
-  uint64_t sum_ns;
+  struct histogram requests;
+  struct histogram client;    /* outbound calls of the provisions */
+  uint64_t client_results[2]; /* error, ok */
   uint64_t loads[2];          /* failure, success */
   uint64_t watcher_events[2]; /* ignored, queued */
   uint64_t watcher_bursts;
@@ -144,14 +151,23 @@ static struct series *find_or_add(metrics_t *m, int method, int status, const ch
   return s;
 }
 
-void metrics_request(metrics_t *m, int method, int status, const char *endpoint, size_t elen,
-                     uint64_t ns) {
+static void observe(struct histogram *h, uint64_t ns) {
   size_t b = 0;
   while (b < NBUCKETS && ns > bucket_ns[b])
     b++;
-  m->buckets[b]++;
-  m->observed++;
-  m->sum_ns += ns;
+  h->buckets[b]++;
+  h->observed++;
+  h->sum_ns += ns;
+}
+
+void metrics_http_client(metrics_t *m, bool ok, uint64_t us) {
+  m->client_results[ok ? 1 : 0]++;
+  observe(&m->client, us * 1000);
+}
+
+void metrics_request(metrics_t *m, int method, int status, const char *endpoint, size_t elen,
+                     uint64_t ns) {
+  observe(&m->requests, ns);
   struct series *s = find_or_add(m, method, status, endpoint ? endpoint : "", endpoint ? elen : 0,
                                  endpoint == NULL);
   if (s)
@@ -178,6 +194,19 @@ int metrics_label_value(buf_t *out, const char *s, size_t n) {
 
 static void head(buf_t *out, const char *name, const char *type, const char *help) {
   buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void histogram(buf_t *out, const struct histogram *h, const char *name, const char *help) {
+  head(out, name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < NBUCKETS; b++) {
+    cumulative += h->buckets[b];
+    buf_printf(out, "%s_bucket{le=\"%s\"} %llu\n", name, bucket_le[b],
+               (unsigned long long)cumulative);
+  }
+  buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->observed);
+  buf_printf(out, "%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
+  buf_printf(out, "%s_count %llu\n", name, (unsigned long long)h->observed);
 }
 
 static int collection_line(void *arg, const char *name, size_t len, size_t count) {
@@ -210,18 +239,8 @@ int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g) {
     buf_printf(out, "\"} %llu\n", (unsigned long long)s->count);
   }
 
-  head(out, "h1mock_request_duration_seconds", "histogram",
-       "Time from a whole traffic request to its queued response.");
-  uint64_t cumulative = 0;
-  for (size_t b = 0; b < NBUCKETS; b++) {
-    cumulative += m->buckets[b];
-    buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"%s\"} %llu\n", bucket_le[b],
-               (unsigned long long)cumulative);
-  }
-  buf_printf(out, "h1mock_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-             (unsigned long long)m->observed);
-  buf_printf(out, "h1mock_request_duration_seconds_sum %.9f\n", (double)m->sum_ns / 1e9);
-  buf_printf(out, "h1mock_request_duration_seconds_count %llu\n", (unsigned long long)m->observed);
+  histogram(out, &m->requests, "h1mock_request_duration_seconds",
+            "Time from a whole traffic request to its queued response.");
 
   head(out, "h1mock_connections_active", "gauge", "Open traffic connections.");
   buf_printf(out, "h1mock_connections_active %zu\n", m->connections ? *m->connections : 0);
@@ -267,6 +286,15 @@ int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g) {
   head(out, "h1mock_lua_memory_limit_bytes", "gauge",
        "Memory each provision's Lua state may hold (--max-lua-memory; 0: no limit).");
   buf_printf(out, "h1mock_lua_memory_limit_bytes %zu\n", g ? g->lua_memory_limit : 0);
+
+  head(out, "h1mock_http_client_requests_total", "counter",
+       "Outbound HTTP calls of the provisions (http.request, http.request_async), by result.");
+  buf_printf(out, "h1mock_http_client_requests_total{result=\"ok\"} %llu\n",
+             (unsigned long long)m->client_results[1]);
+  buf_printf(out, "h1mock_http_client_requests_total{result=\"error\"} %llu\n",
+             (unsigned long long)m->client_results[0]);
+  histogram(out, &m->client, "h1mock_http_client_duration_seconds",
+            "Time from an outbound call's start to its answer or failure.");
 
   int64_t now = text_now_us();
   head(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -35,6 +35,10 @@ void metrics_free(metrics_t *m);
 void metrics_request(metrics_t *m, int method, int status, const char *endpoint, size_t elen,
                      uint64_t ns);
 
+/* Counts one outbound call of a provision that took `us` microseconds:
+ * `ok` when an answer came (whatever its status), else a failure. */
+void metrics_http_client(metrics_t *m, bool ok, uint64_t us);
+
 /* Counts one provision load, from any source. */
 void metrics_provision_load(metrics_t *m, bool ok);
 

@@ -16,20 +16,27 @@
 
 typedef struct origin {
   bool matched; /* a rule matched: `endpoint` is its endpoint (else empty) */
+  bool proxied; /* no rule matched and --proxy answered */
   buf_t endpoint;
   buf_t provision; /* the name of the provision that answered ("" when none did) */
+  /* The outbound calls the request made (http.request), as the elements
+   * of a JSON array: `{...},{...}` ("" when none). */
+  buf_t calls;
 } origin_t;
 
 /* Forgets who answered (no rule, no provision); keeps the allocations. */
 static inline void origin_reset(origin_t *o) {
   o->matched = false;
+  o->proxied = false;
   buf_reset(&o->endpoint);
   buf_reset(&o->provision);
+  buf_reset(&o->calls);
 }
 
 static inline void origin_free(origin_t *o) {
   buf_free(&o->endpoint);
   buf_free(&o->provision);
+  buf_free(&o->calls);
   o->matched = false;
 }
 

@@ -60,7 +60,8 @@ int provision_start(provision_t *p) {
              p->dir, p->state_dir);
   char path[4096], err[1024];
   if (!provision_find_file(p, "initial", path, sizeof path, NULL)) {
-    log_info(lg, "no 'initial' provision in %s: serving the built-in default", p->dir);
+    log_info(lg, "no 'initial' provision in %s: serving the built-in default%s", p->dir,
+             p->o.script.default_help ? " (--default help: the guide page for every path)" : "");
     return provision_load_default(p);
   }
   if (provision_load_file(p, "initial", path, true, err, sizeof err) == 0)
@@ -156,8 +157,9 @@ void provision_swap(provision_t *p, const char *name, script_t *s, const char *t
   p->active = s;
   script_release(old);
   if (name[0])
-    log_info(p->o.script.log, "provision '%s' loaded: %zu rules in %.1f ms", name,
-             script_rule_count(s), ms + (double)(uv_hrtime() - t0) / 1e6);
+    log_info(p->o.script.log, "provision '%s' loaded: %zu rule%s in %.1f ms", name,
+             script_rule_count(s), script_rule_count(s) == 1 ? "" : "s",
+             ms + (double)(uv_hrtime() - t0) / 1e6);
 }
 
 /* ---- a load is reported done once its store writes are durable ---- */

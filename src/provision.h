@@ -113,8 +113,9 @@ void provision_delete(provision_t *p, const char *name, provision_result_t *res)
 /* Appends {"active": ..., "provisions": [...]} to `out`. */
 int provision_list(provision_t *p, buf_t *out);
 
-/* The watcher saw `file` (a base name ending in ".lua") change: it becomes
- * the active provision, unless the change was h1mock's own write. */
+/* The watcher saw `file` (a base name: NAME.lua, or NAME without a dot)
+ * change: it becomes the active provision, unless the change was h1mock's
+ * own write, or it is NAME while NAME.lua exists (which wins). */
 void provision_file_changed(provision_t *p, const char *file);
 
 /* The watcher saw a ConfigMap's "..data" swapped: reload the active

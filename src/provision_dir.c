@@ -50,33 +50,10 @@ const char *provision_write_dir(const provision_t *p) {
  * never written through. */
 int provision_write_file(int dfd, const char *dir, const char *name, const char *text, size_t len,
                          const log_t *lg, struct stat *st) {
-  char tmp[PROVISION_NAME_MAX + 40], file[PROVISION_NAME_MAX + 8];
+  char file[PROVISION_NAME_MAX + 8];
   snprintf(file, sizeof file, "%s.lua", name);
-  snprintf(tmp, sizeof tmp, ".%s.lua.tmp-%ld", name, (long)getpid());
-  int fd = safedir_create(dfd, dir, tmp, 0644, lg);
-  if (fd < 0)
-    return fd;
-  int rc = 0;
-  for (size_t off = 0; off < len;) {
-    ssize_t n = write(fd, text + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = -errno;
-      break;
-    }
-    off += (size_t)n;
-  }
-  if (rc == 0 && fsync(fd) != 0)
-    rc = -errno;
-  if (close(fd) != 0 && rc == 0)
-    rc = -errno;
-  if (rc == 0 && renameat(dfd, tmp, dfd, file) != 0)
-    rc = -errno;
-  if (rc) {
-    unlinkat(dfd, tmp, 0);
+  int rc = safedir_replace(dfd, dir, file, text, len, lg);
+  if (rc)
     return rc;
-  }
-  fsync(dfd);
   return fstatat(dfd, file, st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }

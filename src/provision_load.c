@@ -144,8 +144,17 @@ void provision_file_changed(provision_t *p, const char *file) {
    * fsync can outlast the watcher's delay). That post activates it. */
   if (!p->read_only && provision_post_writing(p, name))
     return;
-  snprintf(path, sizeof path, "%s/%s", p->dir, file);
   struct stat st;
+  if (strcmp(file, name) == 0) {
+    /* NAME without ".lua": NAME.lua wins, as at start (provision_find_file). */
+    snprintf(path, sizeof path, "%s/%s.lua", p->dir, name);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+      log_info(p->o.script.log, "%s/%s changed, but %s.lua is there too and wins: not loaded",
+               p->dir, file, name);
+      return;
+    }
+  }
+  snprintf(path, sizeof path, "%s/%s", p->dir, file);
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return; /* deleted, or not a file: nothing to serve */
   struct provision_entry *e = provision_entry(p, name);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,19 +14,46 @@
 
 #define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
-/* mkdir -p of the parents of `path` (only the last component is ours to
- * make private: the others may be shared, like /tmp). */
-static int make_parents(char *path) {
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/')
+/* Syncs the directory holding `dir`, so that a directory just made there
+ * survives a power cut along with what is then written into it. */
+static int sync_parent(char *dir) {
+  char *slash = strrchr(dir, '/');
+  const char *parent = slash == dir ? "/" : slash ? dir : ".";
+  if (slash && slash != dir)
+    *slash = '\0';
+  int rc = 0, fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0)
+    rc = -errno;
+  if (fd >= 0)
+    close(fd);
+  if (slash && slash != dir)
+    *slash = '/';
+  return rc;
+}
+
+int safedir_mkdirs(const char *path, mode_t mode, bool durable) {
+  if (*path == '\0')
+    return -EINVAL;
+  char *p = strdup(path);
+  if (p == NULL)
+    return -ENOMEM;
+  int rc = 0;
+  for (char *q = p + 1;; q++) {
+    if (*q != '/' && *q != '\0')
       continue;
-    *p = '\0';
-    int rc = mkdir(path, 0755) != 0 && errno != EEXIST ? -errno : 0;
-    *p = '/';
-    if (rc)
-      return rc;
+    char c = *q;
+    bool last = c == '\0' || q[1 + strspn(q + 1, "/")] == '\0';
+    *q = '\0';
+    if (mkdir(p, last ? mode : 0755) == 0)
+      rc = durable ? sync_parent(p) : 0;
+    else if (errno != EEXIST)
+      rc = -errno;
+    *q = c;
+    if (rc || c == '\0')
+      break;
   }
-  return 0;
+  free(p);
+  return rc;
 }
 
 int safedir_open(const char *path, char *err, size_t errlen) {
@@ -41,9 +69,7 @@ int safedir_open(const char *path, char *err, size_t errlen) {
     p[--n] = '\0';
   int fd = open(p, DIR_FLAGS);
   if (fd < 0 && errno == ENOENT) {
-    int rc = make_parents(p);
-    if (rc == 0 && mkdir(p, 0700) != 0 && errno != EEXIST)
-      rc = -errno;
+    int rc = safedir_mkdirs(p, 0700, false);
     if (rc) {
       snprintf(err, errlen, "cannot create the state directory %s: %s", p, strerror(-rc));
       return rc;
@@ -108,4 +134,37 @@ int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, cons
     if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
       return -errno;
   }
+}
+
+int safedir_replace(int dfd, const char *dir, const char *name, const char *text, size_t len,
+                    const log_t *lg) {
+  char tmp[4200];
+  if ((size_t)snprintf(tmp, sizeof tmp, ".%s.tmp-%ld", name, (long)getpid()) >= sizeof tmp)
+    return -ENAMETOOLONG;
+  int fd = safedir_create(dfd, dir, tmp, 0644, lg);
+  if (fd < 0)
+    return fd;
+  int rc = 0;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = -errno;
+      break;
+    }
+    off += (size_t)n;
+  }
+  if (rc == 0 && fsync(fd) != 0)
+    rc = -errno;
+  if (close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0)
+    rc = -errno;
+  if (rc) {
+    unlinkat(dfd, tmp, 0);
+    return rc;
+  }
+  fsync(dfd);
+  return 0;
 }

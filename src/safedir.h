@@ -8,6 +8,7 @@
 #ifndef H1MOCK_SAFEDIR_H
 #define H1MOCK_SAFEDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -23,11 +24,26 @@ struct log;
  * -ENOTDIR, or what mkdir/open said. Thread-safe. */
 int safedir_open(const char *path, char *err, size_t errlen);
 
+/* mkdir -p: makes each missing directory on `path`, the last with `mode`
+ * and the others 0755 (they may be shared, like /tmp); one that exists is
+ * left as it is. With `durable`, fsyncs the parent of each directory it
+ * makes, so that it survives a power cut along with what is written into
+ * it. 0 or -errno (-EINVAL for ""). Thread-safe. */
+int safedir_mkdirs(const char *path, mode_t mode, bool durable);
+
 /* Creates `name` in the directory `dfd` (named `dir` in messages) for reading and writing, with
  * O_CREAT | O_EXCL | O_NOFOLLOW, so that the file written is always a new one of ours. What is
  * already there (a temp file left by a crash, or a planted link) is removed first (unlinking a
  * link never touches its target; a link is told to `lg`) and the creation tried once more. Returns
  * the descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
 int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const struct log *lg);
+
+/* Replaces the file `name` in `dfd` by the `len` bytes of `text`, so
+ * that a reader sees the old file or the new one whole: the bytes go to a
+ * new temporary file ".<name>.tmp-<pid>" (safedir_create), are fsync'd,
+ * and it is renamed over `name`; then the directory is fsync'd. Returns 0
+ * or -errno (the temporary file is removed). Thread-safe. */
+int safedir_replace(int dfd, const char *dir, const char *name, const char *text, size_t len,
+                    const struct log *lg);
 
 #endif

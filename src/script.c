@@ -17,11 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_client.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "record.h"
 #include "script_int.h"
 #include "watchdog.h"
 
 static void sleep_start(script_ctx_t *ctx, double seconds);
+static void resume_parked(script_ctx_t *ctx);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -54,6 +59,7 @@ static script_call_t *call_get(script_t *s) {
     script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
     c->ctx.sleep = sleep_start;
+    c->ctx.resume = resume_parked;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
@@ -62,11 +68,15 @@ static script_call_t *call_get(script_t *s) {
   c->ctx.sleeping = false;
   c->ctx.wrote = 0;
   c->holding = false;
+  c->ctx.outbound = NULL;
+  buf_reset(&c->ctx.calls);
+  c->ctx.ncalls = 0;
   c->err_desc[0] = c->err_msg[0] = '\0';
   c->rule = -1;
   c->step = 0;
   c->err_code = 0;
   c->handled_error = false;
+  c->proxied = false;
   c->ud = NULL;
   script_retain(s);
   return c;
@@ -331,17 +341,35 @@ static int stage_error(lua_State *L) {
   return 0;
 }
 
+static size_t allow_value(uint64_t allowed, char *value, size_t size);
+
+/* The provision's CORS headers on the final answer, after the hooks:
+ * what a view or a hook set wins (cors_apply leaves such an answer). */
+static void add_cors(script_call_t *c) {
+  if (!c->s->cors.on)
+    return;
+  char allow[512];
+  bool has_rule = c->match.allowed != 0;
+  if (has_rule)
+    allow_value(c->match.allowed, allow, sizeof allow);
+  if (cors_apply(&c->s->cors, c->req, c->resp, has_rule ? allow : NULL))
+    log_error(c->s->opts.log, "%s: out of memory for the CORS headers", method_of(c));
+}
+
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
 static void note_origin(script_call_t *c) {
+  add_cors(c);
   origin_t *o = c->origin;
   origin_reset(o);
   o->matched = c->rule >= 0;
+  o->proxied = c->proxied;
   if (o->matched) {
     const char *e = c->s->rules[c->rule].endpoint;
     buf_append(&o->endpoint, e, strlen(e));
   }
   buf_append(&o->provision, c->s->name, c->s->name_len);
+  buf_append(&o->calls, c->ctx.calls.data, c->ctx.calls.len);
 }
 
 static void finish(script_call_t *c, bool notify) {
@@ -521,7 +549,9 @@ static enum script_status run(script_call_t *c, bool resuming) {
   return st;
 }
 
-static void append_allow(http_response_t *resp, uint64_t allowed) {
+/* The methods of `allowed` as an Allow header value, "GET, HEAD, OPTIONS";
+ * returns its length. */
+static size_t allow_value(uint64_t allowed, char *value, size_t size) {
   /* GET implies HEAD (set by the router's caller); OPTIONS is always served. */
   allowed |= 1ULL << HTTP_OPTIONS;
   const char *names[64];
@@ -535,11 +565,29 @@ static void append_allow(http_response_t *resp, uint64_t allowed) {
       names[j] = names[j - 1];
       names[j - 1] = t;
     }
-  char value[512];
   size_t len = 0;
-  for (size_t i = 0; i < n && len < sizeof value - 32; i++)
-    len += (size_t)snprintf(value + len, sizeof value - len, "%s%s", i ? ", " : "", names[i]);
+  value[0] = '\0';
+  for (size_t i = 0; i < n && len < size - 32; i++)
+    len += (size_t)snprintf(value + len, size - len, "%s%s", i ? ", " : "", names[i]);
+  return len;
+}
+
+static void append_allow(http_response_t *resp, uint64_t allowed) {
+  char value[512];
+  size_t len = allow_value(allowed, value, sizeof value);
   http_response_header(resp, "Allow", 5, value, len);
+}
+
+/* A 405 says which method was refused and which ones the URL takes, on
+ * the default page and in the error handler's e.description: the full
+ * "no rule" guide of a 404 would send the reader to write a rule that
+ * exists already. */
+static void method_not_allowed(script_call_t *c) {
+  char value[512];
+  allow_value(c->match.allowed, value, sizeof value);
+  snprintf(c->err_desc, sizeof c->err_desc, "This URL does not accept %s; it accepts %.300s.",
+           method_of(c), value);
+  http_error(c, 405);
 }
 
 static void redirect_slash(script_call_t *c) {
@@ -554,6 +602,53 @@ static void redirect_slash(script_call_t *c) {
   script_error_page(c->resp, 308, NULL);
   http_response_header(c->resp, "Location", 8, loc.data, loc.len);
   buf_free(&loc);
+}
+
+static void forwarded(void *arg, const http_client_result_t *r);
+
+/* --proxy: sends the request on; `forwarded` takes the answer. True when
+ * it is out (the call is pending); else the response is a gateway error
+ * and the request goes on to its after_request hooks. */
+static bool forward(script_call_t *c) {
+  script_t *s = c->s;
+  c->proxied = true;
+  c->stage = STAGE_AFTER;
+  c->step = 0;
+  if (proxy_loop(c->req, s->opts.via)) {
+    proxy_looped(c->resp);
+    return false;
+  }
+  const char *why = "outbound HTTP is not available here";
+  if (c->forward == NULL && (c->forward = calloc(1, sizeof *c->forward)) == NULL)
+    why = "out of memory";
+  else if (s->opts.client == NULL)
+    ;
+  else if (proxy_request(c->req, s->opts.proxy, s->opts.via, 0, c->forward))
+    why = "out of memory";
+  else if (http_client_request(s->opts.client, &c->forward->req, forwarded, c, &c->ctx.outbound) ==
+           0)
+    return true;
+  else
+    why = "the server is shutting down";
+  proxy_failed(c->resp, why);
+  return false;
+}
+
+static void forwarded(void *arg, const http_client_result_t *r) {
+  script_call_t *c = arg;
+  c->ctx.outbound = NULL;
+  if (c->s->opts.metrics)
+    metrics_http_client(c->s->opts.metrics, r->error == NULL, r->duration_us);
+  if (r->error)
+    proxy_failed(c->resp, r->error);
+  else if (proxy_response(r, c->resp))
+    proxy_failed(c->resp, "out of memory");
+  else
+    record_exchange(c->s->opts.recorder, c->req, c->resp);
+  if (run(c, false) == SCRIPT_DONE) {
+    note_origin(c);
+    finish(c, true);
+  }
 }
 
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
@@ -590,14 +685,30 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   case ROUTER_METHOD_NOT_ALLOWED:
     if (req->method == HTTP_OPTIONS) {
       append_allow(resp, c->match.allowed);
+      /* A CORS preflight's answer: 204, its headers added at the end. */
+      if (s->cors.on && cors_is_preflight(req))
+        resp->status = 204;
       c->stage = STAGE_AFTER;
     } else {
-      http_error(c, 405);
+      method_not_allowed(c);
       if (c->stage == STAGE_AFTER)
         append_allow(resp, c->match.allowed);
     }
     break;
-  default: http_error(c, 404); break;
+  default:
+    /* Unrouted: to the upstream when there is one (it answers its own
+     * preflights); else a preflight is let through, so that the request
+     * itself gets the 404, which a page can read (with CORS). */
+    if (s->opts.proxy != NULL) {
+      if (forward(c))
+        return SCRIPT_PENDING;
+    } else if (s->cors.on && cors_is_preflight(req)) {
+      resp->status = 204;
+      c->stage = STAGE_AFTER;
+    } else {
+      http_error(c, 404);
+    }
+    break;
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
@@ -622,6 +733,8 @@ static void wake(script_call_t *c) {
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }
+
+static void resume_parked(script_ctx_t *ctx) { wake((script_call_t *)ctx); }
 
 static void on_idle(uv_idle_t *h) {
   uv_idle_stop(h);
@@ -667,6 +780,10 @@ void script_abandon(script_call_t *c) {
     uv_timer_stop(c->timer);
   if (c->idle)
     uv_idle_stop(c->idle);
+  if (c->ctx.outbound) {
+    http_client_cancel(c->ctx.outbound);
+    c->ctx.outbound = NULL;
+  }
   c->ctx.sleeping = false;
   lua_resetthread(c->co);
   finish(c, false);

@@ -25,6 +25,9 @@
 typedef struct script script_t;
 struct journal;
 struct log;
+struct http_client;
+struct metrics;
+struct record;
 
 /* Stores every object of a JSON array into collection `coll` of `store`,
  * keeping a string "_id" or giving a new UUID (admin seeding). Returns 0,
@@ -43,16 +46,24 @@ script_runtime_t *script_runtime_new(void);
 void script_runtime_free(script_runtime_t *rt);
 
 typedef struct script_opts {
-  uv_loop_t *loop;           /* for sleep(); NULL when checking offline */
-  const char *dir;           /* where require() finds modules; NULL: embedded only */
-  int64_t max_instructions;  /* per request, and for the load itself */
-  size_t max_memory;         /* bytes each provision's Lua state may hold; 0: no limit */
-  struct watchdog *watchdog; /* told which request runs Lua now; NULL: none */
-  const struct log *log;     /* the provision's log and print, and its failures */
-  struct store *store;       /* what the `store` global reaches (NULL: it raises) */
-  struct journal *journal;   /* what the `journal` global reads (NULL: finds nothing) */
-  script_runtime_t *runtime; /* shared by the loads (NULL: each compiles the runtime itself) */
-  int64_t started_at;        /* h1mock.started_at, seconds since the epoch (0: the load's time) */
+  uv_loop_t *loop;            /* for sleep(); NULL when checking offline */
+  const char *dir;            /* where require() finds modules; NULL: embedded only */
+  int64_t max_instructions;   /* per request, and for the load itself */
+  size_t max_memory;          /* bytes each provision's Lua state may hold; 0: no limit */
+  struct watchdog *watchdog;  /* told which request runs Lua now; NULL: none */
+  const struct log *log;      /* the provision's log and print, and its failures */
+  struct store *store;        /* what the `store` global reaches (NULL: it raises) */
+  struct journal *journal;    /* what the `journal` global reads (NULL: finds nothing) */
+  script_runtime_t *runtime;  /* shared by the loads (NULL: each compiles the runtime itself) */
+  int64_t started_at;         /* h1mock.started_at, seconds since the epoch (0: the load's time) */
+  struct http_client *client; /* what `http` calls go through (NULL: they fail) */
+  struct metrics *metrics;    /* counts those calls (NULL: not counted) */
+  const char *proxy;          /* --proxy: where unrouted requests go (NULL: they get 404) */
+  const char *via;            /* this server's Via token (proxy.h), for forwarded requests */
+  struct record *recorder;    /* --record: where --proxy's exchanges go (NULL: nowhere) */
+  bool default_help;          /* the built-in default is the guide alone (--default help) */
+  const char *cors;           /* --cors: CORS of provisions that set none; NULL: off, and "*"
+                                 for the built-in default */
 } script_opts_t;
 
 /* Loads a provision from source text. `chunkname` is what error messages
@@ -64,7 +75,9 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
 /* The name the built-in default provision goes by (journal, metrics, admin). */
 #define SCRIPT_DEFAULT_NAME "(default)"
 
-/* Loads the built-in default provision (404 help page for every path). */
+/* Loads the built-in default provision: the REST API, /health, a home page
+ * and a 404 guide for other paths; the guide for every path when
+ * opts->default_help. */
 int script_load_default(const script_opts_t *opts, script_t **out, char *err, size_t errlen);
 
 void script_retain(script_t *s);

@@ -242,6 +242,111 @@ static int app_after_request(lua_State *L) {
   return add_hook(L, "app.after_request", &s->after, &s->nafter);
 }
 
+/* Adds the string, or each string of the list, at idx to `c` with `add`;
+ * a string may hold several names separated by commas. Raises with `fn`
+ * and `what` on a bad one. */
+static void cors_names(lua_State *L, int idx, cors_t *c, const char *what,
+                       int (*add)(cors_t *, const char *, size_t, const char **)) {
+  lua_Integer n = lua_type(L, idx) == LUA_TTABLE ? luaL_len(L, idx) : 1;
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_type(L, idx) == LUA_TTABLE)
+      lua_geti(L, idx, i);
+    else
+      lua_pushvalue(L, idx);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "app.cors: %s must be a string or a list of strings, not a %s", what,
+                 luaL_typename(L, -1));
+    const char *p = lua_tostring(L, -1), *why = NULL;
+    while (*p) {
+      size_t skip = strspn(p, ", "), len = strcspn(p + skip, ", ");
+      p += skip;
+      if (len == 0)
+        break;
+      int rc = add(c, p, len, &why);
+      if (rc == -ENOMEM)
+        luaL_error(L, "app.cors: out of memory");
+      if (rc)
+        luaL_error(L, "app.cors: %s '%s': %s", what, lua_tostring(L, -1), why);
+      p += len;
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int cors_origin(cors_t *c, const char *origin, size_t len, const char **why) {
+  return len == 1 && origin[0] == '*' ? cors_allow_any(c, why)
+                                      : cors_allow_origin(c, origin, len, why);
+}
+
+/* app.cors(false | "off" | "*" | origin) or app.cors{origins = ...,
+ * methods = ..., headers = ..., max_age = n, credentials = bool}: this
+ * provision's CORS, whatever --cors says. */
+static int app_cors(lua_State *L) {
+  script_t *s = app_of(L);
+  drop_self(L);
+  require_loading(L, s, "app.cors", false);
+  /* Built in place: an error raised half-way fails the load, and the
+   * script's end frees what was set. */
+  cors_free(&s->cors);
+  const char *why = NULL;
+  int t = lua_type(L, 1);
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, 1))
+    return 0;
+  if (t == LUA_TSTRING) {
+    int rc = cors_parse(&s->cors, lua_tostring(L, 1), &why);
+    if (rc == -ENOMEM)
+      return luaL_error(L, "app.cors: out of memory");
+    if (rc)
+      return luaL_error(L, "app.cors: '%s': %s", lua_tostring(L, 1), why);
+    return 0;
+  }
+  if (t != LUA_TTABLE)
+    return luaL_error(L,
+                      "app.cors: takes false, \"off\", \"*\", an origin or a table of "
+                      "options, not a %s",
+                      luaL_typename(L, 1));
+  static const char *const known[] = {"origins", "methods", "headers", "max_age", "credentials"};
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+      ok |= lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), known[i]) == 0;
+    if (!ok)
+      return luaL_error(L,
+                        "app.cors: unknown option '%s' (origins, methods, headers, max_age, "
+                        "credentials)",
+                        lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 1);
+  if (lua_getfield(L, 1, "origins") == LUA_TNIL)
+    cors_allow_any(&s->cors, &why);
+  else
+    cors_names(L, 2, &s->cors, "origins", cors_origin);
+  if (lua_getfield(L, 1, "methods") != LUA_TNIL)
+    cors_names(L, 3, &s->cors, "methods", cors_add_method);
+  if (lua_getfield(L, 1, "headers") != LUA_TNIL)
+    cors_names(L, 4, &s->cors, "headers", cors_add_header);
+  if (lua_getfield(L, 1, "max_age") != LUA_TNIL) {
+    int isint;
+    lua_Integer age = lua_tointegerx(L, 5, &isint);
+    if (!isint || age < 0 || age > CORS_MAX_AGE_LIMIT)
+      return luaL_error(L, "app.cors: max_age must be a number of seconds from 0 to %d",
+                        CORS_MAX_AGE_LIMIT);
+    s->cors.max_age = (int)age;
+  }
+  if (lua_getfield(L, 1, "credentials") != LUA_TNIL) {
+    if (lua_type(L, 6) != LUA_TBOOLEAN)
+      return luaL_error(L, "app.cors: credentials must be true or false");
+    s->cors.credentials = lua_toboolean(L, 6);
+    if (s->cors.credentials && s->cors.any)
+      return luaL_error(L, "app.cors: credentials need origins: browsers refuse them with \"*\"");
+  }
+  if (!s->cors.on)
+    return luaL_error(L, "app.cors: origins is empty");
+  return 0;
+}
+
 static int log_at(lua_State *L, enum log_level level, const char *fn) {
   int n = lua_gettop(L);
   lua_getglobal(L, "string");
@@ -293,6 +398,7 @@ void script_app_open(lua_State *L, script_t *s) {
       {"errorhandler", app_register_error_handler},
       {"before_request", app_before_request},
       {"after_request", app_after_request},
+      {"cors", app_cors},
       {NULL, NULL},
   };
   lua_newtable(L);
@@ -301,6 +407,17 @@ void script_app_open(lua_State *L, script_t *s) {
   lua_pushlightuserdata(L, s);
   luaL_setfuncs(L, app_fns, 1);
   lua_setglobal(L, "app");
+  /* --cors as given, for the built-in default (lua/default.lua), whose
+   * CORS is "*" unless the command line says otherwise. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "h1mock");
+  lua_call(L, 1, 1);
+  if (s->opts.cors)
+    lua_pushstring(L, s->opts.cors);
+  else
+    lua_pushnil(L);
+  lua_setfield(L, -2, "cors_option");
+  lua_pop(L, 1);
 
   static const luaL_Reg log_fns[] = {
       {"debug", log_debug_},  {"info", log_info_},   {"warning", log_warning_},

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "cors.h"
 #include "router.h"
 #include "script.h"
 #include "store.h"
@@ -59,6 +60,17 @@ struct script_ctx {
    * the loop resumes it. The caller yields right after. Raises when out of
    * memory. */
   void (*sleep)(script_ctx_t *ctx, double seconds);
+  /* CTX_CALL: resumes a request that a binding parked until an event of
+   * its own (it set `sleeping` and yielded): called from that event's
+   * callback on the loop, never while the request runs. */
+  void (*resume)(script_ctx_t *ctx);
+  /* The outbound call the parked request waits for, or NULL: the driver
+   * cancels it when the request is abandoned. */
+  struct http_client_call *outbound;
+  /* The request's outbound calls for its journal entry (origin_t.calls):
+   * JSON objects separated by commas, and how many. */
+  buf_t calls;
+  unsigned ncalls;
 };
 
 /* The bytes a provision's Lua state holds, counted by its allocator, and
@@ -93,6 +105,7 @@ struct script {
   int *before, *after; /* registry refs */
   size_t nbefore, nafter;
   int handlers[600]; /* registry ref of the error handler per status, 0 none */
+  cors_t cors;       /* --cors, or what app.cors set */
   script_call_t *free_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */
   uint64_t wrote;    /* store sequence number of the last write the load made */
@@ -118,14 +131,16 @@ struct script_call {
   void *data;
   enum call_stage stage;
   size_t step;
-  int err_code;           /* the status being handled in STAGE_HANDLER */
-  char err_desc[400];     /* abort()'s description for the page and the handler */
-  char err_msg[400];      /* what failed, for a 500 handler's e.original_exception */
-  bool handled_error;     /* an error page was made: do not run handlers again */
-  uv_timer_t *timer;      /* sleep(seconds > 0) */
-  store_waiter_t durable; /* the answer waits for the call's store writes */
-  bool holding;           /* ... and `durable` is registered */
-  uv_idle_t *idle;        /* sleep(0) and time slices: resume on the next loop turn */
+  int err_code;              /* the status being handled in STAGE_HANDLER */
+  char err_desc[400];        /* abort()'s description for the page and the handler */
+  char err_msg[400];         /* what failed, for a 500 handler's e.original_exception */
+  bool handled_error;        /* an error page was made: do not run handlers again */
+  bool proxied;              /* --proxy answered: no rule's path matched */
+  struct proxy_out *forward; /* the request --proxy sends, while it is out */
+  uv_timer_t *timer;         /* sleep(seconds > 0) */
+  store_waiter_t durable;    /* the answer waits for the call's store writes */
+  bool holding;              /* ... and `durable` is registered */
+  uv_idle_t *idle;           /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };
 
@@ -187,6 +202,11 @@ void script_string_open_runtime(lua_State *L);
 /* script_store.c: the `store` global over `store`, shared by every
  * provision of a server (it outlives provision swaps) */
 void script_store_open(lua_State *L, struct store *store);
+
+/* script_http.c: the `http` global (request, request_async, forward)
+ * over s->opts.client; its calls are counted in s->opts.metrics and
+ * logged to s->opts.log */
+void script_http_open(lua_State *L, script_t *s);
 
 /* script_journal.c: the `journal` global over the request journal (NULL:
  * an empty one) */

@@ -26,6 +26,8 @@
 
 #include <lauxlib.h>
 
+#include "text.h"
+
 #define MAX_DEPTH SCRIPT_JSON_MAX_DEPTH
 #define INLINE_KEYS 128
 
@@ -39,79 +41,7 @@
 static char empty_array_tag;
 static char array_mt_key;
 
-/* Bit 1: the encoder must escape the byte and the decoder must stop at it
- * inside a string ('"', '\\', control characters). Bit 2: a byte >= 0x80,
- * which the encoder checks as UTF-8. */
-static const unsigned char cclass[256] = {
-    /* clang-format off */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    /* clang-format on */
-};
-
-/* The short escape of each control character, 'u' where there is none. */
-static const char ctl_escape[32] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-};
-
-static const char hex_digits[] = "0123456789abcdef";
-
 /* ---- UTF-8 --------------------------------------------------------------- */
-
-/* Returns the length (1-4) of the well-formed UTF-8 sequence at s, or 0 and
- * in *bad the length of its maximal ill-formed prefix, which is replaced by
- * one U+FFFD as Unicode recommends (so "\xF0\x9F\x98" is one replacement,
- * "\xC0\x80" two). s[0] must be >= 0x80 or the caller accepts 1. */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
-  unsigned c = s[0], lo = 0x80, hi = 0xBF;
-  size_t need;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    if (c == 0xE0)
-      lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-      hi = 0x9F; /* surrogates */
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    if (c == 0xF0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-      hi = 0x8F; /* above U+10FFFF */
-  } else {
-    *bad = 1;
-    return 0;
-  }
-  size_t i = 1;
-  for (; i <= need && i < n; i++) {
-    if (s[i] < lo || s[i] > hi)
-      break;
-    lo = 0x80;
-    hi = 0xBF;
-  }
-  if (i > need)
-    return need + 1;
-  *bad = i;
-  return 0;
-}
 
 static size_t utf8_put(char *w, unsigned long cp) {
   if (cp < 0x80) {
@@ -206,7 +136,7 @@ static void sink_quoted(sink_t *s, const char *k, size_t n) {
   sink_put(s, "\"", 1);
   for (size_t i = 0; i < lim;) {
     unsigned char c = (unsigned char)k[i];
-    size_t bad = 1, len = utf8_seq((const unsigned char *)k + i, lim - i, &bad);
+    size_t bad = 1, len = text_utf8_seq(k + i, lim - i, &bad);
     if (c == '"' || c == '\\') {
       sink_put(s, "\\", 1);
       sink_put(s, k + i, 1);
@@ -428,58 +358,6 @@ static size_t fmt_float(char tmp[static 32], double d) {
   return (size_t)n;
 }
 
-static int put_string(buf_t *b, const char *s, size_t n) {
-  int rc = buf_reserve(b, n + 2);
-  if (rc)
-    return rc;
-  b->data[b->len++] = '"';
-  size_t i = 0;
-  while (i < n) {
-    /* Invariant: the room left covers the rest of s plus the closing
-     * quote, so plain runs are copied without checks. */
-    size_t j = i;
-    while (j < n && !cclass[(unsigned char)s[j]])
-      j++;
-    memcpy(b->data + b->len, s + i, j - i);
-    b->len += j - i;
-    if (j == n)
-      break;
-    if ((rc = buf_reserve(b, (n - j) + 7)))
-      return rc;
-    unsigned char c = (unsigned char)s[j];
-    char *w = b->data + b->len;
-    if (c >= 0x80) {
-      size_t bad = 1, len = utf8_seq((const unsigned char *)s + j, n - j, &bad);
-      if (len) {
-        memcpy(w, s + j, len);
-        b->len += len;
-        i = j + len;
-      } else {
-        memcpy(w, "\xEF\xBF\xBD", 3);
-        b->len += 3;
-        i = j + bad;
-      }
-      continue;
-    }
-    w[0] = '\\';
-    if (c == '"' || c == '\\') {
-      w[1] = (char)c;
-      b->len += 2;
-    } else if (ctl_escape[c] != 'u') {
-      w[1] = ctl_escape[c];
-      b->len += 2;
-    } else {
-      memcpy(w + 1, "u00", 3);
-      w[4] = hex_digits[c >> 4];
-      w[5] = hex_digits[c & 15];
-      b->len += 6;
-    }
-    i = j + 1;
-  }
-  b->data[b->len++] = '"';
-  return 0;
-}
-
 static int enc_value(enc_t *e, const frame_t *at);
 
 static int enc_number(enc_t *e, const frame_t *at) {
@@ -669,7 +547,7 @@ static int enc_object(enc_t *e, const frame_t *at) {
     entry_t en = e->ent[base + i];
     if (i > 0 && (rc = put_c(e->out, ',')))
       goto out;
-    if ((rc = put_string(e->out, en.key, en.len)) || (rc = put_c(e->out, ':')))
+    if ((rc = text_json_string(e->out, en.key, en.len)) || (rc = put_c(e->out, ':')))
       goto out;
     frame_t f = {at, en.key, en.len, 0, en.numkey, en.vidx};
     if ((rc = enc_value(e, &f)))
@@ -721,7 +599,7 @@ static int enc_value(enc_t *e, const frame_t *at) {
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, at->idx, &n);
-    return put_string(e->out, s, n);
+    return text_json_string(e->out, s, n);
   }
   case LUA_TTABLE: return enc_table(e, at);
   case LUA_TLIGHTUSERDATA: {
@@ -855,7 +733,7 @@ COLD static int dec_unexpected(dec_t *d, const char *pos) {
   unsigned char c = (unsigned char)*pos;
   if (c < 0x20 || c == 0x7F)
     return dec_fail(d, pos, "unexpected control character U+%04X", c);
-  size_t bad = 1, len = utf8_seq((const unsigned char *)pos, (size_t)(d->end - pos), &bad);
+  size_t bad = 1, len = text_utf8_seq(pos, (size_t)(d->end - pos), &bad);
   if (len == 0)
     return dec_fail(d, pos, "unexpected byte 0x%02X", c);
   return dec_fail(d, pos, "unexpected character '%.*s'", (int)len, pos);
@@ -962,7 +840,7 @@ static int dec_string(dec_t *d) {
   const char *s = d->p + 1, *q = s, *end = d->end;
   int escaped = 0;
   for (;;) {
-    while (q < end && !(cclass[(unsigned char)*q] & 1))
+    while (q < end && !(text_json_class[(unsigned char)*q] & 1))
       q++;
     if (q >= end)
       return dec_unexpected(d, end);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "script_int.h"
 #include "watchdog.h"
 
@@ -190,6 +191,7 @@ static int load_protected(lua_State *L) {
   script_app_open(L, s);
   script_store_open(L, s->opts.store);
   script_journal_open(L, s->opts.journal);
+  script_http_open(L, s);
   /* `rest` is a global in every provision, like `store`: the embedded
    * lua/rest.lua. */
   lua_getglobal(L, "require");
@@ -249,6 +251,10 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   s->opts = *opts;
   if (s->opts.started_at == 0)
     s->opts.started_at = time(NULL);
+  const char *why;
+  cors_init(&s->cors);
+  if (opts->cors && cors_parse(&s->cors, opts->cors, &why) == -ENOMEM)
+    goto fail;
   s->heap.limit = opts->max_memory;
   if (opts->dir && (s->dir = strdup(opts->dir)) == NULL)
     goto fail;
@@ -312,7 +318,11 @@ int script_load_default(const script_opts_t *opts, script_t **out, char *err, si
   for (const struct script_embedded *e = script_embedded; e->name; e++) {
     if (strcmp(e->name, "h1mock.default") != 0)
       continue;
-    int rc = script_load("default.lua", e->text, e->len, opts, out, err, errlen);
+    /* The help mode is a mode of the same module (lua/default.lua). */
+    static const char help[] = "require(\"h1mock.default\").serve(\"help\")\n";
+    int rc = opts->default_help
+                 ? script_load("default.lua", help, sizeof help - 1, opts, out, err, errlen)
+                 : script_load("default.lua", e->text, e->len, opts, out, err, errlen);
     char *name = rc == 0 ? strdup(builtin) : NULL;
     char *file = rc == 0 ? strdup(builtin) : NULL;
     if (rc == 0 && (name == NULL || file == NULL)) {
@@ -364,6 +374,10 @@ static void script_free(script_t *s) {
       uv_close((uv_handle_t *)c->timer, free_handle);
     if (c->idle)
       uv_close((uv_handle_t *)c->idle, free_handle);
+    buf_free(&c->ctx.calls);
+    if (c->forward)
+      proxy_out_free(c->forward);
+    free(c->forward);
     free(c);
     c = next;
   }
@@ -372,6 +386,7 @@ static void script_free(script_t *s) {
   free(s->rules);
   free(s->before);
   free(s->after);
+  cors_free(&s->cors);
   s->closing.data = s;
   if (s->L)
     script_rearm(s->L, &s->main_ctx, s->opts.max_instructions);

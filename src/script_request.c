@@ -91,8 +91,7 @@ static int headers_index(lua_State *L) {
   const char *k = luaL_checklstring(L, 2, &n);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, n);
-  for (size_t i = 0; i < n; i++)
-    p[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+  text_lower(p, k, n);
   luaL_pushresultsize(&b, n);
   lua_rawget(L, 1);
   return 1;
@@ -105,8 +104,7 @@ static void push_headers(lua_State *L, script_call_t *c) {
     const http_header_t *h = &r->headers[i];
     char name[256];
     size_t n = h->name_len < sizeof name ? h->name_len : sizeof name - 1;
-    for (size_t k = 0; k < n; k++)
-      name[k] = (char)(h->name[k] >= 'A' && h->name[k] <= 'Z' ? h->name[k] + 32 : h->name[k]);
+    text_lower(name, h->name, n);
     lua_pushlstring(L, name, n);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {

@@ -23,6 +23,19 @@ static int to_response(lua_State *L, int first, int n, const char *fn) {
   return 1;
 }
 
+/* fault(kind): a Response the connection answers by misbehaving. */
+static int fault_(lua_State *L) {
+  size_t n;
+  const char *kind = luaL_checklstring(L, 1, &n);
+  int f = http_fault_number(kind, n);
+  if (f == HTTP_FAULT_NONE)
+    return luaL_error(L, "fault: unknown fault '%s' (reset, empty, random or malformed_chunk)",
+                      kind);
+  http_response_t r = {.status = 200, .fault = f};
+  script_response_push(L, &r);
+  return 1;
+}
+
 static int make_response(lua_State *L) {
   int n = lua_gettop(L);
   if (n == 0) {
@@ -154,6 +167,7 @@ void script_response_open(lua_State *L, int64_t started_at) {
       {"jsonify", jsonify},
       {"redirect", redirect},
       {"abort", abort_},
+      {"fault", fault_},
       {NULL, NULL},
   };
   lua_pushglobaltable(L);

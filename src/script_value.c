@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dribble.h"
 #include "script_int.h"
 #include "script_json.h"
 
@@ -206,7 +207,8 @@ static int raw_field(lua_State *L, int t, const char *key) {
 
 static int from_response_object(lua_State *L, int idx, http_response_t *out, char *err,
                                 size_t errlen) {
-  raw_field(L, idx, "status_code");
+  /* The fields' private names (lua/h1mock.lua): their setters check them. */
+  raw_field(L, idx, "_status");
   int rc = set_status(L, -1, out, err, errlen);
   lua_pop(L, 1);
   if (rc)
@@ -220,7 +222,7 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
-  raw_field(L, idx, "data");
+  raw_field(L, idx, "_data");
   size_t n;
   const char *data = lua_tolstring(L, -1, &n);
   if (data == NULL) {
@@ -232,7 +234,24 @@ static int from_response_object(lua_State *L, int idx, http_response_t *out, cha
   lua_pop(L, 1);
   if (rc)
     return rc;
-  raw_field(L, idx, "headers");
+  /* fault() and dribble() mark the object; only their own values get
+   * here (the Lua side checks them), still read with care. */
+  if (raw_field(L, idx, "_fault") == LUA_TSTRING) {
+    size_t len;
+    const char *name = lua_tolstring(L, -1, &len);
+    out->fault = http_fault_number(name, len);
+  }
+  lua_pop(L, 1);
+  raw_field(L, idx, "_dribble_chunks");
+  lua_Integer chunks = lua_tointeger(L, -1);
+  raw_field(L, idx, "_dribble_ms");
+  lua_Integer ms = lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  if (chunks > 0 && chunks <= DRIBBLE_MAX_CHUNKS && ms >= 0 && ms <= DRIBBLE_MAX_MS) {
+    out->dribble_chunks = (unsigned)chunks;
+    out->dribble_ms = (unsigned)ms;
+  }
+  raw_field(L, idx, "_headers");
   if (lua_istable(L, -1)) {
     raw_field(L, -1, "_list");
     rc = lua_istable(L, -1) ? apply_headers(L, lua_gettop(L), out, err, errlen)
@@ -324,6 +343,16 @@ void script_response_push(lua_State *L, const http_response_t *r) {
     p = eol + 2;
   }
   lua_call(L, 4, 1);
+  if (r->fault) {
+    lua_pushstring(L, http_fault_name(r->fault));
+    lua_setfield(L, -2, "_fault");
+  }
+  if (r->dribble_chunks) {
+    lua_pushinteger(L, r->dribble_chunks);
+    lua_setfield(L, -2, "_dribble_chunks");
+    lua_pushinteger(L, r->dribble_ms);
+    lua_setfield(L, -2, "_dribble_ms");
+  }
 }
 
 void script_push_var(lua_State *L, const router_var_t *v) {

@@ -36,12 +36,20 @@ struct refusals {
  * on accept by accepting and closing the pending connections itself,
  * without telling the program, so a server out of descriptors would look
  * healthy in its log. Accepting here lets h1mock say so and answer 503. */
-struct listener {
+struct socket {
   uv_poll_t poll;
-  int fd; /* -1 once closed */
+  int fd;    /* -1 once closed */
+  bool open; /* the poll handle is initialized */
+  struct listener *li;
+};
+
+/* One port: a socket per address --address stands for (a host name may
+ * have several), their connections counted and limited together. */
+struct listener {
+  struct socket sock[CONFIG_MAX_ADDRESSES];
+  size_t nsock;
   conn_env_t env;
   server_t *server;
-  bool open;    /* the poll handle is initialized */
   bool polling; /* false while accepting is paused for want of descriptors */
   struct refusals full, nofds;
 };
@@ -49,6 +57,8 @@ struct listener {
 struct server {
   uv_loop_t *loop;
   struct listener traffic, admin;
+  struct sockaddr_storage addr[CONFIG_MAX_ADDRESSES]; /* --address, resolved at start */
+  size_t naddr;
   int spare_fd;    /* a descriptor given up to accept, and refuse, when there are none left */
   uint64_t nofile; /* the open-files limit */
   http_response_t refusal;
@@ -126,7 +136,9 @@ static void refuse(struct listener *li, int fd, struct refusals *r) {
 
 static void pause_accepting(struct listener *li) {
   if (li->polling)
-    uv_poll_stop(&li->poll);
+    for (size_t i = 0; i < li->nsock; i++)
+      if (li->sock[i].open)
+        uv_poll_stop(&li->sock[i].poll);
   li->polling = false;
 }
 
@@ -136,28 +148,32 @@ static void on_acceptable(uv_poll_t *p, int status, int events);
  * connections again when descriptors run out a second time. */
 static void resume_accepting(struct listener *li) {
   server_t *s = li->server;
-  if (li->polling || !li->open || uv_is_closing((uv_handle_t *)&li->poll))
+  if (li->polling || li->nsock == 0 || !li->sock[0].open ||
+      uv_is_closing((uv_handle_t *)&li->sock[0].poll))
     return;
   if (s->spare_fd < 0)
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (s->spare_fd >= 0 && uv_poll_start(&li->poll, UV_READABLE, on_acceptable) == 0) {
-    li->polling = true;
+  if (s->spare_fd < 0)
+    return;
+  for (size_t i = 0; i < li->nsock; i++)
+    if (uv_poll_start(&li->sock[i].poll, UV_READABLE, on_acceptable) == 0)
+      li->polling = true;
+  if (li->polling)
     log_info(s->log, "%s: accepting connections again", li->env.name);
-  }
 }
 
 /* accept() failed for want of descriptors: give up the spare one to take
  * the pending connections and refuse them with a 503, then take it back.
  * Without a spare, stop accepting (the listener would wake the loop
  * without end) until the sweep finds descriptors again. */
-static void out_of_descriptors(struct listener *li) {
+static void out_of_descriptors(struct listener *li, int listen_fd) {
   server_t *s = li->server;
   int err = EMFILE;
   if (s->spare_fd >= 0) {
     close(s->spare_fd);
     s->spare_fd = -1;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-      int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         err = errno;
         break;
@@ -178,7 +194,8 @@ static void out_of_descriptors(struct listener *li) {
 
 static void on_acceptable(uv_poll_t *p, int status, int events) {
   (void)events;
-  struct listener *li = p->data;
+  struct socket *sock = p->data;
+  struct listener *li = sock->li;
   if (status < 0) {
     log_error(li->server->log, "%s: the listening socket failed: %s", li->env.name,
               uv_strerror(status));
@@ -186,7 +203,7 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
     return;
   }
   for (int i = 0; i < ACCEPT_BATCH && li->polling; i++) {
-    int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(sock->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       if (li->env.count >= li->env.max_connections) {
         refuse(li, fd, &li->full);
@@ -205,7 +222,7 @@ static void on_acceptable(uv_poll_t *p, int status, int events) {
 #endif
       return;
     case EMFILE:
-    case ENFILE: out_of_descriptors(li); return;
+    case ENFILE: out_of_descriptors(li, sock->fd); return;
     case ENOBUFS:
     case ENOMEM:
       /* The sweep tries again in a second; meanwhile clients wait in the
@@ -256,73 +273,98 @@ static void on_complete(void *ctx, const char *peer, const http_request_t *req,
   access_log_request(s->access_log, peer, req, resp, origin, started, us);
 }
 
-static void print_address(const struct sockaddr_storage *ss, char *out, size_t n) {
-  char ip[64] = "?";
-  int port = 0;
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    snprintf(out, n, "[%s]:%d", ip, port);
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-    snprintf(out, n, "%s:%d", ip, port);
-  }
-}
-
 static void on_listener_closed(uv_handle_t *h) {
-  struct listener *li = h->data;
-  close(li->fd);
-  li->fd = -1;
+  struct socket *sock = h->data;
+  close(sock->fd);
+  sock->fd = -1;
 }
 
 static void close_listener(struct listener *li) {
-  if (li->open && !uv_is_closing((uv_handle_t *)&li->poll))
-    uv_close((uv_handle_t *)&li->poll, on_listener_closed);
-  else if (!li->open && li->fd >= 0) {
-    close(li->fd);
-    li->fd = -1;
+  for (size_t i = 0; i < li->nsock; i++) {
+    struct socket *sock = &li->sock[i];
+    if (sock->open && !uv_is_closing((uv_handle_t *)&sock->poll))
+      uv_close((uv_handle_t *)&sock->poll, on_listener_closed);
+    else if (!sock->open && sock->fd >= 0) {
+      close(sock->fd);
+      sock->fd = -1;
+    }
   }
 }
 
-static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
-                     size_t errlen) {
-  struct sockaddr_storage ss;
-  int rc = strchr(cfg->address, ':') ? uv_ip6_addr(cfg->address, port, (struct sockaddr_in6 *)&ss)
-                                     : uv_ip4_addr(cfg->address, port, (struct sockaddr_in *)&ss);
-  if (rc) {
-    snprintf(err, errlen, "h1mock: --address: '%s' is not an IPv4 or IPv6 address", cfg->address);
-    return rc;
-  }
-  char where[96];
-  print_address(&ss, where, sizeof where);
+/* Listens on `ss` with a new socket of `li`; fills `where` with the
+ * address as bound (the port chosen for a port 0). */
+static int listen_one(struct listener *li, struct sockaddr_storage *ss, char *where, size_t n) {
+  struct socket *sock = &li->sock[li->nsock++];
   int one = 1;
   socklen_t len =
-      ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  li->server = s;
-  li->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (li->fd < 0 || setsockopt(li->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-      bind(li->fd, (struct sockaddr *)&ss, len) || listen(li->fd, 511)) {
-    rc = -errno; /* libuv's error codes are negated errno values on Unix */
-    goto fail;
-  }
-  if ((rc = uv_poll_init_socket(s->loop, &li->poll, li->fd)))
-    goto fail;
-  li->open = true;
-  li->poll.data = li;
-  if ((rc = uv_poll_start(&li->poll, UV_READABLE, on_acceptable)))
-    goto fail;
+      ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int rc;
+  sock->li = li;
+  sock->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  /* Without V6ONLY, "::" also takes IPv4, and a name with both ::1 and
+   * 127.0.0.1 could not bind the second. */
+  if (sock->fd < 0 || setsockopt(sock->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      (ss->ss_family == AF_INET6 && li->server->naddr > 1 &&
+       setsockopt(sock->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
+      bind(sock->fd, (struct sockaddr *)ss, len) || listen(sock->fd, 511))
+    return -errno; /* libuv's error codes are negated errno values on Unix */
+  if ((rc = uv_poll_init_socket(li->server->loop, &sock->poll, sock->fd)))
+    return rc;
+  sock->open = true;
+  sock->poll.data = sock;
+  if ((rc = uv_poll_start(&sock->poll, UV_READABLE, on_acceptable)))
+    return rc;
   li->polling = true;
-  len = sizeof ss;
-  getsockname(li->fd, (struct sockaddr *)&ss, &len);
-  print_address(&ss, where, sizeof where);
-  log_info(s->log, "%s on %s", li->env.name, where);
+  len = sizeof *ss;
+  getsockname(sock->fd, (struct sockaddr *)ss, &len);
+  text_address((struct sockaddr *)ss, NULL, 0, where, n);
   return 0;
-fail:
-  snprintf(err, errlen, "h1mock: cannot listen on %s (%s): %s", where, li->env.name,
-           uv_strerror(rc));
+}
+
+/* Listens on `port` of every address of the server. With port 0 the
+ * first address picks one and the others take the same. An address of a
+ * host name that this host cannot bind (::1 where IPv6 is off) is left
+ * out with a warning, as long as another one is bound. */
+static int listen_on(server_t *s, struct listener *li, const config_t *cfg, int port, char *err,
+                     size_t errlen) {
+  li->server = s;
+  int rc = 0, left_out = 0;
+  char where[96];
+  for (size_t i = 0; i < s->naddr; i++) {
+    struct sockaddr_storage ss = s->addr[i];
+    uint16_t *sin_port = ss.ss_family == AF_INET6 ? &((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : &((struct sockaddr_in *)&ss)->sin_port;
+    *sin_port = htons((uint16_t)port);
+    text_address((struct sockaddr *)&ss, NULL, 0, where, sizeof where);
+    rc = listen_one(li, &ss, where, sizeof where);
+    if (rc == 0) {
+      log_info(s->log, "%s on %s", li->env.name, where);
+      if (port == 0)
+        port = ntohs(*sin_port);
+      continue;
+    }
+    struct socket *sock = &li->sock[li->nsock - 1];
+    if (s->naddr == 1 || sock->open || (rc != UV_EADDRNOTAVAIL && rc != UV_EAFNOSUPPORT))
+      break;
+    log_warn(s->log, "%s: cannot listen on %s, an address of '%s': %s; leaving it out",
+             li->env.name, where, cfg->address, uv_strerror(rc));
+    if (sock->fd >= 0)
+      close(sock->fd);
+    sock->fd = -1;
+    li->nsock--;
+    left_out = rc;
+    rc = 0;
+  }
+  if (rc == 0 && li->nsock == 0)
+    rc = left_out; /* every address was left out */
+  if (rc == UV_EADDRINUSE)
+    snprintf(err, errlen,
+             "h1mock: cannot listen on %s (%s): %s; another program (another h1mock?) has that "
+             "port: stop it, or choose another with %s (0 picks a free one)",
+             where, li->env.name, uv_strerror(rc), li == &s->traffic ? "--port" : "--admin-port");
+  else if (rc)
+    snprintf(err, errlen, "h1mock: cannot listen on %s (%s): %s", where, li->env.name,
+             uv_strerror(rc));
   return rc;
 }
 
@@ -480,7 +522,6 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   s->metrics = o->metrics;
   s->admin_api = o->admin;
   s->provision = o->provision;
-  s->traffic.fd = s->admin.fd = -1;
   s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->journal = journal_enabled(o->journal) ? o->journal : NULL;
   init_env(&s->traffic.env, loop, cfg, "traffic", traffic_answer, traffic_abandon, s);
@@ -489,6 +530,10 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
   s->admin.env.complete = NULL; /* the journal and the metrics are about traffic */
   set_limits(s, cfg);
   metrics_track_connections(s->metrics, &s->traffic.env.count);
+  int n = config_resolve_address(cfg->address, 0, s->addr, CONFIG_MAX_ADDRESSES, err, errlen);
+  if (n < 0)
+    return UV_EINVAL;
+  s->naddr = (size_t)n;
   int rc = listen_on(s, &s->traffic, cfg, cfg->port, err, errlen);
   if (rc == 0)
     rc = listen_on(s, &s->admin, cfg, cfg->admin_port, err, errlen);
@@ -497,12 +542,17 @@ int server_start(const server_opts_t *o, server_t **out, char *err, size_t errle
     close_listener(&s->admin);
     return rc;
   }
-  if (config_admin_exposed(cfg))
+  /* Loopback or not is a matter of the addresses listened on: a name such
+   * as localhost is loopback when all it resolved to is. */
+  bool loopback_only = true;
+  for (size_t i = 0; i < s->naddr; i++)
+    loopback_only &= config_is_loopback_sockaddr(&s->addr[i]);
+  if (config_admin_exposed(cfg, loopback_only))
     log_warn(s->log,
              "the admin API listens on %s without --admin-token, and --admin-open lets anyone "
              "who can reach it post provisions, which run Lua code here",
              cfg->address);
-  else if (cfg->admin_token == NULL && !config_is_loopback(cfg->address))
+  else if (cfg->admin_token == NULL && !loopback_only)
     log_info(s->log, "admin API: no token, so only loopback peers may call it (others get 403; "
                      "/healthz and /metrics answer everyone): see --admin-token, --admin-open");
   enum access_log_format format = cfg->access_log == CONFIG_ACCESS_LOG_JSON   ? ACCESS_LOG_JSON
@@ -536,10 +586,12 @@ void server_free(server_t *s) {
   metrics_track_connections(s->metrics, NULL);
   access_log_free(s->access_log);
   /* A listener the final uv_walk closed kept its descriptor. */
-  if (s->traffic.fd >= 0)
-    close(s->traffic.fd);
-  if (s->admin.fd >= 0)
-    close(s->admin.fd);
+  for (size_t i = 0; i < s->traffic.nsock; i++)
+    if (s->traffic.sock[i].fd >= 0)
+      close(s->traffic.sock[i].fd);
+  for (size_t i = 0; i < s->admin.nsock; i++)
+    if (s->admin.sock[i].fd >= 0)
+      close(s->admin.sock[i].fd);
   if (s->spare_fd >= 0)
     close(s->spare_fd);
   http_response_free(&s->refusal);

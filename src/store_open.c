@@ -33,48 +33,6 @@
 #include "safedir.h"
 #include "store_int.h"
 
-/* Syncs the directory holding `dir`, so that a directory just made there
- * survives a power cut along with what is then written into it. */
-static int sync_parent(char *dir) {
-  char *slash = strrchr(dir, '/');
-  const char *parent = slash == dir ? "/" : slash ? dir : ".";
-  if (slash && slash != dir)
-    *slash = '\0';
-  int rc = 0, fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) != 0)
-    rc = -errno;
-  if (fd >= 0)
-    close(fd);
-  if (slash && slash != dir)
-    *slash = '/';
-  return rc;
-}
-
-/* mkdir -p, syncing the parent of each directory it makes. */
-static int make_dirs(const char *path) {
-  if (*path == '\0')
-    return -EINVAL;
-  char *p = strdup(path);
-  int rc = 0;
-  if (p == NULL)
-    return -ENOMEM;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != '\0')
-      continue;
-    char c = *q;
-    *q = '\0';
-    if (mkdir(p, 0755) == 0)
-      rc = sync_parent(p);
-    else if (errno != EEXIST)
-      rc = -errno;
-    *q = c;
-    if (rc || c == '\0')
-      break;
-  }
-  free(p);
-  return rc;
-}
-
 static bool exists(int dirfd, const char *name) {
   struct stat st;
   return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -88,7 +46,7 @@ static uint64_t documents(const store_t *s) {
 }
 
 int store_lock_dir(const char *dir, const log_t *lg, char *err, size_t errlen) {
-  int rc = make_dirs(dir);
+  int rc = safedir_mkdirs(dir, 0755, true);
   if (rc) {
     store_seterr(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
     return rc;

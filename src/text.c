@@ -1,44 +1,82 @@
 /* text.c - UTF-8, base64, JSON strings and times. */
 #include "text.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* Length of the valid UTF-8 sequence starting at p[0] (p[0] >= 0x80), or 0
- * when it is invalid; *cut is set when the input ends inside a sequence
- * that was valid so far. */
-static size_t seq_len(const unsigned char *p, size_t n, bool *cut) {
-  unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+/* Bit 1: a byte a JSON string escapes and a decoder stops at ('"', '\\',
+ * control characters). Bit 2: a byte >= 0x80, which the encoder checks as
+ * UTF-8. */
+const unsigned char text_json_class[256] = {
+    /* clang-format off */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* clang-format on */
+};
+
+/* The short escape of each control character, 'u' where there is none. */
+static const char ctl_escape[32] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+};
+
+static const char hex_digits[] = "0123456789abcdef";
+
+#define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD as UTF-8 */
+
+size_t text_utf8_seq(const char *s, size_t n, size_t *bad) {
+  const unsigned char *p = (const unsigned char *)s;
+  unsigned c = p[0], lo = 0x80, hi = 0xBF;
   size_t need;
-  *cut = false;
-  if (c >= 0xC2 && c <= 0xDF)
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
     need = 1;
-  else if (c == 0xE0)
-    need = 2, lo = 0xA0; /* below: overlong */
-  else if (c == 0xED)
-    need = 2, hi = 0x9F; /* above: surrogates */
-  else if (c >= 0xE1 && c <= 0xEF)
+  } else if (c >= 0xE0 && c <= 0xEF) {
     need = 2;
-  else if (c == 0xF0)
-    need = 3, lo = 0x90; /* below: overlong */
-  else if (c >= 0xF1 && c <= 0xF3)
+    if (c == 0xE0)
+      lo = 0xA0; /* below: overlong */
+    else if (c == 0xED)
+      hi = 0x9F; /* above: surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
     need = 3;
-  else if (c == 0xF4)
-    need = 3, hi = 0x8F; /* above: past U+10FFFF */
-  else
-    return 0; /* continuation byte, C0/C1 (overlong), F5..FF */
-  for (size_t k = 1; k <= need; k++) {
-    if (k >= n) {
-      *cut = true;
-      return 0;
-    }
-    unsigned char d = p[k];
-    if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF))
-      return 0;
+    if (c == 0xF0)
+      lo = 0x90; /* below: overlong */
+    else if (c == 0xF4)
+      hi = 0x8F; /* above: past U+10FFFF */
+  } else {
+    *bad = 1; /* continuation byte, C0/C1 (overlong), F5..FF */
+    return 0;
   }
-  return need + 1;
+  size_t i = 1;
+  for (; i <= need && i < n; i++) {
+    if (p[i] < lo || p[i] > hi)
+      break;
+    lo = 0x80;
+    hi = 0xBF;
+  }
+  if (i > need)
+    return need + 1;
+  *bad = i;
+  return 0;
 }
 
 /* Bytes of p[0..n) below 0x80, from the start. Word at a time: bodies can
@@ -58,20 +96,49 @@ static size_t ascii_run(const unsigned char *p, size_t n) {
 
 size_t text_utf8_valid(const char *s, size_t n, bool *incomplete) {
   const unsigned char *p = (const unsigned char *)s;
-  bool cut = false;
-  size_t i = 0;
+  size_t i = 0, bad = 0;
   while (i < n) {
     i += ascii_run(p + i, n - i);
     if (i == n)
       break;
-    size_t k = seq_len(p + i, n - i, &cut);
+    size_t k = text_utf8_seq(s + i, n - i, &bad);
     if (k == 0)
       break;
     i += k;
   }
+  /* Cut short: a lead byte whose sequence was valid up to the end. */
   if (incomplete)
-    *incomplete = i < n && cut;
+    *incomplete = i < n && bad == n - i && p[i] >= 0xC2 && p[i] <= 0xF4;
   return i;
+}
+
+void text_lower(char *out, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
+}
+
+void text_address(const struct sockaddr *sa, char *ip, size_t iplen, char *peer, size_t peerlen) {
+  char name[INET6_ADDRSTRLEN] = "?";
+  int port = -1;
+  if (sa && sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    if (inet_ntop(AF_INET6, &a->sin6_addr, name, sizeof name))
+      port = ntohs(a->sin6_port);
+  } else if (sa && sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    if (inet_ntop(AF_INET, &a->sin_addr, name, sizeof name))
+      port = ntohs(a->sin_port);
+  }
+  if (port < 0)
+    snprintf(name, sizeof name, "?");
+  if (ip && iplen)
+    snprintf(ip, iplen, "%s", name);
+  if (peer && peerlen) {
+    if (port < 0)
+      snprintf(peer, peerlen, "?");
+    else
+      snprintf(peer, peerlen, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", name, port);
+  }
 }
 
 int text_base64(buf_t *out, const void *data, size_t n) {
@@ -100,72 +167,69 @@ int text_base64(buf_t *out, const void *data, size_t n) {
 }
 
 int text_json_string(buf_t *out, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  /* Worst case: every byte becomes \ufffd (6 bytes). */
-  if (buf_reserve(out, n * 6 + 2))
-    return -ENOMEM;
-  char *o = out->data + out->len;
-  *o++ = '"';
-  for (size_t i = 0; i < n;) {
-    unsigned char c = p[i];
+  int rc = buf_reserve(out, n + 2);
+  if (rc)
+    return rc;
+  out->data[out->len++] = '"';
+  size_t i = 0;
+  while (i < n) {
+    /* Invariant: the room left covers the rest of s plus the closing
+     * quote, so plain runs are copied without checks. */
+    size_t j = i;
+    while (j < n && !text_json_class[(unsigned char)s[j]])
+      j++;
+    memcpy(out->data + out->len, s + i, j - i);
+    out->len += j - i;
+    if (j == n)
+      break;
+    if ((rc = buf_reserve(out, (n - j) + 7)))
+      return rc;
+    unsigned char c = (unsigned char)s[j];
+    char *w = out->data + out->len;
     if (c >= 0x80) {
-      bool cut;
-      size_t k = seq_len(p + i, n - i, &cut);
-      if (k == 0) {
-        memcpy(o, "\\ufffd", 6);
-        o += 6;
-        i++;
+      size_t bad = 1, len = text_utf8_seq(s + j, n - j, &bad);
+      if (len) {
+        memcpy(w, s + j, len);
+        out->len += len;
+        i = j + len;
       } else {
-        memcpy(o, p + i, k);
-        o += k;
-        i += k;
+        memcpy(w, REPLACEMENT, 3);
+        out->len += 3;
+        i = j + bad;
       }
       continue;
     }
-    i++;
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      *o++ = (char)c;
-      continue;
+    w[0] = '\\';
+    if (c == '"' || c == '\\') {
+      w[1] = (char)c;
+      out->len += 2;
+    } else if (ctl_escape[c] != 'u') {
+      w[1] = ctl_escape[c];
+      out->len += 2;
+    } else {
+      memcpy(w + 1, "u00", 3);
+      w[4] = hex_digits[c >> 4];
+      w[5] = hex_digits[c & 15];
+      out->len += 6;
     }
-    *o++ = '\\';
-    switch (c) {
-    case '"': *o++ = '"'; break;
-    case '\\': *o++ = '\\'; break;
-    case '\n': *o++ = 'n'; break;
-    case '\r': *o++ = 'r'; break;
-    case '\t': *o++ = 't'; break;
-    case '\b': *o++ = 'b'; break;
-    case '\f': *o++ = 'f'; break;
-    default:
-      memcpy(o, "u00", 3);
-      o[3] = "0123456789abcdef"[c >> 4];
-      o[4] = "0123456789abcdef"[c & 15];
-      o += 5;
-    }
+    i = j + 1;
   }
-  *o++ = '"';
-  out->len = (size_t)(o - out->data);
+  out->data[out->len++] = '"';
   return 0;
 }
 
 int text_utf8_lossy(buf_t *out, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
   if (buf_reserve(out, n * 3))
     return -ENOMEM;
   char *o = out->data + out->len;
   for (size_t i = 0; i < n;) {
-    if (p[i] < 0x80) {
-      *o++ = (char)p[i++];
-      continue;
-    }
-    bool cut;
-    size_t k = seq_len(p + i, n - i, &cut);
+    size_t bad = 1, k = text_utf8_seq(s + i, n - i, &bad);
     if (k == 0) {
-      memcpy(o, "\xef\xbf\xbd", 3);
+      memcpy(o, REPLACEMENT, 3);
       o += 3;
-      i++;
+      i += bad;
     } else {
-      memcpy(o, p + i, k);
+      memcpy(o, s + i, k);
       o += k;
       i += k;
     }
@@ -185,7 +249,7 @@ static bool keeps_ascii(unsigned char c, enum text_escape how) {
 }
 
 int text_escape(buf_t *out, const char *s, size_t n, size_t max, enum text_escape how) {
-  static const char hex[] = "0123456789abcdef";
+  const char *hex = hex_digits;
   const unsigned char *p = (const unsigned char *)s;
   bool cut = n > max;
   if (cut) {
@@ -201,8 +265,8 @@ int text_escape(buf_t *out, const char *s, size_t n, size_t max, enum text_escap
     unsigned char c = p[i];
     size_t k = 0;
     if (c >= 0x80) {
-      bool partial;
-      k = seq_len(p + i, n - i, &partial);
+      size_t bad;
+      k = text_utf8_seq(s + i, n - i, &bad);
     } else if (keeps_ascii(c, how)) {
       k = 1;
     }
@@ -270,4 +334,44 @@ void text_rfc3339_us(int64_t us, char out[TEXT_RFC3339_LEN + 1]) {
     cached_sec = sec;
   }
   snprintf(out, TEXT_RFC3339_LEN + 1, "%.19s.%06dZ", cached, (int)frac);
+}
+
+static bool is_alpha(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static bool is_hex(char ch) {
+  return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+bool text_is_origin(const char *s, size_t n) {
+  if (n == 4 && memcmp(s, "null", 4) == 0)
+    return true;
+  if (n == 0 || !is_alpha(s[0]))
+    return false;
+  size_t i = 1;
+  while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+    i++;
+  if (n - i < 4 || memcmp(s + i, "://", 3) != 0)
+    return false;
+  i += 3;
+  size_t host = i;
+  if (s[i] == '[') { /* an IPv6 address */
+    for (i++; i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.'); i++)
+      ;
+    if (i == n || s[i] != ']' || i == host + 1)
+      return false;
+    i++;
+  } else {
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '-' || s[i] == '.'))
+      i++;
+  }
+  if (i == host)
+    return false;
+  if (i < n && s[i] == ':') {
+    size_t port = ++i;
+    while (i < n && is_digit(s[i]))
+      i++;
+    if (i == port || i - port > 5)
+      return false;
+  }
+  return i == n;
 }

@@ -2,8 +2,10 @@
 #include "watcher.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -12,7 +14,7 @@
 struct watcher {
   uv_fs_event_t event;
   uv_timer_t settle;
-  char pending[PROVISION_NAME_MAX + 8]; /* the last .lua file that changed */
+  char pending[PROVISION_NAME_MAX + 8]; /* the last provision file that changed */
   bool data_swapped;                    /* a ConfigMap "..data" swap was seen */
   provision_t *provision;
   const log_t *log;
@@ -37,6 +39,28 @@ static void on_settled(uv_timer_t *t) {
   metrics_watcher_pending(w->metrics, false);
 }
 
+bool watcher_wants(const char *file) {
+  size_t n = strlen(file);
+  if (file[0] == '.' || n >= PROVISION_NAME_MAX + 8)
+    return false;
+  if (n > 4 && strcmp(file + n - 4, ".lua") == 0)
+    return true;
+  /* The Flask-based h1mock's style: a name without any dot (foo-bar),
+   * copied in with kubectl cp. A name with another extension, or with a
+   * character no provision name has (an editor's foo~), stays out. */
+  char name[PROVISION_NAME_MAX + 1];
+  return strchr(file, '.') == NULL && provision_name(file, n, name) == 0;
+}
+
+/* A directory made in the provisions directory must not take the place of
+ * a file saved just before it (one reload per burst: the last one). */
+static bool is_directory(const watcher_t *w, const char *file) {
+  char path[4096];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/%s", provision_dir(w->provision), file);
+  return strchr(file, '.') == NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static void on_event(uv_fs_event_t *h, const char *file, int events, int status) {
   (void)events;
   watcher_t *w = h->data;
@@ -48,12 +72,10 @@ static void on_event(uv_fs_event_t *h, const char *file, int events, int status)
     metrics_watcher_event(w->metrics, false);
     return;
   }
-  size_t n = strlen(file);
   if (strcmp(file, "..data") == 0) {
     w->data_swapped = true;
-  } else if (file[0] != '.' && n > 4 && strcmp(file + n - 4, ".lua") == 0 &&
-             n < sizeof w->pending) {
-    memcpy(w->pending, file, n + 1);
+  } else if (watcher_wants(file) && !is_directory(w, file)) {
+    memcpy(w->pending, file, strlen(file) + 1);
   } else {
     metrics_watcher_event(w->metrics, false);
     return; /* temp files, dot files, other files */

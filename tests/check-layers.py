@@ -37,12 +37,12 @@ LAYERS = [
     ["admin", "conn", "watcher"],
     ["provision"],
     ["script"],
-    ["script_app", "script_request", "script_response", "script_store", "script_journal",
+    ["script_app", "script_request", "script_response", "script_store", "script_journal", "script_http",
      "script_string", "script_sandbox", "script_jsonlib"],
     ["script_value"],
     ["script_budget"],
     ["router", "store", "journal", "metrics", "access_log", "http", "script_json", "watchdog",
-     "http_client", "pattern", "safedir"],
+     "http_client", "proxy", "record", "dribble", "pattern", "safedir", "cors"],
     ["config", "text", "log", "buf", "origin"],
 ]
 

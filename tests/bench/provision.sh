@@ -146,7 +146,7 @@ post() { # NAME FILE: POST FILE as provision NAME, expect 201; sets p_ms (curl t
 
 loaded_lines() { # FROM NAME-PATTERN: "rules ms" of the load log lines after line FROM
     tail -n +"$(($1 + 1))" "$h1_log" |
-        sed -n "s/.* INFO provision '$2' loaded: \([0-9][0-9]*\) rules in \([0-9.][0-9.]*\) ms.*/\1 \2/p"
+        sed -n "s/.* INFO provision '$2' loaded: \([0-9][0-9]*\) rules\{0,1\} in \([0-9.][0-9.]*\) ms.*/\1 \2/p"
 }
 
 # ---------------------------------------------------------------- part 1: load time
@@ -347,7 +347,7 @@ swaps_failed=$(awk '$1 != 201' "$swap_log" | wc -l)
 w_from=$(iso_ms "$r_t0")
 w_to=$(iso_ms "$r_t1")
 tail -n +"$((from + 1))" "$h1_log" |
-    sed -n "s/^\([^ ]*\) INFO provision 'swap-[ab]' loaded: [0-9]* rules in \([0-9.]*\) ms.*/\1 \2/p" \
+    sed -n "s/^\([^ ]*\) INFO provision 'swap-[ab]' loaded: [0-9]* rules\{0,1\} in \([0-9.]*\) ms.*/\1 \2/p" \
     >"$tmp/swap.loads"
 swaps_logged=$(wc -l <"$tmp/swap.loads")
 awk -v a="$w_from" -v b="$w_to" '$1 >= a && $1 < b { print NR, $2 }' "$tmp/swap.loads" >"$tmp/swap.window"

@@ -283,7 +283,20 @@ def watcher_quiet(srv, since=None, timeout=10.0):
         last[0] = now
         return ok
     wait_until(settled, timeout, 0.02, "the watcher quiet")
+    log_caught_up(srv, timeout)
     return last[0]
+
+
+def log_caught_up(srv, timeout=10.0):
+    """The log is read from the server's stderr by a thread, which can lag
+    on a loaded machine: waits until it holds a line for every provision
+    load the server has counted, so that checks on the log see them all."""
+    text = http("GET", srv.admin_url + "/metrics").text
+    loads = sum(int(v) for v in re.findall(
+        r"^h1mock_provision_loads_total\{[^}]*\} (\d+)$", text, re.M))
+    wait_until(lambda: len(re.findall(r"provision '[^']*' (?:loaded: |failed to load)",
+                                      srv.log)) >= loads,
+               timeout, 0.02, "a log line for each of the %d loads" % loads)
 
 
 def body_of(srv, path="/"):

@@ -103,7 +103,8 @@ def test_text_is_the_default_with_verbose(logged):
     assert f1[1:] == ("127.0.0.1:%d" % port, "GET", "/app/v1/foo/bar", "200", str(len(BODY)),
                       f1[6], "answer_get")
     assert int(f1[6]) < 5000000
-    assert f2[2:6] == ("GET", "/nowhere", "404", f2[5]) and f2[7] == "-"
+    # the target as received, query included
+    assert f2[2:6] == ("GET", "/nowhere?q=1", "404", f2[5]) and f2[7] == "-"
     assert int(f2[5]) > 0
     assert f3[2:6] == ("HEAD", "/app/v1/foo/bar", "200", "0")
     t = time.strptime(f1[0][:19], "%Y-%m-%dT%H:%M:%S")
@@ -118,16 +119,18 @@ def test_text_is_the_default_with_verbose(logged):
 def test_json_lines(logged):
     srv = logged("--access-log", "json")
     http("GET", srv.url + "/app/v1/foo/bar")
-    http("POST", srv.url + "/nowhere", data="x")
+    http("POST", srv.url + "/nowhere%20x?a=1%202", data="x")
     a, b = (json.loads(l) for l in srv.wait_out(2))
-    assert set(a) == {"time", "remote", "method", "path", "status", "bytes", "duration_us",
-                      "endpoint"}
+    assert set(a) == {"time", "remote", "method", "path", "target", "status", "bytes",
+                      "duration_us", "endpoint"}
     assert re.fullmatch(TIME, a["time"])
     assert a["remote"].startswith("127.0.0.1:")
     assert (a["method"], a["path"], a["status"], a["bytes"], a["endpoint"]) == (
         "GET", "/app/v1/foo/bar", 200, len(BODY), "answer_get")
     assert isinstance(a["duration_us"], int)
-    assert (b["method"], b["path"], b["status"], b["endpoint"]) == ("POST", "/nowhere", 404, None)
+    assert (b["method"], b["path"], b["status"], b["endpoint"]) == ("POST", "/nowhere x", 404,
+                                                                     None)
+    assert b["target"] == "/nowhere%20x?a=1%202"
 
 
 def test_off_by_default_and_when_asked(logged):
@@ -187,22 +190,34 @@ def test_one_line_per_request_in_order_under_pipelining(logged):
     lines = srv.wait_out(n)
     assert len(lines) == n
     fields = [text_fields(l) for l in lines]
-    assert all(f[3] == "/app/v1/foo/bar" and f[7] == "answer_get" for f in fields[:-1])
+    assert all(f[3] == "/app/v1/foo/bar?i=%d" % i and f[7] == "answer_get"
+               for i, f in enumerate(fields[:-1]))
     assert fields[-1][3:5] == ("/last", "404")
     assert len({f[1] for f in fields}) == 1  # one connection
 
 
-def test_odd_paths_stay_one_field(logged):
-    srv = logged("--access-log", "text")
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-    try:
-        s.sendall(b"GET /a%20b%22c%0A%FF/caf%C3%A9 HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(s)[0] == 404
-    finally:
-        s.close()
-    line = srv.wait_out(1)[0]
-    assert line.count("\n") == 1
-    assert text_fields(line)[3] == "/a\\x20b\\x22c\\x0a\\xff/café"
+def logged_target(raw_target):
+    """The TARGET field of the text line logged for GET raw_target (bytes)."""
+    def check(srv):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"GET " + raw_target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(s)[0] == 404
+        line = srv.wait_out(1)[0]
+        assert line.count("\n") == 1
+        return text_fields(line)[3]
+    return check
+
+
+def test_targets_are_logged_as_received(logged):
+    # percent-escapes stay as sent (a space is %20, not \x20), the query too
+    target = logged_target(b"/a%20b%22c%0A%FF/caf%C3%A9?q=a+b&r=%0a")
+    assert target(logged("--access-log", "text")) == "/a%20b%22c%0A%FF/caf%C3%A9?q=a+b&r=%0a"
+
+
+def test_odd_targets_stay_one_field(logged):
+    # bytes no valid target holds (llhttp lets these through) are escaped
+    target = logged_target(b"/caf\xc3\xa9\xff\"\\x")
+    assert target(logged("--access-log", "text")) == "/café\\xff\\x22\\x5cx"
 
 
 @pytest.mark.parametrize("args,env,message", [

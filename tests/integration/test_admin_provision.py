@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import BIN, body_of, header, http, read_response, wait_until, watcher_quiet
+from conftest import (BIN, body_of, header, http, log_caught_up, read_response, wait_until,
+                      watcher_quiet)
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
@@ -88,11 +89,13 @@ def success_loaded(name):
 
 
 def load_lines(srv, name):
-    return re.findall(r"^%s INFO provision '%s' loaded: (\d+) rules in [0-9.]+ ms$"
+    log_caught_up(srv)
+    return re.findall(r"^%s INFO provision '%s' loaded: (\d+) rules? in [0-9.]+ ms$"
                       % (TS, re.escape(name)), srv.log, re.M)
 
 
 def fail_lines(srv, name):
+    log_caught_up(srv)
     return re.findall(r"^%s ERROR provision '%s' failed to load: (.*)$"
                       % (TS, re.escape(name)), srv.log, re.M)
 

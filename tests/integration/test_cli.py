@@ -297,6 +297,45 @@ def test_command_line_wins_over_env_port(tmp_path, spawn):
         socket.create_connection(("127.0.0.1", env_port), timeout=2).close()
 
 
+@pytest.mark.parametrize("env,args", [
+    ({"H1MOCK_PORT": "abc"}, ["--port", "0"]),
+    ({"H1MOCK_PORT": "abc"}, ["--port=0"]),
+    ({"H1MOCK_MAX_BODY": "lots", "H1MOCK_IDLE_TIMEOUT": "never"},
+     ["--max-body", "1k", "--idle-timeout=5"]),
+    ({"H1MOCK_VERBOSE": "maybe"}, ["--verbose"]),
+])
+def test_command_line_wins_over_a_bad_variable(tmp_path, spawn, env, args):
+    # an overridden variable is not even parsed (#16 point 10)
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "initial.lua").write_text(HELLO)
+    base = ["--address", "127.0.0.1", "--admin-port", "0", "--provisions", str(pdir)]
+    if "--port" not in args and "--port=0" not in args:
+        base += ["--port", "0"]
+    srv = spawn(base + args, env=env)
+    assert get("127.0.0.1", srv.port, "/hello")[2] == b"hello from initial"
+    # the same variable without its option still stops the start, naming it
+    var, value = next(iter(env.items()))
+    ports = [] if var == "H1MOCK_PORT" else ["--port", "0"]
+    res = run(["--address", "127.0.0.1", "--admin-port", "0", "--provisions", str(pdir)] + ports,
+              env={var: value})
+    assert_usage_error(res, var, value)
+
+
+def test_admin_token_file_overrides_a_bad_token_variable(tmp_path, spawn):
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    tok = tmp_path / "token"
+    tok.write_text("file-token\n")
+    tok.chmod(0o600)
+    srv = spawn(["--address", "127.0.0.1", "--port", "0", "--admin-port", "0",
+                 "--provisions", str(pdir), "--admin-token-file", str(tok)],
+                env={"H1MOCK_ADMIN_TOKEN": "has a space"})
+    r = requests.get("http://127.0.0.1:%d/app/v1/requests/count" % srv.admin_port, timeout=5,
+                     headers={"Authorization": "Bearer file-token"})
+    assert r.status_code == 200
+
+
 VERBOSE_LUA = """
 function registerRules()
   app.add_url_rule("/log", "logit", logit)
@@ -353,6 +392,10 @@ def test_traffic_port_in_use(tmp_path):
     assert len(lines) == 1, err
     assert "cannot listen on 127.0.0.1:%d" % port in lines[0]
     assert "address already in use" in lines[0]
+    # what to do about it, e.g. with the quick start's server still running
+    assert lines[0].endswith("address already in use; another program (another h1mock?) has "
+                             "that port: stop it, or choose another with --port (0 picks a "
+                             "free one)"), lines[0]
 
 
 def test_admin_port_in_use(tmp_path):
@@ -367,6 +410,7 @@ def test_admin_port_in_use(tmp_path):
     assert res.returncode == 1, (res.returncode, err)
     assert "cannot listen on 127.0.0.1:%d" % port in err
     assert "address already in use" in err
+    assert "choose another with --admin-port (0 picks a free one)" in err
 
 
 def test_missing_provisions_dir(tmp_path):
@@ -404,6 +448,105 @@ def test_ipv6_loopback(tmp_path, spawn):
 
 
 # --------------------------------------------------------------------------
+# host names for --address (#16 point 10)
+# --------------------------------------------------------------------------
+
+def test_address_localhost_is_resolved_at_start(tmp_path, spawn):
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "initial.lua").write_text(HELLO)
+    srv = spawn(["--address", "localhost", "--port", "0", "--admin-port", "0",
+                 "--provisions", str(pdir)])
+    srv.wait_log(r"provision 'initial' loaded")
+    assert re.search(r"INFO traffic on 127\.0\.0\.1:%d$" % srv.port, srv.log, re.M), srv.log
+    assert get("127.0.0.1", srv.port, "/hello")[2] == b"hello from initial"
+    status, _, body = get("127.0.0.1", srv.admin_port, "/app/v1/provision/initial")
+    assert status == 200
+    # localhost is loopback, so nothing is said about other hosts reaching the admin API
+    assert "only loopback peers may call it" not in srv.log
+
+
+def test_address_that_does_not_resolve_is_refused(tmp_path):
+    res = run(["--address", "nosuch.invalid", "--port", "0", "--admin-port", "0",
+               "--provisions", str(tmp_path)])
+    err = res.stderr.decode()
+    assert res.returncode == 1, err
+    assert "h1mock: --address: 'nosuch.invalid' is neither an IPv4 or IPv6 address nor a host " \
+        "name that resolves" in err
+    assert "traffic on" not in err
+
+
+def hosts_problem():
+    """None when h1mock can run with an /etc/hosts of its own (a mount
+    namespace: nothing under /etc changes), else why not."""
+    import shutil
+    if shutil.which("unshare") is None:
+        return "unshare is not installed"
+    res = subprocess.run(["unshare", "--mount", "sh", "-c", "mount --bind /dev/null /etc/hosts"],
+                         capture_output=True, text=True, timeout=20)
+    if res.returncode != 0:
+        return "cannot make a mount namespace here: %s" % res.stderr.strip()
+    return None
+
+
+def spawn_with_hosts(tmp_path, hosts, name):
+    """h1mock (same PID) serving HELLO on --address `name`, ports 0, in a
+    mount namespace where /etc/hosts is `hosts`."""
+    why = hosts_problem()
+    if why:
+        pytest.skip(why)
+    hfile = tmp_path / "hosts"
+    hfile.write_text(hosts)
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "initial.lua").write_text(HELLO)
+    proc = subprocess.Popen(["unshare", "--mount", "sh", "-c",
+                             'mount --bind "$0" /etc/hosts && exec "$@"', str(hfile), BIN,
+                             "--address", name, "--port", "0", "--admin-port", "0",
+                             "--provisions", str(pdir)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=_env(), cwd=str(tmp_path))
+    return Server(proc, tmp_path)
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_address_name_with_two_addresses_listens_on_both(tmp_path):
+    srv = spawn_with_hosts(tmp_path, "127.0.0.1 both.test\n::1 both.test\n", "both.test")
+    try:
+        srv.wait_log(r"provision 'initial' loaded")
+        ports = {}
+        for kind in ("traffic", "admin"):
+            found = re.findall(r"INFO %s on (\S+):(\d+)$" % kind, srv.log, re.M)
+            assert sorted(h for h, _ in found) == ["127.0.0.1", "[::1]"], srv.log
+            # one port for both addresses, even when the port was 0
+            assert len({p for _, p in found}) == 1, srv.log
+            ports[kind] = int(found[0][1])
+        for host in ("127.0.0.1", "::1"):
+            assert get(host, ports["traffic"], "/hello")[2] == b"hello from initial"
+            assert get(host, ports["admin"], "/healthz")[0] == 200
+        assert "only loopback peers may call it" not in srv.log
+    finally:
+        assert srv.stop() == 0, srv.log
+
+
+def test_address_name_leaves_out_an_address_it_cannot_bind(tmp_path):
+    # 192.0.2.1 (TEST-NET-1) is no address of this host: h1mock listens on
+    # the other one, says so, and is then reachable from other hosts by name
+    srv = spawn_with_hosts(tmp_path, "127.0.0.1 mixed.test\n192.0.2.1 mixed.test\n",
+                           "mixed.test")
+    try:
+        m = srv.wait_log(r"INFO traffic on 127\.0\.0\.1:(\d+)$")
+        srv.wait_log(r"WARN traffic: cannot listen on 192\.0\.2\.1:\d+, an address of "
+                     r"'mixed\.test': .*; leaving it out")
+        srv.wait_log(r"provision 'initial' loaded")
+        assert get("127.0.0.1", int(m.group(1)), "/hello")[2] == b"hello from initial"
+        # not all of the name is loopback: the admin API's limit is explained
+        assert "only loopback peers may call it" in srv.log
+    finally:
+        assert srv.stop() == 0, srv.log
+
+
+# --------------------------------------------------------------------------
 # log lines at start
 # --------------------------------------------------------------------------
 
@@ -413,7 +556,7 @@ def test_startup_log_lines(h1mock):
     log = srv.log
     assert re.search(r"^%s INFO traffic on 127\.0\.0\.1:%d$" % (TS, srv.port), log, re.M), log
     assert re.search(r"^%s INFO admin on 127\.0\.0\.1:%d$" % (TS, srv.admin_port), log, re.M), log
-    m = re.search(r"^%s INFO provision 'initial' loaded: (\d+) rules in [0-9.]+ ms$" % TS,
+    m = re.search(r"^%s INFO provision 'initial' loaded: (\d+) rules? in [0-9.]+ ms$" % TS,
                   log, re.M)
     assert m, log
     assert int(m.group(1)) == 2
@@ -422,6 +565,18 @@ def test_startup_log_lines(h1mock):
     # the ports in the log are the real ones
     assert get("127.0.0.1", srv.port, "/hello")[0] == 200
     assert requests.get(srv.admin_url + "/healthz", timeout=5).status_code == 200
+
+
+def test_one_rule_is_counted_in_the_singular(h1mock, tmp_path):
+    one = 'function registerRules() app.get("/", function() return "x" end) end\n'
+    srv = h1mock(one)
+    srv.wait_log(r"INFO provision 'initial' loaded: 1 rule in [0-9.]+ ms$")
+    assert "1 rules" not in srv.log
+    f = tmp_path / "one.lua"
+    f.write_text(one)
+    res = run(["--check", str(f)])
+    assert res.returncode == 0
+    assert res.stdout.decode() == "%s: ok (1 rule)\n" % f
 
 
 def test_initial_without_lua_extension(h1mock):

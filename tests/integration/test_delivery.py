@@ -577,9 +577,10 @@ def test_install_sets_build_is_in_the_default_and_lacks_the_test_toolchain():
     build, default = set(install_list("--build")), set(install_list())
     runtime = set(install_list("--runtime"))
     assert build < default
+    assert "chromium" in default  # the CORS test's browser
     assert {"build-essential", "meson", "ninja-build", "pkg-config", "python3"} <= build
     for tool in ("python3-pytest", "clang", "clang-format", "docker-compose", "shellcheck",
-                 "curl", "podman"):
+                 "curl", "podman", "chromium"):
         assert tool not in build, tool
     assert {"liblua5.4-0", "libuv1", "curl"} == runtime
     assert not runtime & {"meson", "build-essential", "python3"}

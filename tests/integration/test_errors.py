@@ -106,6 +106,26 @@ def test_handler_for_405(h1mock):
     assert r.text == "H405 405"
 
 
+def test_405_page_and_description_name_the_methods(h1mock):
+    srv = h1mock(r'''
+function registerRules()
+  app.route("/d", {methods = {"PUT", "DELETE"}}, function() return "d" end)
+  app.errorhandler(405, function(e) return "H " .. e.description, 405 end)
+end
+''')
+    r = http("PUT", srv.url + "/d")
+    assert r.status_code == 200
+    r = http("GET", srv.url + "/d")
+    assert (r.status_code, r.text) == (405, "H This URL does not accept GET; it accepts DELETE, "
+                                            "OPTIONS, PUT.")
+    assert r.headers["Allow"] == "DELETE, OPTIONS, PUT"
+    srv2 = h1mock('function registerRules() app.post("/p", function() return "p" end) end')
+    r = http("DELETE", srv2.url + "/p")
+    assert r.status_code == 405
+    assert "<h1>Method Not Allowed</h1>\n<p>This URL does not accept DELETE; it accepts " \
+        "OPTIONS, POST.</p>" in r.text
+
+
 def test_handler_for_500_view_raise(h1mock):
     srv = h1mock(HANDLERS)
     r = http("GET", srv.url + "/raise")

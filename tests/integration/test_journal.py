@@ -32,7 +32,7 @@ function slow() sleep(0.4) return "slept" end
 
 ENTRY_KEYS = {"seq", "time", "remote", "method", "path", "query", "headers", "body",
               "body_encoding", "body_truncated", "body_bytes", "status", "endpoint",
-              "provision", "duration_us"}
+              "provision", "proxied", "fault", "calls", "duration_us"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -325,7 +325,8 @@ def test_non_utf8_path_and_headers_still_give_json(h1mock):
     srv = h1mock(APP)
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     try:
-        s.sendall(b"GET /caf%E9 HTTP/1.1\r\nHost: h\r\nX-Latin: caf\xe9\r\n\r\n")
+        s.sendall(b"GET /caf%E9 HTTP/1.1\r\nHost: h\r\nX-Latin: caf\xe9\r\n"
+                  b"X-Cut: \xe2\x82!\r\n\r\n")
         assert read_response(s)[0] == 404
     finally:
         s.close()
@@ -334,6 +335,9 @@ def test_non_utf8_path_and_headers_still_give_json(h1mock):
     e = r.json()["requests"][0]
     assert e["path"] == "/caf\ufffd"
     assert e["headers"]["x-latin"] == "caf\ufffd"
+    # One U+FFFD per ill-formed subsequence, as Lua's json.encode and Python
+    # replace them (a euro sign cut short is one, not one per byte).
+    assert e["headers"]["x-cut"] == b"\xe2\x82!".decode("utf-8", "replace") == "\ufffd!"
     assert seqs(journal(srv, "?path=%2Fcaf%E9")) == [1]
 
 
@@ -526,6 +530,8 @@ def test_lua_journal_find_gives_entries(h1mock):
     assert e1["body_encoding"] == "base64" and base64.b64decode(e1["body"]) == b"\xffbin"
     assert e2["body"] == "two" and e2["headers"]["x-id"] == "2"
     assert e2["endpoint"] == "pay" and e2["provision"] == "initial"
+    # In Lua a field that is null in the admin API's JSON is false.
+    assert e1["fault"] is False and e1["proxied"] is False and e1["calls"] == []
     assert e2["remote"].startswith("127.0.0.1:")
     assert [e["seq"] for e in http("GET", srv.url + "/find?limit=1").json()] == [4]
     assert [e["seq"] for e in http("GET", srv.url + "/find?since=1&limit=2").json()] == [2, 3]

@@ -15,7 +15,8 @@ import time
 import pytest
 import requests
 
-from conftest import body_of, header, http, read_response, wait_until, watcher_quiet
+from conftest import (body_of, header, http, log_caught_up, read_response, wait_until,
+                      watcher_quiet)
 
 API = "/app/v1/provision"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00)"
@@ -85,15 +86,17 @@ def entry(doc, name):
     return found[0]
 
 
-LOAD_RX = r"^%s INFO provision '%s' loaded: (\d+) rules in \d+(?:\.\d+)? ms$"
+LOAD_RX = r"^%s INFO provision '%s' loaded: (\d+) rules? in \d+(?:\.\d+)? ms$"
 FAIL_RX = r"^%s ERROR provision '%s' failed to load: (.+)$"
 
 
 def load_lines(srv, name):
+    log_caught_up(srv)
     return re.findall(LOAD_RX % (TS, re.escape(name)), srv.log, re.M)
 
 
 def fail_lines(srv, name):
+    log_caught_up(srv)
     return re.findall(FAIL_RX % (TS, re.escape(name)), srv.log, re.M)
 
 
@@ -241,15 +244,63 @@ def test_hidden_other_and_nested_files_ignored(h1mock):
     (srv.provisions / "sub").mkdir()
     write_file(srv.provisions / "sub" / "deep.lua", prov("deep"))
     write_file(srv.provisions / "broken.txt", BROKEN)
+    # editor backups and swap files, h1mock's own temporaries: not even the
+    # extension-less names among them (#16 point 5)
+    write_file(srv.provisions / "initial~", prov("tilde"))
+    write_file(srv.provisions / "initial.swp", prov("swap"))
+    write_file(srv.provisions / ".initial.lua.tmp-4242", prov("tmp"))
+    write_file(srv.provisions / ".hidden", prov("hidden"))
     watcher_quiet(srv)
     assert body_of(srv) == "initial"
     log = srv.log
-    assert not re.search(r"provision '[^']*(hidden|notes|bak|deep|broken)[^']*'", log), log
+    assert not re.search(r"provision '[^']*(hidden|notes|bak|deep|broken|initial[~.])[^']*'",
+                         log), log
     assert "failed to load" not in log, log
     assert listing(srv)["active"] == "initial"
     # the watcher is alive: a real provision file after those is picked up
     write_file(srv.provisions / "real.lua", prov("real"))
     serves(srv, "real")
+
+
+def test_file_without_extension_copied_in_becomes_active(h1mock, tmp_path):
+    # the Flask-based h1mock's style (#16 point 5): `kubectl cp foo-bar pod:/app/provision/`
+    srv = h1mock(prov("initial"))
+    assert body_of(srv) == "initial"
+    outside = tmp_path / "foo-bar"
+    outside.write_text(prov("foo bar", rules=2))
+    shutil.copyfile(outside, srv.provisions / "foo-bar")
+    serves(srv, "foo bar")
+    watcher_quiet(srv)
+    assert load_lines(srv, "foo-bar") == ["2"], srv.log
+    doc = listing(srv)
+    assert doc["active"] == "foo-bar" and entry(doc, "foo-bar")["rules"] == 2, doc
+    # edited in place: reloads, like a .lua file
+    write_file(srv.provisions / "foo-bar", prov("foo bar v2"))
+    serves(srv, "foo bar v2")
+    # a broken one is refused and the working one stays
+    write_file(srv.provisions / "broken", BROKEN)
+    srv.wait_log(r"ERROR provision 'broken' failed to load: (?:\S*/)?broken\.lua:4: ")
+    assert body_of(srv) == "foo bar v2"
+
+
+def test_name_lua_wins_over_name_as_at_start(h1mock):
+    srv = h1mock(prov("initial"), files={"both.lua": prov("both lua")})
+    assert body_of(srv) == "initial"
+    write_file(srv.provisions / "both", prov("both plain"))
+    srv.wait_log(r"INFO \S+/both changed, but both\.lua is there too and wins: not loaded")
+    assert body_of(srv) == "initial"
+    assert load_lines(srv, "both") == []
+    # both.lua itself still loads
+    os.utime(srv.provisions / "both.lua")
+    serves(srv, "both lua")
+
+
+def test_a_directory_made_after_a_save_does_not_hide_it(h1mock):
+    srv = h1mock(prov("initial"))
+    assert body_of(srv) == "initial"
+    write_file(srv.provisions / "saved.lua", prov("saved"))
+    (srv.provisions / "subdir").mkdir()  # within the watcher's settle time
+    serves(srv, "saved")
 
 
 def test_post_does_not_cause_a_second_load(h1mock):

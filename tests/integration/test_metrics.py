@@ -124,6 +124,8 @@ EXPECTED = {
     "h1mock_store_documents": "gauge",
     "h1mock_lua_memory_bytes": "gauge",
     "h1mock_lua_memory_limit_bytes": "gauge",
+    "h1mock_http_client_requests_total": "counter",
+    "h1mock_http_client_duration_seconds": "histogram",
     "process_resident_memory_bytes": "gauge",
     "process_start_time_seconds": "gauge",
     "h1mock_uptime_seconds": "gauge",

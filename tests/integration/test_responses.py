@@ -411,3 +411,131 @@ def test_fractional_cookie_age_is_rounded_down(h1mock):
     r = http("GET", srv.url + "/cookie_age")
     assert r.status_code == 200
     assert r.headers["Set-Cookie"] == "c=v; Max-Age=1; Path=/"
+
+
+# --------------------------------------------------------------------------
+# Response setters (#16 points 7 and 8): content_type and mimetype change the
+# Content-Type as Flask's Response does; a value of the wrong type raises at
+# the assignment's line instead of being dropped.
+
+
+SETTERS = r'''
+local function with(fn)
+  return function()
+    local r = make_response("body")
+    fn(r)
+    return r
+  end
+end
+
+function registerRules()
+  app.get("/content_type", with(function(r) r.content_type = "text/csv; header=present" end))
+  app.get("/content_type_nil", with(function(r) r.content_type = nil end))
+  app.get("/mimetype_text", with(function(r) r.mimetype = "text/plain" end))
+  app.get("/mimetype_json", with(function(r) r.mimetype = "application/json" end))
+  app.get("/mimetype_xml", with(function(r) r.mimetype = "application/atom+xml" end))
+  app.get("/read_back", function()
+    local r = jsonify{a = 1}
+    r.mimetype = "application/problem+json"
+    return r.content_type .. "|" .. r.mimetype .. "|" .. tostring(r.is_json)
+  end)
+  app.get("/headers_table", with(function(r) r.headers = {["X-A"] = {"1", "2"}} end))
+  app.get("/headers_read_after", function()
+    local r = make_response("x")
+    r.headers = {{"X-A", "1"}, {"x-a", "2"}}
+    return r.headers["X-A"] .. #r.headers
+  end)
+  app.get("/status_code_string", with(function(r) r.status_code = "299 Fine" end))
+  app.get("/bad/headers_number", with(function(r) r.headers = 5 end))
+  app.get("/bad/headers_value", with(function(r) r.headers = {["X-A"] = {{}}} end))
+  app.get("/bad/status_code_table", with(function(r) r.status_code = {} end))
+  app.get("/bad/status_code_1xx", with(function(r) r.status_code = 103 end))
+  app.get("/bad/status_code_float", with(function(r) r.status_code = 200.5 end))
+  app.get("/bad/status_1xx", with(function(r) r.status = "101 Switching Protocols" end))
+  app.get("/bad/data_table", with(function(r) r.data = {} end))
+  app.get("/bad/set_data_number", with(function(r) r.set_data(5) end))
+  app.get("/bad/content_type_number", with(function(r) r.content_type = 5 end))
+  app.get("/bad/mimetype_params", with(function(r) r.mimetype = "text/plain; charset=x" end))
+  app.get("/bad/mimetype_nil", with(function(r) r.mimetype = nil end))
+  app.get("/bad/is_json", with(function(r) r.is_json = true end))
+  app.get("/bad/json", with(function(r) r.json = {} end))
+  app.get("/bad/method", with(function(r) r.set_cookie = 1 end))
+  app.get("/own_field", function()
+    local r = make_response("x")
+    r.note = "kept"                       -- other names stay free for the view's use
+    return r.note
+  end)
+end
+'''
+
+
+def test_response_content_type_setter(h1mock):
+    srv = h1mock(SETTERS)
+    r = http("GET", srv.url + "/content_type")
+    assert r.status_code == 200 and r.text == "body"
+    assert r.headers["Content-Type"] == "text/csv; header=present"
+    st, hs, body = raw_get(srv, "/content_type_nil")
+    assert st == 200 and body == b"body"
+    assert header(hs, "content-type") is None
+
+
+def test_response_mimetype_setter_adds_a_charset_to_text_types(h1mock):
+    srv = h1mock(SETTERS)
+    assert http("GET", srv.url + "/mimetype_text").headers["Content-Type"] == \
+        "text/plain; charset=utf-8"
+    assert http("GET", srv.url + "/mimetype_json").headers["Content-Type"] == \
+        "application/json"
+    assert http("GET", srv.url + "/mimetype_xml").headers["Content-Type"] == \
+        "application/atom+xml; charset=utf-8"
+    assert http("GET", srv.url + "/read_back").text == \
+        "application/problem+json|application/problem+json|true"
+
+
+def test_response_headers_and_status_code_setters_take_good_values(h1mock):
+    srv = h1mock(SETTERS)
+    st, hs, body = raw_get(srv, "/headers_table")
+    assert st == 200 and all_headers(hs, "x-a") == ["1", "2"]
+    # a plain table becomes a Headers object: reads ignore case afterwards
+    assert http("GET", srv.url + "/headers_read_after").text == "12"
+    s = srv.connect()
+    try:
+        s.sendall(b"GET /status_code_string HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 299 Fine\r\n")
+    finally:
+        s.close()
+    assert http("GET", srv.url + "/own_field").text == "kept"
+
+
+BAD_SETTERS = {
+    "headers_number": "response.headers must be a table of headers, not 5",
+    "headers_value": "response.headers: header 'X-A' has a table value",
+    "status_code_table": "response.status_code must be an integer from 200 to 999",
+    "status_code_1xx": "response.status_code must be an integer from 200 to 999 "
+                       r"\(or a string like '201 Created'\), not 103",
+    "status_code_float": "response.status_code must be an integer .*, not 200.5",
+    "status_1xx": "response.status must look like '404 Not Found' .*, not '101 Switching",
+    "data_table": "response.data must be a string, not a table",
+    "set_data_number": "set_data: the body must be a string, not a number",
+    "content_type_number": "response.content_type must be a string or nil, not 5",
+    "mimetype_params": "response.mimetype must be a type without parameters",
+    "mimetype_nil": "response.mimetype must be a type without parameters.*not a nil",
+    "is_json": "response.is_json is read-only",
+    "json": "response.json is read-only",
+    "method": "response.set_cookie is a method and cannot be replaced",
+}
+
+
+def test_response_setters_raise_at_the_assignment(h1mock):
+    srv = h1mock(SETTERS)
+    lines = {}
+    for i, line in enumerate(SETTERS.splitlines()):
+        for name in BAD_SETTERS:
+            if '"/bad/%s"' % name in line:
+                lines[name] = i + 1
+    assert len(lines) == len(BAD_SETTERS)
+    for name, message in BAD_SETTERS.items():
+        r = http("GET", srv.url + "/bad/" + name)
+        assert r.status_code == 500, (name, r.status_code, r.text)
+        srv.wait_log(r"initial\.lua:%d: %s" % (lines[name], message))
+    # nothing else changed: the good setters still answer
+    assert http("GET", srv.url + "/content_type").status_code == 200

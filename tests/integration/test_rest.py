@@ -9,15 +9,15 @@ README: "The REST API", "A REST API with zero code".
 import json
 import re
 import subprocess
-import time
 
 import pytest
 
-from conftest import BIN, http, wait_until
+from conftest import BIN, assert_exit_2, http, run_h1mock, wait_until
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 BAD = {"message": "Unable to process request."}
-HEALTH_KEYS = {"name", "version", "uptime", "database", "status"}
+HEALTH_KEYS = {"name", "version", "uptime", "uptime_seconds", "database", "status"}
+UPTIME = re.compile(r"^(\d+) hrs (\d|[1-5]\d) mins (\d|[1-5]\d) secs$")
 
 
 # --------------------------------------------------------------------------
@@ -277,10 +277,30 @@ def test_filter_field_equals(srv):
     assert names(listing(srv, "people", "score=2.5")) == ["eve"]
     assert names(listing(srv, "people", "city=london")) == ["Cyd"]       # exact, case counts
     assert listing(srv, "people", "city=Rome") == []
-    assert listing(srv, "people", "nofield=1") == []
+    # a field no document has is no filter: ignored, as the original ignores the query
+    assert names(listing(srv, "people", "nofield=1")) == names(PEOPLE)
     assert listing(srv, "people", "tags=math") == []                     # arrays match nothing
     assert names(listing(srv, "people", "name=bob+")) == []              # '+' is a space
     assert names(listing(srv, "people", "city=New%20York")) == []
+
+
+def test_parameters_about_no_field_are_ignored(srv):
+    created = people(srv)
+    # python-flask-mock-rest-api ignores the query: a client's api_key must not empty the list
+    assert listing(srv, "people", "api_key=secret") == created
+    assert listing(srv, "people", "api_key=secret&token=x&nofield_ne=1&x_like=y") == created
+    assert names(listing(srv, "people", "api_key=secret&city=Paris")) == ["bob", "eve"]
+    # a field one document has is a field: the others do not match
+    assert names(listing(srv, "people", "score=2.5&api_key=1")) == ["eve"]
+    # dotted names count by their first segment
+    assert listing(srv, "people", "nothing.deeper=1") == created
+    assert listing(srv, "people", "address.nothing=1") == []
+    # paging and sorting still apply
+    r = call(srv, "GET", "/api/people?api_key=secret&_limit=2&_sort=name")
+    assert names(ok_json(r)) == ["Cyd", "ada"]
+    assert r.headers["X-Total-Count"] == str(len(PEOPLE))
+    # an empty collection lists nothing whatever the query
+    assert listing(srv, "nobody", "api_key=secret") == []
 
 
 def test_filters_and_across_keys_or_within_a_key(srv):
@@ -447,9 +467,13 @@ def health(srv):
     doc = ok_json(r)
     assert set(doc) == HEALTH_KEYS, doc
     assert set(doc["database"]) == {"total_resources_count", "resources"}, doc
-    assert doc["name"] == "h1mock" and doc["status"] == "pass", doc
-    assert isinstance(doc["uptime"], int) and doc["uptime"] >= 0, doc
-    assert re.match(r"^\d+\.\d+\.\d+", doc["version"]), doc
+    assert doc["status"] == "pass", doc
+    # the original's text form, and the integer seconds it stands for
+    m = UPTIME.match(doc["uptime"])
+    assert m, doc
+    assert isinstance(doc["uptime_seconds"], int) and doc["uptime_seconds"] >= 0, doc
+    h, mi, se = (int(x) for x in m.groups())
+    assert h * 3600 + mi * 60 + se == doc["uptime_seconds"], doc
     for res in doc["database"]["resources"]:
         assert set(res) == {"name", "count"}, doc
     return doc
@@ -458,6 +482,8 @@ def health(srv):
 def test_health_empty(srv):
     r = call(srv, "GET", "/health")
     doc = health(srv)
+    assert doc["name"] == "h1mock", doc  # without APP_NAME: h1mock's own
+    assert re.match(r"^\d+\.\d+\.\d+", doc["version"]), doc
     assert doc["database"] == {"total_resources_count": 0, "resources": []}
     assert '"resources":[]' in r.text  # an array, not {}
     # the version is the binary's
@@ -489,11 +515,25 @@ def test_health_counts_follow_creates_and_deletes(srv):
 
 
 def test_health_uptime_counts_seconds(srv):
-    first = health(srv)["uptime"]
+    first = health(srv)["uptime_seconds"]
     assert first < 60
-    time.sleep(1.2)
-    second = health(srv)["uptime"]
-    assert second >= first + 1 and second <= first + 5, (first, second)
+    second = wait_until(lambda: health(srv)["uptime_seconds"] > first and health(srv),
+                        what="a second of uptime")["uptime_seconds"]
+    assert second <= first + 5, (first, second)
+
+
+def test_health_reports_app_name_and_version(h1mock):
+    # python-flask-mock-rest-api's variables, honoured when set
+    srv = h1mock(env={"APP_NAME": "orders-mock", "APP_VERSION": "2.3.4-rc1"})
+    doc = health(srv)
+    assert (doc["name"], doc["version"]) == ("orders-mock", "2.3.4-rc1"), doc
+    page = call(srv, "GET", "/").text
+    assert "<title>orders-mock 2.3.4-rc1</title>" in page and "<h1>orders-mock</h1>" in page
+    # the Server header stays h1mock's own
+    assert call(srv, "GET", "/health").headers["Server"].startswith("h1mock/")
+    # one of them set, or set empty: the other is h1mock's
+    doc = health(h1mock(env={"APP_VERSION": "9", "APP_NAME": ""}))
+    assert doc["name"] == "h1mock" and doc["version"] == "9", doc
 
 
 def test_home_page_shows_health_and_resources(srv):
@@ -538,14 +578,106 @@ def test_other_paths_get_the_404_guide(srv, path):
 
 
 def test_wrong_method_on_default_routes_is_405_with_allow(srv):
+    # a short page naming the method and the allowed ones, not the "no rule" guide
+    # (#16 point 9): the path has rules, for other methods
     r = call(srv, "POST", "/health", raw=b"{}")
     assert r.status_code == 405
     assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
-    assert "app.add_url_rule" in r.text
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "app.add_url_rule" not in r.text
+    assert "<title>405 Method Not Allowed</title>" in r.text
+    assert "This URL does not accept POST; it accepts GET, HEAD, OPTIONS." in r.text
+    assert len(r.content) < 300
     r = call(srv, "POST", "/api/users/abc", {"a": 1})
     assert r.status_code == 405
     assert r.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    assert "This URL does not accept POST; it accepts DELETE, GET, HEAD, OPTIONS, PATCH, PUT." \
+        in r.text
+    assert "app.add_url_rule" not in r.text
     assert listing(srv, "users") == []
+    # 404s keep the guide
+    assert "app.add_url_rule" in call(srv, "POST", "/nowhere").text
+
+
+def test_differences_from_python_flask_mock_rest_api_as_documented(srv):
+    """Each h1mock row of the README's table "From python-flask-mock-rest-api"."""
+    a = create(srv, "users", {"name": "ada"})
+    b = create(srv, "users", {"name": "bob"})
+    # HEAD: the GET answer without its body
+    head = call(srv, "HEAD", "/api/users")
+    assert head.status_code == 200 and head.content == b""
+    # OPTIONS: 200, empty, Allow
+    r = call(srv, "OPTIONS", "/api/users")
+    assert (r.status_code, r.content, r.headers["Allow"]) == (200, b"", "GET, HEAD, OPTIONS, POST")
+    # a trailing slash is the same path
+    assert listing(srv, "users/") == [a, b]
+    # PATCH merges
+    assert ok_json(call(srv, "PATCH", "/api/users/" + a["_id"], {"age": 36}))["age"] == 36
+    # arrays of objects create each; other bodies are a 400
+    assert len(create(srv, "tags", [{"t": 1}, {"t": 2}])) == 2
+    for raw in (b"[1]", b'"s"', b"3"):
+        assert_bad(call(srv, "POST", "/api/users", raw=raw, headers={"Content-Type":
+                                                                    "application/json"}))
+    # any Content-Type is read as JSON
+    r = call(srv, "POST", "/api/users", raw=b'{"name": "cyd"}',
+             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    cyd = ok_json(r)
+    # a target over 8 KiB is 414; a long id is 404
+    assert call(srv, "GET", "/api/users/" + "x" * 9000).status_code == 414
+    assert_missing(call(srv, "GET", "/api/users/" + "x" * 2000), "x" * 2000)
+    # a replaced document keeps its place
+    call(srv, "PUT", "/api/users/" + a["_id"], {"name": "ada2"})
+    assert names(listing(srv, "users")) == ["ada2", "bob", "cyd"]
+    assert listing(srv, "users")[2] == cyd
+
+
+# --------------------------------------------------------------------------
+# --default help: the Flask-based h1mock's behaviour without an initial
+# --------------------------------------------------------------------------
+
+def assert_help_page(r, method, path):
+    assert r.status_code == 404, (method, path, r.status_code)
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<code>%s %s</code>" % (method, path) in r.text
+    assert "app.add_url_rule" in r.text and "/app/v1/provision" in r.text
+    assert "started with <code>--default help</code>" in r.text
+    assert "Out of the box h1mock serves" not in r.text
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_default_help_answers_every_path_with_the_guide(h1mock, how):
+    srv = h1mock(None, "--default", "help") if how == "option" else \
+        h1mock(None, env={"H1MOCK_DEFAULT": "HELP"})
+    srv.wait_log(r"serving the built-in default \(--default help: the guide page for every "
+                 r"path\)")
+    for method, path in [("GET", "/"), ("GET", "/health"), ("GET", "/api/users"),
+                         ("GET", "/app/v1/foo/bar"), ("DELETE", "/api/users/1"),
+                         ("PATCH", "/x")]:
+        assert_help_page(call(srv, method, path), method, path)
+    r = call(srv, "POST", "/api/users", {"name": "ada"})
+    assert_help_page(r, "POST", "/api/users")
+    assert http("GET", srv.admin_url + "/app/v1/store/users").json() == []  # nothing stored
+    # a provision still takes over as usual
+    r = http("POST", srv.admin_url + "/app/v1/provision/mine",
+             data='function registerRules() app.get("/", function() return "mine" end) end')
+    assert r.status_code == 201, r.text
+    assert call(srv, "GET", "/").text == "mine"
+
+
+def test_default_rest_is_the_default_and_initial_wins(h1mock):
+    srv = h1mock(None, "--default", "rest")
+    assert call(srv, "GET", "/health").status_code == 200
+    srv = h1mock('function registerRules() app.get("/", function() return "own" end) end',
+                 "--default", "help")
+    assert call(srv, "GET", "/").text == "own"
+    assert "started with" not in srv.log and "--default help" not in srv.log
+
+
+def test_default_bad_value_exits_2(tmp_path):
+    res = run_h1mock(["--default", "json"], provisions=tmp_path)
+    assert_exit_2(res, "h1mock: --default: 'json' is not what the default serves (rest or help)")
+    res = run_h1mock([], env={"H1MOCK_DEFAULT": "x"}, provisions=tmp_path)
+    assert_exit_2(res, "h1mock: H1MOCK_DEFAULT: 'x' is not what the default serves")
 
 
 # --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ LUA_LIBS = {
                 "searchpath"},
 }
 # Global tables of the h1mock API whose keys the stubs declare one by one.
-API_TABLES = ["app", "json", "log", "store", "rest", "journal", "os"]
+API_TABLES = ["app", "json", "log", "store", "rest", "journal", "os", "http"]
 
 INTROSPECT = r'''
 local function keys(t)
@@ -63,7 +63,7 @@ local function present(read, names, nil_counts)
   return out
 end
 
-local TABLES = {"app", "json", "log", "store", "rest", "journal", "os",
+local TABLES = {"app", "json", "log", "store", "rest", "journal", "os", "http",
                 "coroutine", "math", "string", "table", "utf8", "package"}
 
 function registerRules()

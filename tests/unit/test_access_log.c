@@ -3,33 +3,40 @@
 #include "../../src/text.h"
 #include "unit.h"
 
-static const char *line(enum access_log_format f, const char *path, const char *endpoint) {
+static const char *line(enum access_log_format f, const char *path, const char *target,
+                        const char *endpoint) {
   static char out[512];
   buf_t b = BUF_INIT;
-  access_log_format(&b, f, 1795440654123456LL, "127.0.0.1:40112", "GET", path, strlen(path), 200,
-                    48, 57, endpoint, endpoint ? strlen(endpoint) : 0);
+  access_log_format(&b, f, 1795440654123456LL, "127.0.0.1:40112", "GET", path, strlen(path),
+                    target, strlen(target), 200, 48, 57, endpoint,
+                    endpoint ? strlen(endpoint) : 0);
   snprintf(out, sizeof out, "%.*s", (int)b.len, b.data);
   buf_free(&b);
   return out;
 }
 
 TEST(access_log_lines) {
-  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/app/v1/foo/bar", "answer_get"),
+  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/app/v1/foo/bar", "/app/v1/foo/bar", "answer_get"),
                 "2026-11-23T13:30:54.123456Z 127.0.0.1:40112 GET /app/v1/foo/bar 200 48 57us "
                 "answer_get\n");
-  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/nope", NULL),
+  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/nope", "/nope", NULL),
                 "2026-11-23T13:30:54.123456Z 127.0.0.1:40112 GET /nope 200 48 57us -\n");
-  /* One token per field, whatever the path holds. */
-  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/a b\n\"\\\xff/caf\xc3\xa9", "my view"),
+  /* The target as received: query kept, percent-escapes not decoded. */
+  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/a b/caf\xc3\xa9", "/a%20b/caf%C3%A9?q=1&r=%22", "v"),
+                "2026-11-23T13:30:54.123456Z 127.0.0.1:40112 GET /a%20b/caf%C3%A9?q=1&r=%22 200 "
+                "48 57us v\n");
+  /* One token per field, whatever bytes a target holds that no valid one has. */
+  ASSERT_STR_EQ(line(ACCESS_LOG_TEXT, "/", "/a b\n\"\\\xff/caf\xc3\xa9", "my view"),
                 "2026-11-23T13:30:54.123456Z 127.0.0.1:40112 GET "
                 "/a\\x20b\\x0a\\x22\\x5c\\xff/caf\xc3\xa9 200 48 57us my\\x20view\n");
-  ASSERT_STR_EQ(line(ACCESS_LOG_JSON, "/app/v1/foo/bar", "answer_get"),
+  ASSERT_STR_EQ(line(ACCESS_LOG_JSON, "/app/v1/foo/bar", "/app/v1/foo/bar?x=%41", "answer_get"),
                 "{\"time\":\"2026-11-23T13:30:54.123456Z\",\"remote\":\"127.0.0.1:40112\","
-                "\"method\":\"GET\",\"path\":\"/app/v1/foo/bar\",\"status\":200,\"bytes\":48,"
-                "\"duration_us\":57,\"endpoint\":\"answer_get\"}\n");
-  ASSERT_CONTAINS(line(ACCESS_LOG_JSON, "/x\"\xff", NULL),
-                  "\"path\":\"/x\\\"\\ufffd\",\"status\":200,\"bytes\":48,\"duration_us\":57,"
-                  "\"endpoint\":null}\n");
+                "\"method\":\"GET\",\"path\":\"/app/v1/foo/bar\",\"target\":\"/app/v1/foo/"
+                "bar?x=%41\",\"status\":200,\"bytes\":48,\"duration_us\":57,\"endpoint\":\""
+                "answer_get\"}\n");
+  ASSERT_CONTAINS(line(ACCESS_LOG_JSON, "/x\"\xff", "/x%22%FF", NULL),
+                  "\"path\":\"/x\\\"\xef\xbf\xbd\",\"target\":\"/x%22%FF\",\"status\":200,"
+                  "\"bytes\":48,\"duration_us\":57,\"endpoint\":null}\n");
 }
 
 static const char *escaped(const char *s, size_t n, size_t max, enum text_escape how) {

@@ -3,7 +3,10 @@
  * warning. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
 
 #include "../../src/config.h"
 #include "unit.h"
@@ -68,6 +71,34 @@ TEST(access_log_and_token_options) {
   ASSERT_EQ(parse(&c, "--admin-token", "\x7f", NULL), CONFIG_USAGE);
 }
 
+TEST(outbound_options) {
+  config_t c;
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_ANY);
+  ASSERT_EQ(c.client_max_body, 8 << 20);
+  ASSERT_EQ(parse(&c, "--outbound", "Loopback", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_LOOPBACK);
+  ASSERT_EQ(parse(&c, "--outbound=off", "--client-max-body=64k", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_OFF);
+  ASSERT_EQ(c.client_max_body, 64 << 10);
+  ASSERT_EQ(parse(&c, "--outbound", "lan", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: --outbound: 'lan' is not an outbound policy (any, loopback or off)");
+  ASSERT_EQ(parse(&c, "--client-max-body", "8X", NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "--client-max-body: '8X' is not a size");
+  setenv("H1MOCK_OUTBOUND", "loopback", 1);
+  setenv("H1MOCK_CLIENT_MAX_BODY", "1M", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_LOOPBACK);
+  ASSERT_EQ(c.client_max_body, 1 << 20);
+  ASSERT_EQ(parse(&c, "--outbound", "any", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.outbound, CONFIG_OUTBOUND_ANY);
+  setenv("H1MOCK_OUTBOUND", "everywhere", 1);
+  ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_USAGE);
+  ASSERT_CONTAINS(err, "H1MOCK_OUTBOUND: 'everywhere' is not an outbound policy");
+  unsetenv("H1MOCK_OUTBOUND");
+  unsetenv("H1MOCK_CLIENT_MAX_BODY");
+}
+
 TEST(lua_memory_limit) {
   config_t c;
   ASSERT_EQ(parse(&c, NULL, NULL, NULL), CONFIG_RUN);
@@ -108,6 +139,33 @@ TEST(environment_feeds_the_new_options) {
   ASSERT_CONTAINS(err, "H1MOCK_JOURNAL_SIZE: 'lots'");
 }
 
+TEST(a_variable_overridden_on_the_command_line_is_not_parsed) {
+  setenv("H1MOCK_PORT", "abc", 1);
+  setenv("H1MOCK_ADMIN_TOKEN", "has a space", 1);
+  setenv("H1MOCK_PROVISIONS", "/from/env", 1);
+  config_t c;
+  ASSERT_EQ(parse(&c, "--port", "81", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: H1MOCK_ADMIN_TOKEN: the token must be printable ASCII without "
+                     "spaces (a header value carries it)");
+  unsetenv("H1MOCK_ADMIN_TOKEN");
+  ASSERT_EQ(parse(&c, "--port", "81", NULL), CONFIG_RUN);
+  ASSERT_EQ(c.port, 81);
+  ASSERT_STR_EQ(c.provisions, "/from/env");
+  ASSERT_EQ(parse(&c, "--port=82", NULL, NULL), CONFIG_RUN);
+  ASSERT_EQ(c.port, 82);
+  /* a value that looks like an option is a value, not --port itself */
+  ASSERT_EQ(parse(&c, "--provisions", "--port", NULL), CONFIG_USAGE);
+  ASSERT_STR_EQ(err, "h1mock: H1MOCK_PORT: 'abc' is not a port (0-65535)");
+  /* either way of giving the token overrides both variables */
+  setenv("H1MOCK_ADMIN_TOKEN", "has a space", 1);
+  ASSERT_EQ(parse(&c, "--port", "81", "--admin-token-file=/t"), CONFIG_RUN);
+  ASSERT(c.admin_token == NULL);
+  ASSERT_STR_EQ(c.admin_token_file, "/t");
+  unsetenv("H1MOCK_ADMIN_TOKEN");
+  unsetenv("H1MOCK_PORT");
+  unsetenv("H1MOCK_PROVISIONS");
+}
+
 TEST(admin_exposure_needs_a_non_loopback_address_and_no_token) {
   ASSERT(config_is_loopback("127.0.0.1"));
   ASSERT(config_is_loopback("127.1.2.3"));
@@ -122,18 +180,57 @@ TEST(admin_exposure_needs_a_non_loopback_address_and_no_token) {
   ASSERT(!config_is_loopback("not an address"));
   /* Without --admin-open, other hosts get 403: nothing is exposed. */
   config_t c = {.address = "0.0.0.0"};
-  ASSERT(!config_admin_exposed(&c));
+  ASSERT(!config_admin_exposed(&c, false));
   c.admin_open = true;
-  ASSERT(config_admin_exposed(&c));
-  c.address = "::";
-  ASSERT(config_admin_exposed(&c));
+  ASSERT(config_admin_exposed(&c, false));
   c.admin_token = "s3cret";
-  ASSERT(!config_admin_exposed(&c));
+  ASSERT(!config_admin_exposed(&c, false));
   c.admin_token = NULL;
-  c.address = "127.0.0.1";
-  ASSERT(!config_admin_exposed(&c));
-  c.address = "::1";
-  ASSERT(!config_admin_exposed(&c));
+  ASSERT(!config_admin_exposed(&c, true));
+}
+
+static bool loopback(const char *address) {
+  struct sockaddr_storage ss[CONFIG_MAX_ADDRESSES];
+  int n = config_resolve_address(address, 0, ss, CONFIG_MAX_ADDRESSES, err, sizeof err);
+  ASSERT_EQ(n, 1);
+  return config_is_loopback_sockaddr(&ss[0]);
+}
+
+TEST(resolved_addresses_are_loopback_or_not) {
+  ASSERT(loopback("127.0.0.1"));
+  ASSERT(loopback("127.9.9.9"));
+  ASSERT(loopback("::1"));
+  ASSERT(loopback("::ffff:127.0.0.1"));
+  ASSERT(!loopback("0.0.0.0"));
+  ASSERT(!loopback("::"));
+  ASSERT(!loopback("10.1.2.3"));
+  ASSERT(!loopback("2001:db8::1"));
+}
+
+TEST(address_literals_and_names_resolve) {
+  struct sockaddr_storage ss[CONFIG_MAX_ADDRESSES];
+  ASSERT_EQ(config_resolve_address("127.0.0.1", 8000, ss, CONFIG_MAX_ADDRESSES, err, sizeof err),
+            1);
+  ASSERT_EQ(ss[0].ss_family, AF_INET);
+  ASSERT_EQ(ntohs(((struct sockaddr_in *)&ss[0])->sin_port), 8000);
+  ASSERT_EQ(config_resolve_address("::", 1, ss, CONFIG_MAX_ADDRESSES, err, sizeof err), 1);
+  ASSERT_EQ(ss[0].ss_family, AF_INET6);
+  /* localhost: every address it has (127.0.0.1, and ::1 where /etc/hosts
+   * says so), each once, all loopback */
+  int n = config_resolve_address("localhost", 0, ss, CONFIG_MAX_ADDRESSES, err, sizeof err);
+  ASSERT(n >= 1);
+  for (int i = 0; i < n; i++) {
+    ASSERT(config_is_loopback_sockaddr(&ss[i]));
+    for (int j = 0; j < i; j++)
+      ASSERT(memcmp(&ss[i], &ss[j], sizeof ss[i]) != 0);
+  }
+  /* `max` bounds what is written */
+  ASSERT_EQ(config_resolve_address("localhost", 0, ss, 1, err, sizeof err), 1);
+  /* .invalid never resolves (RFC 6761) */
+  ASSERT_EQ(config_resolve_address("nosuch.invalid", 0, ss, CONFIG_MAX_ADDRESSES, err, sizeof err),
+            -EINVAL);
+  ASSERT_CONTAINS(err, "h1mock: --address: 'nosuch.invalid' is neither an IPv4 or IPv6 address "
+                       "nor a host name that resolves");
 }
 
 TEST(admin_open_and_token_file_options) {
@@ -297,7 +394,9 @@ TEST(default_connections_leave_room_for_files_and_the_admin_port) {
 
 UNIT_MAIN(observability_defaults, journal_options, access_log_and_token_options,
           environment_feeds_the_new_options,
+          a_variable_overridden_on_the_command_line_is_not_parsed,
           admin_exposure_needs_a_non_loopback_address_and_no_token,
+          resolved_addresses_are_loopback_or_not, address_literals_and_names_resolve,
           admin_open_and_token_file_options, token_file_text, take_secrets_scrubs_the_environment,
-          take_secrets_reads_the_token_file, lua_memory_limit, connection_options,
-          default_connections_leave_room_for_files_and_the_admin_port)
+          take_secrets_reads_the_token_file, lua_memory_limit, outbound_options,
+          connection_options, default_connections_leave_room_for_files_and_the_admin_port)

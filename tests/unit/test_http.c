@@ -594,10 +594,28 @@ TEST(method_names_and_numbers_round_trip) {
   ASSERT_STR_EQ(http_reason(299), "Unknown");
 }
 
-UNIT_MAIN(parses_a_simple_get, byte_at_a_time_gives_the_same_request,
-          pipelined_requests_come_one_at_a_time, chunked_body_is_reassembled,
-          trailers_are_not_kept_and_do_not_move_the_request, huge_trailers_are_431,
-          no_100_continue_for_http10, absolute_form_routes_the_path,
+/* The one status rule: the server's framing, the access log's byte count
+ * and the outbound client all ask http_status_has_body. */
+TEST(only_1xx_204_and_304_carry_no_body) {
+  ASSERT(!http_status_has_body(100));
+  ASSERT(!http_status_has_body(101));
+  ASSERT(!http_status_has_body(199));
+  ASSERT(!http_status_has_body(204));
+  ASSERT(!http_status_has_body(304));
+  ASSERT(http_status_has_body(200));
+  ASSERT(http_status_has_body(205));
+  ASSERT(http_status_has_body(303));
+  ASSERT(http_status_has_body(404));
+  ASSERT(http_status_has_body(999));
+  http_response_t r = {.status = 200};
+  ASSERT(http_response_sends_body(&r, HTTP_GET));
+  ASSERT(!http_response_sends_body(&r, HTTP_HEAD));
+}
+
+UNIT_MAIN(only_1xx_204_and_304_carry_no_body, parses_a_simple_get,
+          byte_at_a_time_gives_the_same_request, pipelined_requests_come_one_at_a_time,
+          chunked_body_is_reassembled, trailers_are_not_kept_and_do_not_move_the_request,
+          huge_trailers_are_431, no_100_continue_for_http10, absolute_form_routes_the_path,
           bad_percent_escapes_stay_as_sent, http10_without_host_is_fine_and_not_kept_alive,
           missing_host_on_http11_is_400, content_length_with_transfer_encoding_is_400,
           two_content_lengths_are_400, garbage_names_the_llhttp_error, oversized_head_is_431,

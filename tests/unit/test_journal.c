@@ -1,7 +1,9 @@
 /* test_journal.c - the request journal (ring, dropped counts, filters,
  * since/limit, JSON) and the text helpers it reads through (UTF-8 checks,
  * base64, JSON strings, times). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 
 #include "../../src/journal.h"
 #include "../../src/text.h"
@@ -106,7 +108,9 @@ TEST(records_and_reads_back_one_entry) {
                 "\"query\":\"a=1\",\"headers\":{\"host\":\"mock\",\"x-tag\":\"one, two\","
                 "\"accept\":\"*/*\"},\"body\":\"{\\\"x\\\":1}\",\"body_encoding\":\"utf-8\","
                 "\"body_truncated\":false,\"body_bytes\":7,\"status\":201,"
-                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"duration_us\":57}],"
+                "\"endpoint\":\"answer_post\",\"provision\":\"foo-bar\",\"proxied\":false,"
+                "\"fault\":null,\"calls\":[],"
+                "\"duration_us\":57}],"
                 "\"count\":1,\"skipped\":0}\n");
   buf_free(&out);
   journal_free(j);
@@ -443,6 +447,9 @@ TEST(base64_matches_rfc4648_vectors) {
   ASSERT_STR_EQ(b64("\xfb\xef"), "++8=");
 }
 
+/* U+FFFD as UTF-8. */
+#define R "\xef\xbf\xbd"
+
 static const char *json(const char *s, size_t n) {
   static char out[128];
   buf_t b = BUF_INIT;
@@ -459,9 +466,74 @@ TEST(json_strings_escape_and_replace_invalid_bytes) {
   ASSERT_STR_EQ(json("\x01\x1f\x7f", 3), "\"\\u0001\\u001f\x7f\"");
   ASSERT_STR_EQ(json("\0x", 2), "\"\\u0000x\"");
   ASSERT_STR_EQ(json("\xc3\xa9", 2), "\"\xc3\xa9\"");
-  ASSERT_STR_EQ(json("a\xffz", 3), "\"a\\ufffdz\"");
-  ASSERT_STR_EQ(json("\xed\xa0\x80", 3), "\"\\ufffd\\ufffd\\ufffd\"");
-  ASSERT_STR_EQ(json("\xe2\x82", 2), "\"\\ufffd\\ufffd\"");
+  /* One U+FFFD (raw UTF-8) per ill-formed subsequence, as Lua's
+   * json.encode always wrote it: a surrogate's three bytes are three, a
+   * sequence cut short is one, an overlong form is one per byte. */
+  ASSERT_STR_EQ(json("a\xffz", 3), "\"a" R "z\"");
+  ASSERT_STR_EQ(json("\xed\xa0\x80", 3), "\"" R R R "\"");
+  ASSERT_STR_EQ(json("\xe2\x82", 2), "\"" R "\"");
+  ASSERT_STR_EQ(json("\xf0\x9f\x98!", 4), "\"" R "!\"");
+  ASSERT_STR_EQ(json("\xc0\x80", 2), "\"" R R "\"");
+  ASSERT_STR_EQ(json("\xf0\x9f\x98\x80", 4), "\"\xf0\x9f\x98\x80\"");
+}
+
+TEST(utf8_seq_measures_one_sequence_or_its_bad_prefix) {
+  size_t bad = 0;
+  ASSERT_EQ(text_utf8_seq("a", 1, &bad), 1);
+  ASSERT_EQ(text_utf8_seq("\xc3\xa9", 2, &bad), 2);
+  ASSERT_EQ(text_utf8_seq("\xe2\x82\xac", 3, &bad), 3);
+  ASSERT_EQ(text_utf8_seq("\xf4\x8f\xbf\xbf", 4, &bad), 4);
+  ASSERT_EQ(text_utf8_seq("\xe2\x82", 2, &bad), 0);
+  ASSERT_EQ(bad, 2);
+  ASSERT_EQ(text_utf8_seq("\xe2\x82x", 3, &bad), 0);
+  ASSERT_EQ(bad, 2);
+  ASSERT_EQ(text_utf8_seq("\xf4\x90\x80\x80", 4, &bad), 0); /* past U+10FFFF */
+  ASSERT_EQ(bad, 1);
+  ASSERT_EQ(text_utf8_seq("\x80", 1, &bad), 0);
+  ASSERT_EQ(bad, 1);
+}
+
+TEST(utf8_lossy_replaces_like_json_strings) {
+  buf_t b = BUF_INIT;
+  ASSERT_EQ(text_utf8_lossy(&b, "a\xe2\x82z\xff\xc3\xa9", 7), 0);
+  ASSERT_EQ(b.len, 10);
+  ASSERT(memcmp(b.data, "a" R "z" R "\xc3\xa9", 10) == 0);
+  buf_free(&b);
+}
+
+TEST(header_names_lower_case_in_ascii_only) {
+  char out[16];
+  text_lower(out, "X-Req-ID\xc3\x89", 10);
+  ASSERT(memcmp(out, "x-req-id\xc3\x89", 10) == 0);
+  char same[] = "Content-TYPE@[`{";
+  text_lower(same, same, sizeof same - 1); /* in place; '@' '[' '`' '{' stay */
+  ASSERT_STR_EQ(same, "content-type@[`{");
+}
+
+TEST(addresses_print_ip_and_peer_with_the_port) {
+  char ip[64], peer[80];
+  struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(8080)};
+  inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
+  text_address((struct sockaddr *)&a4, ip, sizeof ip, peer, sizeof peer);
+  ASSERT_STR_EQ(ip, "127.0.0.1");
+  ASSERT_STR_EQ(peer, "127.0.0.1:8080");
+  struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+  inet_pton(AF_INET6, "::ffff:10.0.0.1", &a6.sin6_addr);
+  text_address((struct sockaddr *)&a6, ip, sizeof ip, peer, sizeof peer);
+  ASSERT_STR_EQ(ip, "::ffff:10.0.0.1");
+  ASSERT_STR_EQ(peer, "[::ffff:10.0.0.1]:443");
+  inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+  text_address((struct sockaddr *)&a6, NULL, 0, peer, sizeof peer);
+  ASSERT_STR_EQ(peer, "[::1]:443");
+  text_address(NULL, ip, sizeof ip, peer, sizeof peer); /* no peer name */
+  ASSERT_STR_EQ(ip, "?");
+  ASSERT_STR_EQ(peer, "?");
+  struct sockaddr other = {.sa_family = AF_UNIX};
+  text_address(&other, ip, sizeof ip, peer, 4); /* cut to its size */
+  ASSERT_STR_EQ(peer, "?");
+  text_address((struct sockaddr *)&a4, ip, 5, peer, 8);
+  ASSERT_STR_EQ(ip, "127.");
+  ASSERT_STR_EQ(peer, "127.0.0");
 }
 
 TEST(times_are_rfc3339_with_microseconds) {
@@ -509,19 +581,47 @@ TEST(non_utf8_request_parts_still_give_valid_json) {
   buf_t out = BUF_INIT;
   journal_json(j, &f, &out);
   buf_putc(&out, '\0');
-  ASSERT_CONTAINS(out.data, "\"path\":\"/caf\\ufffd\"");
+  ASSERT_CONTAINS(out.data, "\"path\":\"/caf" R "\"");
   buf_free(&out);
   journal_free(j);
 }
 
-UNIT_MAIN(records_and_reads_back_one_entry, unmatched_entry_has_null_endpoint,
-          ring_wraps_with_exact_dropped_counts, reused_slots_keep_each_entry_whole,
-          the_byte_limit_drops_the_oldest_and_counts_them,
+TEST(outbound_calls_are_kept_as_given) {
+  journal_t *j = journal_new(2, 64, 0);
+  http_request_t req = {.method = HTTP_GET, .path = "/p", .path_len = 2, .query = ""};
+  http_response_t resp = {.status = 200};
+  origin_t origin = {0};
+  buf_puts(&origin.provision, "x");
+  buf_puts(&origin.calls, "{\"method\":\"GET\"},{\"method\":\"PUT\"}");
+  journal_record(j, "r", &req, &resp, &origin, 0, 1);
+  origin_reset(&origin);
+  ASSERT_EQ(origin.calls.len, 0);
+  journal_record(j, "r", &req, &resp, &origin, 0, 1);
+  journal_filter_t f;
+  journal_filter_init(&f);
+  buf_t out = BUF_INIT;
+  ASSERT_EQ(journal_json(j, &f, &out), 0);
+  buf_putc(&out, '\0');
+  ASSERT_CONTAINS(out.data,
+                  "\"calls\":[{\"method\":\"GET\"},{\"method\":\"PUT\"}],\"duration_us\"");
+  ASSERT_CONTAINS(out.data, "\"seq\":2,");
+  ASSERT_CONTAINS(out.data, "\"calls\":[],\"duration_us\":1}],\"count\":2");
+  ASSERT_CONTAINS(out.data, "\"proxied\":false,\"fault\":null,\"calls\":[{");
+  buf_free(&out);
+  origin_free(&origin);
+  journal_free(j);
+}
+
+UNIT_MAIN(records_and_reads_back_one_entry, outbound_calls_are_kept_as_given,
+          unmatched_entry_has_null_endpoint, ring_wraps_with_exact_dropped_counts,
+          reused_slots_keep_each_entry_whole, the_byte_limit_drops_the_oldest_and_counts_them,
           one_entry_over_the_byte_limit_is_kept_alone, every_filter_selects_what_it_says,
           since_and_limit_page_forward_or_keep_the_newest,
           bad_filter_values_are_refused_with_the_reason, filter_values_are_percent_decoded,
           bodies_are_utf8_or_base64_and_marked_truncated,
           utf8_check_refuses_overlongs_surrogates_and_out_of_range, base64_matches_rfc4648_vectors,
-          json_strings_escape_and_replace_invalid_bytes, times_are_rfc3339_with_microseconds,
-          a_disabled_journal_records_nothing_and_says_so,
+          json_strings_escape_and_replace_invalid_bytes,
+          utf8_seq_measures_one_sequence_or_its_bad_prefix, utf8_lossy_replaces_like_json_strings,
+          header_names_lower_case_in_ascii_only, addresses_print_ip_and_peer_with_the_port,
+          times_are_rfc3339_with_microseconds, a_disabled_journal_records_nothing_and_says_so,
           non_utf8_request_parts_still_give_valid_json)

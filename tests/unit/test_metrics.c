@@ -136,6 +136,31 @@ TEST(histogram_buckets_are_cumulative_from_50us_to_10s) {
   metrics_free(m);
 }
 
+TEST(outbound_calls_by_result_and_duration) {
+  metrics_t *m = metrics_new(text_now_us());
+  char *t = render(m, NULL);
+  well_formed(t);
+  ASSERT_EQ(sample(t, "h1mock_http_client_requests_total{result=\"ok\"}"), 0);
+  ASSERT_EQ(sample(t, "h1mock_http_client_requests_total{result=\"error\"}"), 0);
+  ASSERT_EQ(sample(t, "h1mock_http_client_duration_seconds_count"), 0);
+  free(t);
+  metrics_http_client(m, true, 40);      /* 40 us */
+  metrics_http_client(m, true, 2000);    /* 2 ms */
+  metrics_http_client(m, false, 500000); /* 0.5 s */
+  t = render(m, NULL);
+  well_formed(t);
+  ASSERT_EQ(sample(t, "h1mock_http_client_requests_total{result=\"ok\"}"), 2);
+  ASSERT_EQ(sample(t, "h1mock_http_client_requests_total{result=\"error\"}"), 1);
+  ASSERT_EQ(sample(t, "h1mock_http_client_duration_seconds_bucket{le=\"5e-05\"}"), 1);
+  ASSERT_EQ(sample(t, "h1mock_http_client_duration_seconds_bucket{le=\"0.0025\"}"), 2);
+  ASSERT_EQ(sample(t, "h1mock_http_client_duration_seconds_bucket{le=\"0.5\"}"), 3);
+  ASSERT_EQ(sample(t, "h1mock_http_client_duration_seconds_count"), 3);
+  /* The traffic histogram is apart. */
+  ASSERT_EQ(sample(t, "h1mock_request_duration_seconds_count"), 0);
+  free(t);
+  metrics_free(m);
+}
+
 static const char *label(const char *s, size_t n) {
   static char out[128];
   buf_t b = BUF_INIT;
@@ -227,4 +252,5 @@ TEST(two_sets_share_nothing) {
 
 UNIT_MAIN(every_metric_has_help_and_type, request_counters_move_by_method_status_and_endpoint,
           histogram_buckets_are_cumulative_from_50us_to_10s, label_values_are_escaped,
-          series_beyond_the_cap_count_as_other, provision_loads_and_gauges, two_sets_share_nothing)
+          series_beyond_the_cap_count_as_other, provision_loads_and_gauges, two_sets_share_nothing,
+          outbound_calls_by_result_and_duration)

@@ -158,7 +158,27 @@ TEST(create_never_writes_through_a_planted_link) {
   done();
 }
 
-UNIT_MAIN(creates_the_directory_0700_and_its_parents_0755,
+/* The one mkdir -p (the store's directory and the state directory): the
+ * last directory gets the mode asked for, its parents 0755, what exists is
+ * kept, trailing slashes name the same directory, "" is refused. */
+TEST(mkdirs_makes_the_missing_parents_and_the_last_with_its_mode) {
+  fresh();
+  ASSERT_EQ(safedir_mkdirs(at("a/b/c"), 0700, true), 0);
+  ASSERT_EQ(mode_of(at("a")), 0755);
+  ASSERT_EQ(mode_of(at("a/b")), 0755);
+  ASSERT_EQ(mode_of(at("a/b/c")), 0700);
+  ASSERT_EQ(safedir_mkdirs(at("a/b/c"), 0755, false), 0); /* exists: kept as it is */
+  ASSERT_EQ(mode_of(at("a/b/c")), 0700);
+  ASSERT_EQ(safedir_mkdirs(at("a/d//"), 0700, false), 0);
+  ASSERT_EQ(mode_of(at("a/d")), 0700);
+  write_file(at("f"), "x");
+  ASSERT_EQ(safedir_mkdirs(at("f/g"), 0755, true), -ENOTDIR);
+  ASSERT_EQ(safedir_mkdirs("", 0755, true), -EINVAL);
+  done();
+}
+
+UNIT_MAIN(mkdirs_makes_the_missing_parents_and_the_last_with_its_mode,
+          creates_the_directory_0700_and_its_parents_0755,
           refuses_a_link_even_with_a_trailing_slash, refuses_a_directory_others_may_write_to,
           refuses_another_users_directory, refuses_a_file_and_says_why_it_cannot_create,
           create_never_writes_through_a_planted_link)
