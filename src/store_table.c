@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,12 +118,13 @@ void store_random(void *b, size_t n) {
     if (fd >= 0)
       close(fd);
   }
-  static uint64_t counter;
+  /* Atomic: the loop, the writer thread and the compactor may all get here. */
+  static _Atomic uint64_t counter;
   while (got < n) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t z = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 48;
-    z += ++counter * 0x9e3779b97f4a7c15ull;
+    z += (atomic_fetch_add(&counter, 1) + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
