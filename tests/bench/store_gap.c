@@ -154,6 +154,17 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The machine's load average: figures from a busy machine mean little. */
+static void print_loadavg(const char *when) {
+  char line[128] = "?";
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f && fgets(line, sizeof line, f))
+    line[strcspn(line, "\n")] = '\0';
+  if (f)
+    fclose(f);
+  printf("load average %s: %s\n", when, line);
+}
+
 static void report(const char *what, stats_t *st) {
   if (st->n == 0)
     return;
@@ -203,6 +214,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "store_gap: %s\n", err);
     return 1;
   }
+  print_loadavg("before");
   uv_idle_init(loop, &B.idle);
   uv_idle_start(&B.idle, on_idle);
   B.start = now_ms();
@@ -218,6 +230,7 @@ int main(int argc, char **argv) {
          B.docs, total / 1e3, B.wall.n, PER_TURN, (double)B.docs / total * 1e3, B.acked);
   report("gap between turns", &B.wall);
   report("the same less waiting for a CPU", &B.cpu);
+  print_loadavg("after");
   store_close(B.s);
   uv_close((uv_handle_t *)&B.idle, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
