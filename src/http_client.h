@@ -54,7 +54,7 @@ typedef enum http_client_outbound {
 #define HTTP_CLIENT_DEFAULT_TIMEOUT_MS 10000
 #define HTTP_CLIENT_DEFAULT_MAX_BODY (8u * 1024 * 1024)
 #define HTTP_CLIENT_DEFAULT_MAX_HEAD (64u * 1024)
-#define HTTP_CLIENT_DEFAULT_IDLE_PER_PEER 4
+#define HTTP_CLIENT_DEFAULT_IDLE_PER_PEER 64
 #define HTTP_CLIENT_DEFAULT_IDLE_TIMEOUT_MS 5000
 
 /* Zero in a field means its default. */

@@ -5,6 +5,10 @@ README: "Proxying".
 """
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import http, run_h1mock, wait_until
 from test_cli import free_port
@@ -57,6 +61,62 @@ def test_unrouted_requests_go_upstream_with_method_headers_query_and_body(h1mock
     assert http("GET", srv.url + "/local").text == "local"
     r = http("DELETE", srv.url + "/local")
     assert r.status_code == 405 and len(up.requests) == 1
+
+
+class KeepAliveUpstream(ThreadingHTTPServer):
+    """A keep-alive HTTP/1.1 upstream that answers after 0.2 s (so that a
+    wave of requests is in flight at once) and counts the connections it
+    accepted."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.accepted = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                outer.accepted += 1
+                super().setup()
+
+            def do_GET(self):
+                time.sleep(0.2)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"up")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_a_wave_of_proxied_requests_reuses_the_connections_of_the_last(h1mock):
+    up = KeepAliveUpstream()
+    try:
+        srv = h1mock(FRONT, "--proxy", "http://127.0.0.1:%d" % up.server_address[1])
+
+        def wave():
+            with ThreadPoolExecutor(16) as pool:
+                got = list(pool.map(lambda i: http("GET", srv.url + "/w/%d" % i, timeout=20),
+                                    range(16)))
+            assert [(r.status_code, r.text) for r in got] == [(200, "up")] * 16
+
+        wave()
+        opened = up.accepted
+        assert 1 <= opened <= 16
+        wave()
+        # Every connection of the first wave waited in the pool: sixteen in
+        # all are enough for both waves (a pool of 4 per host:port closed 12
+        # of them and opened them again).
+        assert up.accepted <= 16, (opened, up.accepted)
+    finally:
+        up.shutdown()
+        up.server_close()
 
 
 def test_proxied_requests_are_journaled_as_such_not_as_unmatched(h1mock, upstream):
