@@ -571,7 +571,7 @@ function store.get(coll, id) end
 
 ---@param coll string
 ---@param id string
----@return boolean|nil existed nil when the disk failed
+---@return boolean|nil existed nil when the store refuses writes
 ---@return string? err
 function store.delete(coll, id) end
 
@@ -599,6 +599,13 @@ function store.clear(coll) end
 ---@return string
 function store.uuid() end
 
+---"ok", or "degraded" and why: with --data-dir, the disk is full (writes
+---are refused until a retry succeeds) or a commit failed (read-only until
+---restarted).
+---@return "ok"|"degraded" state
+---@return string? reason
+function store.status() end
+
 ---------------------------------------------------------------------------
 -- rest
 ---------------------------------------------------------------------------
@@ -618,9 +625,11 @@ function rest.mount(prefix) end
 ---@field uptime string `"0 hrs 2 mins 5 secs"`
 ---@field uptime_seconds integer the same in seconds
 ---@field database {total_resources_count: integer, resources: {name: string, count: integer}[]}
----@field status "pass"
+---@field status "pass"|"fail" "fail" while the store refuses writes
+---@field output string? why it fails
 
----The health report; also a view: `app.get("/health", rest.health)`.
+---The health report and its HTTP status (200, or 503 when it fails); also a
+---view: `app.get("/health", rest.health)`.
 ---@return h1mock.Health
 function rest.health() end
 

@@ -39,10 +39,12 @@ local function not_found(id)
   return {message = "Resource " .. id .. " does not exist."}, 404
 end
 
--- A store write that failed (a disk error with --data-dir).
+-- A store write that was refused: with --data-dir, the disk is full or a
+-- commit failed (store.status() says which). The service is unavailable,
+-- not broken: 503.
 local function store_failed(err)
   log.error("rest: the store refused a write: %s", tostring(err))
-  return {message = "Unable to store the resource: " .. tostring(err)}, 500
+  return {message = "Unable to store the resource: " .. tostring(err)}, 503
 end
 
 local function put(coll, id, doc)
@@ -475,7 +477,8 @@ local function setting(name, default)
   return v
 end
 
--- The body of GET /health (also a view: app.get("/health", rest.health)).
+-- The body of GET /health (also a view: app.get("/health", rest.health)),
+-- and its status: 503 with status "fail" while the store refuses writes.
 -- `uptime` is the original's text ("0 hrs 0 mins 3 secs"), `uptime_seconds`
 -- the same as an integer.
 function M.health()
@@ -485,6 +488,8 @@ function M.health()
     total = total + n
     resources[#resources + 1] = {name = name, count = n}
   end
+  -- "fail" while the store refuses writes, with why in `output`.
+  local state, why = store.status()
   local s = uptime()
   return {
     name = setting("APP_NAME", "h1mock"),
@@ -492,8 +497,9 @@ function M.health()
     uptime = format("%d hrs %d mins %d secs", s // 3600, s % 3600 // 60, s % 60),
     uptime_seconds = s,
     database = {total_resources_count = total, resources = resources},
-    status = "pass",
-  }
+    status = state == "ok" and "pass" or "fail",
+    output = why,
+  }, state == "ok" and 200 or 503
 end
 
 local function escape(s)
@@ -526,7 +532,7 @@ td.n{text-align:right}pre{background:#f4f4f4;padding:1em;overflow:auto}code{back
 .muted{color:#777}
 </style>
 <h1>%s</h1>
-<p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>pass</span>
+<p>Version <b>%s</b> &middot; up <b>%s</b> (%d s) &middot; status <span class=status>%s</span>
 &middot; <a href="/health">/health</a></p>
 <h2>Resources</h2>
 %s
@@ -573,7 +579,7 @@ function M.home(prefix)
     local host = request.host ~= "" and request.host or "localhost:8000"
     local base = escape("http://" .. host) .. p
     local page = format(PAGE, escape(h.name), escape(h.version), escape(h.name), escape(h.version),
-                        duration(h.uptime_seconds), h.uptime_seconds,
+                        duration(h.uptime_seconds), h.uptime_seconds, h.status,
                         rows, p, base, base, base, base, base, base)
     return page, 200, {["Content-Type"] = "text/html; charset=utf-8"}
   end

@@ -71,24 +71,67 @@ static bool path_is(const http_request_t *req, const char *path) {
   return req->path_len == strlen(path) && memcmp(req->path, path, req->path_len) == 0;
 }
 
-/* A POST whose provision is being written: answered when it is stored. */
+/* A call answered later: a provision being stored or activated (`job`),
+ * or a store change waiting until it is durable (`durable`). */
 struct admin_wait {
+  store_waiter_t durable; /* first */
+  admin_t *a;
   http_response_t *resp;
   conn_done_fn done;
   void *data;
   void *job;
+  void (*abandon)(void *job);
+  int status; /* the store change's answer when durable */
+  char message[600];
 };
 
-static void post_finished(void *arg, const provision_result_t *res) {
+static struct admin_wait *wait_new(admin_t *a, http_response_t *resp, conn_done_fn done,
+                                   void *data) {
+  struct admin_wait *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    result_answer(resp, 500, "failed: out of memory");
+    return NULL;
+  }
+  w->a = a;
+  w->resp = resp;
+  w->done = done;
+  w->data = data;
+  return w;
+}
+
+static void provision_finished(void *arg, const provision_result_t *res) {
   struct admin_wait *w = arg;
   result_answer(w->resp, res->status, res->message);
   w->done(w->data);
   free(w);
 }
 
+/* A store call's answer, said only once its change is durable; a failed
+ * commit undid it. */
+static void store_answer(http_response_t *resp, int status, const char *message, int rc) {
+  if (rc == 0) {
+    result_answer(resp, status, message);
+    return;
+  }
+  char msg[300];
+  snprintf(msg, sizeof msg, "failed: the store could not make the change durable (%s): undone",
+           strerror(-rc));
+  result_answer(resp, 503, msg);
+}
+
+static void store_durable(store_waiter_t *d, int rc) {
+  struct admin_wait *w = (struct admin_wait *)d;
+  store_answer(w->resp, w->status, w->message, rc);
+  w->done(w->data);
+  free(w);
+}
+
 void admin_abandon(void *pending) {
   struct admin_wait *w = pending;
-  provision_post_abandon(w->job);
+  if (w->abandon)
+    w->abandon(w->job);
+  else
+    store_waiter_cancel(w->a->o.store, &w->durable);
   free(w);
 }
 
@@ -110,25 +153,27 @@ static enum conn_status provision_call(admin_t *a, const http_request_t *req,
     return CONN_DONE;
   }
   provision_result_t res;
+  struct admin_wait *w = NULL;
   switch (req->method) {
-  case HTTP_POST: {
-    struct admin_wait *w = malloc(sizeof *w);
-    if (w == NULL) {
-      result_answer(resp, 500, "failed: out of memory");
+  case HTTP_POST:
+  case HTTP_GET:
+  case HTTP_HEAD:
+    if ((w = wait_new(a, resp, done, data)) == NULL)
       return CONN_DONE;
+    if (req->method == HTTP_POST) {
+      w->job = provision_post(a->o.provision, name, req->body, req->body_len, &res,
+                              provision_finished, w);
+      w->abandon = provision_post_abandon;
+    } else {
+      w->job = provision_activate(a->o.provision, name, &res, provision_finished, w);
+      w->abandon = provision_abandon;
     }
-    *w = (struct admin_wait){resp, done, data, NULL};
-    w->job =
-        provision_post(a->o.provision, name, req->body, req->body_len, &res, post_finished, w);
     if (w->job) {
       *pending = w;
       return CONN_PENDING;
     }
     free(w);
     break;
-  }
-  case HTTP_GET:
-  case HTTP_HEAD: provision_activate(a->o.provision, name, &res); break;
   case HTTP_DELETE: provision_delete(a->o.provision, name, &res); break;
   default: method_not_allowed(resp, "DELETE, GET, HEAD, POST"); return CONN_DONE;
   }
@@ -151,8 +196,30 @@ static int list_document(void *arg, const char *id, size_t idlen, const void *va
   return buf_append(b, val, vlen); /* documents are stored as JSON text */
 }
 
-/* /app/v1/store[/<collection>]: look at, seed and reset the store between
- * CI tests. */
+/* Answers a store change (status, message) once it is durable: at once, or
+ * later through a wait (CONN_PENDING). */
+static enum conn_status when_durable(admin_t *a, http_response_t *resp, int status,
+                                     const char *message, conn_done_fn done, void *data,
+                                     void **pending) {
+  struct admin_wait *w = wait_new(a, resp, done, data);
+  if (w == NULL)
+    return CONN_DONE;
+  w->status = status;
+  snprintf(w->message, sizeof w->message, "%s", message);
+  int rc = store_when_durable(a->o.store, store_seq(a->o.store), &w->durable, store_durable);
+  if (rc == 1) {
+    *pending = w;
+    return CONN_PENDING;
+  }
+  store_answer(resp, status, message, rc);
+  free(w);
+  return CONN_DONE;
+}
+
+/* What a store change that was refused answers: 503 when the store refuses
+ * writes (a full or failed disk), 500 otherwise. */
+static int refused_status(int rc) { return rc == -ENOSPC || rc == -EIO ? 503 : 500; }
+
 /* Where seeding puts its documents: one collection of the store. */
 struct seed_target {
   store_t *store;
@@ -170,7 +237,10 @@ static void seed_new_id(void *ud, char id[37]) {
   store_uuid(id);
 }
 
-static void store_call(admin_t *a, const http_request_t *req, http_response_t *resp) {
+/* /app/v1/store[/<collection>]: look at, seed and reset the store between
+ * CI tests. Changes are answered once they are durable. */
+static enum conn_status store_call(admin_t *a, const http_request_t *req, http_response_t *resp,
+                                   conn_done_fn done, void *data, void **pending) {
   const char *coll = NULL;
   size_t clen = 0;
   if (req->path_len > sizeof STORE_PATH) {
@@ -178,11 +248,12 @@ static void store_call(admin_t *a, const http_request_t *req, http_response_t *r
     clen = req->path_len - sizeof STORE_PATH;
     if (memchr(coll, '/', clen) != NULL || clen > 1024) {
       result_answer(resp, 400, "failed: a collection name is one path segment of 1 to 1024 bytes");
-      return;
+      return CONN_DONE;
     }
   }
   buf_t body = BUF_INIT, msg = BUF_INIT;
   int status = 200;
+  enum conn_status st = CONN_DONE;
   switch (req->method) {
   case HTTP_GET:
   case HTTP_HEAD:
@@ -204,9 +275,12 @@ static void store_call(admin_t *a, const http_request_t *req, http_response_t *r
     else if (rc == 0)
       buf_puts(&msg, "success: store cleared");
     else
-      buf_printf(&msg, "failed: %s", strerror(-rc)), status = 500;
+      buf_printf(&msg, "failed: %s", strerror(-rc)), status = refused_status(rc);
     buf_putc(&msg, '\0');
-    result_answer(resp, status, msg.data);
+    if (rc == 0)
+      st = when_durable(a, resp, status, msg.data, done, data, pending);
+    else
+      result_answer(resp, status, msg.data);
     break;
   }
   case HTTP_POST: {
@@ -223,15 +297,20 @@ static void store_call(admin_t *a, const http_request_t *req, http_response_t *r
     if (rc == 0)
       buf_printf(&msg, "success: %zu documents stored in '%.*s'", stored, (int)clen, coll);
     else
-      buf_printf(&msg, "failed: %s", err), status = rc == -EINVAL ? 400 : 500;
+      buf_printf(&msg, "failed: %s", err), status = rc == -EINVAL ? 400 : refused_status(rc);
     buf_putc(&msg, '\0');
-    result_answer(resp, rc == 0 ? 201 : status, msg.data);
+    /* What went in before a failure is answered once durable too. */
+    if (stored)
+      st = when_durable(a, resp, rc == 0 ? 201 : status, msg.data, done, data, pending);
+    else
+      result_answer(resp, rc == 0 ? 201 : status, msg.data);
     break;
   }
   default: method_not_allowed(resp, coll ? "DELETE, GET, HEAD, POST" : "DELETE, GET, HEAD");
   }
   buf_free(&body);
   buf_free(&msg);
+  return st;
 }
 
 /* The journal list as a streamed body: a 1,000-entry journal of 64 KiB
@@ -334,6 +413,21 @@ static void metrics_call(admin_t *a, const http_request_t *req, http_response_t 
   buf_free(&body);
 }
 
+/* ok, or degraded (503) with the reason while the store refuses writes. */
+static void healthz(const admin_t *a, http_response_t *resp) {
+  char why[256];
+  if (a->o.store == NULL || store_status(a->o.store, why, sizeof why) == 0) {
+    json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
+    return;
+  }
+  buf_t body = BUF_INIT;
+  buf_puts(&body, "{\"status\":\"degraded\",\"store\":\"read-only\",\"reason\":");
+  json_string(&body, why, strlen(why));
+  buf_puts(&body, "}\n");
+  json_answer(resp, 503, body.data, body.len);
+  buf_free(&body);
+}
+
 /* Compares in a time that depends on the lengths only, never on where the
  * first difference is, so that the token cannot be found byte by byte. */
 static bool same_secret(const char *given, size_t glen, const char *want, size_t wlen) {
@@ -405,7 +499,7 @@ enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char
       method_not_allowed(resp, "GET, HEAD");
   } else if (path_is(req, "/healthz")) {
     if (read)
-      json_answer(resp, 200, "{\"status\":\"ok\"}\n", 16);
+      healthz(a, resp);
     else
       method_not_allowed(resp, "GET, HEAD");
   } else if (path_is(req, PROVISION_PATH) || (read && path_is(req, PROVISION_PATH "/"))) {
@@ -420,7 +514,7 @@ enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char
   } else if (a->o.store && (path_is(req, STORE_PATH) ||
                             (req->path_len > sizeof STORE_PATH &&
                              memcmp(req->path, STORE_PATH "/", sizeof STORE_PATH) == 0))) {
-    store_call(a, req, resp);
+    return store_call(a, req, resp, done, data, pending);
   } else if (req->path_len >= sizeof PROVISION_PATH &&
              memcmp(req->path, PROVISION_PATH "/", sizeof PROVISION_PATH) == 0) {
     return provision_call(a, req, resp, done, data, pending);

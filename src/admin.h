@@ -34,8 +34,9 @@ admin_t *admin_new(const admin_opts_t *o);
 void admin_free(admin_t *a);
 
 /* Answers an admin call, now (CONN_DONE) or later (CONN_PENDING: a post
- * being stored), as a conn_dispatch_fn does; the admin port has no
- * origin to fill. */
+ * being stored, a provision or a store change waiting until the store
+ * writes it made are durable), as a conn_dispatch_fn does; the admin port
+ * has no origin to fill. */
 enum conn_status admin_dispatch(void *ctx, const http_request_t *req, const char *remote,
                                 http_response_t *resp, conn_done_fn done, void *data,
                                 void **pending);

@@ -75,7 +75,8 @@ static const struct option_def options[] = {
     {"max-provision-bytes", OPT_SIZE, OFF(max_provision_bytes), "SIZE",
      "largest provision the admin API accepts (default 1M); larger gets 413"},
     {"data-dir", OPT_STRING, OFF(data_dir), "DIR",
-     "keep the store's documents in DIR (a log fsync'd per write); default: memory only"},
+     "keep the store's documents in DIR: a log made durable by group commits (an answer that "
+     "wrote waits for its commit); default: memory only"},
     {"verbose", OPT_FLAG, OFF(verbose), NULL,
      "debug lines on stderr, and the access log (text) unless --access-log is given"},
     {"max-body", OPT_SIZE, OFF(max_body), "SIZE",
@@ -138,6 +139,7 @@ static const struct option_def options[] = {
 static void print_help(void) {
   printf("Usage: h1mock [OPTION]...\n"
          "       h1mock --check FILE...\n"
+         "       h1mock --repair-store DIR\n"
          "\n"
          "An HTTP/1.1 mock server whose answers are written in Lua (Flask-style rules).\n"
          "It serves the provision 'initial' from the provisions directory, or a built-in\n"
@@ -155,6 +157,9 @@ static void print_help(void) {
   }
   printf("  %-26s %s\n", "--check FILE...",
          "load each provision offline and report 'file:line: message'; exit 1 if any fails");
+  printf("  %-26s %s\n", "--repair-store DIR",
+         "when a data directory refuses to start: copy its store.log and store.snapshot aside, "
+         "keep every record that verifies, write them as a fresh store; exit 1 if it fails");
   printf("  %-26s %s\n", "--help", "show this help");
   printf("  %-26s %s\n", "--version", "show the version");
   printf("\n"
@@ -475,6 +480,14 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
       c->access_log = CONFIG_ACCESS_LOG_OFF;
       return CONFIG_RUN;
     }
+    if (strcmp(a, "--repair-store") == 0) {
+      if (i + 2 != argc) {
+        snprintf(err, errlen, "h1mock: --repair-store takes one DIR, and nothing after it");
+        return CONFIG_USAGE;
+      }
+      c->repair_store = argv[i + 1];
+      return CONFIG_RUN;
+    }
     if (strncmp(a, "--", 2) != 0) {
       snprintf(err, errlen, "h1mock: unexpected argument '%s' (try --help)", a);
       return CONFIG_USAGE;
@@ -600,7 +613,7 @@ static void scrub_env(const char *name) {
 
 int config_take_secrets(config_t *c, const log_t *lg, char *err, size_t errlen) {
   int rc = 0;
-  if (c->admin_token_file && !c->check) {
+  if (c->admin_token_file && !c->check && !c->repair_store) {
     rc = read_token_file(c->admin_token_file, c->token_buf, lg, err, errlen);
     c->admin_token = rc == 0 ? c->token_buf : NULL;
   } else if (c->admin_token && c->admin_token != c->token_buf) {

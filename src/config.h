@@ -44,6 +44,7 @@ typedef struct config {
   const char *record;           /* --record: where the proxied exchanges are written */
   bool check;                   /* --check: validate the files in argv[first_file..] */
   int first_file;
+  const char *repair_store;             /* --repair-store DIR: repair that data directory, exit */
   char token_buf[CONFIG_TOKEN_MAX + 1]; /* the token, once config_take_secrets copied it */
 } config_t;
 
@@ -75,7 +76,7 @@ enum config_default {
 };
 
 enum config_result {
-  CONFIG_RUN,   /* start the server (or run --check) */
+  CONFIG_RUN,   /* start the server (or run --check, --repair-store) */
   CONFIG_EXIT,  /* --help or --version was printed: exit 0 */
   CONFIG_USAGE, /* err holds "h1mock: ..." : exit 2 */
 };

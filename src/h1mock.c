@@ -109,7 +109,7 @@ int h1mock_start(const config_t *cfg, uv_loop_t *loop, const h1mock_io_t *io, h1
     snprintf(err, errlen, "h1mock: %s", why);
     goto fail;
   }
-  store_opts_t sopts = {.data_dir = cfg->data_dir, .log = &h->log};
+  store_opts_t sopts = {.data_dir = cfg->data_dir, .log = &h->log, .loop = loop};
   if ((rc = store_open(&sopts, &h->store, why, sizeof why))) {
     snprintf(err, errlen, "h1mock: %s", why);
     goto fail;

@@ -75,6 +75,25 @@ static int check_files(const config_t *cfg, const log_t *log, int argc, char **a
   return failed ? 1 : 0;
 }
 
+/* --repair-store DIR: says what it kept and dropped, or why it could not. */
+static int repair_store(const char *dir) {
+  store_repair_t r;
+  char err[1024];
+  if (store_repair(dir, &r, err, sizeof err)) {
+    fprintf(stderr, "h1mock: %s\n", err);
+    return 1;
+  }
+  printf("h1mock: repaired %s: kept %llu records (%llu documents), dropped %llu bytes in %llu "
+         "damaged regions\n",
+         dir, (unsigned long long)r.kept, (unsigned long long)r.documents,
+         (unsigned long long)r.dropped_bytes, (unsigned long long)r.regions);
+  for (int i = 0; i < 2; i++)
+    if (r.saved[i][0])
+      printf("h1mock: the file as it was is kept as %s/%s\n", dir, r.saved[i]);
+  printf("h1mock: %s is a fresh store now (a snapshot and an empty log)\n", dir);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   config_t cfg;
   char err[1024] = "";
@@ -92,6 +111,8 @@ int main(int argc, char **argv) {
   }
   if (cfg.check)
     return check_files(&cfg, &log, argc, argv);
+  if (cfg.repair_store)
+    return repair_store(cfg.repair_store);
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t *loop = uv_default_loop();

@@ -16,6 +16,10 @@
  * provision_load.c loads a state from text or a stored file,
  * provision_save.c stores and deletes files, provision_list.c lists them,
  * provision_dir.c knows the directories.
+ *
+ * A load is reported done (swapped in, logged, answered) only once the
+ * store writes it made are durable (store_when_durable); a commit that
+ * fails keeps the provision out and answers 503.
  */
 #ifndef H1MOCK_PROVISION_H
 #define H1MOCK_PROVISION_H
@@ -44,11 +48,13 @@ int provision_new(const provision_opts_t *o, provision_t **out);
 
 /* Loads "initial" (initial.lua or initial) from the provisions directory,
  * or the built-in default when there is none or it fails (logged with
- * file:line). Returns 0, or -ENOMEM. */
+ * file:line). Blocks until the store writes of the load are durable (the
+ * start comes before serving). Returns 0, or -ENOMEM. */
 int provision_start(provision_t *p);
 
-/* The server stopped: the active provision is released, and a post still
- * being written is not activated when it is done. */
+/* The server stopped: the active provision is released, a post still
+ * being written is not activated when it is done, and loads still waiting
+ * for the store are dropped without an answer. */
 void provision_close(provision_t *p);
 
 /* Frees everything, once the loop has run the writes in flight to their
@@ -84,14 +90,22 @@ typedef void (*provision_finish_fn)(void *arg, const provision_result_t *res);
 /* Validates `text` as provision `name` now; when it is invalid fills `res`
  * (400) and returns NULL. Otherwise stores it atomically as name.lua on the
  * libuv threadpool (the fsyncs must not stall traffic), makes it active
- * when stored, and calls finish(arg, res) with 201 (or 500); returns the
- * pending job, which provision_post_abandon turns into a silent one. */
+ * when stored and when the store writes its load made are durable, and
+ * calls finish(arg, res) with 201 (500 when it could not be stored, 503
+ * when its store writes failed); returns the pending job, which
+ * provision_post_abandon turns into a silent one. */
 void *provision_post(provision_t *p, const char *name, const char *text, size_t len,
                      provision_result_t *res, provision_finish_fn finish, void *arg);
 void provision_post_abandon(void *job);
 
-/* Loads the stored provision `name` and makes it active (200, 404, 400). */
-void provision_activate(provision_t *p, const char *name, provision_result_t *res);
+/* Loads the stored provision `name` and makes it active once the store
+ * writes its load made are durable. Returns NULL with the answer in `res`
+ * (200, 404, 400, 500, 503), or a pending job: finish(arg, res) comes
+ * later, unless provision_abandon(job) silences it (the activation still
+ * happens). */
+void *provision_activate(provision_t *p, const char *name, provision_result_t *res,
+                         provision_finish_fn finish, void *arg);
+void provision_abandon(void *job);
 
 /* Deletes the stored provision `name` (200, 404, 409). */
 void provision_delete(provision_t *p, const char *name, provision_result_t *res);

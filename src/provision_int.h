@@ -36,6 +36,9 @@ struct provision {
    * one name written at once would share a temp file, and the one served
    * could differ from the one left on disk. */
   struct provision_post_job *writing, *waiting, *waiting_tail;
+  /* Loaded provisions waiting for the store writes of their load to be
+   * durable before they swap in, in the order they loaded (provision.c). */
+  struct provision_activation *act_head, *act_tail;
 };
 
 /* provision.c: swapping */
@@ -46,6 +49,17 @@ struct provision {
  * the log line. */
 void provision_swap(provision_t *p, const char *name, script_t *s, const char *text, size_t len,
                     double ms);
+
+/* Swaps `s` in as provision_swap does, once the store writes its load
+ * made are durable; swaps happen in the order they were asked for, so a
+ * later load never overtakes one still waiting. Returns NULL when that is
+ * done already, with the answer in *res: `ok_status`, or 503 when a failed
+ * commit undid those writes (`s` is then released and nothing swapped).
+ * Else returns the pending activation: finish(arg, res) comes later, unless
+ * provision_abandon silences it (the swap still happens). Takes `s`. */
+void *provision_swap_when_durable(provision_t *p, const char *name, script_t *s, const char *text,
+                                  size_t len, double ms, int ok_status, provision_finish_fn finish,
+                                  void *arg, provision_result_t *res);
 
 /* provision_load.c: loading a state */
 
@@ -58,9 +72,11 @@ int provision_load(provision_t *p, const char *name, const char *text, size_t le
 /* The built-in default, made active. 0 or -ENOMEM. */
 int provision_load_default(provision_t *p);
 
-/* Loads the stored file at `path` as `name` and makes it active. Returns
- * 0, the -errno of reading it (logged), or the load's error (in err). */
-int provision_load_file(provision_t *p, const char *name, const char *path, char *err,
+/* Loads the stored file at `path` as `name` and makes it active once the
+ * store writes of its load are durable; with `block`, waits for them here.
+ * Returns 0, the -errno of reading it (logged), the load's error (in err),
+ * or the failed commit's. */
+int provision_load_file(provision_t *p, const char *name, const char *path, bool block, char *err,
                         size_t errlen);
 
 /* provision_list.c: what is known per name */
@@ -90,6 +106,11 @@ int provision_write_file(int dfd, const char *dir, const char *name, const char 
 /* Fills a result. */
 void provision_result(provision_result_t *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The finish of a post's activation: its client, if still there, gets
+ * the answer, and the job goes. A NULL `res`: the server stopped first,
+ * nobody is answered. */
+void provision_post_activated(void *job, const provision_result_t *res);
 
 /* True while a post of `name` is being written: the watcher leaves the
  * file to it. */

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 
 int provision_read_file(const char *path, buf_t *out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -69,18 +70,29 @@ int provision_load_default(provision_t *p) {
   return 0;
 }
 
-/* Loads `text` as `name` and makes it active when it loaded. */
-static int load_and_swap(provision_t *p, const char *name, const char *text, size_t len, char *err,
-                         size_t errlen) {
+/* Loads `text` as `name` and makes it active once the store writes of its
+ * load are durable: later, when the log line says so, or with `block` (the
+ * start, before serving) after waiting for them here. */
+static int load_and_swap(provision_t *p, const char *name, const char *text, size_t len,
+                         bool block, char *err, size_t errlen) {
   script_t *s;
   double ms;
+  provision_result_t res;
   int rc = provision_load(p, name, text, len, &s, &ms, err, errlen);
-  if (rc == 0)
-    provision_swap(p, name, s, text, len, ms);
-  return rc;
+  if (rc)
+    return rc;
+  if (block && p->o.script.store && (rc = store_sync(p->o.script.store))) {
+    snprintf(err, errlen, "the store writes of its load could not be made durable (%s)",
+             strerror(-rc));
+    log_error(p->o.script.log, "provision '%s' failed to load: %s", name, err);
+    script_release(s);
+    return rc;
+  }
+  provision_swap_when_durable(p, name, s, text, len, ms, 200, NULL, NULL, &res);
+  return 0;
 }
 
-int provision_load_file(provision_t *p, const char *name, const char *path, char *err,
+int provision_load_file(provision_t *p, const char *name, const char *path, bool block, char *err,
                         size_t errlen) {
   buf_t text = BUF_INIT;
   int rc = provision_read_file(path, &text);
@@ -88,28 +100,34 @@ int provision_load_file(provision_t *p, const char *name, const char *path, char
     log_error(p->o.script.log, "cannot read %s: %s", path, strerror(-rc));
     snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
   } else {
-    rc = load_and_swap(p, name, text.data ? text.data : "", text.len, err, errlen);
+    rc = load_and_swap(p, name, text.data ? text.data : "", text.len, block, err, errlen);
   }
   buf_free(&text);
   return rc;
 }
 
-void provision_activate(provision_t *p, const char *name, provision_result_t *res) {
+void *provision_activate(provision_t *p, const char *name, provision_result_t *res,
+                         provision_finish_fn finish, void *arg) {
   char path[4096];
   if (!provision_find_file(p, name, path, sizeof path, NULL)) {
     provision_result(res, 404, "failed: no provision '%s'", name);
-    return;
+    return NULL;
   }
   buf_t text = BUF_INIT;
   int rc = provision_read_file(path, &text);
   char err[900];
+  script_t *s;
+  double ms;
+  void *pending = NULL;
   if (rc)
     provision_result(res, 500, "failed: cannot read %s: %s", path, strerror(-rc));
-  else if (load_and_swap(p, name, text.data ? text.data : "", text.len, err, sizeof err))
+  else if (provision_load(p, name, text.data ? text.data : "", text.len, &s, &ms, err, sizeof err))
     provision_result(res, 400, "failed: %s", err);
   else
-    provision_result(res, 200, "success: basename file '%s' has been loaded", name);
+    pending = provision_swap_when_durable(p, name, s, text.data ? text.data : "", text.len, ms,
+                                          200, finish, arg, res);
   buf_free(&text);
+  return pending;
 }
 
 static bool same_file(const struct stat *a, const struct stat *b) {
@@ -145,7 +163,7 @@ void provision_file_changed(provision_t *p, const char *file) {
   buf_t text = BUF_INIT;
   char err[1024];
   if (provision_read_file(path, &text) == 0)
-    load_and_swap(p, name, text.data ? text.data : "", text.len, err, sizeof err);
+    load_and_swap(p, name, text.data ? text.data : "", text.len, false, err, sizeof err);
   buf_free(&text);
 }
 
@@ -161,7 +179,7 @@ void provision_data_swapped(provision_t *p) {
        memcmp(text.data, p->active_source.data, text.len) != 0)) {
     char name[PROVISION_NAME_MAX + 1];
     snprintf(name, sizeof name, "%s", p->active_name);
-    load_and_swap(p, name, text.data ? text.data : "", text.len, err, sizeof err);
+    load_and_swap(p, name, text.data ? text.data : "", text.len, false, err, sizeof err);
   }
   buf_free(&text);
 }

@@ -92,31 +92,39 @@ static void post_write(uv_work_t *w) {
   close(dfd);
 }
 
+void provision_post_activated(void *job, const provision_result_t *res) {
+  job_t *j = job;
+  if (res && j->finish)
+    j->finish(j->arg, res);
+  job_free(j);
+}
+
 static void post_written(uv_work_t *w, int status) {
   job_t *j = w->data;
   provision_t *p = j->p;
   provision_result_t res;
   if (status < 0 && j->rc == 0)
     j->rc = status;
+  p->writing = NULL;
   if (j->rc) {
     script_release(j->s);
     const char *why = j->why[0] ? j->why : strerror(-j->rc);
     log_error(j->log, "provision '%s' was not stored in %s: %s", j->name, j->dir, why);
     provision_result(&res, 500, "failed: cannot store %s.lua in %s: %s", j->name, j->dir, why);
+    provision_post_activated(j, &res);
   } else {
     struct provision_entry *e = provision_entry(p, j->name);
     if (e) {
       e->own_write = true;
       e->own = j->st;
     }
-    /* Stored, so served, even if the client that posted it went away. */
-    provision_swap(p, j->name, j->s, j->text.data ? j->text.data : "", j->text.len, j->ms);
-    provision_result(&res, 201, "success: basename file '%s' has been loaded", j->name);
+    /* Stored, so served (once its load's store writes are durable), even
+     * if the client that posted it went away. */
+    if (provision_swap_when_durable(p, j->name, j->s, j->text.data ? j->text.data : "",
+                                    j->text.len, j->ms, 201, provision_post_activated, j,
+                                    &res) == NULL)
+      provision_post_activated(j, &res);
   }
-  if (j->finish)
-    j->finish(j->arg, &res);
-  job_free(j);
-  p->writing = NULL;
   post_next(p);
 }
 

@@ -120,7 +120,7 @@ int safedir_open(const char *path, char *err, size_t errlen) {
 
 int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const log_t *lg) {
   for (int tries = 0;; tries++) {
-    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd >= 0)
       return fd;
     if (errno != EEXIST || tries == 1)

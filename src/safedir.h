@@ -31,11 +31,11 @@ int safedir_open(const char *path, char *err, size_t errlen);
  * it. 0 or -errno (-EINVAL for ""). Thread-safe. */
 int safedir_mkdirs(const char *path, mode_t mode, bool durable);
 
-/* Creates `name` in the directory `dfd` (named `dir` in messages) for writing, with O_CREAT |
- * O_EXCL | O_NOFOLLOW, so that the file written is always a new one of ours. What is already there
- * (a temp file left by a crash, or a planted link) is removed first (unlinking a link never
- * touches its target; a link is told to `lg`) and the creation tried once more. Returns the
- * descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
+/* Creates `name` in the directory `dfd` (named `dir` in messages) for reading and writing, with
+ * O_CREAT | O_EXCL | O_NOFOLLOW, so that the file written is always a new one of ours. What is
+ * already there (a temp file left by a crash, or a planted link) is removed first (unlinking a
+ * link never touches its target; a link is told to `lg`) and the creation tried once more. Returns
+ * the descriptor, or -errno (-EEXIST when something was put back in between). Thread-safe. */
 int safedir_create(int dfd, const char *dir, const char *name, mode_t mode, const struct log *lg);
 
 /* Replaces the file `name` in `dfd` by the `len` bytes of `text`, so

@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -65,6 +67,8 @@ static script_call_t *call_get(script_t *s) {
   script_rearm(c->co, &c->ctx, s->opts.max_instructions);
   c->ctx.slice = SLICE_INSTRUCTIONS;
   c->ctx.sleeping = false;
+  c->ctx.wrote = 0;
+  c->holding = false;
   c->ctx.outbound = NULL;
   buf_reset(&c->ctx.calls);
   c->ctx.ncalls = 0;
@@ -377,6 +381,53 @@ static void finish(script_call_t *c, bool notify) {
     done(data);
 }
 
+/* The call's store writes were undone by a failed commit: its answer, which
+ * said they were made, becomes a 503 that says they were not. */
+static void store_failed(script_call_t *c, int rc) {
+  http_response_t *r = c->resp;
+  char msg[300];
+  buf_t path = BUF_INIT, body = BUF_INIT;
+  snprintf(msg, sizeof msg,
+           "the store could not make this request's writes durable (%s): they were undone",
+           strerror(-rc));
+  log_error(c->s->opts.log, "%s %s: %s", method_of(c), log_path(c, &path), msg);
+  bool json = r->headers.len && memmem(r->headers.data, r->headers.len, "json", 4) != NULL;
+  if (json) {
+    buf_puts(&body, "{\"message\":");
+    json_string(&body, msg, strlen(msg));
+    buf_puts(&body, "}\n");
+    http_response_simple(r, 503, "application/json", body.data, body.len);
+  } else {
+    script_error_page(r, 503, msg);
+  }
+  note_origin(c);
+  buf_free(&path);
+  buf_free(&body);
+}
+
+static void on_durable(store_waiter_t *w, int status) {
+  script_call_t *c = (script_call_t *)((char *)w - offsetof(script_call_t, durable));
+  c->holding = false;
+  if (status)
+    store_failed(c, status);
+  finish(c, true);
+}
+
+/* The answer is final: it is held until the store writes the call made
+ * (and every write before them) are durable. SCRIPT_PENDING while held. */
+static enum script_status settle(script_call_t *c) {
+  uint64_t seq = c->ctx.wrote > c->s->main_ctx.wrote ? c->ctx.wrote : c->s->main_ctx.wrote;
+  store_t *st = c->s->opts.store;
+  int rc = st ? store_when_durable(st, seq, &c->durable, on_durable) : 0;
+  if (rc == 1) {
+    c->holding = true;
+    return SCRIPT_PENDING;
+  }
+  if (rc < 0)
+    store_failed(c, rc);
+  return SCRIPT_DONE;
+}
+
 /* A step failed for the reason `what` (a C string: pushing a Lua string
  * could itself fail); the main stack is emptied. */
 static void step_failed_with(script_call_t *c, const char *what) {
@@ -662,11 +713,13 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
   }
   if (run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
-  *out = NULL; /* pooled again below: nothing left to abandon */
   /* 405 answered by a handler still says what is allowed. */
   if (rr == ROUTER_METHOD_NOT_ALLOWED && resp->status == 405 && c->err_code == 405)
     append_allow(resp, c->match.allowed);
   note_origin(c);
+  if (settle(c) == SCRIPT_PENDING)
+    return SCRIPT_PENDING;
+  *out = NULL; /* pooled again below: nothing left to abandon */
   finish(c, false);
   return SCRIPT_DONE;
 }
@@ -675,7 +728,8 @@ static void wake(script_call_t *c) {
   c->ctx.sleeping = false;
   if (run(c, true) == SCRIPT_DONE) {
     note_origin(c);
-    finish(c, true);
+    if (settle(c) == SCRIPT_DONE)
+      finish(c, true);
   }
 }
 
@@ -719,6 +773,10 @@ static void sleep_start(script_ctx_t *ctx, double seconds) {
 void script_abandon(script_call_t *c) {
   if (c == NULL)
     return;
+  if (c->holding) {
+    store_waiter_cancel(c->s->opts.store, &c->durable);
+    c->holding = false;
+  }
   if (c->timer)
     uv_timer_stop(c->timer);
   if (c->idle)

@@ -20,9 +20,9 @@
 
 #include "http.h"
 #include "origin.h"
+#include "store.h"
 
 typedef struct script script_t;
-struct store;
 struct journal;
 struct log;
 struct http_client;
@@ -78,6 +78,13 @@ void script_release(script_t *s);
 
 size_t script_rule_count(const script_t *s);
 
+/* The store writes `s` made while it loaded (store_when_durable): 0 when
+ * they are durable or there are none, a negative errno when a failed commit
+ * undid them, or 1: fn(w, status) is called on the loop once they are
+ * durable or failed. A load is reported done only then. */
+int script_when_durable(script_t *s, store_waiter_t *w, store_durable_fn fn);
+void script_when_durable_cancel(script_t *s, store_waiter_t *w);
+
 /* The provision's name: the chunk name without ".lua", "(default)" for the
  * built-in default. */
 const char *script_name(const script_t *s);
@@ -94,9 +101,11 @@ enum script_status { SCRIPT_DONE, SCRIPT_PENDING };
 
 /* Answers `req` into `resp` and notes in `origin` which endpoint (if any)
  * and which provision answered. SCRIPT_DONE: the response is ready now.
- * SCRIPT_PENDING: the view is sleeping; `done(data)` is called later, and
- * until then `req`, `resp`, `origin` and `remote_addr` must stay valid,
- * unless script_abandon(*call) is called first. */
+ * SCRIPT_PENDING: the view is sleeping, or its answer waits until the store
+ * writes it made are durable (a commit that fails turns it into a 503);
+ * `done(data)` is called later, and until then `req`, `resp`, `origin` and
+ * `remote_addr` must stay valid, unless script_abandon(*call) is called
+ * first. */
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
                                    http_response_t *resp, origin_t *origin, script_done_fn done,
                                    void *data, script_call_t **call);

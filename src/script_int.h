@@ -17,6 +17,7 @@
 #include "cors.h"
 #include "router.h"
 #include "script.h"
+#include "store.h"
 #include "text.h"
 
 /* The count hook runs every HOOK_EVERY VM instructions: often enough to
@@ -52,6 +53,7 @@ struct script_ctx {
   int64_t slice;     /* instructions left before the next turn of the event loop */
   bool killed;       /* the budget ran out: the thread yielded to be dropped */
   bool sleeping;     /* sleep() yielded; a timer resumes it */
+  uint64_t wrote;    /* store sequence number of the last write made here (0: none) */
   char where[200];   /* "file:line" where the budget ran out */
   /* CTX_CALL: pauses the request (the driver's, which the binding files
    * below it reach this way): a timer or, with 0 seconds, the next turn of
@@ -106,6 +108,7 @@ struct script {
   cors_t cors;       /* --cors, or what app.cors set */
   script_call_t *free_calls;
   bool loading;      /* registerRules() is running: add_url_rule is allowed */
+  uint64_t wrote;    /* store sequence number of the last write the load made */
   uv_work_t closing; /* lua_close of a retired provision, off the loop */
 };
 
@@ -135,6 +138,8 @@ struct script_call {
   bool proxied;              /* --proxy answered: no rule's path matched */
   struct proxy_out *forward; /* the request --proxy sends, while it is out */
   uv_timer_t *timer;         /* sleep(seconds > 0) */
+  store_waiter_t durable;    /* the answer waits for the call's store writes */
+  bool holding;              /* ... and `durable` is registered */
   uv_idle_t *idle;           /* sleep(0) and time slices: resume on the next loop turn */
   script_call_t *next_free;
 };

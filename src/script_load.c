@@ -141,6 +141,8 @@ static int run_loading(script_t *s, int nargs, char *err, size_t errlen) {
   }
   script_set_ctx(co, NULL);
   lua_pop(L, 1); /* the thread */
+  if (ctx.wrote > s->wrote)
+    s->wrote = ctx.wrote;
   return rc;
 }
 
@@ -295,6 +297,8 @@ int script_load(const char *chunkname, const char *source, size_t len, const scr
   lua_settop(L, 0);
   if (rc)
     goto fail;
+  if (s->main_ctx.wrote > s->wrote)
+    s->wrote = s->main_ctx.wrote;
   *out = s;
   return 0;
 
@@ -404,6 +408,15 @@ void script_release(script_t *s) {
 }
 
 size_t script_rule_count(const script_t *s) { return router_count(s->router); }
+
+int script_when_durable(script_t *s, store_waiter_t *w, store_durable_fn fn) {
+  return s->opts.store ? store_when_durable(s->opts.store, s->wrote, w, fn) : 0;
+}
+
+void script_when_durable_cancel(script_t *s, store_waiter_t *w) {
+  if (s->opts.store)
+    store_waiter_cancel(s->opts.store, w);
+}
 
 const char *script_name(const script_t *s) { return s->name; }
 

@@ -16,16 +16,29 @@ static store_t *need_store(lua_State *L, const char *fn) {
   return st;
 }
 
-/* Write results: misuse raises, a failing disk answers nil, message. */
-static int write_result(lua_State *L, int rc, const char *fn) {
-  if (rc == 0)
+/* A write the running code made: its request (or load) answers only once
+ * the write is durable (script.c). Coroutines share their creator's ctx. */
+static void note_write(lua_State *L, const store_t *st) {
+  script_ctx_t *ctx = script_ctx(L);
+  if (ctx)
+    ctx->wrote = store_seq(st);
+}
+
+/* Write results: misuse raises, a store that refuses writes answers nil,
+ * message. */
+static int write_result(lua_State *L, store_t *st, int rc, const char *fn) {
+  if (rc == 0) {
+    note_write(L, st);
     return lua_pushboolean(L, 1), 1;
+  }
   if (rc == -ENOMEM)
     return luaL_error(L, "%s: out of memory", fn);
   if (rc == -EINVAL)
     return luaL_error(L, "%s: collection and id must be 1 to 1024 bytes", fn);
+  char why[256];
+  store_status(st, why, sizeof why);
   lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", fn, strerror(-rc));
+  lua_pushfstring(L, "%s: %s", fn, why[0] ? why : strerror(-rc));
   return 2;
 }
 
@@ -45,7 +58,7 @@ static int l_put(lua_State *L) {
     return luaL_error(L, "store.put: %s", err);
   }
   buf_free(&text);
-  return write_result(L, rc, "store.put");
+  return write_result(L, st, rc, "store.put");
 }
 
 static void push_value(lua_State *L, const void *val, size_t len) {
@@ -74,7 +87,7 @@ static int l_delete(lua_State *L) {
   int rc = store_delete(st, coll, clen, id, idlen);
   if (rc == -ENOENT)
     return lua_pushboolean(L, 0), 1;
-  return write_result(L, rc, "store.delete");
+  return write_result(L, st, rc, "store.delete");
 }
 
 struct list_ctx {
@@ -150,7 +163,18 @@ static int l_clear(lua_State *L) {
   store_t *st = need_store(L, "store.clear");
   size_t clen = 0;
   const char *coll = luaL_optlstring(L, 1, NULL, &clen);
-  return write_result(L, store_clear(st, coll, clen), "store.clear");
+  return write_result(L, st, store_clear(st, coll, clen), "store.clear");
+}
+
+/* "ok", or "degraded" and why: the store refuses writes. */
+static int l_status(lua_State *L) {
+  store_t *st = need_store(L, "store.status");
+  char why[256];
+  if (store_status(st, why, sizeof why) == 0)
+    return lua_pushliteral(L, "ok"), 1;
+  lua_pushliteral(L, "degraded");
+  lua_pushstring(L, why);
+  return 2;
 }
 
 static int l_uuid(lua_State *L) {
@@ -164,7 +188,8 @@ void script_store_open(lua_State *L, store_t *store) {
   static const luaL_Reg fns[] = {
       {"put", l_put},     {"get", l_get},     {"delete", l_delete},
       {"list", l_list},   {"count", l_count}, {"collections", l_collections},
-      {"clear", l_clear}, {"uuid", l_uuid},   {NULL, NULL},
+      {"clear", l_clear}, {"uuid", l_uuid},   {"status", l_status},
+      {NULL, NULL},
   };
   luaL_newlibtable(L, fns);
   lua_pushlightuserdata(L, store);
