@@ -149,7 +149,7 @@ static int write_done(store_t *s, int rc) {
   if (rc == 0 && s->dirfd < 0)
     s->seq++;
   if (rc == 0 && s->dirfd >= 0) {
-    store_handover(s, false);
+    store_handover_soon(s);
     store_maybe_compact(s);
   }
   return rc;

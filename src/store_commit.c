@@ -191,7 +191,30 @@ static void on_async(uv_async_t *h) {
   store_poll(n->s);
 }
 
-static void free_notify(uv_handle_t *h) { free(h->data); }
+/* Runs at the start of the next loop turn, before it waits: the requests
+ * of one read burst write as one batch, and the writer, which may share
+ * the loop's core, is woken once rather than once per write. (An idle
+ * handle, not a check handle: a write made while handles close, after the
+ * check phase, would wait for the next event.) */
+static void on_turn(uv_idle_t *h) {
+  store_notify_t *n = h->data;
+  uv_idle_stop(h);
+  if (n->s)
+    store_handover(n->s, false);
+}
+
+void store_handover_soon(store_t *s) {
+  if (s->notify == NULL)
+    store_handover(s, false);
+  else if (!uv_is_active((uv_handle_t *)&s->notify->turn))
+    uv_idle_start(&s->notify->turn, on_turn);
+}
+
+static void free_notify(uv_handle_t *h) {
+  store_notify_t *n = h->data;
+  if (--n->open == 0)
+    free(n);
+}
 
 int store_writer_start(store_t *s, uv_loop_t *loop) {
   writer_t *w = &s->w;
@@ -218,6 +241,10 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
     }
     /* Only held answers keep the loop alive (store_poll refs it). */
     uv_unref((uv_handle_t *)&s->notify->async);
+    uv_idle_init(loop, &s->notify->turn);
+    s->notify->turn.data = s->notify;
+    uv_unref((uv_handle_t *)&s->notify->turn);
+    s->notify->open = 2;
   }
   /* Room for a burst up front: growing a buffer later means fresh pages,
    * each a fault the loop waits for. */
@@ -249,14 +276,18 @@ void store_writer_stop(store_t *s) {
   buf_free(&w->queue);
   buf_free(&s->pend);
   if (s->notify) {
-    s->notify->s = NULL;
-    uv_handle_t *h = (uv_handle_t *)&s->notify->async;
+    store_notify_t *n = s->notify;
+    n->s = NULL;
+    uv_handle_t *hs[] = {(uv_handle_t *)&n->async, (uv_handle_t *)&n->turn};
     /* Whoever takes a server down may have closed every handle of its loop
      * (uv_walk) and run the loop since: then only the memory is left. */
-    if (uv_is_closing(h))
-      free(s->notify);
-    else
-      uv_close(h, free_notify);
+    for (size_t i = 0; i < sizeof hs / sizeof *hs; i++)
+      if (uv_is_closing(hs[i]))
+        n->open--;
+      else
+        uv_close(hs[i], free_notify);
+    if (n->open == 0)
+      free(n);
     s->notify = NULL;
   }
 }

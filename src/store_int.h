@@ -157,8 +157,10 @@ typedef struct snap_view {
 /* The loop's handle, in an allocation of its own: it is freed by its
  * close callback, which may run after the store is gone. */
 typedef struct store_notify {
-  uv_async_t async;
+  uv_async_t async; /* the writer says a batch is durable (or failed) */
+  uv_idle_t turn;   /* the loop hands a turn's records over once */
   store_t *s;
+  int open; /* handles not closed yet: the struct is freed at 0 */
 } store_notify_t;
 
 struct store {
@@ -368,6 +370,9 @@ int store_log_append(store_t *s, int type, const char *coll, size_t clen, const 
  * preempted holding it: the loop must not wait) and, when it is taken,
  * tries again on the loop's next turn. */
 void store_handover(store_t *s, bool block);
+/* Hands the pending records over at the end of this loop turn (at once
+ * without a loop): one wakeup of the writer for all the turn's writes. */
+void store_handover_soon(store_t *s);
 
 /* ---- store_open.c ---- */
 
