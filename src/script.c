@@ -10,24 +10,14 @@
  */
 #include "script.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_client.h"
-#include "json.h"
 #include "log.h"
-#include "metrics.h"
-#include "proxy.h"
-#include "record.h"
 #include "script_int.h"
 #include "watchdog.h"
-
-static void sleep_start(script_ctx_t *ctx, double seconds);
-static void resume_parked(script_ctx_t *ctx);
 
 /* A new pooled call's thread and request slot, pinned in the registry;
  * under lua_pcall, as both allocate. */
@@ -59,8 +49,8 @@ static script_call_t *call_get(script_t *s) {
     }
     script_set_ctx(c->co, &c->ctx);
     c->ctx.thread = c->co;
-    c->ctx.sleep = sleep_start;
-    c->ctx.resume = resume_parked;
+    c->ctx.sleep = script_sleep_start;
+    c->ctx.resume = script_resume_parked;
     c->s = s;
   }
   c->ctx.kind = CTX_CALL;
@@ -83,7 +73,7 @@ static script_call_t *call_get(script_t *s) {
   return c;
 }
 
-static void call_put(script_call_t *c) {
+void script_call_put(script_call_t *c) {
   script_t *s = c->s;
   if (c->ud) {
     c->ud->call = NULL; /* a kept request object now raises */
@@ -109,13 +99,13 @@ static void call_put(script_call_t *c) {
  * never a panic. Values cross between the main state and the request's
  * thread with lua_xmove, which does not raise. */
 
-static const char *method_of(const script_call_t *c) {
+const char *script_method_of(const script_call_t *c) {
   const char *m = http_method_name(c->req->method);
   return m ? m : "?";
 }
 
 /* The request's decoded path for a log line, escaped into `scratch`. */
-static const char *log_path(const script_call_t *c, buf_t *scratch) {
+const char *script_log_path(const script_call_t *c, buf_t *scratch) {
   return text_escape_str(scratch, c->req->path, c->req->path_len, LOG_PATH_MAX, TEXT_ESCAPE_VALUE);
 }
 
@@ -156,8 +146,8 @@ static void stage_failed(script_call_t *c, const char *what) {
   buf_t path = BUF_INIT, msg = BUF_INIT;
   /* The path and the message may quote what the client sent (a decoded
    * %0a, a header value): escaped, so that they cannot forge a log line. */
-  log_error(c->s->opts.log, "%s %s: %s '%s' failed: %s", method_of(c), log_path(c, &path),
-            stage_name(c), endpoint_of(c),
+  log_error(c->s->opts.log, "%s %s: %s '%s' failed: %s", script_method_of(c),
+            script_log_path(c, &path), stage_name(c), endpoint_of(c),
             text_escape_str(&msg, what, strlen(what), LOG_MESSAGE_MAX, TEXT_ESCAPE_MESSAGE));
   buf_free(&path);
   buf_free(&msg);
@@ -354,12 +344,12 @@ static void add_cors(script_call_t *c) {
   if (has_rule)
     allow_value(c->match.allowed, allow, sizeof allow);
   if (cors_apply(&c->s->cors, c->req, c->resp, has_rule ? allow : NULL))
-    log_error(c->s->opts.log, "%s: out of memory for the CORS headers", method_of(c));
+    log_error(c->s->opts.log, "%s: out of memory for the CORS headers", script_method_of(c));
 }
 
 /* The answer is final: note who gave it, for the journal, the metrics and
  * the access log (copied: the provision may be gone when they read it). */
-static void note_origin(script_call_t *c) {
+void script_note_origin(script_call_t *c) {
   add_cors(c);
   origin_t *o = c->origin;
   origin_reset(o);
@@ -371,61 +361,6 @@ static void note_origin(script_call_t *c) {
   }
   buf_append(&o->provision, c->s->name, c->s->name_len);
   buf_append(&o->calls, c->ctx.calls.data, c->ctx.calls.len);
-}
-
-static void finish(script_call_t *c, bool notify) {
-  script_done_fn done = c->done;
-  void *data = c->data;
-  call_put(c);
-  if (notify && done)
-    done(data);
-}
-
-/* The call's store writes were undone by a failed commit: its answer, which
- * said they were made, becomes a 503 that says they were not. */
-static void store_failed(script_call_t *c, int rc) {
-  http_response_t *r = c->resp;
-  char msg[300];
-  buf_t path = BUF_INIT, body = BUF_INIT;
-  snprintf(msg, sizeof msg,
-           "the store could not make this request's writes durable (%s): they were undone",
-           strerror(-rc));
-  log_error(c->s->opts.log, "%s %s: %s", method_of(c), log_path(c, &path), msg);
-  bool json = r->headers.len && memmem(r->headers.data, r->headers.len, "json", 4) != NULL;
-  if (json) {
-    buf_puts(&body, "{\"message\":");
-    json_string(&body, msg, strlen(msg));
-    buf_puts(&body, "}\n");
-    http_response_simple(r, 503, "application/json", body.data, body.len);
-  } else {
-    script_error_page(r, 503, msg);
-  }
-  note_origin(c);
-  buf_free(&path);
-  buf_free(&body);
-}
-
-static void on_durable(store_waiter_t *w, int status) {
-  script_call_t *c = (script_call_t *)((char *)w - offsetof(script_call_t, durable));
-  c->holding = false;
-  if (status)
-    store_failed(c, status);
-  finish(c, true);
-}
-
-/* The answer is final: it is held until the store writes the call made
- * (and every write before them) are durable. SCRIPT_PENDING while held. */
-static enum script_status settle(script_call_t *c) {
-  uint64_t seq = c->ctx.wrote > c->s->main_ctx.wrote ? c->ctx.wrote : c->s->main_ctx.wrote;
-  store_t *st = c->s->opts.store;
-  int rc = st ? store_when_durable(st, seq, &c->durable, on_durable) : 0;
-  if (rc == 1) {
-    c->holding = true;
-    return SCRIPT_PENDING;
-  }
-  if (rc < 0)
-    store_failed(c, rc);
-  return SCRIPT_DONE;
 }
 
 /* A step failed for the reason `what` (a C string: pushing a Lua string
@@ -502,8 +437,8 @@ static enum script_status run_stages(script_call_t *c, bool resuming) {
       buf_t path = BUF_INIT;
       log_error(c->s->opts.log,
                 "%s %s: %s '%s' stopped at %s: it ran past the instruction budget (%lld)",
-                method_of(c), log_path(c, &path), stage_name(c), endpoint_of(c), c->ctx.where,
-                (long long)c->s->opts.max_instructions);
+                script_method_of(c), script_log_path(c, &path), stage_name(c), endpoint_of(c),
+                c->ctx.where, (long long)c->s->opts.max_instructions);
       buf_free(&path);
       lua_resetthread(co);
       c->err_desc[0] = '\0';
@@ -541,9 +476,9 @@ static enum script_status run_stages(script_call_t *c, bool resuming) {
 
 /* run_stages, with the watchdog told which request keeps the loop busy:
  * one call of this is one event of the loop. */
-static enum script_status run(script_call_t *c, bool resuming) {
+enum script_status script_run(script_call_t *c, bool resuming) {
   const script_t *s = c->s;
-  watchdog_enter(s->opts.watchdog, method_of(c), c->req->path, c->req->path_len,
+  watchdog_enter(s->opts.watchdog, script_method_of(c), c->req->path, c->req->path_len,
                  c->rule >= 0 ? s->rules[c->rule].endpoint : NULL, s->file);
   enum script_status st = run_stages(c, resuming);
   watchdog_leave(s->opts.watchdog);
@@ -587,7 +522,7 @@ static void method_not_allowed(script_call_t *c) {
   char value[512];
   allow_value(c->match.allowed, value, sizeof value);
   snprintf(c->err_desc, sizeof c->err_desc, "This URL does not accept %s; it accepts %.300s.",
-           method_of(c), value);
+           script_method_of(c), value);
   http_error(c, 405);
 }
 
@@ -603,53 +538,6 @@ static void redirect_slash(script_call_t *c) {
   script_error_page(c->resp, 308, NULL);
   http_response_header(c->resp, "Location", 8, loc.data, loc.len);
   buf_free(&loc);
-}
-
-static void forwarded(void *arg, const http_client_result_t *r);
-
-/* --proxy: sends the request on; `forwarded` takes the answer. True when
- * it is out (the call is pending); else the response is a gateway error
- * and the request goes on to its after_request hooks. */
-static bool forward(script_call_t *c) {
-  script_t *s = c->s;
-  c->proxied = true;
-  c->stage = STAGE_AFTER;
-  c->step = 0;
-  if (proxy_loop(c->req, s->opts.via)) {
-    proxy_looped(c->resp);
-    return false;
-  }
-  const char *why = "outbound HTTP is not available here";
-  if (c->forward == NULL && (c->forward = calloc(1, sizeof *c->forward)) == NULL)
-    why = "out of memory";
-  else if (s->opts.client == NULL)
-    ;
-  else if (proxy_request(c->req, s->opts.proxy, s->opts.via, 0, c->forward))
-    why = "out of memory";
-  else if (http_client_request(s->opts.client, &c->forward->req, forwarded, c, &c->ctx.outbound) ==
-           0)
-    return true;
-  else
-    why = "the server is shutting down";
-  proxy_failed(c->resp, why);
-  return false;
-}
-
-static void forwarded(void *arg, const http_client_result_t *r) {
-  script_call_t *c = arg;
-  c->ctx.outbound = NULL;
-  if (c->s->opts.metrics)
-    metrics_http_client(c->s->opts.metrics, r->error == NULL, r->duration_us);
-  if (r->error)
-    proxy_failed(c->resp, r->error);
-  else if (proxy_response(r, c->resp))
-    proxy_failed(c->resp, "out of memory");
-  else
-    record_exchange(c->s->opts.recorder, c->req, c->resp);
-  if (run(c, false) == SCRIPT_DONE) {
-    note_origin(c);
-    finish(c, true);
-  }
 }
 
 enum script_status script_dispatch(script_t *s, const http_request_t *req, const char *remote_addr,
@@ -701,7 +589,7 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
      * preflights); else a preflight is let through, so that the request
      * itself gets the 404, which a page can read (with CORS). */
     if (s->opts.proxy != NULL) {
-      if (forward(c))
+      if (script_forward(c))
         return SCRIPT_PENDING;
     } else if (s->cors.on && cors_is_preflight(req)) {
       resp->status = 204;
@@ -711,81 +599,15 @@ enum script_status script_dispatch(script_t *s, const http_request_t *req, const
     }
     break;
   }
-  if (run(c, false) == SCRIPT_PENDING)
+  if (script_run(c, false) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
   /* 405 answered by a handler still says what is allowed. */
   if (rr == ROUTER_METHOD_NOT_ALLOWED && resp->status == 405 && c->err_code == 405)
     append_allow(resp, c->match.allowed);
-  note_origin(c);
-  if (settle(c) == SCRIPT_PENDING)
+  script_note_origin(c);
+  if (script_settle(c) == SCRIPT_PENDING)
     return SCRIPT_PENDING;
   *out = NULL; /* pooled again below: nothing left to abandon */
-  finish(c, false);
+  script_finish(c, false);
   return SCRIPT_DONE;
-}
-
-static void wake(script_call_t *c) {
-  c->ctx.sleeping = false;
-  if (run(c, true) == SCRIPT_DONE) {
-    note_origin(c);
-    if (settle(c) == SCRIPT_DONE)
-      finish(c, true);
-  }
-}
-
-static void on_timer(uv_timer_t *t) { wake(t->data); }
-
-static void resume_parked(script_ctx_t *ctx) { wake((script_call_t *)ctx); }
-
-static void on_idle(uv_idle_t *h) {
-  uv_idle_stop(h);
-  wake(h->data);
-}
-
-/* The ctx->sleep of every call: script_app.c's sleep() and the count
- * hook's time slices pause the request here. */
-static void sleep_start(script_ctx_t *ctx, double seconds) {
-  script_call_t *c = (script_call_t *)ctx;
-  uv_loop_t *loop = c->s->opts.loop;
-  if (seconds <= 0) {
-    /* An idle handle runs once per loop turn, after the I/O of that turn;
-     * a 0 ms timer would run again in the same timer pass and starve it. */
-    if (c->idle == NULL) {
-      if ((c->idle = malloc(sizeof *c->idle)) == NULL)
-        luaL_error(c->co, "sleep: out of memory");
-      uv_idle_init(loop, c->idle);
-      c->idle->data = c;
-    }
-    uv_idle_start(c->idle, on_idle);
-  } else {
-    if (c->timer == NULL) {
-      if ((c->timer = malloc(sizeof *c->timer)) == NULL)
-        luaL_error(c->co, "sleep: out of memory");
-      uv_timer_init(loop, c->timer);
-      c->timer->data = c;
-    }
-    double ms = ceil(seconds * 1000.0);
-    uv_timer_start(c->timer, on_timer, ms > 1e12 ? (uint64_t)1e12 : (uint64_t)ms, 0);
-  }
-  c->ctx.sleeping = true;
-}
-
-void script_abandon(script_call_t *c) {
-  if (c == NULL)
-    return;
-  if (c->holding) {
-    store_waiter_cancel(c->s->opts.store, &c->durable);
-    c->holding = false;
-  }
-  if (c->timer)
-    uv_timer_stop(c->timer);
-  if (c->idle)
-    uv_idle_stop(c->idle);
-  if (c->ctx.outbound) {
-    http_client_cancel(c->ctx.outbound);
-    c->ctx.outbound = NULL;
-  }
-  c->ctx.sleeping = false;
-  lua_resetthread(c->co);
-  finish(c, false);
 }

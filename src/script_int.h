@@ -170,6 +170,33 @@ extern const struct script_embedded {
   size_t len;
 } script_embedded[];
 
+/* ---- script.c and script_wait.c: one request -------------------------------- */
+
+/* The request's method name, "?" when unknown. */
+const char *script_method_of(const script_call_t *c);
+/* The request's decoded path for a log line, escaped into `scratch`. */
+const char *script_log_path(const script_call_t *c, buf_t *scratch);
+/* Back to the provision's pool of calls. */
+void script_call_put(script_call_t *c);
+/* Runs the call's stages until it is answered or waits; `resuming`
+ * continues a thread that slept. */
+enum script_status script_run(script_call_t *c, bool resuming);
+/* The answer is final: notes who gave it (journal, metrics, access log). */
+void script_note_origin(script_call_t *c);
+
+/* script_wait.c */
+/* The call is over: pooled again, and `done` told when `notify`. */
+void script_finish(script_call_t *c, bool notify);
+/* Holds a final answer until the call's store writes are durable:
+ * SCRIPT_PENDING while held. */
+enum script_status script_settle(script_call_t *c);
+/* --proxy: sends the request on. True when it is out (the call waits);
+ * else the response is a gateway error and the call goes on. */
+bool script_forward(script_call_t *c);
+/* ctx->sleep and ctx->resume of every call. */
+void script_sleep_start(script_ctx_t *ctx, double seconds);
+void script_resume_parked(script_ctx_t *ctx);
+
 /* ---- script_load.c: loading a state --------------------------------------- */
 
 /* Why an allocation of s's state failed, as a sentence in out: the limit
