@@ -3,23 +3,16 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-
+#include "config_int.h"
 #include "log.h"
 #include "text.h"
-
-extern char **environ;
 
 enum opt_kind {
   OPT_PORT,
@@ -132,9 +125,6 @@ static const struct option_def options[] = {
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
-#define STR(x) #x
-#define XSTR(x) STR(x)
-#define TOKEN_MAX_TEXT XSTR(CONFIG_TOKEN_MAX)
 
 static void print_help(void) {
   printf("Usage: h1mock [OPTION]...\n"
@@ -221,19 +211,6 @@ static int parse_bool(const char *s, bool *out) {
     if (strcasecmp(s, no[i]) == 0)
       return *out = false, 0;
   return -EINVAL;
-}
-
-/* Why `t` cannot be a bearer token, or NULL when it can be one. The reason
- * never quotes the token. */
-static const char *token_problem(const char *t, size_t len) {
-  if (len == 0)
-    return "the value is empty";
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
-      return "the token must be printable ASCII without spaces (a header value carries it)";
-  if (len > CONFIG_TOKEN_MAX)
-    return "the token is longer than " TOKEN_MAX_TEXT " characters";
-  return NULL;
 }
 
 /* Stores the index of `value` in the NULL-terminated `names` (any letter
@@ -374,7 +351,7 @@ static int set_option(config_t *c, const struct option_def *o, const char *value
     *(const char **)field = value;
     return 0;
   case OPT_TOKEN: {
-    const char *why = token_problem(value, strlen(value));
+    const char *why = config_token_problem(value, strlen(value));
     if (why) {
       snprintf(err, errlen, "h1mock: %s: %s", source, why);
       return -EINVAL;
@@ -532,162 +509,8 @@ enum config_result config_parse(config_t *c, int argc, char **argv, char *err, s
   return CONFIG_RUN;
 }
 
-int config_token_from_text(const char *text, size_t len, char *out, const char **why) {
-  const char *nl = memchr(text, '\n', len);
-  size_t n = nl ? (size_t)(nl - text) : len;
-  if (n > 0 && text[n - 1] == '\r')
-    n--;
-  *why = n == 0 ? "its first line is empty" : token_problem(text, n);
-  if (*why)
-    return -EINVAL;
-  memcpy(out, text, n);
-  out[n] = '\0';
-  return 0;
-}
-
-/* Reads the token of `path` into out[CONFIG_TOKEN_MAX + 1]. */
-static int read_token_file(const char *path, char *out, const log_t *lg, char *err,
-                           size_t errlen) {
-  char text[CONFIG_TOKEN_MAX + 2]; /* a token, CR, LF: enough to tell one that is too long */
-  size_t len = 0;
-  struct stat st;
-  int rc = 0;
-  /* O_NONBLOCK: a FIFO put there must be refused, not waited on. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    rc = -errno;
-    snprintf(err, errlen, "h1mock: admin token file '%s': cannot read it: %s", path,
-             strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rc = -EINVAL;
-    snprintf(err, errlen, "h1mock: admin token file '%s': not a regular file", path);
-    goto out;
-  }
-  while (len < sizeof text) {
-    ssize_t n = read(fd, text + len, sizeof text - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = -errno;
-      snprintf(err, errlen, "h1mock: admin token file '%s': cannot read it: %s", path,
-               strerror(errno));
-      goto out;
-    }
-    if (n == 0)
-      break;
-    len += (size_t)n;
-  }
-  const char *why;
-  if ((rc = config_token_from_text(text, len, out, &why))) {
-    snprintf(err, errlen, "h1mock: admin token file '%s': %s", path, why);
-    goto out;
-  }
-  /* Not refused: Docker and Kubernetes mount secrets 0444/0644 inside a
-   * container, where no other user is. */
-  if (st.st_mode & S_IROTH)
-    log_warn(lg,
-             "admin token file %s can be read by every user (mode %04o): on a shared host, "
-             "chmod o-r it",
-             path, (unsigned)(st.st_mode & 07777));
-out:
-  explicit_bzero(text, sizeof text);
-  if (fd >= 0)
-    close(fd);
-  return rc;
-}
-
-/* Removes every NAME=... entry from the environment and zeroes its bytes:
- * unsetenv alone leaves them in the memory that /proc/<pid>/environ shows. */
-static void scrub_env(const char *name) {
-  size_t n = strlen(name), nfound = 0;
-  char *found[16];
-  for (char **e = environ; e && *e && nfound < sizeof found / sizeof found[0]; e++)
-    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-      found[nfound++] = *e;
-  unsetenv(name); /* first: it finds the entries by their name */
-  for (size_t i = 0; i < nfound; i++)
-    explicit_bzero(found[i], strlen(found[i]));
-}
-
-int config_take_secrets(config_t *c, const log_t *lg, char *err, size_t errlen) {
-  int rc = 0;
-  if (c->admin_token_file && !c->check && !c->repair_store) {
-    rc = read_token_file(c->admin_token_file, c->token_buf, lg, err, errlen);
-    c->admin_token = rc == 0 ? c->token_buf : NULL;
-  } else if (c->admin_token && c->admin_token != c->token_buf) {
-    /* It may point into the environment, about to be zeroed. */
-    memmove(c->token_buf, c->admin_token, strlen(c->admin_token) + 1);
-    c->admin_token = c->token_buf;
-  }
-  scrub_env("H1MOCK_ADMIN_TOKEN");
-  return rc;
-}
-
 size_t config_default_connections(uint64_t nofile) {
   uint64_t kept = CONFIG_FILES_RESERVE + CONFIG_ADMIN_CONNECTIONS;
   uint64_t n = nofile > kept + 16 ? nofile - kept : 16;
   return (size_t)(n < CONFIG_MAX_CONNECTIONS ? n : CONFIG_MAX_CONNECTIONS);
-}
-
-bool config_is_loopback(const char *address) {
-  unsigned char a[16];
-  if (inet_pton(AF_INET, address, a) == 1)
-    return a[0] == 127;
-  if (inet_pton(AF_INET6, address, a) != 1)
-    return false;
-  static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  return memcmp(a, one, 16) == 0 || (memcmp(a, v4mapped, 12) == 0 && a[12] == 127);
-}
-
-bool config_is_loopback_sockaddr(const struct sockaddr_storage *ss) {
-  char ip[INET6_ADDRSTRLEN] = "";
-  if (ss->ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
-  else if (ss->ss_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
-  return config_is_loopback(ip);
-}
-
-int config_resolve_address(const char *address, int port, struct sockaddr_storage *out, size_t max,
-                           char *err, size_t errlen) {
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  /* No AI_ADDRCONFIG: "localhost" must give ::1 even on a host whose only
-   * IPv6 address is the loopback one. A literal is taken as it is. */
-  struct addrinfo hints = {
-      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-  struct addrinfo *res = NULL;
-  int rc = getaddrinfo(address, service, &hints, &res);
-  if (rc) {
-    snprintf(err, errlen,
-             "h1mock: --address: '%s' is neither an IPv4 or IPv6 address nor a host name that "
-             "resolves (%s)",
-             address, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    return -EINVAL;
-  }
-  size_t n = 0;
-  for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof out[0])
-      continue;
-    struct sockaddr_storage ss = {0};
-    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-    bool seen = false;
-    for (size_t i = 0; i < n && !seen; i++)
-      seen = memcmp(&out[i], &ss, sizeof ss) == 0;
-    if (!seen)
-      out[n++] = ss;
-  }
-  freeaddrinfo(res);
-  if (n == 0) {
-    snprintf(err, errlen, "h1mock: --address: '%s' has no IPv4 or IPv6 address", address);
-    return -EINVAL;
-  }
-  return (int)n;
-}
-
-bool config_admin_exposed(const config_t *c, bool loopback_only) {
-  return c->admin_token == NULL && c->admin_open && !loopback_only;
 }

@@ -1,70 +1,15 @@
-/* conn.c - reading, parsing, answering and writing on one connection. */
+/* conn.c - reading, parsing, answering and writing on one connection (the
+ * work sets in conn_work.c, queueing answers in conn_answer.c). */
 #include "conn.h"
 
 #include <assert.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "dribble.h"
+#include "conn_int.h"
 #include "log.h"
 #include "text.h"
-
-#define READ_CHUNK (16 * 1024)
-#define READ_PAUSE (256 * 1024)  /* unparsed bytes held while a request is pending */
-#define WRITE_PAUSE (256 * 1024) /* queued output before parsing waits for the socket */
-#define LINGER_MS 2000           /* after an error answer, how long to drain the client */
-#define STREAM_PIECE (64 * 1024) /* a streamed body is asked for about this much at a time */
-#define KEEP_READ (64 * 1024)    /* a read buffer larger than this is freed once empty */
-#define KEEP_OUT (1 << 20)       /* an output buffer larger than this is freed once sent */
-#define TRIM_UNDER_LOAD 10       /* sweeps of steady load before freed memory goes back */
-
-/* States that overlap the phases. */
-enum {
-  CONN_WRITING = 1 << 0,     /* a uv_write is in flight (wreq, wbuf) */
-  CONN_READ_PAUSED = 1 << 1, /* uv_read_stop: the client is held back */
-  CONN_PEER_EOF = 1 << 2,    /* the client sent FIN or the read failed: no more bytes */
-  CONN_STREAM_WAIT = 1 << 3, /* STREAMING: the stream said HTTP_STREAM_WAIT (a dribble's
-                                timer runs); its wake() comes back */
-};
-
-/* What a connection needs only while it reads, parses or writes: taken from
- * the listener's pool when bytes arrive, given back when the answer is
- * written and nothing is left to parse (work_release). */
-struct conn_work {
-  struct conn_work *next; /* in the pool */
-  http_in_t *in;
-  buf_t rbuf; /* received bytes; rpos..len not parsed yet */
-  size_t rpos;
-  buf_t out;  /* responses waiting for the socket */
-  buf_t wbuf; /* what uv_write is sending now */
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
-  http_response_t resp;
-  origin_t origin;       /* who answered resp, for env->complete */
-  http_stream_t *stream; /* the body being streamed (phase STREAMING) */
-  buf_t piece;           /* the stream's latest piece, before its chunk framing */
-  void *pending;         /* the dispatcher's handle of a pending answer, for env->abandon */
-  uint64_t started_ns;   /* when the current request was dispatched */
-  bool chunked;          /* the stream goes out in chunks (else until the close: HTTP/1.0) */
-  bool last;             /* the streamed answer is the connection's last */
-};
-
-struct conn {
-  uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
-  conn_env_t *env;
-  conn_t *prev, *next;
-  struct conn_work *w; /* NULL while nothing is read, parsed or written */
-  uint64_t last_ms;    /* last byte received or sent */
-  uint64_t request_ms; /* first byte of the request being received, 0 when none */
-  uint64_t phase_ms;   /* when the body phase or the linger began: their times run from it */
-  uint8_t phase;       /* enum conn_phase */
-  uint8_t flags;       /* CONN_WRITING, CONN_READ_PAUSED, CONN_PEER_EOF, CONN_STREAM_WAIT */
-  uint8_t peer;        /* where "address:port" starts in names */
-  char names[];        /* the peer's address (request.remote_addr), NUL, "address:port"
-                          ("[v6]:port": the journal and the access log), NUL */
-};
 
 /* ------------------------------------------------------------------ phases */
 
@@ -101,16 +46,6 @@ const char *conn_phase_name(enum conn_phase phase) {
   return (unsigned)phase <= CONN_CLOSED ? names[phase] : "?";
 }
 
-static inline void set_phase(conn_t *c, enum conn_phase to) {
-  assert(next_phases[c->phase] & TO(to));
-  /* Only a streamed body waits for its producer's wake(). */
-  assert(!(c->flags & CONN_STREAM_WAIT) || to == CONN_STREAMING);
-  /* Only the body's and the linger's times run from the phase's start. */
-  if ((to == CONN_BODY || to == CONN_LINGERING) && c->phase != to)
-    c->phase_ms = uv_now(c->env->loop);
-  c->phase = (uint8_t)to;
-}
-
 /* Reading requests: not answering one, not done with the connection. */
 static bool takes_requests(const conn_t *c) { return c->phase <= CONN_BODY; }
 
@@ -118,84 +53,8 @@ static const char *remote_of(const conn_t *c) { return c->names; }
 
 static const char *peer_of(const conn_t *c) { return c->names + c->peer; }
 
-/* ------------------------------------------------------------------ work sets */
-
-static void work_free(struct conn_work *w) {
-  http_in_free(w->in);
-  buf_free(&w->rbuf);
-  buf_free(&w->out);
-  buf_free(&w->wbuf);
-  buf_free(&w->piece);
-  http_response_free(&w->resp);
-  origin_free(&w->origin);
-  free(w);
-}
-
-/* The connection's work set: its own, one from the pool, or a new one;
- * NULL when out of memory. */
-static struct conn_work *work_take(conn_t *c) {
-  if (c->w)
-    return c->w;
-  conn_env_t *env = c->env;
-  struct conn_work *w = env->pool;
-  if (w) {
-    env->pool = w->next;
-    if (--env->pooled < env->pool_low)
-      env->pool_low = env->pooled;
-  } else {
-    w = calloc(1, sizeof *w);
-    if (w == NULL || (w->in = http_in_new(env->max_body)) == NULL) {
-      free(w);
-      return NULL;
-    }
-  }
-  w->next = NULL;
-  c->w = w;
-  env->taken++;
-  return w;
-}
-
-/* Puts the connection's work set back in the pool, clean for any other
- * connection: a parser that starts afresh, no byte and no answer of this
- * one, and buffers that grew for one large request freed. A set given back
- * between requests (`idle`) was emptied and shrunk on the way already;
- * one of a closed connection may hold anything. */
-static void work_put(conn_t *c, bool idle) {
-  struct conn_work *w = c->w;
-  conn_env_t *env = c->env;
-  assert(w->pending == NULL && w->stream == NULL && !(c->flags & CONN_WRITING));
-  c->w = NULL;
-  http_in_reset(w->in);
-  if (!idle) {
-    w->rpos = 0;
-    buf_shrink(&w->rbuf, KEEP_READ);
-    buf_shrink(&w->out, KEEP_OUT);
-    buf_shrink(&w->wbuf, KEEP_OUT);
-    buf_shrink(&w->piece, KEEP_OUT);
-    http_response_reset(&w->resp);
-    w->chunked = w->last = false;
-  }
-  /* Who answered this connection's last request is nothing to the next. */
-  origin_reset(&w->origin);
-  buf_shrink(&w->origin.calls, KEEP_READ);
-  assert(w->rpos == 0 && w->rbuf.len == 0 && w->out.len == 0 && w->wbuf.len == 0);
-  w->next = env->pool;
-  env->pool = w;
-  env->pooled++;
-}
-
-/* Gives the work set back once the connection is idle: no request under
- * way, no byte left to parse, nothing queued or being written. */
-static void work_release(conn_t *c) {
-  struct conn_work *w = c->w;
-  if (w && c->phase == CONN_IDLE && !(c->flags & CONN_WRITING) && w->out.len == 0 &&
-      w->rpos == w->rbuf.len)
-    work_put(c, true);
-}
-
 /* ------------------------------------------------------------------ closing */
 
-static void conn_process(conn_t *c);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 static void on_close(uv_handle_t *h) {
@@ -208,7 +67,7 @@ static void on_close(uv_handle_t *h) {
   if (c->next)
     c->next->prev = c->prev;
   if (c->w)
-    work_put(c, false);
+    conn_work_put(c, false);
   free(c);
   if (--env->count == 0 && env->draining && env->drained)
     env->drained(env->ctx);
@@ -218,7 +77,7 @@ static void on_close(uv_handle_t *h) {
  * dropped). A pending answer is abandoned and a stream closed (a dribble
  * stops its timer) here, before the work set can go back to the pool in
  * on_close: nothing may write into it afterwards. */
-static void conn_close_how(conn_t *c, bool reset) {
+void conn_close_how(conn_t *c, bool reset) {
   if (c->phase == CONN_CLOSED)
     return;
   struct conn_work *w = c->w;
@@ -236,8 +95,6 @@ static void conn_close_how(conn_t *c, bool reset) {
   if (!reset || uv_tcp_close_reset(&c->tcp, on_close) != 0)
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
-
-static void conn_close(conn_t *c) { conn_close_how(c, false); }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn_t *c = req->data;
@@ -325,7 +182,7 @@ static void flush(conn_t *c) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   (void)suggested;
   conn_t *c = (conn_t *)h;
-  struct conn_work *w = work_take(c);
+  struct conn_work *w = conn_work_take(c);
   if (w == NULL) {
     *b = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
     return;
@@ -358,7 +215,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   (void)b;
   conn_t *c = (conn_t *)s;
   if (n == 0) {
-    work_release(c); /* nothing came after all (EAGAIN) */
+    conn_work_release(c); /* nothing came after all (EAGAIN) */
     return;
   }
   if (n < 0) {
@@ -390,137 +247,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 /* ------------------------------------------------------------------ answering */
 
-/* A dribble's timer fired: its next piece is ready. */
-static void stream_wake(http_stream_t *s) {
-  conn_t *c = s->waker;
-  assert(c->phase == CONN_STREAMING && (c->flags & CONN_STREAM_WAIT));
-  c->flags &= (uint8_t)~CONN_STREAM_WAIT;
-  conn_process(c);
-}
-
-/* Bytes that are not HTTP, for fault("random"): never starting like a
- * status line, different on each call. */
-static int append_garbage(buf_t *out) {
-  uint64_t x = uv_hrtime() | 1;
-  size_t n = 64 + (size_t)(x % 448);
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
-    char ch = (char)(x >> 24);
-    if (buf_putc(out, i == 0 && (ch == 'H' || ch == 'h') ? '\x01' : ch))
-      return -1;
-  }
-  return 0;
-}
-
-/* What fault() asked for instead of the answer: the connection's last
- * write (a reset closes it from there once the journal has the request,
- * complete_request). The status is 0 when no status line goes out (the
- * journal shows that). */
-static void queue_fault(conn_t *c, const http_request_t *req) {
-  static http_stream_t no_body; /* only makes the head say chunked */
-  struct conn_work *w = c->w;
-  bool http10 = req->http_major == 1 && req->http_minor == 0;
-  int rc = 0;
-  switch (w->resp.fault) {
-  case HTTP_FAULT_RANDOM:
-    rc = append_garbage(&w->out);
-    w->resp.status = 0;
-    break;
-  case HTTP_FAULT_RESET:
-  case HTTP_FAULT_EMPTY: w->resp.status = 0; break;
-  default:
-    w->resp.stream = &no_body;
-    rc = http_response_write(&w->resp, req->method, false, http10, &w->out);
-    w->resp.stream = NULL;
-    /* A chunk size that is not hex, in the middle of the body. */
-    if (rc == 0 && http_response_sends_body(&w->resp, req->method))
-      rc = buf_puts(&w->out, "5\r\nhello\r\nzz\r\nnot a chunk\r\n");
-    break;
-  }
-  if (rc) {
-    conn_close(c);
-    return;
-  }
-  set_phase(c, CONN_LAST_WRITE);
-}
-
-static void queue_response(conn_t *c, const http_request_t *req, bool keep) {
-  struct conn_work *w = c->w;
-  if (w->resp.fault) {
-    queue_fault(c, req);
-    return;
-  }
-  /* dribble(): the body becomes a stream that waits between its pieces;
-   * out of memory, it goes at once. */
-  if (w->resp.dribble_chunks && w->resp.stream == NULL &&
-      http_response_sends_body(&w->resp, req->method))
-    w->resp.stream =
-        dribble_new(c->env->loop, &w->resp.body, w->resp.dribble_chunks, w->resp.dribble_ms);
-  bool http10 = req->http_major == 1 && req->http_minor == 0;
-  /* An HTTP/1.0 client knows no chunks: its streamed body ends with the
-   * connection. */
-  if (w->resp.stream && http10)
-    keep = false;
-  if (http_response_write(&w->resp, req->method, keep, http10, &w->out)) {
-    conn_close(c);
-    return;
-  }
-  if (w->resp.stream) {
-    http_stream_t *stream = w->resp.stream;
-    w->resp.stream = NULL;
-    if (http_response_sends_body(&w->resp, req->method)) {
-      w->stream = stream; /* conn_process sends it */
-      stream->wake = stream_wake;
-      stream->waker = c;
-      w->chunked = !http10;
-      w->last = !keep;
-      set_phase(c, CONN_STREAMING);
-      return;
-    }
-    stream->close(stream, false); /* HEAD, 204, 304 */
-  }
-  set_phase(c, keep ? CONN_IDLE : CONN_LAST_WRITE);
-}
-
-/* Queues the next piece of the streamed body, unless a write is under way
- * or enough is queued already (the write's completion comes back here). At
- * the end of the body the stream is freed and the phase moves on. */
-static void stream_pump(conn_t *c) {
-  struct conn_work *w = c->w;
-  if ((c->flags & (CONN_WRITING | CONN_STREAM_WAIT)) || w->out.len >= STREAM_PIECE)
-    return;
-  int rc;
-  buf_reset(&w->piece);
-  /* A producer may have nothing to add this time and still go on. */
-  do
-    rc = w->stream->next(w->stream, &w->piece);
-  while (rc == HTTP_STREAM_MORE && w->piece.len == 0);
-  char size[24];
-  int n = snprintf(size, sizeof size, "%zx\r\n", w->piece.len);
-  if (rc < 0 || (w->chunked && w->piece.len && buf_append(&w->out, size, (size_t)n)) ||
-      buf_append(&w->out, w->piece.data, w->piece.len) ||
-      (w->chunked && w->piece.len && buf_append(&w->out, "\r\n", 2))) {
-    conn_close(c); /* a body cut short must not look complete */
-    return;
-  }
-  /* Formatting reserves room for the worst case (JSON escapes take six
-   * times a body's size): keep that room rather than allocate it for every
-   * piece. */
-  buf_shrink(&w->piece, KEEP_OUT);
-  if (rc == HTTP_STREAM_WAIT)
-    c->flags |= CONN_STREAM_WAIT; /* stream_wake comes back */
-  if (rc == HTTP_STREAM_END) {
-    if (w->chunked && buf_puts(&w->out, "0\r\n\r\n")) {
-      conn_close(c);
-      return;
-    }
-    w->stream->close(w->stream, true);
-    w->stream = NULL;
-    /* A stop signal came while it streamed: this was the last answer. */
-    set_phase(c, w->last || c->env->draining ? CONN_LAST_WRITE : CONN_IDLE);
-  }
-}
-
 static void complete_request(conn_t *c) {
   conn_env_t *env = c->env;
   struct conn_work *w = c->w;
@@ -528,7 +254,7 @@ static void complete_request(conn_t *c) {
   bool keep = req->keep_alive && !env->draining;
   /* The call is over: nothing to abandon if queueing fails and closes. */
   w->pending = NULL;
-  queue_response(c, req, keep);
+  conn_queue_response(c, req, keep);
   if (c->phase == CONN_CLOSED)
     return;
   if (env->complete)
@@ -580,9 +306,9 @@ static void answer_error(conn_t *c) {
   }
 }
 
-static void conn_process(conn_t *c) {
+void conn_process(conn_t *c) {
   conn_env_t *env = c->env;
-  struct conn_work *w = work_take(c);
+  struct conn_work *w = conn_work_take(c);
   if (w == NULL) {
     conn_close(c);
     return;
@@ -590,7 +316,7 @@ static void conn_process(conn_t *c) {
   while (c->phase != CONN_CLOSED) {
     if (c->phase == CONN_STREAMING) {
       /* One piece per turn; the request after it waits for its end. */
-      stream_pump(c);
+      conn_stream_pump(c);
       if (c->phase == CONN_STREAMING)
         break;
     }
@@ -650,7 +376,7 @@ static void conn_process(conn_t *c) {
   if (!(c->flags & CONN_PEER_EOF) && c->phase != CONN_LINGERING)
     read_pause(c, w->rbuf.len - w->rpos > READ_PAUSE);
   flush(c);
-  work_release(c);
+  conn_work_release(c);
 }
 
 /* ------------------------------------------------------------------ the listener's side */
@@ -695,46 +421,12 @@ int conn_open(conn_env_t *env, int fd) {
 }
 
 static void time_out(conn_t *c, const char *text) {
-  if (work_take(c) == NULL) {
+  if (conn_work_take(c) == NULL) {
     conn_close(c);
     return;
   }
   answer_and_close(c, 408, text);
   flush(c);
-}
-
-/* Frees the pooled work sets that no connection took since the last
- * sweep: the fewest the pool held meanwhile were not needed. The ones
- * freed are the least recently used (the pool is a stack). */
-static void trim_pool(conn_env_t *env) {
-  size_t spare = env->pool_low, keep = env->pooled - spare;
-  if (spare > 0) {
-    struct conn_work **link = &env->pool;
-    for (size_t i = 0; i < keep; i++)
-      link = &(*link)->next;
-    struct conn_work *w = *link;
-    *link = NULL;
-    while (w) {
-      struct conn_work *next = w->next;
-      work_free(w);
-      w = next;
-    }
-    env->pooled = keep;
-    if (env->trim_wait == 0)
-      env->trim_wait = TRIM_UNDER_LOAD;
-  }
-  /* Freed buffers sit in malloc's free lists, counted in the RSS, until
-   * malloc gives their pages back. Giving them back while requests keep
-   * coming only makes the next requests fault them in again (1 MiB uploads
-   * took a tenth more CPU with a trim every sweep): that waits for a sweep
-   * in which no connection took a set, the end of a burst, or for
-   * TRIM_UNDER_LOAD sweeps of steady load. */
-  if (env->trim_wait > 0 && (env->taken == 0 || --env->trim_wait == 0)) {
-    malloc_trim(0);
-    env->trim_wait = 0;
-  }
-  env->taken = 0;
-  env->pool_low = env->pooled;
 }
 
 void conn_sweep(conn_env_t *env) {
@@ -766,7 +458,7 @@ void conn_sweep(conn_env_t *env) {
       conn_close(c);
     }
   }
-  trim_pool(env);
+  conn_work_trim(env);
 }
 
 void conn_drain(conn_env_t *env) {
@@ -790,13 +482,4 @@ void conn_close_all(conn_env_t *env) {
     next = c->next;
     conn_close(c);
   }
-}
-
-void conn_env_close(conn_env_t *env) {
-  while (env->pool) {
-    struct conn_work *w = env->pool;
-    env->pool = w->next;
-    work_free(w);
-  }
-  env->pooled = env->pool_low = 0;
 }
