@@ -288,7 +288,7 @@ static enum conn_status store_call(admin_t *a, const http_request_t *req, http_r
       method_not_allowed(resp, "DELETE, GET, HEAD");
       break;
     }
-    size_t stored;
+    size_t stored = 0; /* untouched when no store is attached */
     char err[512];
     struct seed_target t = {a->o.store, coll, clen};
     seed_opts_t so = {seed_put, seed_new_id, &t};
