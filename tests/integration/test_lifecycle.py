@@ -41,7 +41,9 @@ def slow_prov(text):
     """"/" answers `text`; "/slow/<t>" sleeps t seconds, then answers `text slow`."""
     return ('function registerRules()\n'
             '  app.get("/", function() return "%s" end)\n'
-            '  app.get("/slow/<float:t>", function(req, t) sleep(t); return "%s slow" end)\n'
+            '  app.get("/slow/<float:t>", function(req, t)\n'
+            '    log.info("sleeping %%s", t); sleep(t); return "%s slow"\n'
+            '  end)\n'
             'end\n' % (text, text))
 
 
@@ -446,7 +448,7 @@ def test_in_flight_request_completes_on_old_provision(h1mock, via):
     out = {}
     t = threading.Thread(target=_get_into, args=(srv.url + "/slow/1.0", out))
     t.start()
-    time.sleep(0.25)  # the request is now sleeping in the view
+    srv.wait_log(r"sleeping 1\.0")  # the request is now sleeping in the view
     if via == "post":
         r = post(srv, "second", slow_prov("v2"))
         assert r.status_code == 201, r.text

@@ -14,6 +14,7 @@ SLEEPY = r'''
 function registerRules()
   app.get("/sleep/<float:s>", function(req, s)
     local t0 = os.clock()
+    log.info("sleeping %s q=%s", s, request.args.q or "-")
     sleep(s)
     return {slept = s, path = request.path, same = rawequal(req, request), q = request.args.q}
   end)
@@ -68,11 +69,12 @@ def test_two_concurrent_sleeps_overlap(h1mock):
 def test_cheap_request_answered_while_others_sleep(h1mock):
     srv = h1mock(SLEEPY)
     out = {}
-    threads = [threading.Thread(target=timed_get, args=(srv.url + "/sleep/0.8", out, i))
+    threads = [threading.Thread(target=timed_get, args=(srv.url + "/sleep/0.8?q=%d" % i, out, i))
                for i in (1, 2)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    for i in (1, 2):  # both are asleep in the view
+        srv.wait_log(r"sleeping 0\.8 q=%d" % i)
     t0 = time.monotonic()
     r = http("GET", srv.url + "/cheap")
     cheap_done = time.monotonic()
