@@ -67,21 +67,9 @@ cleanup() {
     stop "$wrk_pid"
     stop "$mem_pid"
     stop "$dur_pid"
-    if [ "$status" -ne 0 ]; then
-        for log in "$tmp/memory.log" "$tmp/durable.log"; do
-            if [ -s "$log" ]; then
-                say "last lines of $(basename "$log"):"
-                tail -n 20 "$log" >&2
-            fi
-        done
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp/memory.log" "$tmp/durable.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 mkdir -p "$tmp/provisions" "$tmp/data"
 launch_h1mock memory "$tmp/memory.log" "$tmp/provisions"

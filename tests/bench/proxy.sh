@@ -67,21 +67,9 @@ cleanup() {
     stop "$px_pid"
     stop "$up_pid"
     stop "$h1_pid"
-    if [ "$status" -ne 0 ]; then
-        for log in "$tmp/upstream.log" "$tmp/proxy.log"; do
-            if [ -s "$log" ]; then
-                say "last lines of $(basename "$log"):"
-                tail -n 20 "$log" >&2
-            fi
-        done
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp/upstream.log" "$tmp/proxy.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(loadavg)
@@ -112,8 +100,9 @@ measure() {
     t0=$(cpu_ticks "$px_pid")
     wrk_ -t"$threads" -c"$conns" -d"${seconds}s" --latency "http://127.0.0.1:$port$path" >"$out"
     t1=$(cpu_ticks "$px_pid")
-    kill -0 "$up_pid" 2>/dev/null && kill -0 "$px_pid" 2>/dev/null ||
+    if ! kill -0 "$up_pid" 2>/dev/null || ! kill -0 "$px_pid" 2>/dev/null; then
         die "$name: a server died during the run"
+    fi
     bad=$(awk '/^  Non-2xx or 3xx responses:/ { print $NF }' "$out")
     [ -z "$bad" ] || die "$name: $bad responses were not 2xx"
     wrk_figures "$name" "$out" "$t0" "$t1" "$seconds"

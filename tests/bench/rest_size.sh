@@ -56,15 +56,10 @@ cleanup() {
     trap - EXIT INT TERM HUP
     stop "$wrk_pid"
     stop "$h1_pid"
-    [ "$status" -eq 0 ] || tail -n 20 "$tmp/h1mock.log" >&2 2>/dev/null || true
     [ -z "$data_dir" ] || rm -rf "$data_dir"
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp/h1mock.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 mkdir -p "$tmp/provisions"
 set --
