@@ -4,7 +4,7 @@
  *
  * The Lua `json` module (script_json.c) builds Lua values from the events
  * and writes Lua values with the writers; the admin API's store seeding
- * (admin_seed.c) turns a body into stored documents with no Lua state at
+ * (seed.c) turns a body into stored documents with no Lua state at
  * all; the journal, the admin API and the access log write their answers
  * with json_string.
  *

@@ -223,15 +223,14 @@ static int enc_value(enc_t *e, const frame_t *at);
 
 static int enc_number(enc_t *e, const frame_t *at) {
   lua_State *L = e->L;
-  char tmp[32];
   if (lua_isinteger(L, at->idx))
-    return buf_append(e->out, tmp, json_fmt_int(tmp, lua_tointeger(L, at->idx)));
+    return json_int(e->out, lua_tointeger(L, at->idx));
   double d = (double)lua_tonumber(L, at->idx);
   if (isnan(d))
     return enc_fail(e, at, "cannot encode NaN");
   if (isinf(d))
     return enc_fail(e, at, d > 0 ? "cannot encode inf" : "cannot encode -inf");
-  return buf_append(e->out, tmp, json_fmt_double(tmp, d));
+  return json_double(e->out, d);
 }
 
 enum { KIND_EMPTY, KIND_ARRAY, KIND_OBJECT };

@@ -72,13 +72,15 @@ class KeepAliveUpstream(ThreadingHTTPServer):
 
     def __init__(self):
         self.accepted = 0
+        self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self):
-                outer.accepted += 1
+                with outer._lock:  # one thread per connection
+                    outer.accepted += 1
                 super().setup()
 
             def do_GET(self):
