@@ -101,6 +101,9 @@ typedef struct writer {
   pthread_cond_t done; /* a commit, for store_sync */
   bool started, stop, idle, syncing;
   buf_t queue;             /* records not taken yet, in sequence order */
+  size_t queued;           /* records in queue */
+  size_t expect;           /* records the last batch held: as many may come */
+  bool gathering;          /* waiting for them: the loop wakes it when they are in */
   uint64_t file_size;      /* durable bytes of the log (its header included) */
   uint64_t inflight;       /* bytes being appended after file_size */
   uint64_t committed;      /* the last durable sequence number */
@@ -179,6 +182,7 @@ struct store {
   writer_t w;
   store_notify_t *notify; /* NULL without a loop */
   buf_t pend;             /* records not handed to the writer yet (w.queue) */
+  size_t npend;           /* records in pend */
   uint64_t durable;       /* the last sequence number known durable */
   undo_t *undo;           /* undo[undo_head .. undo_len): writes not durable, oldest first */
   size_t undo_head, undo_len, undo_cap;
