@@ -79,7 +79,7 @@ static void wake_loop(store_t *s) {
 }
 
 /* Appends a batch, CHUNK bytes at a time, each fdatasync'd and reported. */
-static void commit(store_t *s, const buf_t *b) {
+static void commit(store_t *s, const rbuf_t *b) {
   writer_t *w = &s->w;
   const unsigned char *p = (const unsigned char *)b->data;
   size_t off = 0;
@@ -163,7 +163,7 @@ static void gather(writer_t *w) {
 static void *writer_main(void *arg) {
   store_t *s = arg;
   writer_t *w = &s->w;
-  buf_t batch = BUF_INIT;
+  rbuf_t batch = {0};
   pthread_mutex_lock(&w->mu);
   for (;;) {
     if (w->compacting)
@@ -187,19 +187,18 @@ static void *writer_main(void *arg) {
       gather(w);
     w->expect = w->queued;
     w->queued = 0;
-    buf_t t = w->queue;
+    rbuf_t t = w->queue;
     w->queue = batch;
     batch = t;
     w->inflight = batch.len;
     pthread_mutex_unlock(&w->mu);
     commit(s, &batch);
     w->last_commit_us = now_us();
-    buf_reset(&batch);
-    buf_shrink(&batch, CHUNK);
+    store_rbuf_trim(&batch, CHUNK);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);
-  buf_free(&batch);
+  store_rbuf_free(&batch);
   return NULL;
 }
 
@@ -265,7 +264,7 @@ int store_writer_start(store_t *s, uv_loop_t *loop) {
   }
   /* Room for a burst up front: growing a buffer later means fresh pages,
    * each a fault the loop waits for. */
-  if (buf_reserve(&s->pend, QUEUE_START) || buf_reserve(&w->queue, QUEUE_START) ||
+  if (store_rbuf_reserve(&s->pend, QUEUE_START) || store_rbuf_reserve(&w->queue, QUEUE_START) ||
       store_undo_reserve(s, UNDO_START))
     return -ENOMEM;
   if ((rc = pthread_create(&w->thread, NULL, writer_main, s)))
@@ -290,8 +289,8 @@ void store_writer_stop(store_t *s) {
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
   }
-  buf_free(&w->queue);
-  buf_free(&s->pend);
+  store_rbuf_free(&w->queue);
+  store_rbuf_free(&s->pend);
   if (s->notify) {
     store_notify_t *n = s->notify;
     n->s = NULL;
@@ -317,7 +316,7 @@ void store_writer_stop(store_t *s) {
 int store_log_append(store_t *s, int type, const char *coll, size_t clen, const char *id,
                      size_t idlen, const void *val, size_t vlen) {
   size_t size = REC_HDR + clen + idlen + vlen;
-  int rc = buf_reserve(&s->pend, size);
+  int rc = store_rbuf_reserve(&s->pend, size);
   if (rc == 0) {
     s->appended += size;
     s->npend++;
@@ -339,17 +338,17 @@ void store_handover(store_t *s, bool block) {
     return;
   }
   if (w->queue.len == 0) {
-    buf_t t = w->queue;
+    rbuf_t t = w->queue;
     w->queue = s->pend;
     s->pend = t;
-  } else if (buf_append(&w->queue, s->pend.data, s->pend.len) != 0) {
+  } else if (store_rbuf_append(&w->queue, s->pend.data, s->pend.len) != 0) {
     /* Out of memory: kept, and tried again with the next write or poll. */
     pthread_mutex_unlock(&w->mu);
     return;
   }
   w->queued += s->npend;
   s->npend = 0;
-  buf_reset(&s->pend);
+  s->pend.len = 0;
   if (w->idle || (w->gathering && (w->queued >= w->expect || w->queue.len >= DELAY_BELOW)))
     pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->mu);
@@ -367,14 +366,13 @@ int store_undo_reserve(store_t *s, size_t n) {
     if (s->undo_len + n <= s->undo_cap)
       return 0;
   }
-  size_t cap = s->undo_cap ? s->undo_cap * 2 : 64;
-  while (cap < s->undo_len + n)
-    cap *= 2;
-  undo_t *u = realloc(s->undo, cap * sizeof *u);
+  if (s->undo_len + n > SIZE_MAX / sizeof *s->undo)
+    return -ENOMEM;
+  undo_t *u = store_map_grow(s->undo, &s->undo_bytes, (s->undo_len + n) * sizeof *u);
   if (u == NULL)
     return -ENOMEM;
   s->undo = u;
-  s->undo_cap = cap;
+  s->undo_cap = s->undo_bytes / sizeof *u;
   return 0;
 }
 
@@ -506,10 +504,10 @@ static void fail(store_t *s, int err) {
               s->dir, strerror(-err), undone, s->durable);
   }
   s->state = rc;
-  buf_reset(&s->pend);
+  s->pend.len = 0;
   s->npend = 0;
   pthread_mutex_lock(&w->mu);
-  buf_reset(&w->queue);
+  w->queue.len = 0;
   w->queued = 0;
   __atomic_store_n(&w->err, 0, __ATOMIC_RELAXED);
   if (w->compacting) /* its snapshot may hold what was just undone */
@@ -521,7 +519,7 @@ static void fail(store_t *s, int err) {
      * the undone writes; its commit is the retry. */
     unsigned char prev[8];
     store_wr_le(prev, s->durable, 8);
-    if (buf_reserve(&w->queue, REC_HDR + 8) == 0) {
+    if (store_rbuf_reserve(&w->queue, REC_HDR + 8) == 0) {
       w->queue.len += store_rec_encode((unsigned char *)w->queue.data, REC_SKIP, NULL, 0, NULL, 0,
                                        prev, 8, ++s->seq);
       w->queued = 1;

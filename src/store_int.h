@@ -4,8 +4,8 @@
  * The store is split by concern: store.c (the public calls, opening and
  * closing), store_table.c (documents, collections and their hash tables),
  * store_record.c (the record format, reading the snapshot and the log at
- * open), store_commit.c (appending records to the log) and
- * store_snapshot.c (compaction).
+ * open), store_commit.c (appending records to the log), store_mem.c (the
+ * growing buffers of the commit) and store_snapshot.c (compaction).
  */
 #ifndef H1MOCK_STORE_INT_H
 #define H1MOCK_STORE_INT_H
@@ -93,6 +93,23 @@ typedef struct cleared {
   coll_t *first, *last;
 } cleared_t;
 
+/* A buffer of records in an anonymous mapping (store_mem.c): it grows
+ * without copying, and keeps its pages between uses. */
+typedef struct rbuf {
+  char *data;
+  size_t len, cap; /* cap: bytes mapped */
+} rbuf_t;
+
+int store_rbuf_reserve(rbuf_t *b, size_t extra);
+int store_rbuf_append(rbuf_t *b, const void *p, size_t n);
+/* Empties it, and unmaps what lies beyond `keep` bytes. */
+void store_rbuf_trim(rbuf_t *b, size_t keep);
+void store_rbuf_free(rbuf_t *b);
+/* Maps or grows a mapping of *bytes to at least `need` bytes, moving its
+ * pages rather than copying them; NULL (the old one kept) when it cannot. */
+void *store_map_grow(void *p, size_t *bytes, size_t need);
+void store_map_free(void *p, size_t bytes);
+
 /* The writer thread and what it shares with the loop under `mu`. */
 typedef struct writer {
   pthread_t thread;
@@ -100,7 +117,7 @@ typedef struct writer {
   pthread_cond_t wake; /* work for the writer, or stop */
   pthread_cond_t done; /* a commit, for store_sync */
   bool started, stop, idle, syncing;
-  buf_t queue;             /* records not taken yet, in sequence order */
+  rbuf_t queue;            /* records not taken yet, in sequence order */
   size_t queued;           /* records in queue */
   size_t expect;           /* records the last batch held: as many may come */
   bool gathering;          /* waiting for them: the loop wakes it when they are in */
@@ -181,11 +198,12 @@ struct store {
   /* Group commit (store_commit.c); the loop's side. */
   writer_t w;
   store_notify_t *notify; /* NULL without a loop */
-  buf_t pend;             /* records not handed to the writer yet (w.queue) */
+  rbuf_t pend;            /* records not handed to the writer yet (w.queue) */
   size_t npend;           /* records in pend */
   uint64_t durable;       /* the last sequence number known durable */
   undo_t *undo;           /* undo[undo_head .. undo_len): writes not durable, oldest first */
   size_t undo_head, undo_len, undo_cap;
+  size_t undo_bytes;              /* mapped for undo (store_map_grow) */
   store_waiter_t *wfirst, *wlast; /* by sequence number */
   struct lost {
     uint64_t lo, hi; /* (lo, hi]: sequence numbers a failed commit undid */

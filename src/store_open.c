@@ -325,7 +325,7 @@ void store_close(store_t *s) {
   store_writer_stop(s);
   while (s->undo_head < s->undo_len) /* a failed commit left none: all durable */
     store_undo_release(s, &s->undo[s->undo_head++]);
-  free(s->undo);
+  store_map_free(s->undo, s->undo_bytes);
   free(s->lost);
   store_drop_all(s);
   if (s->logfd >= 0)

@@ -11,6 +11,15 @@
  * gaps less the time the loop's thread waited for a CPU meanwhile
  * (run_delay in /proc/thread-self/schedstat): on a shared machine other
  * processes stall the loop too, and that part is not the store's.
+ * It also counts the gaps over 5 ms that ended at the same point (within
+ * 1 ms) of a 100 ms period, and gives the worst of the other gaps: a
+ * virtual machine over its host's CPU allowance is stopped until the
+ * host's next period begins (CFS bandwidth control, 100 ms by default),
+ * so such stops all end at one point of the period; the store's own work
+ * does not line up so. (A thread on another CPU does not always see those
+ * stops: a host may stop one virtual CPU and not the other.)
+ * BENCH_TRACE=1 prints every gap over 3 ms with that point, and the loop
+ * thread's minor faults and CPU time over it (getrusage each turn).
  * BENCH_CONTROL=1 runs the same loop with a malloc and a copy in place of
  * each put and no store at all: the pauses the machine makes by itself
  * (page faults, the hypervisor), the floor to compare with.
@@ -39,6 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <math.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +71,11 @@ typedef struct stats {
   size_t worst_at[WORST];
 } stats_t;
 
+/* A turn-to-turn gap of the loop: from, to (ms). */
+typedef struct turn {
+  double from, to;
+} turn_t;
+
 static struct {
   store_t *s;
   uv_idle_t idle;
@@ -67,13 +83,19 @@ static struct {
   double last, start, last_delay;
   int schedstat;
   stats_t wall, cpu;
-  bool control;
-  char **kept; /* BENCH_CONTROL's allocations */
+  turn_t *turns;
+  bool control, trace;
+  struct rusage ru; /* BENCH_TRACE: the loop thread's at the last turn */
+  char **kept;      /* BENCH_CONTROL's allocations */
   size_t acked;
 #ifndef BASELINE
   store_waiter_t *w; /* one per turn */
 #endif
 } B;
+
+static double tv_ms(struct timeval tv) {
+  return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
 
 static void note_gap(stats_t *st, double gap) {
   st->gaps[st->n++] = gap;
@@ -114,6 +136,17 @@ static void on_idle(uv_idle_t *h) {
   if (B.last > 0) {
     note_gap(&B.wall, t - B.last);
     note_gap(&B.cpu, t - B.last - (delay - B.last_delay));
+    B.turns[B.wall.n - 1] = (turn_t){B.last, t};
+  }
+  if (B.trace) {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    if (B.last > 0 && t - B.last > 3.0)
+      printf("gap %.1f ms at %zu documents, ended %.1f ms into a 100 ms period: %ld minor faults, "
+             "user %.1f ms, system %.1f ms\n",
+             t - B.last, B.docs, fmod(t, 100.0), ru.ru_minflt - B.ru.ru_minflt,
+             tv_ms(ru.ru_utime) - tv_ms(B.ru.ru_utime), tv_ms(ru.ru_stime) - tv_ms(B.ru.ru_stime));
+    B.ru = ru;
   }
   B.last = t;
   B.last_delay = delay;
@@ -147,6 +180,45 @@ static void on_idle(uv_idle_t *h) {
 #else
   B.acked += PER_TURN;
 #endif
+}
+
+static bool near_point(double t, int at) {
+  double d = fabs(fmod(t, 100.0) - (at + 0.5));
+  return d <= 1.5 || d >= 98.5;
+}
+
+/* How many gaps over 5 ms ended within 1 ms of the point of a 100 ms
+ * period where most of them did, and the worst of the others. */
+static void report_period(void) {
+  size_t bins[100] = {0}, over = 0, best = 0;
+  for (size_t i = 0; i < B.wall.n; i++)
+    if (B.turns[i].to - B.turns[i].from > 5.0) {
+      bins[(int)fmod(B.turns[i].to, 100.0) % 100]++;
+      over++;
+    }
+  if (over == 0)
+    return;
+  int at = 0;
+  for (int b = 0; b < 100; b++) {
+    size_t n = bins[(b + 99) % 100] + bins[b] + bins[(b + 1) % 100];
+    if (n > best) {
+      best = n;
+      at = b;
+    }
+  }
+  double worst = 0;
+  size_t worst_n = 0;
+  for (size_t i = 0; i < B.wall.n; i++) {
+    double gap = B.turns[i].to - B.turns[i].from;
+    bool lined_up = gap > 5.0 && near_point(B.turns[i].to, at);
+    if (!lined_up && gap > worst) {
+      worst = gap;
+      worst_n = (i + 1) * PER_TURN;
+    }
+  }
+  printf("  of the %zu gaps over 5 ms, %zu ended %d+-1 ms into a 100 ms period; the worst of the "
+         "other gaps: %.1f ms @%zu\n",
+         over, best, at, worst, worst_n);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -187,6 +259,7 @@ int main(int argc, char **argv) {
   B.target = docs ? (size_t)strtoull(docs, NULL, 10) : 1000000;
   B.wall.gaps = malloc((B.target / PER_TURN + 16) * sizeof *B.wall.gaps);
   B.cpu.gaps = malloc((B.target / PER_TURN + 16) * sizeof *B.cpu.gaps);
+  B.turns = malloc((B.target / PER_TURN + 16) * sizeof *B.turns);
   B.schedstat = open("/proc/thread-self/schedstat", O_RDONLY);
 #ifndef BASELINE
   B.w = calloc(B.target / PER_TURN + 16, sizeof *B.w);
@@ -195,6 +268,7 @@ int main(int argc, char **argv) {
    * compaction. */
   const char *dir = getenv("BENCH_MEMORY") ? NULL : argv[1];
   B.control = getenv("BENCH_CONTROL") != NULL;
+  B.trace = getenv("BENCH_TRACE") != NULL;
   if (B.control) {
     B.kept = calloc(B.target + PER_TURN, sizeof *B.kept);
     dir = NULL;
@@ -229,6 +303,7 @@ int main(int argc, char **argv) {
                    : "memory",
          B.docs, total / 1e3, B.wall.n, PER_TURN, (double)B.docs / total * 1e3, B.acked);
   report("gap between turns", &B.wall);
+  report_period();
   report("the same less waiting for a CPU", &B.cpu);
   print_loadavg("after");
   store_close(B.s);
@@ -237,6 +312,7 @@ int main(int argc, char **argv) {
   uv_loop_close(loop);
   free(B.wall.gaps);
   free(B.cpu.gaps);
+  free(B.turns);
   if (B.kept)
     for (size_t i = 0; i < B.docs; i++)
       free(B.kept[i]);

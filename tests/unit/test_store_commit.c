@@ -178,7 +178,7 @@ TEST(test_a_failed_commit_undoes_exactly_what_was_not_durable) {
     ASSERT_EQ(store_put(s, "huge", 4, "1", 1, huge, big), 0);
     char *before = strdup(dump(s));
     int taken = 0, rc = 0;
-    for (int i = 0; i < 5000 && rc == 0; i++) {
+    for (int i = 0; i < 20000 && rc == 0; i++) { /* past the first undo mapping */
       char id[16];
       snprintf(id, sizeof id, "big%d", i);
       rc = put(s, "big", id, "x");
@@ -317,7 +317,41 @@ TEST(test_a_snapshot_is_the_state_when_it_began) {
   cleanup_dirs();
 }
 
+/* The buffers the loop queues records in grow by moving their pages
+ * (store_mem.c): every byte survives each move, and a trim empties the
+ * buffer and keeps its first `keep` bytes mapped for the next use. */
+TEST(test_record_buffers_grow_and_trim_without_losing_bytes) {
+  rbuf_t b = {0};
+  size_t total = 0;
+  unsigned char piece[7919];
+  for (int round = 0; round < 2; round++) {
+    for (unsigned n = 0; total < ((size_t)3 << 20); n++) {
+      size_t len = 1 + (n * 2654435761u) % sizeof piece;
+      for (size_t i = 0; i < len; i++)
+        piece[i] = (unsigned char)(total + i);
+      ASSERT_EQ(store_rbuf_append(&b, piece, len), 0);
+      total += len;
+    }
+    ASSERT_EQ(b.len, total);
+    ASSERT(b.cap >= total);
+    for (size_t i = 0; i < total; i++)
+      if ((unsigned char)b.data[i] != (unsigned char)i)
+        UNIT_FAIL("byte %zu of %zu is %u after the buffer grew", i, total,
+                  (unsigned char)b.data[i]);
+    store_rbuf_trim(&b, (size_t)1 << 20);
+    ASSERT_EQ(b.len, 0);
+    ASSERT_EQ(b.cap, (size_t)1 << 20);
+    total = 0;
+  }
+  store_rbuf_trim(&b, 0);
+  ASSERT(b.data == NULL && b.cap == 0);
+  ASSERT_EQ(store_rbuf_append(&b, "x", 1), 0);
+  ASSERT_EQ(b.data[0], 'x');
+  store_rbuf_free(&b);
+}
+
 UNIT_MAIN(test_waiters_called_in_sequence_order_once_durable,
+          test_record_buffers_grow_and_trim_without_losing_bytes,
           test_a_cancelled_waiter_is_not_called, test_a_memory_store_is_always_durable,
           test_a_failed_commit_undoes_exactly_what_was_not_durable,
           test_any_other_failure_leaves_the_store_read_only,
