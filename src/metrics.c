@@ -281,6 +281,16 @@ int metrics_render(const metrics_t *m, buf_t *out, const metrics_gauges_t *g) {
   if (g && g->store)
     store_collections(g->store, collection_line, out);
 
+  uint64_t syncs = 0, writes = 0;
+  if (g && g->store)
+    store_commit_counts(g->store, &syncs, &writes);
+  head(out, "h1mock_store_commits_total", "counter",
+       "Commits of the durable store (--data-dir): each one fdatasync.");
+  buf_printf(out, "h1mock_store_commits_total %llu\n", (unsigned long long)syncs);
+  head(out, "h1mock_store_committed_writes_total", "counter",
+       "Store writes the commits made durable (divided by the commits: the mean batch).");
+  buf_printf(out, "h1mock_store_committed_writes_total %llu\n", (unsigned long long)writes);
+
   head(out, "h1mock_lua_memory_bytes", "gauge", "Memory of the active provision's Lua state.");
   buf_printf(out, "h1mock_lua_memory_bytes %zu\n", g ? g->lua_memory_bytes : 0);
   head(out, "h1mock_lua_memory_limit_bytes", "gauge",

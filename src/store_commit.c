@@ -84,7 +84,7 @@ static void commit(store_t *s, const rbuf_t *b) {
   const unsigned char *p = (const unsigned char *)b->data;
   size_t off = 0;
   while (off < b->len) {
-    size_t n = 0;
+    size_t n = 0, writes = 0;
     uint64_t last = 0;
     while (off + n < b->len && (n == 0 || n + REC_HDR <= CHUNK)) {
       const unsigned char *h = p + off + n;
@@ -93,6 +93,7 @@ static void commit(store_t *s, const rbuf_t *b) {
       if (n && n + size > CHUNK)
         break;
       last = store_rd_le(h + 12, 8);
+      writes += h[1] != REC_SKIP;
       n += size;
     }
     int rc = pwrite_all(s->logfd, p + off, n, w->file_size);
@@ -122,6 +123,8 @@ static void commit(store_t *s, const rbuf_t *b) {
     w->file_size += n;
     w->inflight -= n;
     __atomic_store_n(&w->committed, last, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->syncs, w->syncs + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->synced, w->synced + writes, __ATOMIC_RELAXED);
     if (w->syncing)
       pthread_cond_broadcast(&w->done);
     pthread_mutex_unlock(&w->mu);
@@ -574,6 +577,11 @@ int store_status(const store_t *s, char *reason, size_t len) {
 }
 
 uint64_t store_seq(const store_t *s) { return s->seq; }
+
+void store_commit_counts(const store_t *s, uint64_t *syncs, uint64_t *writes) {
+  *syncs = __atomic_load_n(&s->w.syncs, __ATOMIC_RELAXED);
+  *writes = __atomic_load_n(&s->w.synced, __ATOMIC_RELAXED);
+}
 
 static int lost(const store_t *s, uint64_t seq) {
   for (size_t i = s->nlost; i-- > 0;)

@@ -9,7 +9,10 @@ README: "Metrics".
 import json
 import re
 import socket
+import threading
 import time
+
+import requests
 
 from conftest import http, read_response, wait_until
 
@@ -122,6 +125,8 @@ EXPECTED = {
     "h1mock_provision_active_info": "gauge",
     "h1mock_journal_dropped_total": "counter",
     "h1mock_store_documents": "gauge",
+    "h1mock_store_commits_total": "counter",
+    "h1mock_store_committed_writes_total": "counter",
     "h1mock_lua_memory_bytes": "gauge",
     "h1mock_lua_memory_limit_bytes": "gauge",
     "h1mock_http_client_requests_total": "counter",
@@ -248,6 +253,50 @@ def test_store_documents_by_collection(h1mock):
     assert value(fams, "h1mock_store_documents", collection='odd"coll') == 1
     http("DELETE", srv.admin_url + "/app/v1/store/users")
     assert value(metrics(srv), "h1mock_store_documents", collection="users") is None
+
+
+def commit_counts(srv):
+    fams = metrics(srv)
+    return (value(fams, "h1mock_store_commits_total"),
+            value(fams, "h1mock_store_committed_writes_total"))
+
+
+def test_store_commits_count_syncs_and_the_writes_they_made_durable(h1mock, tmp_path):
+    """Memory-only, nothing is committed. With --data-dir, one client's
+    creates take one commit each (each answer waits for its own), and 16
+    clients creating at once share some: fewer fdatasyncs than writes."""
+    mem = h1mock(None)
+    assert http("POST", mem.url + "/api/items", json={"n": 1}).status_code == 200
+    assert commit_counts(mem) == (0, 0)
+
+    srv = h1mock(None, "--data-dir", str(tmp_path / "data"))
+    syncs0, writes0 = commit_counts(srv)
+    for n in range(20):
+        assert http("POST", srv.url + "/api/items", json={"n": n}).status_code == 200
+    syncs1, writes1 = commit_counts(srv)
+    assert (syncs1 - syncs0, writes1 - writes0) == (20, 20)
+
+    errors = []
+
+    def client(k):
+        s = requests.Session()
+        s.trust_env = False
+        for n in range(25):
+            r = s.post(srv.url + "/api/items", json={"client": k, "n": n}, timeout=30)
+            if r.status_code != 200:
+                errors.append(r.status_code)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    syncs2, writes2 = commit_counts(srv)
+    assert writes2 - writes1 == 400
+    # How many share a commit depends on how fast the clients are (these
+    # are slow ones); none sharing would be one fdatasync per write.
+    assert 1 <= syncs2 - syncs1 < 400, "%d commits for 400 concurrent writes" % (syncs2 - syncs1)
 
 
 def test_journal_dropped_total_only_grows(h1mock):
