@@ -692,11 +692,17 @@ TEST(test_write_failure) {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
   static char big[1000];
   memset(big, 'x', sizeof big - 1);
+  /* One batch of four: while the test holds the writer's lock, the writes
+   * stay with the loop (it never waits for that lock) until store_sync.
+   * Otherwise the writer may take the first ones, fail, and have the later
+   * ones refused before they are made. */
+  pthread_mutex_lock(&s->w.mu);
   ASSERT_EQ(put(s, "c", "new", big), 0); /* in memory at once */
   ASSERT_EQ(put(s, "c", "a", big), 0);
   ASSERT_EQ(put(s, "fresh", "x", big), 0);
   ASSERT_EQ(del(s, "c", "b"), 0);
   ASSERT_STR_EQ(colls(s), "c:2,fresh:1");
+  pthread_mutex_unlock(&s->w.mu);
   ASSERT_EQ(quietly(store_sync, s), -ENOSPC);
   ASSERT_EQ(file_size(path(LOG)), size); /* what reached the file was cut away */
   ASSERT_STR_EQ(list(s, "c", 0, 0), "a=1,b=2");
