@@ -138,17 +138,27 @@ static conn_t *conn_new(http_client_t *c, const char *key) {
 static void on_idle_timeout(uv_timer_t *t) { conn_close(t->data); }
 
 /* A connection whose exchange is over: into the pool when the answer left
- * it clean and the peer has room, else closed. */
+ * it clean and the peer has room, else closed. A full pool closes its
+ * least recently used connection to make room: a provision calling many
+ * hosts keeps descriptors for the recent ones, never one per host it ever
+ * called (each would stay open for the idle timeout). */
 static void conn_release(conn_t *conn, bool reusable) {
   http_client_t *c = conn->client;
   conn->call = NULL;
   size_t peers = 0;
-  for (conn_t *o = c->conns; o; o = o->next)
-    peers += o->idle && !strcmp(o->key, conn->key);
+  conn_t *oldest = NULL; /* idle ones are linked by recency, the newest first */
+  for (conn_t *o = c->conns; o; o = o->next) {
+    if (o->idle) {
+      peers += !strcmp(o->key, conn->key);
+      oldest = o;
+    }
+  }
   if (!reusable || conn->writing || c->freeing || peers >= c->opts.idle_per_peer) {
     conn_close(conn);
     return;
   }
+  if (c->stats.idle >= c->opts.idle_total && oldest)
+    conn_close(oldest);
   conn->idle = true;
   c->stats.idle++;
   /* The most recently used first: the least likely to have been closed. */
@@ -579,6 +589,8 @@ int http_client_new(uv_loop_t *loop, const http_client_options_t *opts, http_cli
     c->opts.max_head = HTTP_CLIENT_DEFAULT_MAX_HEAD;
   if (c->opts.idle_per_peer == 0)
     c->opts.idle_per_peer = HTTP_CLIENT_DEFAULT_IDLE_PER_PEER;
+  if (c->opts.idle_total == 0)
+    c->opts.idle_total = HTTP_CLIENT_DEFAULT_IDLE_TOTAL;
   if (c->opts.idle_timeout_ms == 0)
     c->opts.idle_timeout_ms = HTTP_CLIENT_DEFAULT_IDLE_TIMEOUT_MS;
   *out = c;

@@ -55,6 +55,7 @@ typedef enum http_client_outbound {
 #define HTTP_CLIENT_DEFAULT_MAX_BODY (8u * 1024 * 1024)
 #define HTTP_CLIENT_DEFAULT_MAX_HEAD (64u * 1024)
 #define HTTP_CLIENT_DEFAULT_IDLE_PER_PEER 64
+#define HTTP_CLIENT_DEFAULT_IDLE_TOTAL 256
 #define HTTP_CLIENT_DEFAULT_IDLE_TIMEOUT_MS 5000
 
 /* Zero in a field means its default. */
@@ -63,6 +64,7 @@ typedef struct http_client_options {
   size_t max_body;          /* bytes of an answer's body */
   size_t max_head;          /* bytes of an answer's status line and headers */
   unsigned idle_per_peer;   /* pooled connections kept per host:port */
+  unsigned idle_total;      /* pooled connections kept in all: the least recently used go */
   uint64_t idle_timeout_ms; /* a pooled connection unused this long is closed */
 } http_client_options_t;
 

@@ -708,6 +708,36 @@ TEST(a_pooled_connection_closed_while_idle_leaves_the_pool) {
   finish(c, &s);
 }
 
+/* With room for two idle connections in all, calling a third host closes
+ * the connection used least recently, and only that one. */
+TEST(a_full_pool_closes_its_least_recently_used_connection) {
+  http_client_options_t opts = {.idle_total = 2, .idle_timeout_ms = 60000};
+  http_client_t *c = client_new(&opts);
+  tserver_t s[3] = {{.answers = {OK_ANSWER}}, {.answers = {OK_ANSWER}}, {.answers = {OK_ANSWER}}};
+  outcome_t o = {0};
+  for (int i = 0; i < 3; i++) {
+    tserver_start(&s[i], "127.0.0.1");
+    get(c, "GET", url_to(&s[i], "/"), &o);
+    RUN_UNTIL(o.calls == i + 1);
+    ASSERT_STR_EQ(o.error, "");
+  }
+  RUN_UNTIL(s[0].closed == 1); /* the first host's, used least recently */
+  ASSERT_EQ(stats(c).idle, 2);
+  ASSERT_EQ(s[1].closed + s[2].closed, 0);
+  /* The second host's is still pooled; using it makes the third the oldest. */
+  get(c, "GET", url_to(&s[1], "/"), &o);
+  RUN_UNTIL(o.calls == 4);
+  ASSERT_EQ(stats(c).reuses, 1);
+  get(c, "GET", url_to(&s[0], "/"), &o);
+  RUN_UNTIL(o.calls == 5 && s[2].closed == 1);
+  ASSERT_EQ(s[0].connections, 2);
+  ASSERT_EQ(s[1].closed, 0);
+  ASSERT_EQ(stats(c).idle, 2);
+  tserver_stop(&s[1]);
+  tserver_stop(&s[2]);
+  finish(c, &s[0]);
+}
+
 TEST(idle_connections_close_after_the_idle_timeout) {
   http_client_options_t opts = {.idle_timeout_ms = 30};
   http_client_t *c = client_new(&opts);
@@ -985,6 +1015,7 @@ UNIT_MAIN(urls_are_parsed, bad_urls_are_refused_with_a_reason, the_policy_judges
           a_pooled_connection_the_server_closed_is_retried_once,
           a_post_on_a_closed_pooled_connection_is_not_sent_twice,
           a_pooled_connection_closed_while_idle_leaves_the_pool,
+          a_full_pool_closes_its_least_recently_used_connection,
           idle_connections_close_after_the_idle_timeout, a_silent_server_times_out,
           a_closed_port_is_refused, an_unknown_name_is_a_resolve_error,
           a_malformed_answer_is_an_error_and_its_connection_closes,
