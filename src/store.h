@@ -124,9 +124,10 @@ int store_sync(store_t *s);
  * loop, call it (or store_sync). */
 void store_poll(store_t *s);
 
-/* How many fdatasyncs made writes durable since the store opened, and how
- * many writes they made durable (their ratio is the mean batch); 0 and 0
- * for a memory-only store. Any thread. */
+/* How many commits (each one fdatasync of the log; a retry after a full
+ * disk counts too, compactions do not) the store made since it opened, and
+ * how many writes they made durable (their ratio is the mean batch); 0 and
+ * 0 for a memory-only store. Any thread. */
 void store_commit_counts(const store_t *s, uint64_t *syncs, uint64_t *writes);
 
 /* 0 when the store takes writes; else -ENOSPC (the disk was full: retrying)

@@ -128,7 +128,7 @@ typedef struct writer {
   bool dead;               /* after a failure that is not ENOSPC: write nothing */
   uint64_t retry_at_ms;    /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
   uint64_t last_commit_us; /* when the last batch was done (CLOCK_MONOTONIC) */
-  uint64_t syncs, synced;  /* fdatasyncs that made writes durable, and those writes */
+  uint64_t syncs, synced;  /* commits (store_commit_counts), and the writes they made durable */
   /* Compaction (store_snapshot.c): a compactor thread writes the snapshot
    * of sequence number snap_seq; the writer installs it and writes the new
    * log (the old one's bytes from `cut` on) between batches. */
