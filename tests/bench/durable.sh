@@ -28,18 +28,9 @@ set -eu
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-
-bin=${H1MOCK_BIN:-build/h1mock}
 seconds=${BENCH_SECONDS:-10}
 warmup=${BENCH_WARMUP:-2}
 conns=${BENCH_CONNECTIONS:-32}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
-strict=${BENCH_STRICT:-0}
-results_dir=$here/results
 results=$results_dir/durable-latest.txt
 post_lua=$here/wrk-post.lua
 target_ratio=0.5
@@ -48,7 +39,7 @@ target_p99_us=2000
 case $seconds in ''|*[!0-9]*|0) die "BENCH_SECONDS must be a positive integer (got '$seconds')";; esac
 case $warmup in ''|*[!0-9]*) die "BENCH_WARMUP must be an integer (got '$warmup')";; esac
 case $conns in ''|*[!0-9]*|0) die "BENCH_CONNECTIONS must be a positive integer (got '$conns')";; esac
-[ -x "$bin" ] || die "$bin not found or not executable; build it first or set H1MOCK_BIN"
+need_bin
 [ -f "$post_lua" ] || die "$post_lua is missing"
 need_tools wrk taskset curl awk stat
 check_cpus "servers and wrk"
@@ -61,8 +52,6 @@ bg_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     stop "$bg_pid"
     stop "$wrk_pid"
     stop "$mem_pid"

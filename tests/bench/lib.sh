@@ -1,6 +1,6 @@
 # lib.sh - helpers shared by the benchmark scripts (sourced, not run).
-# They read the callers' globals at call time: bin, server_cpu, client_cpu,
-# clk_tck, wrk_pid, moddir, ngx_dir, and the optional h1_wrap / ngx_wrap (a
+# They read the callers' globals at call time: bin, server_cpu, client_cpu
+# (set below from the environment; a script may change them), clk_tck, wrk_pid, moddir, ngx_dir, and the optional h1_wrap / ngx_wrap (a
 # command put before the server's, e.g. valgrind), ngx_conns (nginx's
 # worker_connections, default 1024) and launch_wait (seconds a server may
 # take to answer, default 10); and set some for them: ncpu, clk_tck
@@ -8,9 +8,28 @@
 # ngx_pid ngx_port (launch_nginx), r_* figures (wrk_figures).
 # shellcheck shell=bash
 
+# Sourcing also sets what every script starts with: here (tests/bench),
+# root (the checkout, now the working directory), and the settings they all
+# take from the environment.
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root" || exit 1
+# shellcheck disable=SC2034  # read by the scripts that source this file
+{
+    bin=${H1MOCK_BIN:-build/h1mock}
+    server_cpu=${BENCH_SERVER_CPU:-0}
+    client_cpu=${BENCH_CLIENT_CPU:-1}
+    strict=${BENCH_STRICT:-0}
+    results_dir=$here/results
+}
+
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+
+need_bin() { # dies unless $bin is an executable h1mock
+    [ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+}
 
 need_tools() { # TOOL...: dies naming every one that is not on PATH
     local tool missing=
@@ -80,9 +99,10 @@ end_run() {
     exit "$status"
 }
 
-on_exit() { # FUNCTION: runs at the exit, also after Ctrl-C, SIGTERM or SIGHUP
+on_exit() { # FUNCTION: runs once at the exit, also after Ctrl-C, SIGTERM or
+    # SIGHUP, with the exit status in $status
     # shellcheck disable=SC2064  # the function's name is meant to be fixed now
-    trap "$1" EXIT
+    trap "status=\$?; trap - EXIT INT TERM HUP; $1" EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     trap 'exit 129' HUP

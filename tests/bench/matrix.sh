@@ -46,11 +46,6 @@ set -eu
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-
-bin=${H1MOCK_BIN:-build/h1mock}
 seconds=${BENCH_SECONDS:-4}
 rounds=${BENCH_ROUNDS:-2}
 warmup=${BENCH_WARMUP:-1}
@@ -63,12 +58,9 @@ cg_warm=${BENCH_CG_WARMUP:-1000}
 cg_n=${BENCH_CG_REQUESTS:-5000}
 dict_size=${BENCH_NGINX_DICT:-768m}
 baseline=${BENCH_BASELINE:-$here/matrix-baseline.txt}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
 moddir=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
 threads=1
 py=/usr/bin/python3
-results_dir=$here/results
 results=$results_dir/matrix-latest.txt
 
 get_path=/app/v1/foo/bar
@@ -97,7 +89,7 @@ for r in $rows; do
 done
 want() { case " $rows " in *" $1 "*) return 0 ;; esac; return 1; }
 
-[ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+need_bin
 for f in wrk-get.lua wrk-post.lua wrk-pipeline.lua wrk-upload.lua conns.py; do
     [ -f "$here/$f" ] || die "$here/$f is missing"
 done
@@ -128,8 +120,6 @@ idle_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     exec 3>&- 2>/dev/null || true
     stop "$wrk_pid"
     stop "$cli_pid"

@@ -35,11 +35,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
 
-bin=${H1MOCK_BIN:-build/h1mock}
 rule_counts=${BENCH_RULE_COUNTS:-10 100 1000}
 loads=${BENCH_LOADS:-20}
 seconds=${BENCH_SECONDS:-10}
@@ -47,10 +43,6 @@ warmup=${BENCH_WARMUP:-2}
 swap_rate=${BENCH_SWAP_RATE:-10}
 conns=${BENCH_CONNECTIONS:-50}
 threads=${BENCH_THREADS:-1}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
-strict=${BENCH_STRICT:-0}
-results_dir=$here/results
 results=$results_dir/provision-latest.txt
 
 path=/app/v1/foo/bar
@@ -72,7 +64,7 @@ for n in $rule_counts; do
 done
 [ "$swap_rate" -le 1000 ] || die "BENCH_SWAP_RATE above 1000 makes no sense"
 
-[ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+need_bin
 [ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
 need_tools wrk taskset curl awk sort
 [ -r /proc/self/stat ] || die "/proc is needed to measure CPU time"
@@ -89,8 +81,6 @@ swap_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     stop "$swap_pid"
     stop "$wrk_pid"
     stop "$h1_pid"

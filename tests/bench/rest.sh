@@ -31,22 +31,13 @@ set -eu
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-
-bin=${H1MOCK_BIN:-build/h1mock}
 seconds=${BENCH_SECONDS:-10}
 warmup=${BENCH_WARMUP:-2}
 conns=${BENCH_CONNECTIONS:-50}
 threads=${BENCH_THREADS:-1}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
 seed=${BENCH_SEED:-10000}
 dict_size=${BENCH_NGINX_DICT:-256m}
-strict=${BENCH_STRICT:-0}
 moddir=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
-results_dir=$here/results
 results=$results_dir/rest-latest.txt
 post_lua=$here/wrk-post.lua
 get_lua=$here/wrk-get.lua
@@ -61,7 +52,7 @@ case $warmup in ''|*[!0-9]*) die "BENCH_WARMUP must be an integer (got '$warmup'
 case $seed in ''|*[!0-9]*|0) die "BENCH_SEED must be a positive integer (got '$seed')";; esac
 case $dict_size in *[!0-9kKmMgG]*|'') die "BENCH_NGINX_DICT must be a size like 256m (got '$dict_size')";; esac
 
-[ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+need_bin
 for f in "$post_lua" "$get_lua"; do
     [ -f "$f" ] || die "$f is missing"
 done
@@ -90,8 +81,6 @@ curl_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     stop "$wrk_pid"
     stop "$curl_pid"
     stop "$h1_pid"

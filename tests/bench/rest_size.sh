@@ -26,24 +26,16 @@ set -eu
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-
-bin=${H1MOCK_BIN:-build/h1mock}
 docs=${BENCH_DOCS:-1700000}
 slice=${BENCH_SLICE:-3}
 conns=${BENCH_CONNECTIONS:-32}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
 data_dir=${BENCH_DATA_DIR:-}
 post_lua=$here/wrk-post.lua
-results_dir=$here/results
 results=$results_dir/rest-size-latest.txt
 
 case $docs in ''|*[!0-9]*|0) die "BENCH_DOCS must be a positive integer";; esac
 case $slice in ''|*[!0-9]*|0) die "BENCH_SLICE must be a positive integer";; esac
-[ -x "$bin" ] || die "$bin not found or not executable; build it first or set H1MOCK_BIN"
+need_bin
 need_tools wrk taskset curl awk jq
 check_cpus "h1mock and wrk"
 
@@ -52,8 +44,6 @@ h1_pid=
 wrk_pid=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     stop "$wrk_pid"
     stop "$h1_pid"
     [ -z "$data_dir" ] || rm -rf "$data_dir"

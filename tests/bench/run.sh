@@ -26,20 +26,11 @@ set -eu
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-
-bin=${H1MOCK_BIN:-build/h1mock}
 seconds=${BENCH_SECONDS:-10}
 warmup=${BENCH_WARMUP:-2}
 conns=${BENCH_CONNECTIONS:-50}
 threads=${BENCH_THREADS:-1}
-server_cpu=${BENCH_SERVER_CPU:-0}
-client_cpu=${BENCH_CLIENT_CPU:-1}
-strict=${BENCH_STRICT:-0}
 moddir=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
-results_dir=$here/results
 results=$results_dir/latest.txt
 
 path=/app/v1/foo/bar
@@ -49,7 +40,7 @@ body='{"resultCode":0,"resultData":"answering a get"}'
 case $seconds in ''|*[!0-9]*|0) die "BENCH_SECONDS must be a positive integer (got '$seconds')";; esac
 case $warmup in ''|*[!0-9]*) die "BENCH_WARMUP must be an integer (got '$warmup')";; esac
 
-[ -x "$bin" ] || die "$bin not found or not executable; build it first (meson setup build && meson compile -C build) or set H1MOCK_BIN"
+need_bin
 [ -f provisions/foo-bar.lua ] || die "provisions/foo-bar.lua is missing"
 need_tools wrk nginx taskset curl awk
 for mod in ndk_http_module.so ngx_http_lua_module.so; do
@@ -67,8 +58,6 @@ wrk_pid=
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    status=$?
-    trap - EXIT INT TERM HUP
     stop "$wrk_pid"
     stop "$h1_pid"
     stop "$ngx_pid"
