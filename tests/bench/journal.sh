@@ -64,21 +64,9 @@ cleanup() {
     stop "$off_pid"
     stop "$on_pid"
     stop "$h1_pid"   # one started, not yet handed over to off_pid or on_pid
-    if [ "$status" -ne 0 ]; then
-        for log in "$tmp/off.log" "$tmp/on.log"; do
-            if [ -s "$log" ]; then
-                say "last lines of $(basename "$log"):"
-                tail -n 20 "$log" >&2
-            fi
-        done
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp/off.log" "$tmp/on.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 # ---------------------------------------------------------------- servers
 mkdir -p "$tmp/provisions"

@@ -84,17 +84,9 @@ cleanup() {
     stop "$swap_pid"
     stop "$wrk_pid"
     stop "$h1_pid"
-    if [ "$status" -ne 0 ] && [ -n "$h1_log" ] && [ -s "$h1_log" ]; then
-        say "last lines of the h1mock log:"
-        tail -n 20 "$h1_log" >&2
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" ${h1_log:+"$h1_log"}
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 # ---------------------------------------------------------------- helpers
 

@@ -61,21 +61,9 @@ cleanup() {
     stop "$wrk_pid"
     stop "$h1_pid"
     stop "$ngx_pid"
-    if [ "$status" -ne 0 ]; then
-        for log in "$tmp/h1mock.log" "$tmp/nginx/error.log" "$tmp/nginx/stderr.log"; do
-            if [ -s "$log" ]; then
-                say "last lines of $(basename "$log"):"
-                tail -n 20 "$log" >&2
-            fi
-        done
-    fi
-    rm -rf "$tmp"
-    exit "$status"
+    end_run "$status" "$tmp/h1mock.log" "$tmp/nginx/error.log" "$tmp/nginx/stderr.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 # ---------------------------------------------------------------- /proc helpers
 
