@@ -474,18 +474,46 @@ static void fail(store_t *s, int err) {
   writer_t *w = &s->w;
   uint64_t last = s->seq, undone = 0;
   int rc = retryable(err) ? -ENOSPC : -EIO, was = s->state;
+  /* Room for what the failure must note comes first: without a lost range
+   * the undone numbers could pass for durable, and without the SKIP there
+   * is no retry; then the store stops as after EIO, a promise it can keep
+   * with no memory at all. */
+  struct lost *l = realloc(s->lost, (s->nlost + 1) * sizeof *l);
+  if (l)
+    s->lost = l;
+  else
+    rc = -EIO;
+  pthread_mutex_lock(&w->mu);
+  w->queue.len = 0;
+  w->queued = 0;
+  __atomic_store_n(&w->err, 0, __ATOMIC_RELAXED);
+  if (w->compacting) /* its snapshot may hold what was just undone */
+    w->snap_discard = true;
+  if (rc == -ENOSPC && store_rbuf_reserve(&w->queue, REC_HDR + 8) == 0) {
+    /* The SKIP goes on from the last durable record, over the numbers of
+     * the undone writes; its commit is the retry. */
+    unsigned char prev[8];
+    store_wr_le(prev, s->durable, 8);
+    w->queue.len = store_rec_encode((unsigned char *)w->queue.data, REC_SKIP, NULL, 0, NULL, 0,
+                                    prev, 8, ++s->seq);
+    w->queued = 1;
+    s->probe = s->seq;
+    w->retry_at_ms = now_ms() + RETRY_MS;
+  } else {
+    rc = -EIO;
+    w->dead = true;
+  }
+  pthread_mutex_unlock(&w->mu);
   while (s->undo_len > s->undo_head) {
     undo_t *u = &s->undo[--s->undo_len];
     undone += s->undo_len == s->undo_head || s->undo[s->undo_len - 1].seq != u->seq;
     undo(s, u);
   }
-  struct lost *l = s->nlost ? &s->lost[s->nlost - 1] : NULL;
-  if (l && l->lo == s->durable && l->rc == rc) { /* the retries of one full disk */
+  l = s->nlost ? &s->lost[s->nlost - 1] : NULL;
+  if (l && l->lo == s->durable && l->rc == rc) /* the retries of one full disk */
     l->hi = last;
-  } else if ((l = realloc(s->lost, (s->nlost + 1) * sizeof *l)) != NULL) {
-    s->lost = l;
+  else if (s->lost)
     s->lost[s->nlost++] = (struct lost){s->durable, last, rc};
-  } /* else a waiter registered later for one of them waits for the next commit */
   if (rc == -ENOSPC && was == -ENOSPC) {
     /* A retry that failed too: said once already. */
   } else if (rc == -ENOSPC) {
@@ -510,26 +538,6 @@ static void fail(store_t *s, int err) {
   s->pend.len = 0;
   s->npend = 0;
   pthread_mutex_lock(&w->mu);
-  w->queue.len = 0;
-  w->queued = 0;
-  __atomic_store_n(&w->err, 0, __ATOMIC_RELAXED);
-  if (w->compacting) /* its snapshot may hold what was just undone */
-    w->snap_discard = true;
-  if (rc == -EIO) {
-    w->dead = true;
-  } else {
-    /* The SKIP goes on from the last durable record, over the numbers of
-     * the undone writes; its commit is the retry. */
-    unsigned char prev[8];
-    store_wr_le(prev, s->durable, 8);
-    if (store_rbuf_reserve(&w->queue, REC_HDR + 8) == 0) {
-      w->queue.len += store_rec_encode((unsigned char *)w->queue.data, REC_SKIP, NULL, 0, NULL, 0,
-                                       prev, 8, ++s->seq);
-      w->queued = 1;
-      s->probe = s->seq;
-      w->retry_at_ms = now_ms() + RETRY_MS;
-    }
-  }
   if (w->idle)
     pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->mu);
@@ -584,6 +592,11 @@ void store_commit_counts(const store_t *s, uint64_t *syncs, uint64_t *writes) {
 }
 
 static int lost(const store_t *s, uint64_t seq) {
+  /* Nothing beyond the last durable record commits after EIO. */
+  if (s->state == -EIO && seq > s->durable)
+    return -EIO;
+  if (s->nlost == 0 || seq > s->lost[s->nlost - 1].hi) /* the common case: none lost since */
+    return 0;
   for (size_t i = s->nlost; i-- > 0;)
     if (seq > s->lost[i].lo && seq <= s->lost[i].hi)
       return s->lost[i].rc;
@@ -641,7 +654,8 @@ int store_sync(store_t *s) {
   w->syncing = false;
   pthread_mutex_unlock(&w->mu);
   store_poll(s);
-  if (lost(s, target))
-    return lost(s, target);
+  int rc = lost(s, target);
+  if (rc)
+    return rc;
   return s->durable >= target ? 0 : s->state ? s->state : -EIO;
 }
