@@ -86,23 +86,6 @@ bool cors_is_preflight(const http_request_t *req) {
          http_request_header(req, "access-control-request-method") != NULL;
 }
 
-/* The value of the answer's header `name`, or NULL; *len is set. */
-static const char *response_header(const http_response_t *r, const char *name, size_t *len) {
-  size_t n = strlen(name);
-  const char *p = r->headers.data, *end = p + r->headers.len;
-  while (p && p < end) {
-    const char *eol = memchr(p, '\r', (size_t)(end - p));
-    if (eol == NULL)
-      break;
-    if ((size_t)(eol - p) > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
-      *len = (size_t)(eol - p - n - 2);
-      return p + n + 2;
-    }
-    p = eol + 2;
-  }
-  return NULL;
-}
-
 static int header(http_response_t *r, const char *name, const char *value, size_t len) {
   return http_response_header(r, name, strlen(name), value, len);
 }
@@ -149,7 +132,7 @@ static bool exposed_anyway(const char *name, size_t n) {
  * page can read Location, X-Total-Count and the like. */
 static int expose_headers(http_response_t *r) {
   size_t len;
-  if (response_header(r, "Access-Control-Expose-Headers", &len))
+  if (http_response_header_value(r, "Access-Control-Expose-Headers", &len))
     return 0;
   buf_t names = BUF_INIT;
   int rc = 0;
@@ -173,7 +156,7 @@ static int expose_headers(http_response_t *r) {
 int cors_apply(const cors_t *c, const http_request_t *req, http_response_t *resp,
                const char *allow) {
   size_t len;
-  if (!c->on || response_header(resp, "Access-Control-Allow-Origin", &len))
+  if (!c->on || http_response_header_value(resp, "Access-Control-Allow-Origin", &len))
     return 0;
   const http_header_t *origin = http_request_header(req, "origin");
   const char *value = allowed_origin(c, origin, &len);

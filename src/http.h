@@ -217,6 +217,14 @@ bool http_response_sends_body(const http_response_t *r, int req_method);
 int http_response_header(http_response_t *r, const char *name, size_t nlen, const char *value,
                          size_t vlen);
 
+/* A Content-Type value (parameters allowed) names JSON: application/json
+ * or any +json type, in any case. */
+bool http_mimetype_is_json(const char *ct, size_t n);
+
+/* The value of the response's header `name` (any case), or NULL; *len is
+ * set. The first one when there are several. */
+const char *http_response_header_value(const http_response_t *r, const char *name, size_t *len);
+
 /* Sets the status, body and a Content-Type in one go, for answers the server
  * makes itself (errors, redirects). */
 int http_response_simple(http_response_t *r, int status, const char *content_type,

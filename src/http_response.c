@@ -192,6 +192,31 @@ int http_response_header(http_response_t *r, const char *name, size_t nlen, cons
   return 0;
 }
 
+bool http_mimetype_is_json(const char *ct, size_t n) {
+  size_t m = 0;
+  while (m < n && ct[m] != ';' && ct[m] != ' ')
+    m++;
+  if (m == 16 && strncasecmp(ct, "application/json", 16) == 0)
+    return true;
+  return m > 5 && strncasecmp(ct + m - 5, "+json", 5) == 0;
+}
+
+const char *http_response_header_value(const http_response_t *r, const char *name, size_t *len) {
+  size_t n = strlen(name);
+  const char *p = r->headers.data, *end = p + r->headers.len;
+  while (p && p < end) {
+    const char *eol = memchr(p, '\r', (size_t)(end - p));
+    if (eol == NULL)
+      break;
+    if ((size_t)(eol - p) > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
+      *len = (size_t)(eol - p - n - 2);
+      return p + n + 2;
+    }
+    p = eol + 2;
+  }
+  return NULL;
+}
+
 int http_response_simple(http_response_t *r, int status, const char *content_type,
                          const char *body, size_t len) {
   http_response_reset(r);

@@ -127,15 +127,6 @@ static void push_headers(lua_State *L, script_call_t *c) {
   lua_setmetatable(L, -2);
 }
 
-static bool mimetype_is_json(const char *ct, size_t n) {
-  size_t m = 0;
-  while (m < n && ct[m] != ';' && ct[m] != ' ')
-    m++;
-  if (m == 16 && strncasecmp(ct, "application/json", 16) == 0)
-    return true;
-  return m > 5 && strncasecmp(ct + m - 5, "+json", 5) == 0;
-}
-
 static bool mimetype_is(const char *ct, size_t n, const char *want) {
   size_t w = strlen(want);
   return n >= w && strncasecmp(ct, want, w) == 0 && (n == w || ct[w] == ';' || ct[w] == ' ');
@@ -197,7 +188,7 @@ static int get_json(lua_State *L) {
   }
   size_t n = 0;
   const char *ct = header_value(c, "content-type", &n);
-  if (!force && (ct == NULL || !mimetype_is_json(ct, n)))
+  if (!force && (ct == NULL || !http_mimetype_is_json(ct, n)))
     return lua_pushnil(L), 1;
   push_json(L, c, silent);
   return 1;
@@ -257,7 +248,7 @@ static int cached_field(lua_State *L, script_call_t *c, const char *key) {
     push_view_args(L, c);
   } else if (strcmp(key, "json") == 0) {
     ct = header_value(c, "content-type", &n);
-    if (ct == NULL || !mimetype_is_json(ct, n))
+    if (ct == NULL || !http_mimetype_is_json(ct, n))
       return lua_pushnil(L), 1; /* not cached: cheap to answer again */
     push_json(L, c, false);
   } else {
@@ -348,7 +339,7 @@ static int req_index(lua_State *L) {
   case 'i':
     if (strcmp(k, "is_json") == 0) {
       v = header_value(c, "content-type", &n);
-      return lua_pushboolean(L, v && mimetype_is_json(v, n)), 1;
+      return lua_pushboolean(L, v && http_mimetype_is_json(v, n)), 1;
     }
     break;
   case 'm':

@@ -40,8 +40,9 @@ static void store_failed(script_call_t *c, int rc) {
            "the store could not make this request's writes durable (%s): they were undone",
            strerror(-rc));
   log_error(c->s->opts.log, "%s %s: %s", script_method_of(c), script_log_path(c, &path), msg);
-  bool json = r->headers.len && memmem(r->headers.data, r->headers.len, "json", 4) != NULL;
-  if (json) {
+  size_t ctlen = 0;
+  const char *ct = http_response_header_value(r, "Content-Type", &ctlen);
+  if (ct && http_mimetype_is_json(ct, ctlen)) {
     buf_puts(&body, "{\"message\":");
     json_string(&body, msg, strlen(msg));
     buf_puts(&body, "}\n");
@@ -78,6 +79,16 @@ enum script_status script_settle(script_call_t *c) {
 }
 
 static void forwarded(void *arg, const http_client_result_t *r);
+
+/* Runs a call on after a pause; once its answer is final it is held until
+ * its store writes (an after_request hook's too) are durable. */
+static void run_on(script_call_t *c, bool resuming) {
+  if (script_run(c, resuming) == SCRIPT_DONE) {
+    script_note_origin(c);
+    if (script_settle(c) == SCRIPT_DONE)
+      script_finish(c, true);
+  }
+}
 
 /* --proxy: sends the request on; `forwarded` takes the answer. True when
  * it is out (the call is pending); else the response is a gateway error
@@ -118,19 +129,12 @@ static void forwarded(void *arg, const http_client_result_t *r) {
     proxy_failed(c->resp, "out of memory");
   else
     record_exchange(c->s->opts.recorder, c->req, c->resp);
-  if (script_run(c, false) == SCRIPT_DONE) {
-    script_note_origin(c);
-    script_finish(c, true);
-  }
+  run_on(c, false);
 }
 
 static void wake(script_call_t *c) {
   c->ctx.sleeping = false;
-  if (script_run(c, true) == SCRIPT_DONE) {
-    script_note_origin(c);
-    if (script_settle(c) == SCRIPT_DONE)
-      script_finish(c, true);
-  }
+  run_on(c, true);
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }

@@ -269,3 +269,45 @@ def test_a_provision_whose_load_time_writes_fail_is_not_activated(tmp_path):
         assert http("GET", srv.url + "/fixture").json() == {"loaded": True}
     finally:
         assert srv.stop() == 0
+
+
+WRITES_AFTER = r"""
+function registerRules()
+  app.get("/page", function()
+    store.put("pages", "1", {seen = true})
+    return "<p>page</p>", 200, {["Link"] = "</schema.json>; rel=describedby"}
+  end)
+  app.after_request(function(r) store.put("log", "1", {after = true}); return r end)
+end
+"""
+
+
+def test_held_answers_of_proxied_requests_and_html_pages_fail_as_they_should(tmp_path):
+    """A proxied request's after_request hook that writes holds the answer
+    like any other write, and turns it into a 503 when the commit fails;
+    an HTML answer's 503 is an HTML page even when another header names a
+    JSON document."""
+    (tmp_path / "up").mkdir()
+    upstream = start_server(provisions(tmp_path / "up"))
+    data, ctl, env = faulty(tmp_path)
+    pdir = provisions(tmp_path)
+    (pdir / "initial.lua").write_text(WRITES_AFTER)
+    srv = start_server(pdir, "--data-dir", str(data), "--proxy", upstream.url, env=env)
+    try:
+        assert http("GET", srv.url + "/health").status_code == 200  # forwarded
+        (ctl / "ENOSPC").touch()
+        r = http("GET", srv.url + "/health")
+        assert r.status_code == 503, r.text
+        assert r.headers["Content-Type"] == "application/json"
+        assert "could not make this request's writes durable" in r.json()["message"]
+        (ctl / "ENOSPC").unlink()
+        wait_until(lambda: health(srv)[0] == 200, timeout=10, what="/healthz ok again")
+        (ctl / "ENOSPC").touch()
+        r = http("GET", srv.url + "/page")
+        assert r.status_code == 503, r.text
+        assert r.headers["Content-Type"].startswith("text/html"), r.headers
+        assert "could not make this request&#39;s writes durable" in r.text or \
+            "could not make this request's writes durable" in r.text
+    finally:
+        assert srv.stop() == 0
+        assert upstream.stop() == 0
