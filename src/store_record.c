@@ -249,11 +249,12 @@ uint64_t store_next_sound(const unsigned char *m, uint64_t size, uint64_t from) 
 int store_map(int dirfd, const char *name, store_map_t *f) {
   struct stat st;
   memset(f, 0, sizeof *f);
-  f->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO planted under the name must not hold the start. */
+  f->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (f->fd < 0)
     return -errno;
-  if (fstat(f->fd, &st) != 0) {
-    int rc = -errno;
+  int rc = fstat(f->fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -ENODEV;
+  if (rc) {
     store_unmap(f);
     return rc;
   }
@@ -262,7 +263,7 @@ int store_map(int dirfd, const char *name, store_map_t *f) {
     return 0;
   void *p = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
   if (p == MAP_FAILED) {
-    int rc = -errno;
+    rc = -errno;
     store_unmap(f);
     return rc;
   }
@@ -280,9 +281,11 @@ void store_unmap(store_map_t *f) {
   f->fd = -1;
 }
 
-/* Why openat(..., O_NOFOLLOW) failed with rc, in words. */
+/* Why store_map failed with rc, in words. */
 const char *store_open_error(int rc) {
-  return rc == -ELOOP ? "it is a symbolic link, which the store does not follow" : strerror(-rc);
+  return rc == -ELOOP    ? "it is a symbolic link, which the store does not follow"
+         : rc == -ENODEV ? "it is not a regular file (a directory, a FIFO, a device)"
+                         : strerror(-rc);
 }
 
 /* ---- reading them back ---- */

@@ -333,6 +333,24 @@ TEST(test_log_or_snapshot_link_refused) {
   cleanup_dirs();
 }
 
+/* A FIFO in place of the log would hold the start forever in open(); a
+ * directory there is no log either. Both are refused, left as they are. */
+TEST(test_log_that_is_not_a_file_refused) {
+  char err[512] = "";
+  const char *dir = mkdir_tmp();
+  ASSERT_EQ(mkfifo(path(LOG), 0600), 0);
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -ENODEV);
+  ASSERT_CONTAINS(err, "store.log: it is not a regular file");
+  ASSERT_EQ(unlink(path(LOG)), 0);
+  ASSERT_EQ(mkdir(path(LOG), 0700), 0);
+  ASSERT_EQ(open_fails(dir, err, sizeof err), -ENODEV);
+  ASSERT_CONTAINS(err, "store.log: it is not a regular file");
+  struct stat st;
+  ASSERT(stat(path(LOG), &st) == 0 && S_ISDIR(st.st_mode));
+  ASSERT_EQ(rmdir(path(LOG)), 0);
+  cleanup_dirs();
+}
+
 /* ---- crash points of a compaction ---- */
 
 /* "put A, delete A, put A, put B" over an empty snapshot gives "A, B"; the
@@ -640,8 +658,8 @@ UNIT_MAIN(test_torn_tail_truncated, test_torn_tail_payload_zeroed, test_torn_tai
           test_tail_longer_than_a_batch, test_corrupt_middle, test_zeroed_region_in_the_middle,
           test_zeroed_whole_log, test_unknown_version, test_snapshot_damaged,
           test_snapshot_does_not_match_its_log, test_log_or_snapshot_link_refused,
-          test_crash_after_snapshot_before_new_log, test_crash_before_rename,
-          test_log_ends_before_its_snapshot, test_migrates_format_1,
+          test_log_that_is_not_a_file_refused, test_crash_after_snapshot_before_new_log,
+          test_crash_before_rename, test_log_ends_before_its_snapshot, test_migrates_format_1,
           test_migration_resumes_after_a_crash, test_migration_refuses_damage_and_an_old_v1,
           test_repair_keeps_every_record_that_verifies,
           test_repair_takes_the_snapshot_then_the_log_after_it,
