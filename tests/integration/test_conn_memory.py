@@ -32,12 +32,21 @@ def asan_env():
     return {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=1"}
 
 
-def rss_kb(pid):
+def status_kb(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
+    raise AssertionError("no %s for pid %d" % (field, pid))
+
+
+def rss_kb(pid):
+    return status_kb(pid, "VmRSS")
+
+
+def hwm_kb(pid):
+    """The peak RSS."""
+    return status_kb(pid, "VmHWM")
 
 
 def get(sock, path=b"/hello"):
@@ -91,11 +100,13 @@ def test_memory_taken_for_large_requests_returns_when_idle(h1mock):
                       + body)
             status, _, answer = read_response(s, timeout=20)
             assert (status, answer) == (200, b'{"length":16777216}\n')
+        # The uploads did take memory (else the wait below proves nothing).
+        peak = hwm_kb(srv.proc.pid)
+        assert peak - before > 8 * 1024, (before, peak)
         # The connection stays open and idle: what its requests took goes
         # back within a few sweeps (before the pool, malloc kept 16 MiB).
         wait_until(lambda: rss_kb(srv.proc.pid) - before < 4 * 1024, timeout=15,
-                   what="RSS back within 4 MiB of %d KiB (now %d KiB)"
-                   % (before, rss_kb(srv.proc.pid)))
+                   what="RSS back within 4 MiB of %d KiB" % before)
         assert get(s)[0] == 200
     finally:
         s.close()
