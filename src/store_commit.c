@@ -47,31 +47,10 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Errors that free space may cure; any other one stops the writer. */
 static bool retryable(int rc) { return rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG; }
 
 /* ---- the writer thread ---- */
-
-static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t r = pwrite(fd, p, n, (off_t)off);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    p += r;
-    n -= (size_t)r;
-    off += (uint64_t)r;
-  }
-  return 0;
-}
 
 static void wake_loop(store_t *s) {
   if (s->notify)
@@ -86,17 +65,16 @@ static void commit(store_t *s, const rbuf_t *b) {
   while (off < b->len) {
     size_t n = 0, writes = 0;
     uint64_t last = 0;
-    while (off + n < b->len && (n == 0 || n + REC_HDR <= CHUNK)) {
+    while (off + n < b->len) {
       const unsigned char *h = p + off + n;
-      size_t size =
-          REC_HDR + store_rd_le(h + 2, 2) + store_rd_le(h + 4, 2) + store_rd_le(h + 8, 4);
+      size_t size = store_rec_size(h);
       if (n && n + size > CHUNK)
         break;
       last = store_rd_le(h + 12, 8);
       writes += h[1] != REC_SKIP;
       n += size;
     }
-    int rc = pwrite_all(s->logfd, p + off, n, w->file_size);
+    int rc = store_write_all(s->logfd, p + off, n, (int64_t)w->file_size);
     if (rc == 0 && fdatasync(s->logfd) != 0)
       rc = -errno;
     if (rc) {
@@ -133,9 +111,9 @@ static void commit(store_t *s, const rbuf_t *b) {
   }
 }
 
-/* Waits on w->wake until `ms` (CLOCK_MONOTONIC) at most. */
-static void timed_wait(writer_t *w, uint64_t ms) {
-  struct timespec until = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+/* Waits on w->wake until `us` (CLOCK_MONOTONIC) at most. */
+static void timed_wait(writer_t *w, uint64_t us) {
+  struct timespec until = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
   pthread_cond_timedwait(&w->wake, &w->mu, &until);
 }
 
@@ -154,11 +132,9 @@ static void gather(writer_t *w) {
   uint64_t until = now_us() + DELAY_MAX_US;
   w->gathering = true;
   while (w->queued < w->expect && w->queue.len < DELAY_BELOW && !w->stop && !w->syncing) {
-    uint64_t t = now_us();
-    if (t >= until)
+    if (now_us() >= until)
       break;
-    struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
-    pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+    timed_wait(w, until);
   }
   w->gathering = false;
 }
@@ -181,11 +157,11 @@ static void *writer_main(void *arg) {
       w->idle = false;
       continue;
     }
-    if (w->retry_at_ms > now_ms() && !w->stop) {
-      timed_wait(w, w->retry_at_ms);
+    if (w->retry_at_us > now_us() && !w->stop) {
+      timed_wait(w, w->retry_at_us);
       continue;
     }
-    w->retry_at_ms = 0;
+    w->retry_at_us = 0;
     if (w->queue.len < DELAY_BELOW && !w->stop && now_us() - w->last_commit_us < DELAY_WITHIN_US)
       gather(w);
     w->expect = w->queued;
@@ -498,7 +474,7 @@ static void fail(store_t *s, int err) {
                                     prev, 8, ++s->seq);
     w->queued = 1;
     s->probe = s->seq;
-    w->retry_at_ms = now_ms() + RETRY_MS;
+    w->retry_at_us = now_us() + RETRY_MS * 1000;
   } else {
     rc = -EIO;
     w->dead = true;

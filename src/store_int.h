@@ -126,7 +126,7 @@ typedef struct writer {
   uint64_t committed;      /* the last durable sequence number */
   int err;                 /* a failed commit the loop has not taken in (-errno) */
   bool dead;               /* after a failure that is not ENOSPC: write nothing */
-  uint64_t retry_at_ms;    /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
+  uint64_t retry_at_us;    /* after ENOSPC: the next attempt (CLOCK_MONOTONIC) */
   uint64_t last_commit_us; /* when the last batch was done (CLOCK_MONOTONIC) */
   uint64_t syncs, synced;  /* commits (store_commit_counts), and the writes they made durable */
   /* Compaction (store_snapshot.c): a compactor thread writes the snapshot
@@ -292,6 +292,8 @@ int store_clear_coll(store_t *s, const char *coll, size_t clen, bool log);
 void store_crc_setup(void);
 uint32_t store_crc32(uint32_t crc, const void *data, size_t n);
 uint64_t store_rd_le(const unsigned char *p, int n);
+/* The whole size of the record whose header is at h (header not checked). */
+size_t store_rec_size(const unsigned char *h);
 void store_wr_le(unsigned char *p, uint64_t v, int n);
 void store_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -409,7 +411,9 @@ int store_lock_dir(const char *dir, const log_t *lg, char *err, size_t errlen);
 /* The buffer snapshots and log copies are written through. */
 #define SNAP_BUF ((size_t)1 << 20)
 
-int store_write_all(int fd, const void *p, size_t n);
+/* Writes all n bytes, at offset `off` (pwrite), or at the file position
+ * when off is negative. 0 or -errno. */
+int store_write_all(int fd, const void *p, size_t n, int64_t off);
 /* Writes the snapshot of every document as of sequence number `seq` into
  * fd and fsyncs it, through `buf` (cap >= FILE_HDR bytes), when nothing
  * else runs (open, migration). 0 or -errno. */

@@ -22,7 +22,12 @@
 #define FIRST_MAP ((size_t)64 << 10)
 
 static size_t page_round(size_t n) {
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  static size_t cached; /* the loop and the writer both come here */
+  size_t page = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (page == 0) {
+    page = (size_t)sysconf(_SC_PAGESIZE);
+    __atomic_store_n(&cached, page, __ATOMIC_RELAXED);
+  }
   return (n + page - 1) / page * page;
 }
 

@@ -204,6 +204,10 @@ size_t store_rec_encode(unsigned char *out, int type, const char *coll, size_t c
  * header that fails its magic or CRC. P_PAST_EOF / P_BAD_PAYLOAD: the header
  * is sound (r->size is set) but the payload runs past the end or fails its
  * CRC. P_INVALID: both CRCs pass but the fields make no sense. */
+size_t store_rec_size(const unsigned char *h) {
+  return REC_HDR + store_rd_le(h + 2, 2) + store_rd_le(h + 4, 2) + store_rd_le(h + 8, 4);
+}
+
 int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *r) {
   if (size - off < REC_HDR)
     return P_TORN_HDR;
@@ -215,7 +219,7 @@ int store_rec_parse(const unsigned char *m, uint64_t size, uint64_t off, rec_t *
   r->idlen = store_rd_le(h + 4, 2);
   r->vlen = store_rd_le(h + 8, 4);
   r->seq = store_rd_le(h + 12, 8);
-  r->size = REC_HDR + r->clen + r->idlen + r->vlen;
+  r->size = store_rec_size(h);
   bool ok;
   switch (r->type) {
   case REC_PUT: ok = r->clen && r->idlen && r->vlen <= STORE_MAX_VALUE; break;

@@ -45,7 +45,7 @@ static int copy_aside(int dirfd, const char *dir, const char *name, const char *
       rc = -errno;
       break;
     }
-    if (n == 0 || (rc = store_write_all(out, buf, (size_t)n)))
+    if (n == 0 || (rc = store_write_all(out, buf, (size_t)n, -1)))
       break;
   }
   if (rc == 0 && fsync(out) != 0)

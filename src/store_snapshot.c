@@ -29,9 +29,9 @@
 #include "safedir.h"
 #include "store_int.h"
 
-int store_write_all(int fd, const void *p, size_t n) {
+int store_write_all(int fd, const void *p, size_t n, int64_t off) {
   while (n > 0) {
-    ssize_t r = write(fd, p, n);
+    ssize_t r = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -39,6 +39,8 @@ int store_write_all(int fd, const void *p, size_t n) {
     }
     p = (const char *)p + r;
     n -= (size_t)r;
+    if (off >= 0)
+      off += r;
   }
   return 0;
 }
@@ -52,7 +54,7 @@ typedef struct out {
 } out_t;
 
 static int out_flush(out_t *o) {
-  int rc = store_write_all(o->fd, o->buf, o->len);
+  int rc = store_write_all(o->fd, o->buf, o->len, -1);
   o->len = 0;
   return rc;
 }
@@ -70,10 +72,11 @@ static int out_record(out_t *o, int type, const char *coll, size_t clen, const c
   unsigned char h[REC_HDR];
   uint32_t pcrc = store_crc32(store_crc32(store_crc32(0, coll, clen), id, idlen), val, vlen);
   store_rec_header(h, type, clen, idlen, vlen, seq, pcrc);
-  if ((rc = store_write_all(o->fd, h, REC_HDR)) || (rc = store_write_all(o->fd, coll, clen)) ||
-      (rc = store_write_all(o->fd, id, idlen)))
+  if ((rc = store_write_all(o->fd, h, REC_HDR, -1)) ||
+      (rc = store_write_all(o->fd, coll, clen, -1)) ||
+      (rc = store_write_all(o->fd, id, idlen, -1)))
     return rc;
-  return store_write_all(o->fd, val, vlen);
+  return store_write_all(o->fd, val, vlen, -1);
 }
 
 static void *rd(snap_view_t *v, void *const *field);
@@ -135,7 +138,7 @@ int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t 
   *step = "writing " LOG_TMP_NAME;
   store_hdr_t h = {.id = s->id, .base = base, .max_batch = MAX_RECORD};
   store_hdr_encode(buf, HDR_LOG, &h);
-  if ((rc = store_write_all(fd, buf, FILE_HDR)))
+  if ((rc = store_write_all(fd, buf, FILE_HDR, -1)))
     goto out;
   for (uint64_t off = cut; off < end;) {
     size_t n = end - off < SNAP_BUF ? (size_t)(end - off) : SNAP_BUF;
@@ -147,7 +150,7 @@ int store_log_write(store_t *s, uint64_t base, int from, uint64_t cut, uint64_t 
       rc = got < 0 ? -errno : -EIO;
       goto out;
     }
-    if ((rc = store_write_all(fd, buf, (size_t)got)))
+    if ((rc = store_write_all(fd, buf, (size_t)got, -1)))
       goto out;
     off += (uint64_t)got;
   }
