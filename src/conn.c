@@ -120,8 +120,7 @@ static void on_write(uv_write_t *req, int status) {
   conn_t *c = req->data;
   struct conn_work *w = c->w;
   c->flags &= (uint8_t)~CONN_WRITING;
-  buf_reset(&w->wbuf);
-  buf_shrink(&w->wbuf, KEEP_OUT);
+  buf_shrink(&w->wbuf, KEEP_OUT); /* empties it too */
   if (status < 0) {
     conn_close(c);
     return;
@@ -169,7 +168,6 @@ static void flush(conn_t *c) {
       c->flags |= CONN_WRITING;
       return;
     }
-    buf_reset(&w->out);
     buf_shrink(&w->out, KEEP_OUT);
     c->last_ms = uv_now(c->env->loop);
   }
